@@ -1,0 +1,384 @@
+//! Exact event-driven engine for feed-forward layers of single-spike (time-to-first-spike) neurons.
+//!
+//! Per sample and layer: the input spikes (previous layer's output plus this layer's bias spikes)
+//! are sorted once, then every neuron walks them in closed form ([`crate::spike_time::first_spike`]).
+//! There is no time grid: spike times are exact to float precision. The backward pass visits only
+//! the causal inputs of neurons that spiked.
+
+use crate::error::{ensure_all_finite, ensure_spike_times, Error, Result};
+use crate::parallel::{with_threads, CHUNK};
+use crate::spike_time::{first_spike, spike_time_gradient, Gradient, Kernel, LifParams, SortedInputs};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+
+/// One fully connected layer. Row-major weights `[n_out, n_in + n_bias]`; the bias columns come last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub n_in: usize,
+    pub n_out: usize,
+    /// Times of this layer's bias spikes (fixed, not trained).
+    pub bias_times: Vec<f64>,
+    pub weights: Vec<f64>,
+}
+
+impl Layer {
+    /// Columns of the weight matrix: data inputs plus bias spikes.
+    #[inline]
+    pub fn width(&self) -> usize {
+        self.n_in + self.bias_times.len()
+    }
+}
+
+/// A feed-forward network of current-based LIF neurons with exact first-spike times.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    neuron: LifParams,
+    kernel: Kernel,
+    layers: Vec<Layer>,
+}
+
+/// Buffers for one sample's forward and backward pass, allocated once per thread and reused.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    /// Per layer: the input spike vector (previous output + bias spikes).
+    pub inputs: Vec<Vec<f64>>,
+    sorted: Vec<SortedInputs>,
+    /// Per layer: output spike times (+inf = no spike).
+    pub outputs: Vec<Vec<f64>>,
+    causal: Vec<Vec<usize>>,
+    /// Per layer: dL/dt of each output spike, set by the loss for the last layer.
+    pub deltas: Vec<Vec<f64>>,
+    row_w: Vec<f64>,
+    row_t: Vec<f64>,
+}
+
+/// Statistics of one backward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackwardStats {
+    /// (neuron, sample) pairs whose gradient was dropped because it exceeded `max_dw_norm`.
+    pub chopped: usize,
+    /// Pairs with a tangential threshold touch (infinite derivative), dropped.
+    pub tangential: usize,
+}
+
+impl Network {
+    /// A network with Gaussian initial weights: `init[l] = (mean, sd)` for layer `l`.
+    ///
+    /// `sizes = [n_input, n_hidden..., n_output]`; `bias_times[l]` are layer `l`'s bias spike times.
+    pub fn new(
+        neuron: LifParams,
+        sizes: &[usize],
+        bias_times: &[Vec<f64>],
+        init: &[(f64, f64)],
+        seed: u64,
+    ) -> Result<Self> {
+        if sizes.len() < 2 {
+            return Err(Error::shape("sizes", "at least 2 layer sizes (input and output)", format!("{sizes:?}")));
+        }
+        let n_layers = sizes.len() - 1;
+        if bias_times.len() != n_layers {
+            return Err(Error::shape("bias_times", format!("one list per layer ({n_layers})"), bias_times.len()));
+        }
+        if init.len() != n_layers {
+            return Err(Error::shape("init", format!("one (mean, sd) per layer ({n_layers})"), init.len()));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers = Vec::with_capacity(n_layers);
+        for l in 0..n_layers {
+            let (mean, sd) = init[l];
+            if !(mean.is_finite() && sd.is_finite() && sd >= 0.0) {
+                return Err(Error::param(format!("init[{l}]"), "finite mean and sd >= 0", format!("({mean}, {sd})")));
+            }
+            let normal = Normal::new(mean, sd).map_err(|e| Error::param(format!("init[{l}]"), "a valid normal", e))?;
+            let width = sizes[l] + bias_times[l].len();
+            let weights = (0..sizes[l + 1] * width).map(|_| normal.sample(&mut rng)).collect();
+            layers.push(Layer {
+                n_in: sizes[l],
+                n_out: sizes[l + 1],
+                bias_times: bias_times[l].clone(),
+                weights,
+            });
+        }
+        Self::from_layers(neuron, layers)
+    }
+
+    /// A network from explicit layers, validated.
+    pub fn from_layers(neuron: LifParams, layers: Vec<Layer>) -> Result<Self> {
+        let kernel = neuron.kernel()?;
+        if layers.is_empty() {
+            return Err(Error::shape("layers", "at least one layer", 0));
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            if layer.n_in == 0 || layer.n_out == 0 {
+                return Err(Error::shape(
+                    format!("sizes[{l}..{}]", l + 2),
+                    "non-empty layers",
+                    format!("{} -> {}", layer.n_in, layer.n_out),
+                ));
+            }
+            if l > 0 && layer.n_in != layers[l - 1].n_out {
+                return Err(Error::shape(
+                    format!("layers[{l}].n_in"),
+                    format!("{} (outputs of layer {})", layers[l - 1].n_out, l - 1),
+                    layer.n_in,
+                ));
+            }
+            if layer.weights.len() != layer.n_out * layer.width() {
+                return Err(Error::shape(
+                    format!("weights[{l}]"),
+                    format!("{} x {} values", layer.n_out, layer.width()),
+                    layer.weights.len(),
+                ));
+            }
+            ensure_all_finite(&format!("weights[{l}]"), &layer.weights)?;
+            ensure_spike_times(&format!("bias_times[{l}]"), &layer.bias_times)?;
+            ensure_all_finite(&format!("bias_times[{l}]"), &layer.bias_times)?;
+        }
+        Ok(Network { neuron, kernel, layers })
+    }
+
+    pub fn neuron(&self) -> LifParams {
+        self.neuron
+    }
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+    /// Mutable layers for optimisers; shapes must not change (use [`Network::set_weights`] from outside).
+    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
+        &mut self.layers
+    }
+    pub fn n_inputs(&self) -> usize {
+        self.layers[0].n_in
+    }
+    pub fn n_outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].n_out
+    }
+    /// `[n_input, n_hidden..., n_output]`.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.n_inputs()).chain(self.layers.iter().map(|l| l.n_out)).collect()
+    }
+    /// Total number of weights (the length of a flat gradient buffer).
+    pub fn n_weights(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.len()).sum()
+    }
+
+    /// Replace layer `l`'s weights (`[n_out, n_in + n_bias]` row-major), validated.
+    pub fn set_weights(&mut self, l: usize, weights: &[f64]) -> Result<()> {
+        let n = self.layers.len();
+        let layer = self
+            .layers
+            .get_mut(l)
+            .ok_or_else(|| Error::param("layer", format!("an index in 0..{n}"), l))?;
+        if weights.len() != layer.weights.len() {
+            return Err(Error::shape(
+                "weights",
+                format!("{} x {} values", layer.n_out, layer.width()),
+                weights.len(),
+            ));
+        }
+        ensure_all_finite("weights", weights)?;
+        layer.weights.copy_from_slice(weights);
+        Ok(())
+    }
+
+    /// A fresh workspace sized for this network.
+    pub fn workspace(&self) -> Workspace {
+        let max_width = self.layers.iter().map(Layer::width).max().unwrap_or(0);
+        Workspace {
+            inputs: self.layers.iter().map(|l| vec![f64::INFINITY; l.width()]).collect(),
+            sorted: self.layers.iter().map(|l| SortedInputs::with_capacity(l.width())).collect(),
+            outputs: self.layers.iter().map(|l| vec![f64::INFINITY; l.n_out]).collect(),
+            causal: self.layers.iter().map(|l| vec![0; l.n_out]).collect(),
+            deltas: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
+            row_w: vec![0.0; max_width],
+            row_t: vec![0.0; max_width],
+        }
+    }
+
+    /// Exact forward pass of one sample (`x`: input spike times, +inf = no spike). Does not allocate.
+    /// Input validation is the caller's job (done once per batch by the public entry points).
+    pub fn forward(&self, x: &[f64], ws: &mut Workspace) {
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (before, after) = ws.inputs.split_at_mut(l);
+            let input = &mut after[0];
+            if l == 0 {
+                input[..layer.n_in].copy_from_slice(x);
+            } else {
+                input[..layer.n_in].copy_from_slice(&ws.outputs[l - 1]);
+            }
+            let _ = before;
+            input[layer.n_in..].copy_from_slice(&layer.bias_times);
+            let sorted = &mut ws.sorted[l];
+            sorted.prepare(input, &self.kernel);
+            let width = layer.width();
+            for k in 0..layer.n_out {
+                let row = &layer.weights[k * width..(k + 1) * width];
+                let (t, n) = first_spike(&self.kernel, self.neuron.threshold, sorted, row);
+                ws.outputs[l][k] = t;
+                ws.causal[l][k] = n;
+            }
+        }
+    }
+
+    /// Backward pass of the sample last run through [`Network::forward`] in `ws`, with
+    /// `ws.deltas[last]` = dL/dt_out set. Adds dL/dW to `grad` (flat, layer after layer).
+    ///
+    /// Per (sample, neuron) clipping: if any |dL/dw| of the neuron's row exceeds `max_dw_norm`, the
+    /// neuron's contribution for this sample (weights and the error passed down) is dropped, as in
+    /// Göltz et al.'s "gradient chopping" (it guards against the 1/(du/dt) blow-up of near-tangential
+    /// crossings). `max_dw_norm = inf` disables it.
+    pub fn backward(&self, ws: &mut Workspace, grad: &mut [f64], max_dw_norm: f64) -> BackwardStats {
+        let mut stats = BackwardStats::default();
+        let mut offset = self.n_weights();
+        for l in (0..self.layers.len()).rev() {
+            let layer = &self.layers[l];
+            let width = layer.width();
+            offset -= layer.weights.len();
+            if l > 0 {
+                ws.deltas[l - 1].iter_mut().for_each(|d| *d = 0.0);
+            }
+            let (lower, upper) = ws.deltas.split_at_mut(l);
+            let delta_out = &upper[0];
+            for k in 0..layer.n_out {
+                let delta = delta_out[k];
+                if delta == 0.0 {
+                    continue;
+                }
+                let row = &layer.weights[k * width..(k + 1) * width];
+                let sorted = &ws.sorted[l];
+                let n_causal = ws.causal[l][k];
+                let (row_w, row_t) = (&mut ws.row_w, &mut ws.row_t);
+                let mut max_abs = 0.0f64;
+                let outcome =
+                    spike_time_gradient(&self.kernel, ws.outputs[l][k], n_causal, sorted, row, |j, dw, dt| {
+                        row_w[j] = delta * dw;
+                        row_t[j] = delta * dt;
+                        max_abs = max_abs.max(row_w[j].abs());
+                    });
+                match outcome {
+                    Gradient::Silent => continue,
+                    Gradient::Tangential => {
+                        stats.tangential += 1;
+                        continue;
+                    }
+                    Gradient::Ok(_) => {}
+                }
+                if max_abs > max_dw_norm || !max_abs.is_finite() {
+                    stats.chopped += 1;
+                    continue;
+                }
+                let g = &mut grad[offset + k * width..offset + (k + 1) * width];
+                for &j in &sorted.order[..n_causal] {
+                    g[j] += row_w[j];
+                    if l > 0 && j < layer.n_in {
+                        lower[l - 1][j] += row_t[j];
+                    }
+                }
+            }
+        }
+        stats
+    }
+
+    /// Check a batch of input spike times (`n * n_inputs` values) before any work is done.
+    pub fn check_inputs(&self, arg: &str, x: &[f64], n: usize) -> Result<()> {
+        if x.len() != n * self.n_inputs() {
+            return Err(Error::shape(
+                arg,
+                format!("{n} x {} spike times", self.n_inputs()),
+                format!("{} values", x.len()),
+            ));
+        }
+        ensure_spike_times(arg, x)
+    }
+
+    /// Spike times of every layer for `n` samples (`x`: `[n, n_inputs]` row-major), in parallel
+    /// over samples. Returns one `[n, n_l]` row-major vector per layer; +inf = no spike.
+    pub fn run(&self, x: &[f64], n: usize, threads: usize) -> Result<Vec<Vec<f64>>> {
+        self.check_inputs("times", x, n)?;
+        let total: usize = self.layers.iter().map(|l| l.n_out).sum();
+        let n_in = self.n_inputs();
+        let mut flat = vec![0.0; n * total];
+        with_threads(threads, || {
+            flat.par_chunks_mut(total * CHUNK)
+                .zip(x.par_chunks(n_in * CHUNK))
+                .for_each_init(
+                    || self.workspace(),
+                    |ws, (out, xin)| {
+                        for (o, xi) in out.chunks_mut(total).zip(xin.chunks(n_in)) {
+                            self.forward(xi, ws);
+                            let mut at = 0;
+                            for layer_out in &ws.outputs {
+                                o[at..at + layer_out.len()].copy_from_slice(layer_out);
+                                at += layer_out.len();
+                            }
+                        }
+                    },
+                );
+        })?;
+        let mut per_layer: Vec<Vec<f64>> = self.layers.iter().map(|l| Vec::with_capacity(n * l.n_out)).collect();
+        for sample in flat.chunks(total.max(1)) {
+            let mut at = 0;
+            for (l, layer) in self.layers.iter().enumerate() {
+                per_layer[l].extend_from_slice(&sample[at..at + layer.n_out]);
+                at += layer.n_out;
+            }
+        }
+        Ok(per_layer)
+    }
+}
+
+/// One layer's exact spike times and their Jacobians, for embedding the solver in other pipelines.
+///
+/// `x`: `[n, n_in]` input times; `weights`: `[n_out, n_in]`. Returns `(times [n, n_out],
+/// dt_dw [n, n_out, n_in], dt_dx [n, n_out, n_in])`, zero derivatives where the neuron is silent,
+/// the input is not causal, or the crossing is tangential.
+pub fn layer_spike_times(
+    neuron: LifParams,
+    x: &[f64],
+    n: usize,
+    n_in: usize,
+    weights: &[f64],
+    n_out: usize,
+    threads: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let layer = Layer {
+        n_in,
+        n_out,
+        bias_times: Vec::new(),
+        weights: weights.to_vec(),
+    };
+    let net = Network::from_layers(neuron, vec![layer])?;
+    net.check_inputs("times", x, n)?;
+    let mut times = vec![0.0; n * n_out];
+    let mut dw = vec![0.0; n * n_out * n_in];
+    let mut dx = vec![0.0; n * n_out * n_in];
+    let kernel = net.kernel;
+    with_threads(threads, || {
+        times
+            .par_chunks_mut(n_out)
+            .zip(dw.par_chunks_mut(n_out * n_in))
+            .zip(dx.par_chunks_mut(n_out * n_in))
+            .zip(x.par_chunks(n_in))
+            .for_each_init(
+                || net.workspace(),
+                |ws, (((t, gw), gx), xi)| {
+                    net.forward(xi, ws);
+                    t.copy_from_slice(&ws.outputs[0]);
+                    for k in 0..n_out {
+                        let row = &weights[k * n_in..(k + 1) * n_in];
+                        let (rw, rx) = (&mut gw[k * n_in..(k + 1) * n_in], &mut gx[k * n_in..(k + 1) * n_in]);
+                        spike_time_gradient(&kernel, t[k], ws.causal[0][k], &ws.sorted[0], row, |j, a, b| {
+                            rw[j] = a;
+                            rx[j] = b;
+                        });
+                    }
+                },
+            );
+    })?;
+    Ok((times, dw, dx))
+}

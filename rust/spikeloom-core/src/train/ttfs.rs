@@ -1,0 +1,406 @@
+//! The training loop for exact time-to-first-spike networks (Göltz et al. 2021).
+//!
+//! Mini-batches of a seeded shuffle; the samples of a batch run in parallel in fixed chunks of
+//! [`CHUNK`] samples, each chunk with its own workspace and gradient buffer; the chunk buffers are
+//! added in chunk order, so the trained weights are bit-identical for any thread count.
+//!
+//! Weight bumping (the paper's remedy for silent neurons): after the forward pass of a batch, if in
+//! some layer the fraction of (sample, neuron) pairs without a spike exceeds `max_missing[layer]`,
+//! the gradient step is skipped and `bump` is added to every incoming weight (bias weights included)
+//! of that layer's neurons that were silent for at least one sample of the batch. Only the first
+//! offending layer is bumped. The bump doubles for consecutive bumps of the same layer
+//! (`bump_exponential`) and returns to its initial value after a normal step.
+
+use super::{first_to_spike, Adam, TtfsLoss};
+use crate::engine::ttfs::BackwardStats;
+use crate::engine::{Network, Workspace};
+use crate::error::{ensure_positive, Error, Result};
+use crate::parallel::{pool, with_threads, CHUNK};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+/// Input spike times `[n, n_inputs]` (row-major, +inf = no spike) with integer labels.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelledTimes<'a> {
+    pub times: &'a [f64],
+    pub labels: &'a [i64],
+}
+
+impl LabelledTimes<'_> {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    fn check(&self, arg: &str, net: &Network) -> Result<()> {
+        net.check_inputs(&format!("{arg}.times"), self.times, self.labels.len())?;
+        let n_out = net.n_outputs() as i64;
+        if let Some(i) = self.labels.iter().position(|&y| y < 0 || y >= n_out) {
+            return Err(Error::param(
+                format!("{arg}.labels"),
+                format!("integers in 0..{n_out} (one per output neuron)"),
+                format!("{} at index {i}", self.labels[i]),
+            ));
+        }
+        Ok(())
+    }
+    fn sample(&self, i: usize, n_in: usize) -> (&[f64], usize) {
+        (&self.times[i * n_in..(i + 1) * n_in], self.labels[i] as usize)
+    }
+}
+
+/// Hyper-parameters of one training run. Defaults are the Yin-Yang settings of the paper.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Multiply the learning rate by `lr_gamma` every `lr_step` epochs.
+    pub lr_step: usize,
+    pub lr_gamma: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_eps: f64,
+    pub loss: TtfsLoss,
+    /// Per (sample, neuron) gradient clipping threshold on |dL/dw| (paper: 0.2).
+    pub max_dw_norm: f64,
+    /// Per layer: tolerated fraction of silent (sample, neuron) pairs before bumping.
+    pub max_missing: Vec<f64>,
+    /// Initial bump added to silent neurons' incoming weights (paper: 5e-4).
+    pub bump: f64,
+    pub bump_exponential: bool,
+    /// Standard deviation of Gaussian input-time noise during training (same unit as times; 0 = off).
+    /// Noisy times are reflected at 0 (|t|), as in the reference.
+    pub input_noise: f64,
+    pub seed: u64,
+    /// Worker threads (0 = one per core). Results do not depend on it.
+    pub threads: usize,
+}
+
+impl FitConfig {
+    /// The paper's Yin-Yang configuration for `n_layers` layers with the given tau_syn.
+    pub fn yin_yang(tau_syn: f64, n_layers: usize) -> Self {
+        let mut max_missing = vec![0.3; n_layers];
+        max_missing[n_layers - 1] = 0.0;
+        FitConfig {
+            epochs: 300,
+            batch_size: 150,
+            lr: 0.005,
+            lr_step: 20,
+            lr_gamma: 0.95,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            loss: TtfsLoss { xi: 0.2, alpha: 0.005, beta: 1.0, tau_syn },
+            max_dw_norm: 0.2,
+            max_missing,
+            bump: 5e-4,
+            bump_exponential: true,
+            input_noise: 0.0,
+            seed: 0,
+            threads: 0,
+        }
+    }
+
+    fn validate(&self, net: &Network) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::param("batch_size", "an integer >= 1", 0));
+        }
+        if self.lr_step == 0 {
+            return Err(Error::param("lr_step", "an integer >= 1", 0));
+        }
+        ensure_positive("lr", self.lr)?;
+        ensure_positive("lr_gamma", self.lr_gamma)?;
+        for (name, b) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::param(name, "a value in [0, 1)", b));
+            }
+        }
+        ensure_positive("adam_eps", self.adam_eps)?;
+        ensure_positive("max_dw_norm", self.max_dw_norm)?;
+        self.loss.validate()?;
+        let n_layers = net.layers().len();
+        if self.max_missing.len() != n_layers {
+            return Err(Error::shape("max_missing", format!("one fraction per layer ({n_layers})"), self.max_missing.len()));
+        }
+        if let Some(m) = self.max_missing.iter().find(|m| !(0.0..=1.0).contains(*m)) {
+            return Err(Error::param("max_missing", "fractions in [0, 1]", m));
+        }
+        if !(self.bump.is_finite() && self.bump >= 0.0) {
+            return Err(Error::param("bump", "a finite value >= 0", self.bump));
+        }
+        if !(self.input_noise.is_finite() && self.input_noise >= 0.0) {
+            return Err(Error::param("input_noise", "a finite standard deviation >= 0", self.input_noise));
+        }
+        Ok(())
+    }
+}
+
+/// Metrics of one epoch, handed to the progress callback and returned as the history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (computed during training).
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (computed during training, before each batch's update).
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub lr: f64,
+    /// Batches whose step was replaced by weight bumping.
+    pub bumps: usize,
+    /// (sample, neuron) gradients dropped by clipping or tangential crossings.
+    pub chopped: usize,
+    /// Wall time of the epoch (training and validation), seconds.
+    pub seconds: f64,
+}
+
+/// Loss and accuracy of a network on a labelled set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Per sample: index of the first output to spike, -1 if none spiked.
+    pub predictions: Vec<i64>,
+}
+
+/// Per-chunk buffers for training.
+struct ChunkState {
+    ws: Workspace,
+    grad: Vec<f64>,
+    /// Per layer, per neuron: samples of this chunk in which the neuron was silent.
+    silent: Vec<Vec<usize>>,
+    x: Vec<f64>,
+    loss: f64,
+    correct: usize,
+    stats: BackwardStats,
+}
+
+impl ChunkState {
+    fn new(net: &Network) -> Self {
+        ChunkState {
+            ws: net.workspace(),
+            grad: vec![0.0; net.n_weights()],
+            silent: net.layers().iter().map(|l| vec![0; l.n_out]).collect(),
+            x: vec![0.0; net.n_inputs()],
+            loss: 0.0,
+            correct: 0,
+            stats: BackwardStats::default(),
+        }
+    }
+}
+
+/// Mean loss and accuracy (first output spike decides; no output spike = wrong), in parallel.
+pub fn evaluate(net: &Network, data: LabelledTimes, loss: &TtfsLoss, threads: usize) -> Result<Evaluation> {
+    data.check("data", net)?;
+    loss.validate()?;
+    with_threads(threads, || evaluate_in_pool(net, data, loss))
+}
+
+fn evaluate_in_pool(net: &Network, data: LabelledTimes, loss: &TtfsLoss) -> Evaluation {
+    let n = data.len();
+    let n_in = net.n_inputs();
+    let mut predictions = vec![-1i64; n];
+    let mut losses = vec![0.0; n];
+    predictions
+        .par_chunks_mut(CHUNK)
+        .zip(losses.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each_init(
+            || (net.workspace(), vec![0.0; net.n_outputs()]),
+            |(ws, g), (c, (pred, ls))| {
+                for (i, (p, l)) in pred.iter_mut().zip(ls.iter_mut()).enumerate() {
+                    let (x, y) = data.sample(c * CHUNK + i, n_in);
+                    net.forward(x, ws);
+                    let out = ws.outputs.last().expect("a network has layers");
+                    *l = loss.loss_and_grad(out, y, g);
+                    *p = first_to_spike(out).map_or(-1, |k| k as i64);
+                }
+            },
+        );
+    let correct = predictions.iter().zip(data.labels).filter(|(p, y)| *p == *y).count();
+    Evaluation {
+        loss: if n > 0 { losses.iter().sum::<f64>() / n as f64 } else { f64::NAN },
+        accuracy: if n > 0 { correct as f64 / n as f64 } else { f64::NAN },
+        predictions,
+    }
+}
+
+/// Train `net` in place for `cfg.epochs` epochs. After every epoch `callback` receives the metrics;
+/// returning `ControlFlow::Break(())` stops training after that epoch (weights are kept).
+pub fn fit(
+    net: &mut Network,
+    train: LabelledTimes,
+    validation: Option<LabelledTimes>,
+    cfg: &FitConfig,
+    callback: &mut dyn FnMut(&EpochMetrics) -> ControlFlow<()>,
+) -> Result<Vec<EpochMetrics>> {
+    cfg.validate(net)?;
+    train.check("train", net)?;
+    if train.is_empty() {
+        return Err(Error::shape("train", "at least one sample", 0));
+    }
+    if let Some(v) = validation {
+        v.check("validation", net)?;
+    }
+    let pool = pool(cfg.threads)?;
+    fit_with_pool(&pool, net, train, validation, cfg, callback)
+}
+
+/// The epoch loop runs on the caller's thread (so `callback` may touch thread-bound state, such as
+/// a Python interpreter); only the per-batch work runs inside `pool`.
+fn fit_with_pool(
+    pool: &rayon::ThreadPool,
+    net: &mut Network,
+    train: LabelledTimes,
+    validation: Option<LabelledTimes>,
+    cfg: &FitConfig,
+    callback: &mut dyn FnMut(&EpochMetrics) -> ControlFlow<()>,
+) -> Result<Vec<EpochMetrics>> {
+    let n = train.len();
+    let n_in = net.n_inputs();
+    let n_layers = net.layers().len();
+    let batch = cfg.batch_size.min(n);
+    let mut chunks: Vec<ChunkState> = (0..batch.div_ceil(CHUNK)).map(|_| ChunkState::new(net)).collect();
+    let mut grad = vec![0.0; net.n_weights()];
+    let mut adam = Adam::new(net.n_weights(), cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let noise = if cfg.input_noise > 0.0 {
+        Some(Normal::new(0.0, cfg.input_noise).map_err(|e| Error::param("input_noise", "a valid sd", e))?)
+    } else {
+        None
+    };
+    let mut bump_value = vec![cfg.bump; n_layers];
+    let mut history = Vec::with_capacity(cfg.epochs);
+
+    for epoch in 0..cfg.epochs {
+        let start = Instant::now();
+        let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step) as i32);
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut correct, mut bumps, mut chopped) = (0.0, 0usize, 0usize, 0usize);
+        for (b, idx) in order.chunks(batch).enumerate() {
+            let batch_seed = noise.map(|_| stream_seed(cfg.seed, epoch, b));
+            let net_ref: &Network = net;
+            let active = &mut chunks[..idx.len().div_ceil(CHUNK)];
+            pool.install(|| active
+                .par_iter_mut()
+                .zip(idx.par_chunks(CHUNK))
+                .enumerate()
+                .for_each(|(c, (st, ids))| {
+                    st.grad.iter_mut().for_each(|g| *g = 0.0);
+                    st.silent.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0));
+                    st.loss = 0.0;
+                    st.correct = 0;
+                    st.stats = BackwardStats::default();
+                    for (i, &s) in ids.iter().enumerate() {
+                        let (x, y) = train.sample(s, n_in);
+                        st.x.copy_from_slice(x);
+                        if let (Some(dist), Some(seed)) = (noise, batch_seed) {
+                            // One stream per (epoch, batch, position): independent of thread count.
+                            let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((c * CHUNK + i) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                            for t in st.x.iter_mut().filter(|t| t.is_finite()) {
+                                *t = (*t + dist.sample(&mut r)).abs();
+                            }
+                        }
+                        net_ref.forward(&st.x, &mut st.ws);
+                        for (l, out) in st.ws.outputs.iter().enumerate() {
+                            for (k, t) in out.iter().enumerate() {
+                                st.silent[l][k] += usize::from(!t.is_finite());
+                            }
+                        }
+                        let last = st.ws.deltas.len() - 1;
+                        let out = &st.ws.outputs[last];
+                        st.correct += usize::from(first_to_spike(out) == Some(y));
+                        st.loss += cfg.loss.loss_and_grad(out, y, &mut st.ws.deltas[last]);
+                        let s = net_ref.backward(&mut st.ws, &mut st.grad, cfg.max_dw_norm);
+                        st.stats.chopped += s.chopped;
+                        st.stats.tangential += s.tangential;
+                    }
+                }));
+            // Fixed-order reduction.
+            let used = &chunks[..idx.len().div_ceil(CHUNK)];
+            grad.iter_mut().for_each(|g| *g = 0.0);
+            for st in used {
+                for (g, s) in grad.iter_mut().zip(&st.grad) {
+                    *g += s;
+                }
+                loss_sum += st.loss;
+                correct += st.correct;
+                chopped += st.stats.chopped + st.stats.tangential;
+            }
+            // Weight bumping for silent neurons.
+            let mut bumped = false;
+            for l in 0..n_layers {
+                let n_out = net.layers()[l].n_out;
+                let silent_per_neuron: Vec<usize> =
+                    (0..n_out).map(|k| used.iter().map(|st| st.silent[l][k]).sum()).collect();
+                let frac = silent_per_neuron.iter().sum::<usize>() as f64 / (idx.len() * n_out) as f64;
+                if frac > cfg.max_missing[l] {
+                    let layer = &mut net.layers_mut()[l];
+                    let width = layer.width();
+                    for (k, &s) in silent_per_neuron.iter().enumerate() {
+                        if s > 0 {
+                            layer.weights[k * width..(k + 1) * width].iter_mut().for_each(|w| *w += bump_value[l]);
+                        }
+                    }
+                    if cfg.bump_exponential {
+                        bump_value[l] *= 2.0;
+                    }
+                    bumped = true;
+                    break;
+                }
+            }
+            if bumped {
+                bumps += 1;
+                continue;
+            }
+            bump_value.iter_mut().for_each(|v| *v = cfg.bump);
+            let inv = 1.0 / idx.len() as f64;
+            grad.iter_mut().for_each(|g| *g *= inv);
+            adam.step(lr, &grad, net.layers_mut().iter_mut().map(|l| l.weights.as_mut_slice()));
+        }
+        let (val_loss, val_accuracy) = match validation {
+            Some(v) => {
+                let e = pool.install(|| evaluate_in_pool(net, v, &cfg.loss));
+                (Some(e.loss), Some(e.accuracy))
+            }
+            None => (None, None),
+        };
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: loss_sum / n as f64,
+            train_accuracy: correct as f64 / n as f64,
+            val_loss,
+            val_accuracy,
+            lr,
+            bumps,
+            chopped,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let flow = callback(&metrics);
+        history.push(metrics);
+        if flow.is_break() {
+            break;
+        }
+    }
+    Ok(history)
+}
+
+/// A seed for the noise of one (epoch, batch), derived from the run's seed (SplitMix64 mixing).
+fn stream_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    let mut z = seed
+        .wrapping_add((epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add((batch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
