@@ -228,7 +228,6 @@ fn bytes_round_trip_and_truncation() {
 /// iteration order is randomised per map, so the safetensors JSON header lists the metadata keys
 /// in a different order from call to call (the tensors and the data are identical).
 #[test]
-#[ignore = "core bug: io::to_bytes metadata key order follows HashMap iteration order, so bytes differ between calls"]
 fn to_bytes_is_deterministic() {
     let net = initial_net();
     let first = io::to_bytes(&net, "{}").unwrap();

@@ -1,1 +1,17 @@
+//! `spikeloom._core`: thin PyO3 bindings of spikeloom-core. No numerics here: argument conversion,
+//! GIL release, error mapping. The idiomatic API lives in the Python package `spikeloom`.
 
+mod errors;
+mod functions;
+mod network;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(functions::lambert_w0, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::layer_spike_times, m)?)?;
+    m.add_class::<network::PyTtfsNetwork>()?;
+    Ok(())
+}

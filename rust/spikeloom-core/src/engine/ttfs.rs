@@ -7,7 +7,9 @@
 
 use crate::error::{ensure_all_finite, ensure_spike_times, Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::spike_time::{first_spike, spike_time_gradient, Gradient, Kernel, LifParams, SortedInputs};
+use crate::spike_time::{
+    first_spike, spike_time_gradient, Gradient, Kernel, LifParams, SortedInputs,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -75,25 +77,44 @@ impl Network {
         seed: u64,
     ) -> Result<Self> {
         if sizes.len() < 2 {
-            return Err(Error::shape("sizes", "at least 2 layer sizes (input and output)", format!("{sizes:?}")));
+            return Err(Error::shape(
+                "sizes",
+                "at least 2 layer sizes (input and output)",
+                format!("{sizes:?}"),
+            ));
         }
         let n_layers = sizes.len() - 1;
         if bias_times.len() != n_layers {
-            return Err(Error::shape("bias_times", format!("one list per layer ({n_layers})"), bias_times.len()));
+            return Err(Error::shape(
+                "bias_times",
+                format!("one list per layer ({n_layers})"),
+                bias_times.len(),
+            ));
         }
         if init.len() != n_layers {
-            return Err(Error::shape("init", format!("one (mean, sd) per layer ({n_layers})"), init.len()));
+            return Err(Error::shape(
+                "init",
+                format!("one (mean, sd) per layer ({n_layers})"),
+                init.len(),
+            ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(n_layers);
         for l in 0..n_layers {
             let (mean, sd) = init[l];
             if !(mean.is_finite() && sd.is_finite() && sd >= 0.0) {
-                return Err(Error::param(format!("init[{l}]"), "finite mean and sd >= 0", format!("({mean}, {sd})")));
+                return Err(Error::param(
+                    format!("init[{l}]"),
+                    "finite mean and sd >= 0",
+                    format!("({mean}, {sd})"),
+                ));
             }
-            let normal = Normal::new(mean, sd).map_err(|e| Error::param(format!("init[{l}]"), "a valid normal", e))?;
+            let normal = Normal::new(mean, sd)
+                .map_err(|e| Error::param(format!("init[{l}]"), "a valid normal", e))?;
             let width = sizes[l] + bias_times[l].len();
-            let weights = (0..sizes[l + 1] * width).map(|_| normal.sample(&mut rng)).collect();
+            let weights = (0..sizes[l + 1] * width)
+                .map(|_| normal.sample(&mut rng))
+                .collect();
             layers.push(Layer {
                 n_in: sizes[l],
                 n_out: sizes[l + 1],
@@ -136,7 +157,11 @@ impl Network {
             ensure_spike_times(&format!("bias_times[{l}]"), &layer.bias_times)?;
             ensure_all_finite(&format!("bias_times[{l}]"), &layer.bias_times)?;
         }
-        Ok(Network { neuron, kernel, layers })
+        Ok(Network {
+            neuron,
+            kernel,
+            layers,
+        })
     }
 
     pub fn neuron(&self) -> LifParams {
@@ -160,7 +185,9 @@ impl Network {
     }
     /// `[n_input, n_hidden..., n_output]`.
     pub fn sizes(&self) -> Vec<usize> {
-        std::iter::once(self.n_inputs()).chain(self.layers.iter().map(|l| l.n_out)).collect()
+        std::iter::once(self.n_inputs())
+            .chain(self.layers.iter().map(|l| l.n_out))
+            .collect()
     }
     /// Total number of weights (the length of a flat gradient buffer).
     pub fn n_weights(&self) -> usize {
@@ -190,9 +217,21 @@ impl Network {
     pub fn workspace(&self) -> Workspace {
         let max_width = self.layers.iter().map(Layer::width).max().unwrap_or(0);
         Workspace {
-            inputs: self.layers.iter().map(|l| vec![f64::INFINITY; l.width()]).collect(),
-            sorted: self.layers.iter().map(|l| SortedInputs::with_capacity(l.width())).collect(),
-            outputs: self.layers.iter().map(|l| vec![f64::INFINITY; l.n_out]).collect(),
+            inputs: self
+                .layers
+                .iter()
+                .map(|l| vec![f64::INFINITY; l.width()])
+                .collect(),
+            sorted: self
+                .layers
+                .iter()
+                .map(|l| SortedInputs::with_capacity(l.width()))
+                .collect(),
+            outputs: self
+                .layers
+                .iter()
+                .map(|l| vec![f64::INFINITY; l.n_out])
+                .collect(),
             causal: self.layers.iter().map(|l| vec![0; l.n_out]).collect(),
             deltas: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
             row_w: vec![0.0; max_width],
@@ -232,7 +271,12 @@ impl Network {
     /// neuron's contribution for this sample (weights and the error passed down) is dropped, as in
     /// Göltz et al.'s "gradient chopping" (it guards against the 1/(du/dt) blow-up of near-tangential
     /// crossings). `max_dw_norm = inf` disables it.
-    pub fn backward(&self, ws: &mut Workspace, grad: &mut [f64], max_dw_norm: f64) -> BackwardStats {
+    pub fn backward(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut [f64],
+        max_dw_norm: f64,
+    ) -> BackwardStats {
         let mut stats = BackwardStats::default();
         let mut offset = self.n_weights();
         for l in (0..self.layers.len()).rev() {
@@ -254,12 +298,18 @@ impl Network {
                 let n_causal = ws.causal[l][k];
                 let (row_w, row_t) = (&mut ws.row_w, &mut ws.row_t);
                 let mut max_abs = 0.0f64;
-                let outcome =
-                    spike_time_gradient(&self.kernel, ws.outputs[l][k], n_causal, sorted, row, |j, dw, dt| {
+                let outcome = spike_time_gradient(
+                    &self.kernel,
+                    ws.outputs[l][k],
+                    n_causal,
+                    sorted,
+                    row,
+                    |j, dw, dt| {
                         row_w[j] = delta * dw;
                         row_t[j] = delta * dt;
                         max_abs = max_abs.max(row_w[j].abs());
-                    });
+                    },
+                );
                 match outcome {
                     Gradient::Silent => continue,
                     Gradient::Tangential => {
@@ -320,7 +370,11 @@ impl Network {
                     },
                 );
         })?;
-        let mut per_layer: Vec<Vec<f64>> = self.layers.iter().map(|l| Vec::with_capacity(n * l.n_out)).collect();
+        let mut per_layer: Vec<Vec<f64>> = self
+            .layers
+            .iter()
+            .map(|l| Vec::with_capacity(n * l.n_out))
+            .collect();
         for sample in flat.chunks(total.max(1)) {
             let mut at = 0;
             for (l, layer) in self.layers.iter().enumerate() {
@@ -371,11 +425,21 @@ pub fn layer_spike_times(
                     t.copy_from_slice(&ws.outputs[0]);
                     for k in 0..n_out {
                         let row = &weights[k * n_in..(k + 1) * n_in];
-                        let (rw, rx) = (&mut gw[k * n_in..(k + 1) * n_in], &mut gx[k * n_in..(k + 1) * n_in]);
-                        spike_time_gradient(&kernel, t[k], ws.causal[0][k], &ws.sorted[0], row, |j, a, b| {
-                            rw[j] = a;
-                            rx[j] = b;
-                        });
+                        let (rw, rx) = (
+                            &mut gw[k * n_in..(k + 1) * n_in],
+                            &mut gx[k * n_in..(k + 1) * n_in],
+                        );
+                        spike_time_gradient(
+                            &kernel,
+                            t[k],
+                            ws.causal[0][k],
+                            &ws.sorted[0],
+                            row,
+                            |j, a, b| {
+                                rw[j] = a;
+                                rx[j] = b;
+                            },
+                        );
                     }
                 },
             );

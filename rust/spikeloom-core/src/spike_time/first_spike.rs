@@ -12,7 +12,12 @@ use super::{lambert, Kernel, SortedInputs};
 ///
 /// Returns `(t*, n_causal)`; `(+inf, 0)` when the neuron never reaches threshold. The state is kept
 /// relative to the latest input time, so nothing overflows however late the inputs are.
-pub fn first_spike(kernel: &Kernel, threshold: f64, inputs: &SortedInputs, weights: &[f64]) -> (f64, usize) {
+pub fn first_spike(
+    kernel: &Kernel,
+    threshold: f64,
+    inputs: &SortedInputs,
+    weights: &[f64],
+) -> (f64, usize) {
     match *kernel {
         Kernel::Equal { tau } => walk_equal(tau, threshold, inputs, weights),
         Kernel::Double { tau_mem, .. } => walk_double(tau_mem, threshold, inputs, weights),
@@ -87,7 +92,11 @@ fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) ->
             // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root
             let s = (a2 * a2 - 2.0 * a1 * theta).max(0.0).sqrt();
             let y = (a2 + s) / (2.0 * a1);
-            let gap_end = if y_end > 0.0 { -tau_mem * y_end.ln() } else { f64::INFINITY };
+            let gap_end = if y_end > 0.0 {
+                -tau_mem * y_end.ln()
+            } else {
+                f64::INFINITY
+            };
             let dt = (-tau_mem * y.ln()).clamp(0.0, gap_end);
             return (inp.times[k] + dt, k + 1);
         }
@@ -133,7 +142,11 @@ pub fn spike_time_gradient(
     let inv = 1.0 / dudt;
     for (&j, &t) in causal.iter().zip(times) {
         let s = t_out - t;
-        f(j, -kernel.psp(s) * inv, weights[j] * kernel.psp_slope(s) * inv);
+        f(
+            j,
+            -kernel.psp(s) * inv,
+            weights[j] * kernel.psp_slope(s) * inv,
+        );
     }
     Gradient::Ok(dudt)
 }

@@ -40,11 +40,27 @@ mod tests {
 
     #[test]
     fn satisfies_defining_equation() {
-        for &z in &[-0.36787944, -0.3, -0.1, -1e-8, 0.0, 1e-8, 0.5, 1.0, 10.0, 1e3, 1e10, 1e300] {
+        for &z in &[
+            -0.36787944,
+            -0.3,
+            -0.1,
+            -1e-8,
+            0.0,
+            1e-8,
+            0.5,
+            1.0,
+            10.0,
+            1e3,
+            1e10,
+            1e300,
+        ] {
             let w = w0(z).unwrap();
             let back = w * w.exp();
             // relative error of w e^w is (1 + w) times that of w (condition number of the inverse)
-            assert!((back - z).abs() <= 1e-14 * (1.0 + w.abs()) * z.abs(), "z={z} w={w}");
+            assert!(
+                (back - z).abs() <= 1e-14 * (1.0 + w.abs()) * z.abs(),
+                "z={z} w={w}"
+            );
             assert!(w >= -1.0);
         }
     }

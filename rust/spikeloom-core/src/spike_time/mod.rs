@@ -96,7 +96,9 @@ impl Kernel {
                 let x = s / tau;
                 x * (-x).exp()
             }
-            Kernel::Double { tau_syn, tau_mem } => 2.0 * ((-s / tau_mem).exp() - (-s / tau_syn).exp()),
+            Kernel::Double { tau_syn, tau_mem } => {
+                2.0 * ((-s / tau_mem).exp() - (-s / tau_syn).exp())
+            }
         }
     }
 
@@ -121,11 +123,20 @@ mod tests {
 
     #[test]
     fn ratios() {
-        assert!(matches!(LifParams::new(1.0, 1.0, 1.0).unwrap().kernel(), Ok(Kernel::Equal { .. })));
-        assert!(matches!(LifParams::new(2e-3, 1e-3, 1.0).unwrap().kernel(), Ok(Kernel::Double { .. })));
+        assert!(matches!(
+            LifParams::new(1.0, 1.0, 1.0).unwrap().kernel(),
+            Ok(Kernel::Equal { .. })
+        ));
+        assert!(matches!(
+            LifParams::new(2e-3, 1e-3, 1.0).unwrap().kernel(),
+            Ok(Kernel::Double { .. })
+        ));
         let err = LifParams::new(20e-3, 5e-3, 1.0).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("tau_mem = tau_syn") && msg.contains("tau_mem = 2 * tau_syn"), "{msg}");
+        assert!(
+            msg.contains("tau_mem = tau_syn") && msg.contains("tau_mem = 2 * tau_syn"),
+            "{msg}"
+        );
         assert!(LifParams::new(-1.0, 1.0, 1.0).is_err());
         assert!(LifParams::new(1.0, 1.0, 0.0).is_err());
         assert!(LifParams::new(f64::NAN, 1.0, 1.0).is_err());

@@ -13,11 +13,23 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(n: usize, beta1: f64, beta2: f64, eps: f64) -> Self {
-        Adam { beta1, beta2, eps, m: vec![0.0; n], v: vec![0.0; n], step: 0 }
+        Adam {
+            beta1,
+            beta2,
+            eps,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            step: 0,
+        }
     }
 
     /// One update of `params` (any number of slices, concatenated in order) with gradient `grad`.
-    pub fn step<'a>(&mut self, lr: f64, grad: &[f64], params: impl IntoIterator<Item = &'a mut [f64]>) {
+    pub fn step<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+    ) {
         self.step += 1;
         let c1 = 1.0 - self.beta1.powi(self.step);
         let c2 = 1.0 - self.beta2.powi(self.step);

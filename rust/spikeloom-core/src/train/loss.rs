@@ -62,7 +62,7 @@ impl TtfsLoss {
 pub fn first_to_spike(t: &[f64]) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (k, &tk) in t.iter().enumerate() {
-        if tk.is_finite() && best.is_none_or(|b| tk < t[b]) {
+        if tk.is_finite() && best.map_or(true, |b| tk < t[b]) {
             best = Some(k);
         }
     }
@@ -75,7 +75,12 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let loss = TtfsLoss { xi: 0.2, alpha: 0.005, beta: 1.0, tau_syn: 2.0 };
+        let loss = TtfsLoss {
+            xi: 0.2,
+            alpha: 0.005,
+            beta: 1.0,
+            tau_syn: 2.0,
+        };
         let t = [1.3, 0.9, f64::INFINITY, 1.1];
         let mut g = [0.0; 4];
         loss.loss_and_grad(&t, 3, &mut g);
@@ -85,8 +90,13 @@ mod tests {
             tp[k] += h;
             tm[k] -= h;
             let mut s = [0.0; 4];
-            let fd = (loss.loss_and_grad(&tp, 3, &mut s) - loss.loss_and_grad(&tm, 3, &mut s)) / (2.0 * h);
-            assert!((fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()), "k={k} fd={fd} g={}", g[k]);
+            let fd = (loss.loss_and_grad(&tp, 3, &mut s) - loss.loss_and_grad(&tm, 3, &mut s))
+                / (2.0 * h);
+            assert!(
+                (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "k={k} fd={fd} g={}",
+                g[k]
+            );
         }
         assert_eq!(g[2], 0.0);
         assert_eq!(loss.loss_and_grad(&t, 2, &mut g), MISSING_LABEL_LOSS);

@@ -8,8 +8,9 @@
 //! some layer the fraction of (sample, neuron) pairs without a spike exceeds `max_missing[layer]`,
 //! the gradient step is skipped and `bump` is added to every incoming weight (bias weights included)
 //! of that layer's neurons that were silent for at least one sample of the batch. Only the first
-//! offending layer is bumped. The bump doubles for consecutive bumps of the same layer
-//! (`bump_exponential`) and returns to its initial value after a normal step.
+//! offending layer is bumped (hidden layers are checked before the output layer). The bump doubles
+//! for consecutive bumps of the same layer (`bump_exponential`) and starts again from its initial
+//! value after a normal step or a bump of another layer.
 
 use super::{first_to_spike, Adam, TtfsLoss};
 use crate::engine::ttfs::BackwardStats;
@@ -52,7 +53,10 @@ impl LabelledTimes<'_> {
         Ok(())
     }
     fn sample(&self, i: usize, n_in: usize) -> (&[f64], usize) {
-        (&self.times[i * n_in..(i + 1) * n_in], self.labels[i] as usize)
+        (
+            &self.times[i * n_in..(i + 1) * n_in],
+            self.labels[i] as usize,
+        )
     }
 }
 
@@ -70,7 +74,8 @@ pub struct FitConfig {
     pub adam_beta2: f64,
     pub adam_eps: f64,
     pub loss: TtfsLoss,
-    /// Per (sample, neuron) gradient clipping threshold on |dL/dw| (paper: 0.2).
+    /// Per (sample, neuron) clipping threshold on |dL/dw| of the batch-mean loss (paper: 0.2): the
+    /// neuron's contribution for that sample is dropped when exceeded.
     pub max_dw_norm: f64,
     /// Per layer: tolerated fraction of silent (sample, neuron) pairs before bumping.
     pub max_missing: Vec<f64>,
@@ -99,7 +104,12 @@ impl FitConfig {
             adam_beta1: 0.9,
             adam_beta2: 0.999,
             adam_eps: 1e-8,
-            loss: TtfsLoss { xi: 0.2, alpha: 0.005, beta: 1.0, tau_syn },
+            loss: TtfsLoss {
+                xi: 0.2,
+                alpha: 0.005,
+                beta: 1.0,
+                tau_syn,
+            },
             max_dw_norm: 0.2,
             max_missing,
             bump: 5e-4,
@@ -119,7 +129,10 @@ impl FitConfig {
         }
         ensure_positive("lr", self.lr)?;
         ensure_positive("lr_gamma", self.lr_gamma)?;
-        for (name, b) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+        for (name, b) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
             if !(0.0..1.0).contains(&b) {
                 return Err(Error::param(name, "a value in [0, 1)", b));
             }
@@ -129,7 +142,11 @@ impl FitConfig {
         self.loss.validate()?;
         let n_layers = net.layers().len();
         if self.max_missing.len() != n_layers {
-            return Err(Error::shape("max_missing", format!("one fraction per layer ({n_layers})"), self.max_missing.len()));
+            return Err(Error::shape(
+                "max_missing",
+                format!("one fraction per layer ({n_layers})"),
+                self.max_missing.len(),
+            ));
         }
         if let Some(m) = self.max_missing.iter().find(|m| !(0.0..=1.0).contains(*m)) {
             return Err(Error::param("max_missing", "fractions in [0, 1]", m));
@@ -138,7 +155,11 @@ impl FitConfig {
             return Err(Error::param("bump", "a finite value >= 0", self.bump));
         }
         if !(self.input_noise.is_finite() && self.input_noise >= 0.0) {
-            return Err(Error::param("input_noise", "a finite standard deviation >= 0", self.input_noise));
+            return Err(Error::param(
+                "input_noise",
+                "a finite standard deviation >= 0",
+                self.input_noise,
+            ));
         }
         Ok(())
     }
@@ -199,7 +220,12 @@ impl ChunkState {
 }
 
 /// Mean loss and accuracy (first output spike decides; no output spike = wrong), in parallel.
-pub fn evaluate(net: &Network, data: LabelledTimes, loss: &TtfsLoss, threads: usize) -> Result<Evaluation> {
+pub fn evaluate(
+    net: &Network,
+    data: LabelledTimes,
+    loss: &TtfsLoss,
+    threads: usize,
+) -> Result<Evaluation> {
     data.check("data", net)?;
     loss.validate()?;
     with_threads(threads, || evaluate_in_pool(net, data, loss))
@@ -226,10 +252,22 @@ fn evaluate_in_pool(net: &Network, data: LabelledTimes, loss: &TtfsLoss) -> Eval
                 }
             },
         );
-    let correct = predictions.iter().zip(data.labels).filter(|(p, y)| *p == *y).count();
+    let correct = predictions
+        .iter()
+        .zip(data.labels)
+        .filter(|(p, y)| *p == *y)
+        .count();
     Evaluation {
-        loss: if n > 0 { losses.iter().sum::<f64>() / n as f64 } else { f64::NAN },
-        accuracy: if n > 0 { correct as f64 / n as f64 } else { f64::NAN },
+        loss: if n > 0 {
+            losses.iter().sum::<f64>() / n as f64
+        } else {
+            f64::NAN
+        },
+        accuracy: if n > 0 {
+            correct as f64 / n as f64
+        } else {
+            f64::NAN
+        },
         predictions,
     }
 }
@@ -269,17 +307,28 @@ fn fit_with_pool(
     let n_in = net.n_inputs();
     let n_layers = net.layers().len();
     let batch = cfg.batch_size.min(n);
-    let mut chunks: Vec<ChunkState> = (0..batch.div_ceil(CHUNK)).map(|_| ChunkState::new(net)).collect();
+    let mut chunks: Vec<ChunkState> = (0..batch.div_ceil(CHUNK))
+        .map(|_| ChunkState::new(net))
+        .collect();
     let mut grad = vec![0.0; net.n_weights()];
-    let mut adam = Adam::new(net.n_weights(), cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps);
+    let mut adam = Adam::new(
+        net.n_weights(),
+        cfg.adam_beta1,
+        cfg.adam_beta2,
+        cfg.adam_eps,
+    );
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let noise = if cfg.input_noise > 0.0 {
-        Some(Normal::new(0.0, cfg.input_noise).map_err(|e| Error::param("input_noise", "a valid sd", e))?)
+        Some(
+            Normal::new(0.0, cfg.input_noise)
+                .map_err(|e| Error::param("input_noise", "a valid sd", e))?,
+        )
     } else {
         None
     };
-    let mut bump_value = vec![cfg.bump; n_layers];
+    let mut bump_value = cfg.bump;
+    let mut last_bumped: Option<usize> = None;
     let mut history = Vec::with_capacity(cfg.epochs);
 
     for epoch in 0..cfg.epochs {
@@ -290,42 +339,53 @@ fn fit_with_pool(
         for (b, idx) in order.chunks(batch).enumerate() {
             let batch_seed = noise.map(|_| stream_seed(cfg.seed, epoch, b));
             let net_ref: &Network = net;
+            let inv_batch = 1.0 / idx.len() as f64;
             let active = &mut chunks[..idx.len().div_ceil(CHUNK)];
-            pool.install(|| active
-                .par_iter_mut()
-                .zip(idx.par_chunks(CHUNK))
-                .enumerate()
-                .for_each(|(c, (st, ids))| {
-                    st.grad.iter_mut().for_each(|g| *g = 0.0);
-                    st.silent.iter_mut().for_each(|s| s.iter_mut().for_each(|v| *v = 0));
-                    st.loss = 0.0;
-                    st.correct = 0;
-                    st.stats = BackwardStats::default();
-                    for (i, &s) in ids.iter().enumerate() {
-                        let (x, y) = train.sample(s, n_in);
-                        st.x.copy_from_slice(x);
-                        if let (Some(dist), Some(seed)) = (noise, batch_seed) {
-                            // One stream per (epoch, batch, position): independent of thread count.
-                            let mut r = ChaCha8Rng::seed_from_u64(seed ^ ((c * CHUNK + i) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                            for t in st.x.iter_mut().filter(|t| t.is_finite()) {
-                                *t = (*t + dist.sample(&mut r)).abs();
+            pool.install(|| {
+                active
+                    .par_iter_mut()
+                    .zip(idx.par_chunks(CHUNK))
+                    .enumerate()
+                    .for_each(|(c, (st, ids))| {
+                        st.grad.iter_mut().for_each(|g| *g = 0.0);
+                        st.silent
+                            .iter_mut()
+                            .for_each(|s| s.iter_mut().for_each(|v| *v = 0));
+                        st.loss = 0.0;
+                        st.correct = 0;
+                        st.stats = BackwardStats::default();
+                        for (i, &s) in ids.iter().enumerate() {
+                            let (x, y) = train.sample(s, n_in);
+                            st.x.copy_from_slice(x);
+                            if let (Some(dist), Some(seed)) = (noise, batch_seed) {
+                                // One stream per (epoch, batch, position): independent of thread count.
+                                let mut r = ChaCha8Rng::seed_from_u64(
+                                    seed ^ ((c * CHUNK + i) as u64)
+                                        .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                                );
+                                for t in st.x.iter_mut().filter(|t| t.is_finite()) {
+                                    *t = (*t + dist.sample(&mut r)).abs();
+                                }
                             }
-                        }
-                        net_ref.forward(&st.x, &mut st.ws);
-                        for (l, out) in st.ws.outputs.iter().enumerate() {
-                            for (k, t) in out.iter().enumerate() {
-                                st.silent[l][k] += usize::from(!t.is_finite());
+                            net_ref.forward(&st.x, &mut st.ws);
+                            for (l, out) in st.ws.outputs.iter().enumerate() {
+                                for (k, t) in out.iter().enumerate() {
+                                    st.silent[l][k] += usize::from(!t.is_finite());
+                                }
                             }
+                            let last = st.ws.deltas.len() - 1;
+                            let out = &st.ws.outputs[last];
+                            st.correct += usize::from(first_to_spike(out) == Some(y));
+                            st.loss += cfg.loss.loss_and_grad(out, y, &mut st.ws.deltas[last]);
+                            // Gradient of the batch-mean loss: clipping compares this sample's share of
+                            // the batch gradient with max_dw_norm, as the reference does.
+                            st.ws.deltas[last].iter_mut().for_each(|d| *d *= inv_batch);
+                            let s = net_ref.backward(&mut st.ws, &mut st.grad, cfg.max_dw_norm);
+                            st.stats.chopped += s.chopped;
+                            st.stats.tangential += s.tangential;
                         }
-                        let last = st.ws.deltas.len() - 1;
-                        let out = &st.ws.outputs[last];
-                        st.correct += usize::from(first_to_spike(out) == Some(y));
-                        st.loss += cfg.loss.loss_and_grad(out, y, &mut st.ws.deltas[last]);
-                        let s = net_ref.backward(&mut st.ws, &mut st.grad, cfg.max_dw_norm);
-                        st.stats.chopped += s.chopped;
-                        st.stats.tangential += s.tangential;
-                    }
-                }));
+                    })
+            });
             // Fixed-order reduction.
             let used = &chunks[..idx.len().div_ceil(CHUNK)];
             grad.iter_mut().for_each(|g| *g = 0.0);
@@ -337,36 +397,40 @@ fn fit_with_pool(
                 correct += st.correct;
                 chopped += st.stats.chopped + st.stats.tangential;
             }
-            // Weight bumping for silent neurons.
-            let mut bumped = false;
-            for l in 0..n_layers {
+            // Weight bumping for silent neurons: hidden layers first, then the output layer.
+            let bumped_layer = (0..n_layers).find(|&l| {
                 let n_out = net.layers()[l].n_out;
-                let silent_per_neuron: Vec<usize> =
-                    (0..n_out).map(|k| used.iter().map(|st| st.silent[l][k]).sum()).collect();
-                let frac = silent_per_neuron.iter().sum::<usize>() as f64 / (idx.len() * n_out) as f64;
-                if frac > cfg.max_missing[l] {
-                    let layer = &mut net.layers_mut()[l];
-                    let width = layer.width();
-                    for (k, &s) in silent_per_neuron.iter().enumerate() {
-                        if s > 0 {
-                            layer.weights[k * width..(k + 1) * width].iter_mut().for_each(|w| *w += bump_value[l]);
-                        }
+                let silent: usize = used
+                    .iter()
+                    .map(|st| st.silent[l].iter().sum::<usize>())
+                    .sum();
+                silent as f64 / (idx.len() * n_out) as f64 > cfg.max_missing[l]
+            });
+            if let Some(l) = bumped_layer {
+                bump_value = if cfg.bump_exponential && last_bumped == Some(l) {
+                    bump_value * 2.0
+                } else {
+                    cfg.bump
+                };
+                let layer = &mut net.layers_mut()[l];
+                let width = layer.width();
+                for (k, row) in layer.weights.chunks_mut(width).enumerate() {
+                    if used.iter().any(|st| st.silent[l][k] > 0) {
+                        row.iter_mut().for_each(|w| *w += bump_value);
                     }
-                    if cfg.bump_exponential {
-                        bump_value[l] *= 2.0;
-                    }
-                    bumped = true;
-                    break;
                 }
-            }
-            if bumped {
+                last_bumped = Some(l);
                 bumps += 1;
                 continue;
             }
-            bump_value.iter_mut().for_each(|v| *v = cfg.bump);
-            let inv = 1.0 / idx.len() as f64;
-            grad.iter_mut().for_each(|g| *g *= inv);
-            adam.step(lr, &grad, net.layers_mut().iter_mut().map(|l| l.weights.as_mut_slice()));
+            last_bumped = None;
+            adam.step(
+                lr,
+                &grad,
+                net.layers_mut()
+                    .iter_mut()
+                    .map(|l| l.weights.as_mut_slice()),
+            );
         }
         let (val_loss, val_accuracy) = match validation {
             Some(v) => {

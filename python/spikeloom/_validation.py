@@ -1,0 +1,87 @@
+"""Argument checks shared by the public API: convert, check, and name the argument on failure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import DTypeError, InvalidParameterError, NonFiniteError, ShapeError
+
+
+def positive(name: str, value: Any) -> float:
+    """A finite float > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name}: expected a number > 0, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise InvalidParameterError(f"{name}: expected a finite number > 0, got {value!r}")
+    return v
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A finite float >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name}: expected a number >= 0, got {value!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise InvalidParameterError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return v
+
+
+def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer >= minimum (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidParameterError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise InvalidParameterError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def seed(name: str, value: Any) -> int:
+    """A seed: an integer in [0, 2**64)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < 2**64:
+        raise InvalidParameterError(f"{name}: expected an integer in [0, 2**64), got {value!r}")
+    return int(value)
+
+
+def float_matrix(name: str, value: Any, n_cols: int | None = None) -> np.ndarray:
+    """A 2-D float64 C-contiguous array (copy only when needed)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise DTypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ShapeError(f"{name}: expected a 2-D array (samples, inputs), got shape {arr.shape}")
+    if n_cols is not None and arr.shape[1] != n_cols:
+        raise ShapeError(f"{name}: expected {n_cols} columns, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def spike_times(name: str, value: Any, n_cols: int | None = None) -> np.ndarray:
+    """Spike times in seconds: 2-D, >= 0, +inf allowed (no spike), NaN refused."""
+    arr = float_matrix(name, value, n_cols)
+    if np.isnan(arr).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
+        raise NonFiniteError(f"{name}: expected spike times >= 0 or inf (no spike), got NaN at index {idx}")
+    if (arr < 0).any():
+        idx = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+        raise InvalidParameterError(
+            f"{name}: expected spike times >= 0 s or inf (no spike), got {arr[idx]} at index {idx}"
+        )
+    return arr
+
+
+def labels(name: str, value: Any, n_samples: int, n_classes: int) -> np.ndarray:
+    """Integer class labels in [0, n_classes), one per sample."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise ShapeError(f"{name}: expected shape ({n_samples},) (one label per sample), got {arr.shape}")
+    if n_samples and (arr.min() < 0 or arr.max() >= n_classes):
+        bad = int(arr[(arr < 0) | (arr >= n_classes)][0])
+        raise InvalidParameterError(f"{name}: expected labels in 0..{n_classes - 1}, got {bad}")
+    return np.ascontiguousarray(arr, dtype=np.int64)

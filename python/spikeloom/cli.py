@@ -1,0 +1,84 @@
+"""The ``spikeloom`` command line: ``spikeloom train TASK [--method M] ...`` and ``spikeloom recipes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import recipes
+from ._atomic import write_parquet_atomic, write_text_atomic
+from .errors import SpikeloomError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="spikeloom", description="Train spiking neural networks (paper recipes)."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a recipe and report test metrics")
+    t.add_argument("task", help="task name, e.g. yinyang (see `spikeloom recipes`)")
+    t.add_argument("--method", default=None, help="training method (default: the task's default)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the paper's)")
+    t.add_argument("--hidden", type=int, default=None, help="hidden layer size (default: the paper's)")
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
+    t.add_argument("--threads", type=int, default=0, help="worker threads (0 = all cores)")
+    t.add_argument("--out", type=Path, default=None, help="folder for history.parquet and the network")
+    t.add_argument("--json", action="store_true", help="end the output with one JSON line of final metrics")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("recipes", help="list the paper recipes")
+    return p
+
+
+def _train(a: argparse.Namespace) -> int:
+    recipe = recipes.get(a.task, a.method)
+    args = recipes.RecipeArgs(
+        epochs=a.epochs, hidden=a.hidden, seed=a.seed, threads=a.threads, progress=not a.no_progress
+    )
+    result = recipe.run(args)
+    m = result.metrics
+    if "test_accuracy" in m:
+        print(
+            f"{recipe.task} / {recipe.method}: test accuracy {100 * m['test_accuracy']:.2f}% "
+            f"after {m['epochs']} epochs in {m['train_seconds']:.1f} s"
+        )
+    if a.out is not None:
+        a.out.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(result.history, a.out / "history.parquet")
+        if result.model is not None:
+            result.model.save(a.out / "network.safetensors")
+        write_text_atomic(json.dumps(m, indent=2) + "\n", a.out / "metrics.json")
+        print(f"wrote {a.out / 'history.parquet'}, {a.out / 'network.safetensors'}, {a.out / 'metrics.json'}")
+    if a.json:
+        print(json.dumps(m))
+    return 0
+
+
+def _list() -> int:
+    rows = recipes.all_recipes()
+    width = max(len(f"{r.task} --method {r.method}") for r in rows)
+    for r in rows:
+        print(
+            f"{(r.task + ' --method ' + r.method).ljust(width)}  {r.description}\n{' ' * width}  [{r.paper}]"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spikeloom`` command."""
+    a = _parser().parse_args(argv)
+    try:
+        if a.command == "train":
+            return _train(a)
+        return _list()
+    except SpikeloomError as e:
+        print(f"spikeloom: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikeloom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

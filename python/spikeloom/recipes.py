@@ -1,0 +1,94 @@
+"""Paper recipes: a registry of (task, method) -> a function that trains and evaluates.
+
+Later methods add recipes with :func:`register`; the CLI (``spikeloom train TASK --method M``) and
+``spikeloom recipes`` read this registry, so adding a recipe never touches the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class RecipeArgs:
+    """Overrides a user can pass to any recipe (None = the paper's value)."""
+
+    epochs: int | None = None
+    hidden: int | None = None
+    seed: int = 0
+    threads: int = 0
+    progress: bool = True
+
+
+@dataclass
+class RecipeResult:
+    """What a recipe returns: final metrics (JSON-ready), history, and the trained model."""
+
+    metrics: dict[str, Any]
+    history: pl.DataFrame
+    model: Any = None
+    extra_files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: str
+    method: str
+    paper: str
+    description: str
+    run: Callable[[RecipeArgs], RecipeResult]
+
+
+_REGISTRY: dict[tuple[str, str], Recipe] = {}
+_DEFAULT_METHOD: dict[str, str] = {}
+
+
+def register(
+    task: str, method: str, paper: str, description: str, default: bool = False
+) -> Callable[[Callable[[RecipeArgs], RecipeResult]], Callable[[RecipeArgs], RecipeResult]]:
+    """Decorator adding a recipe; the first (or ``default=True``) method of a task is its default."""
+
+    def deco(fn: Callable[[RecipeArgs], RecipeResult]) -> Callable[[RecipeArgs], RecipeResult]:
+        _REGISTRY[(task, method)] = Recipe(task, method, paper, description, fn)
+        if default or task not in _DEFAULT_METHOD:
+            _DEFAULT_METHOD[task] = method
+        return fn
+
+    return deco
+
+
+def all_recipes() -> list[Recipe]:
+    """Every registered recipe, sorted by task then method."""
+    _load_builtin()
+    return sorted(_REGISTRY.values(), key=lambda r: (r.task, r.method))
+
+
+def get(task: str, method: str | None = None) -> Recipe:
+    """The recipe for ``task`` and ``method`` (default method of the task when None)."""
+    _load_builtin()
+    tasks = sorted({t for t, _ in _REGISTRY})
+    if task not in tasks:
+        raise UnknownNameError(f"task: expected one of {tasks}, got {task!r}")
+    method = method or _DEFAULT_METHOD[task]
+    if (task, method) not in _REGISTRY:
+        methods = sorted(m for t, m in _REGISTRY if t == task)
+        raise UnknownNameError(f"method: expected one of {methods} for task {task!r}, got {method!r}")
+    return _REGISTRY[(task, method)]
+
+
+def _load_builtin() -> None:
+    from . import recipes_ttfs  # noqa: F401  (registers on import)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fn`` and return (result, wall seconds)."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start

@@ -1,0 +1,209 @@
+"""Training: one call trains for N epochs in Rust; Python gets per-epoch metrics through a callback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from . import _validation as v
+from .datasets.base import Split
+from .errors import InvalidParameterError, ShapeError
+from .network import TTFSNetwork
+
+HISTORY_SCHEMA = {
+    "epoch": pl.Int64,
+    "train_loss": pl.Float64,
+    "train_accuracy": pl.Float64,
+    "val_loss": pl.Float64,
+    "val_accuracy": pl.Float64,
+    "lr": pl.Float64,
+    "bumps": pl.Int64,
+    "chopped": pl.Int64,
+    "seconds": pl.Float64,
+}
+
+
+@dataclass
+class TTFSConfig:
+    """Hyper-parameters of exact time-to-first-spike training (defaults: Göltz et al. 2021, Yin-Yang).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: samples per Adam step.
+        lr: Adam learning rate; multiplied by ``lr_gamma`` every ``lr_step`` epochs.
+        xi: softmax temperature of the loss, in units of tau_syn.
+        alpha: weight of the regulariser ``alpha (exp(t_label / (beta tau_syn)) - 1)``.
+        beta: regulariser time constant, in units of tau_syn.
+        max_dw_norm: per (sample, neuron) clipping: a neuron's gradient for a sample is dropped when
+            any |dL/dw| in it exceeds this value.
+        max_missing: per layer, the tolerated fraction of silent (sample, neuron) pairs in a batch
+            before the step is replaced by weight bumping. Default: 0.3 for hidden layers, 0 for output.
+        bump: initial value added to the incoming weights of silent neurons; doubles for consecutive
+            bumps of a layer when ``bump_exponential``.
+        input_noise: sd of Gaussian jitter added to input times during training, seconds (0 = off).
+    """
+
+    epochs: int = 300
+    batch_size: int = 150
+    lr: float = 0.005
+    lr_step: int = 20
+    lr_gamma: float = 0.95
+    xi: float = 0.2
+    alpha: float = 0.005
+    beta: float = 1.0
+    max_dw_norm: float = 0.2
+    max_missing: Sequence[float] | None = None
+    bump: float = 5e-4
+    bump_exponential: bool = True
+    input_noise: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
+        """The JSON document the Rust training loop reads (validated there too)."""
+        n_layers = net.n_layers
+        max_missing = (
+            list(self.max_missing) if self.max_missing is not None else [0.3] * (n_layers - 1) + [0.0]
+        )
+        if len(max_missing) != n_layers:
+            raise ShapeError(
+                f"max_missing: expected one fraction per layer ({n_layers}), got {len(max_missing)}"
+            )
+        d = {
+            "epochs": v.positive_int("epochs", self.epochs, 0),
+            "batch_size": v.positive_int("batch_size", self.batch_size),
+            "lr": v.positive("lr", self.lr),
+            "lr_step": v.positive_int("lr_step", self.lr_step),
+            "lr_gamma": v.positive("lr_gamma", self.lr_gamma),
+            "adam_beta1": float(self.adam_beta1),
+            "adam_beta2": float(self.adam_beta2),
+            "adam_eps": v.positive("adam_eps", self.adam_eps),
+            "loss": {
+                "xi": v.positive("xi", self.xi),
+                "alpha": v.non_negative("alpha", self.alpha),
+                "beta": v.positive("beta", self.beta),
+                "tau_syn": net.neuron.tau_syn,
+            },
+            "max_dw_norm": v.positive("max_dw_norm", self.max_dw_norm),
+            "max_missing": [float(m) for m in max_missing],
+            "bump": v.non_negative("bump", self.bump),
+            "bump_exponential": bool(self.bump_exponential),
+            "input_noise": v.non_negative("input_noise", self.input_noise),
+            "seed": v.seed("seed", seed),
+            "threads": v.positive_int("threads", threads, 0),
+        }
+        return json.dumps(d)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        history: one row per epoch (epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr,
+            bumps, chopped, seconds).
+        interrupted: True when Ctrl-C or the callback stopped training early (weights are kept).
+        seconds: wall time of the whole call, seconds.
+    """
+
+    history: pl.DataFrame
+    interrupted: bool
+    seconds: float
+
+
+def _as_pair(name: str, data: Split | tuple[Any, Any]) -> tuple[Any, Any]:
+    if isinstance(data, Split):
+        return data.x, data.y
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    raise InvalidParameterError(
+        f"{name}: expected a Split or a (times, labels) tuple, got {type(data).__name__}"
+    )
+
+
+def fit(
+    net: TTFSNetwork,
+    train: Split | tuple[Any, Any],
+    *,
+    validation: Split | tuple[Any, Any] | None = None,
+    config: TTFSConfig | None = None,
+    seed: int = 0,
+    threads: int = 0,
+    progress: bool = True,
+    callback: Callable[[dict[str, Any]], bool | None] | None = None,
+) -> FitResult:
+    """Train ``net`` in place with exact spike-time gradients (Göltz et al. 2021).
+
+    Args:
+        net: the network to train.
+        train: input spike times (samples, n_inputs) in seconds with integer labels.
+        validation: optional held-out set evaluated after every epoch.
+        config: hyper-parameters (default: the paper's Yin-Yang settings).
+        seed: seed of the shuffling (and input noise). Results do not depend on ``threads``.
+        threads: worker threads (0 = all cores).
+        progress: show a tqdm progress bar (stderr).
+        callback: called with each epoch's metrics dict; returning ``False`` stops training.
+
+    Returns:
+        A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
+    """
+    if not isinstance(net, TTFSNetwork):
+        raise InvalidParameterError(f"net: expected a TTFSNetwork, got {type(net).__name__}")
+    config = config if config is not None else TTFSConfig()
+    cfg_json = config.to_core_json(net, seed, threads)
+    tx, ty = _as_pair("train", train)
+    x = v.spike_times("train times", tx, net.sizes[0])
+    y = v.labels("train labels", ty, x.shape[0], net.sizes[-1])
+    if x.shape[0] == 0:
+        raise ShapeError("train: expected at least one sample, got 0")
+    vx = vy = None
+    if validation is not None:
+        a, b = _as_pair("validation", validation)
+        vx = v.spike_times("validation times", a, net.sizes[0])
+        vy = v.labels("validation labels", b, vx.shape[0], net.sizes[-1])
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(m: dict[str, Any]) -> bool:
+        if bar is not None:
+            post = {"loss": f"{m['train_loss']:.4f}", "acc": f"{m['train_accuracy']:.3f}"}
+            if m["val_accuracy"] is not None:
+                post["val_acc"] = f"{m['val_accuracy']:.3f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+        if callback is not None:
+            return callback(m) is not False
+        return True
+
+    start = time.perf_counter()
+    try:
+        rows, interrupted = net._net.fit(x, y, vx, vy, cfg_json, on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
+    if interrupted or (len(rows) < config.epochs and config.epochs > 0):
+        interrupted = True
+    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
+
+
+def config_dict(config: TTFSConfig) -> dict[str, Any]:
+    """Plain-dict view of a config (for logs and JSON)."""
+    d = asdict(config)
+    d["max_missing"] = None if config.max_missing is None else list(config.max_missing)
+    return d
+
+
+__all__ = ["FitResult", "TTFSConfig", "config_dict", "fit"]

@@ -1,0 +1,303 @@
+//! The exact TTFS network class.
+
+use crate::errors::{enter_core, to_pyerr};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use spikeloom_core::engine::Network;
+use spikeloom_core::spike_time::LifParams;
+use spikeloom_core::train::{self, FitConfig, LabelledTimes, TtfsLoss};
+use spikeloom_core::{io, Error};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+/// Feed-forward network of current-based LIF neurons with exact first-spike times.
+#[pyclass(module = "spikeloom._core", name = "TtfsNetwork")]
+pub struct PyTtfsNetwork {
+    pub inner: Network,
+}
+
+fn flat(a: &PyReadonlyArray2<'_, f64>) -> Vec<f64> {
+    a.as_array().iter().copied().collect()
+}
+
+fn metrics_dict<'py>(py: Python<'py>, m: &train::EpochMetrics) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("epoch", m.epoch)?;
+    d.set_item("train_loss", m.train_loss)?;
+    d.set_item("train_accuracy", m.train_accuracy)?;
+    d.set_item("val_loss", m.val_loss)?;
+    d.set_item("val_accuracy", m.val_accuracy)?;
+    d.set_item("lr", m.lr)?;
+    d.set_item("bumps", m.bumps)?;
+    d.set_item("chopped", m.chopped)?;
+    d.set_item("seconds", m.seconds)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyTtfsNetwork {
+    #[new]
+    #[pyo3(signature = (sizes, tau_mem, tau_syn, threshold, bias_times, init, seed))]
+    fn new(
+        py: Python<'_>,
+        sizes: Vec<usize>,
+        tau_mem: f64,
+        tau_syn: f64,
+        threshold: f64,
+        bias_times: Vec<Vec<f64>>,
+        init: Vec<(f64, f64)>,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let inner = enter_core(py, || {
+            Network::new(
+                LifParams::new(tau_mem, tau_syn, threshold)?,
+                &sizes,
+                &bias_times,
+                &init,
+                seed,
+            )
+        })?;
+        Ok(PyTtfsNetwork { inner })
+    }
+
+    #[getter]
+    fn sizes(&self) -> Vec<usize> {
+        self.inner.sizes()
+    }
+    #[getter]
+    fn tau_mem(&self) -> f64 {
+        self.inner.neuron().tau_mem
+    }
+    #[getter]
+    fn tau_syn(&self) -> f64 {
+        self.inner.neuron().tau_syn
+    }
+    #[getter]
+    fn threshold(&self) -> f64 {
+        self.inner.neuron().threshold
+    }
+
+    /// Bias spike times of layer `layer`.
+    fn bias_times(&self, py: Python<'_>, layer: usize) -> PyResult<Vec<f64>> {
+        let layers = self.inner.layers();
+        layers
+            .get(layer)
+            .map(|l| l.bias_times.clone())
+            .ok_or_else(|| {
+                to_pyerr(
+                    py,
+                    Error::param("layer", format!("an index in 0..{}", layers.len()), layer),
+                )
+            })
+    }
+
+    /// A copy of layer `layer`'s weights, shape (n_out, n_in + n_bias).
+    fn weights<'py>(&self, py: Python<'py>, layer: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let layers = self.inner.layers();
+        let l = layers.get(layer).ok_or_else(|| {
+            to_pyerr(
+                py,
+                Error::param("layer", format!("an index in 0..{}", layers.len()), layer),
+            )
+        })?;
+        Ok(
+            Array2::from_shape_vec((l.n_out, l.width()), l.weights.clone())
+                .expect("layer invariant")
+                .into_pyarray(py),
+        )
+    }
+
+    fn set_weights(
+        &mut self,
+        py: Python<'_>,
+        layer: usize,
+        weights: PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<()> {
+        let w = flat(&weights);
+        let inner = &mut self.inner;
+        enter_core(py, || inner.set_weights(layer, &w))
+    }
+
+    /// Spike times of every layer, each (n_samples, n_neurons); inf = no spike.
+    #[pyo3(signature = (times, threads=0))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        times: PyReadonlyArray2<'py, f64>,
+        threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyArray2<f64>>>> {
+        let n = times.as_array().nrows();
+        let x = flat(&times);
+        let inner = &self.inner;
+        let per_layer = enter_core(py, || inner.run(&x, n, threads))?;
+        Ok(per_layer
+            .into_iter()
+            .zip(self.inner.layers())
+            .map(|(v, l)| {
+                Array2::from_shape_vec((n, l.n_out), v)
+                    .expect("core shape")
+                    .into_pyarray(py)
+            })
+            .collect())
+    }
+
+    /// Mean loss, accuracy and predictions (-1 = no output spike) on a labelled set.
+    #[pyo3(signature = (times, labels, xi, alpha, beta, threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        times: PyReadonlyArray2<'py, f64>,
+        labels: PyReadonlyArray1<'py, i64>,
+        xi: f64,
+        alpha: f64,
+        beta: f64,
+        threads: usize,
+    ) -> PyResult<(f64, f64, Bound<'py, PyArray1<i64>>)> {
+        let x = flat(&times);
+        let y = labels.as_array().to_vec();
+        let inner = &self.inner;
+        let loss = TtfsLoss {
+            xi,
+            alpha,
+            beta,
+            tau_syn: inner.neuron().tau_syn,
+        };
+        let e = enter_core(py, || {
+            train::evaluate(
+                inner,
+                LabelledTimes {
+                    times: &x,
+                    labels: &y,
+                },
+                &loss,
+                threads,
+            )
+        })?;
+        Ok((e.loss, e.accuracy, e.predictions.into_pyarray(py)))
+    }
+
+    /// Train in place. `config` is a JSON object with every field of the core's FitConfig.
+    /// `callback(metrics: dict) -> bool | None` runs after each epoch; returning False stops.
+    /// Returns (history: list[dict], interrupted: bool); Ctrl-C stops after the current epoch.
+    #[pyo3(signature = (train_times, train_labels, val_times, val_labels, config, callback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit<'py>(
+        &mut self,
+        py: Python<'py>,
+        train_times: PyReadonlyArray2<'py, f64>,
+        train_labels: PyReadonlyArray1<'py, i64>,
+        val_times: Option<PyReadonlyArray2<'py, f64>>,
+        val_labels: Option<PyReadonlyArray1<'py, i64>>,
+        config: &str,
+        callback: Option<Py<PyAny>>,
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+        let cfg: FitConfig = serde_json::from_str(config).map_err(|e| {
+            to_pyerr(
+                py,
+                Error::param("config", "a complete training configuration", e),
+            )
+        })?;
+        let (x, y) = (flat(&train_times), train_labels.as_array().to_vec());
+        let val = match (&val_times, &val_labels) {
+            (Some(t), Some(l)) => Some((flat(t), l.as_array().to_vec())),
+            (None, None) => None,
+            _ => {
+                return Err(to_pyerr(
+                    py,
+                    Error::param(
+                        "validation",
+                        "both times and labels, or neither",
+                        "only one of them",
+                    ),
+                ))
+            }
+        };
+        let mut callback_error: Option<PyErr> = None;
+        let inner = &mut self.inner;
+        let history = {
+            let err_slot = &mut callback_error;
+            let mut cb = |m: &train::EpochMetrics| -> ControlFlow<()> {
+                Python::attach(|py| {
+                    let result = (|| -> PyResult<bool> {
+                        py.check_signals()?;
+                        if let Some(f) = &callback {
+                            let r = f.call1(py, (metrics_dict(py, m)?,))?;
+                            return Ok(!r.bind(py).is_instance_of::<pyo3::types::PyBool>()
+                                || r.extract::<bool>(py)?);
+                        }
+                        Ok(true)
+                    })();
+                    match result {
+                        Ok(true) => ControlFlow::Continue(()),
+                        Ok(false) => ControlFlow::Break(()),
+                        Err(e) => {
+                            *err_slot = Some(e);
+                            ControlFlow::Break(())
+                        }
+                    }
+                })
+            };
+            let val_ref = val.as_ref().map(|(t, l)| LabelledTimes {
+                times: t,
+                labels: l,
+            });
+            enter_core(py, || {
+                train::fit(
+                    inner,
+                    LabelledTimes {
+                        times: &x,
+                        labels: &y,
+                    },
+                    val_ref,
+                    &cfg,
+                    &mut cb,
+                )
+            })?
+        };
+        let mut interrupted = false;
+        if let Some(e) = callback_error {
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                interrupted = true;
+            } else {
+                return Err(e);
+            }
+        }
+        let dicts = history
+            .iter()
+            .map(|m| metrics_dict(py, m))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((dicts, interrupted))
+    }
+
+    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
+    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
+        let (inner, extra) =
+            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
+        Ok((PyTtfsNetwork { inner }, extra))
+    }
+
+    /// Save atomically to `path` (safetensors + JSON metadata).
+    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
+        let inner = &self.inner;
+        enter_core(py, || io::save(inner, &path, extra))
+    }
+
+    /// Load a file written by `save`; returns (network, extra JSON text).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
+        let (inner, extra) = enter_core(py, || io::load(&path))?;
+        Ok((PyTtfsNetwork { inner }, extra))
+    }
+}
