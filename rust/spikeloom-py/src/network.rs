@@ -41,6 +41,7 @@ fn metrics_dict<'py>(py: Python<'py>, m: &train::EpochMetrics) -> PyResult<Bound
 impl PyTtfsNetwork {
     #[new]
     #[pyo3(signature = (sizes, tau_mem, tau_syn, threshold, bias_times, init, seed))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         sizes: Vec<usize>,
