@@ -28,36 +28,43 @@ pub fn first_spike(
 /// u(x) = exp(-x) (A x - B), A = sum w e^{(t_i - r)/tau}, B = sum w ((t_i - r)/tau) e^{(t_i - r)/tau}.
 fn walk_equal(tau: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64, usize) {
     let (mut a, mut b) = (0.0f64, 0.0f64);
-    for k in 0..inp.len() {
-        if k > 0 {
-            // Move the reference from input k-1 to input k.
-            let (e, x) = (inp.f1[k - 1], inp.f2[k - 1]);
-            b = e * (b - x * a);
-            a *= e;
-        }
-        a += weights[inp.order[k]];
+    // Propagator across the gap just crossed (none before the first input).
+    let (mut e_prev, mut x_prev) = (1.0f64, 0.0f64);
+    let steps = inp
+        .order
+        .iter()
+        .zip(&inp.times)
+        .zip(inp.f1.iter().zip(&inp.f2));
+    for (k, ((&j, &t), (&e_end, &x_end))) in steps.enumerate() {
+        // Move the reference from the previous input to this one, then add this input.
+        b = e_prev * (b - x_prev * a);
+        a = a * e_prev + weights[j];
+        (e_prev, x_prev) = (e_end, x_end);
         if a <= 0.0 {
             continue; // u has no rising flank above 0 on this interval
         }
-        let (e_end, x_end) = (inp.f1[k], inp.f2[k]);
-        let x_peak = b / a + 1.0;
-        if x_peak <= 0.0 {
-            continue; // decreasing on the whole interval, and u(r) < theta
-        }
-        let u_max = if x_peak < x_end {
-            if a < theta {
-                continue; // u_max = a e^{-x_peak} < a < theta
-            }
-            a * (-x_peak).exp()
-        } else {
+        // Division-free tests first (this loop runs for every input of every neuron).
+        // u(x_end) = e_end (a x_end - b); on the last interval u decays to 0.
+        let u_end = if x_end.is_finite() {
             e_end * (a * x_end - b)
+        } else {
+            0.0
         };
-        if u_max >= theta {
+        let crossing = if u_end >= theta {
+            true // u(r) < theta <= u(end): the first crossing is on the rising flank
+        } else {
+            // Otherwise only a peak inside the interval can reach theta. With s = a + b = a x_peak:
+            // peak inside  <=>  0 < s < a x_end;  u_peak = a e^{-x_peak} <= a^2 / (a + s).
+            let s = a + b;
+            s > 0.0 && s < a * x_end && a * a >= theta * (a + s) && a * (-(s / a)).exp() >= theta
+        };
+        if crossing {
             // (x - B/A) e^{-(x - B/A)} = (theta/A) e^{B/A}  =>  x = B/A - W0(-(theta/A) e^{B/A})
             let z = -(theta / a) * (b / a).exp();
             let w = lambert::w0(z).unwrap_or(-1.0); // a crossing exists: z < -1/e only by rounding
+            let x_peak = b / a + 1.0;
             let x = (b / a - w).clamp(0.0, x_peak.min(x_end));
-            return (inp.times[k] + tau * x, k + 1);
+            return (t + tau * x, k + 1);
         }
     }
     (f64::INFINITY, 0)
@@ -67,28 +74,26 @@ fn walk_equal(tau: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64
 /// A1 = sum w e^{(t_i - r)/tau_syn}, A2 = sum w e^{(t_i - r)/tau_mem}.
 fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64, usize) {
     let (mut a1, mut a2) = (0.0f64, 0.0f64);
-    for k in 0..inp.len() {
-        if k > 0 {
-            a1 *= inp.f1[k - 1];
-            a2 *= inp.f2[k - 1];
-        }
-        let w = weights[inp.order[k]];
-        a1 += w;
-        a2 += w;
+    let (mut ys_prev, mut y_prev) = (1.0f64, 1.0f64);
+    let steps = inp
+        .order
+        .iter()
+        .zip(&inp.times)
+        .zip(inp.f1.iter().zip(&inp.f2));
+    for (k, ((&j, &t), (&ys_end, &y_end))) in steps.enumerate() {
+        let w = weights[j];
+        a1 = a1 * ys_prev + w;
+        a2 = a2 * y_prev + w;
+        (ys_prev, y_prev) = (ys_end, y_end);
         if a1 <= 0.0 || a2 <= 0.0 {
             continue; // no upward crossing of a positive threshold (see module docs)
         }
-        let (ys_end, y_end) = (inp.f1[k], inp.f2[k]);
-        let y_peak = a2 / (2.0 * a1);
-        if y_peak >= 1.0 {
-            continue; // peak at or before r: decreasing on the interval
-        }
-        let u_max = if y_peak > y_end {
-            a2 * a2 / (2.0 * a1)
-        } else {
-            2.0 * (a2 * y_end - a1 * ys_end)
-        };
-        if u_max >= theta {
+        // u(end) = 2 (a2 y_end - a1 y_end^2); peak at y_peak = a2 / (2 a1) with u_peak = a2^2 / (2 a1).
+        // Peak inside the interval <=> y_end < y_peak < 1 <=> 2 a1 y_end < a2 < 2 a1 (division-free).
+        let u_end = 2.0 * (a2 * y_end - a1 * ys_end);
+        let crossing = u_end >= theta
+            || (a2 < 2.0 * a1 && a2 > 2.0 * a1 * y_end && a2 * a2 >= 2.0 * a1 * theta);
+        if crossing {
             // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root
             let s = (a2 * a2 - 2.0 * a1 * theta).max(0.0).sqrt();
             let y = (a2 + s) / (2.0 * a1);
@@ -98,7 +103,7 @@ fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) ->
                 f64::INFINITY
             };
             let dt = (-tau_mem * y.ln()).clamp(0.0, gap_end);
-            return (inp.times[k] + dt, k + 1);
+            return (t + dt, k + 1);
         }
     }
     (f64::INFINITY, 0)
