@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// same partial sums in the same order whatever the number of threads: results are bit-identical.
 pub const CHUNK: usize = 8;
 
+type PoolEntry = (usize, Arc<rayon::ThreadPool>);
+
 /// The rayon pool of `threads` threads (0 = one per core), built on first use and reused: spawning
 /// threads on every call cost ~100 us, a tenth of a 1000-sample inference. Pools hold no model state.
 pub fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>> = OnceLock::new();
+    static POOLS: OnceLock<Mutex<Vec<PoolEntry>>> = OnceLock::new();
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
