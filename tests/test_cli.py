@@ -73,11 +73,6 @@ def test_out_files(trained):
     assert acc == pytest.approx(metrics["test_accuracy"], abs=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="history.parquet and metrics.json are written through tempfile.mkstemp (mode 0600) and "
-    "renamed, so they ignore the umask (0600 instead of 0644 like network.safetensors)",
-)
 def test_out_files_respect_umask(trained):
     _, _, _, out = trained
     expected = 0o666 & ~0o022  # the fixture ran the CLI with umask 022

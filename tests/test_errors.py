@@ -133,12 +133,6 @@ def test_bad_config(net, field, value, exc):
     check(exc, field, sl.fit, net, (X, Y), config=sl.TTFSConfig(**{field: value}), progress=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TTFSConfig.to_core_json passes adam_beta1/adam_beta2 (and max_missing entries) to json.dumps "
-    "unvalidated; NaN / inf become invalid JSON and the error names 'config' ('expected a complete "
-    "training configuration, got expected value at line 1 column 94') instead of the field",
-)
 @pytest.mark.parametrize(
     "field,value",
     [("adam_beta1", float("nan")), ("adam_beta2", float("inf")), ("max_missing", [float("nan"), 0.0])],
@@ -243,11 +237,6 @@ def test_bad_layer_spike_times_arrays():
     assert t.shape == (0, 2) and dw.shape == (0, 2, 4) and dx.shape == (0, 2, 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layer_spike_times with zero inputs or zero outputs raises a ShapeError naming "
-    "'sizes[0..2]' (an argument layer_spike_times does not have) instead of times/weights",
-)
 @pytest.mark.parametrize("times,weights", [(np.zeros((2, 0)), np.zeros((3, 0))), (np.zeros((2, 3)), np.zeros((0, 3)))])
 def test_empty_layer_spike_times_names_argument(times, weights):
     with pytest.raises(errors.ShapeError) as info:
@@ -350,11 +339,6 @@ def test_empty_evaluate_does_not_panic(net):
     assert set(out) == {"loss", "accuracy"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TTFSNetwork([4, 10**12, 3]) aborts the whole interpreter (Rust 'memory allocation of "
-    "40000000000000 bytes failed', SIGABRT) instead of raising MemoryError or a SpikeloomError",
-)
 def test_huge_network_raises_instead_of_aborting():
     code = (
         "import spikeloom\n"

@@ -183,12 +183,6 @@ def test_hand_written_valid_file_loads(tmp_path):
     np.testing.assert_array_equal(net.weights[0], GOOD_TENSORS["layers.0.weight"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Python part of the metadata ('extra': encoder, seed) is parsed without validation: "
-    "json.loads / dict access / encoder_from_dict raise JSONDecodeError, AttributeError, KeyError or "
-    "InvalidParameterError instead of FileFormatError",
-)
 @pytest.mark.parametrize(
     "extra",
     [
@@ -243,12 +237,6 @@ def test_failed_save_leaves_no_partial_file_and_keeps_old(small_net, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.st", "net.st"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="io::write_atomic uses a temporary name that depends only on the process id "
-    "('.NAME.tmp-PID'), and save releases the GIL: two threads saving to the same path share the "
-    "temporary file, so one save fails with 'No such file or directory' (and the file can be torn)",
-)
 def test_concurrent_saves_to_same_path(tmp_path):
     nets = [sl.TTFSNetwork([4, 300, 3], seed=s) for s in range(2)]
     valid = {n.to_bytes() for n in nets}

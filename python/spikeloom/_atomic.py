@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +14,9 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     """Call ``write(tmp_path)`` and move the result to ``path`` only if it succeeded."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    # A unique name in the target folder (same file system, so the rename is atomic). Not mkstemp:
+    # its files are mode 0600, and the result should get the user's usual permissions (umask).
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         write(Path(tmp))
         with open(tmp, "rb") as f:

@@ -13,9 +13,7 @@ from .errors import SpikeloomError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="spikeloom", description="Train spiking neural networks (paper recipes)."
-    )
+    p = argparse.ArgumentParser(prog="spikeloom", description="Train spiking neural networks (paper recipes).")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a recipe and report test metrics")
     t.add_argument("task", help="task name, e.g. yinyang (see `spikeloom recipes`)")
@@ -59,9 +57,7 @@ def _list() -> int:
     rows = recipes.all_recipes()
     width = max(len(f"{r.task} --method {r.method}") for r in rows)
     for r in rows:
-        print(
-            f"{(r.task + ' --method ' + r.method).ljust(width)}  {r.description}\n{' ' * width}  [{r.paper}]"
-        )
+        print(f"{(r.task + ' --method ' + r.method).ljust(width)}  {r.description}\n{' ' * width}  [{r.paper}]")
     return 0
 
 

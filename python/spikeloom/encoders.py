@@ -54,6 +54,8 @@ def encoder_from_dict(d: dict[str, Any] | None) -> LinearLatency | None:
     """Rebuild an encoder stored by ``to_dict``."""
     if d is None:
         return None
+    if not isinstance(d, dict):
+        raise InvalidParameterError(f"encoder: expected a dict describing an encoder, got {type(d).__name__}")
     kind = d.get("type")
     if kind == "LinearLatency":
         return LinearLatency(float(d["t_early"]), float(d["t_late"]), bool(d.get("invert", False)))

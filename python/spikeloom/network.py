@@ -12,7 +12,7 @@ import numpy as np
 from . import _core
 from . import _validation as v
 from .encoders import LinearLatency, encoder_from_dict
-from .errors import InvalidParameterError, ShapeError
+from .errors import FileFormatError, InvalidParameterError, ShapeError
 from .neurons import LIF
 
 #: Göltz et al.'s Yin-Yang initialisation (mean, sd) of the two weight layers.
@@ -60,9 +60,7 @@ class TTFSNetwork:
         elif isinstance(bias_times, int | float):
             bias = [[v.non_negative("bias_times", bias_times)] for _ in range(n_layers)]
         else:
-            bias = [
-                [v.non_negative(f"bias_times[{i}]", t) for t in layer] for i, layer in enumerate(bias_times)
-            ]
+            bias = [[v.non_negative(f"bias_times[{i}]", t) for t in layer] for i, layer in enumerate(bias_times)]
             if len(bias) != n_layers:
                 raise ShapeError(f"bias_times: expected one list per layer ({n_layers}), got {len(bias)}")
         if init is None:
@@ -78,12 +76,22 @@ class TTFSNetwork:
         self.seed = seed
 
     @classmethod
-    def _wrap(cls, core: Any, extra: dict[str, Any]) -> TTFSNetwork:
+    def _wrap(cls, core: Any, extra_json: str, source: str) -> TTFSNetwork:
+        """Wrap a loaded core network; ``extra_json`` is the Python part of the file's metadata."""
+        try:
+            extra = json.loads(extra_json)
+            if not isinstance(extra, dict):
+                raise TypeError(f"expected a JSON object, got {type(extra).__name__}")
+            encoder = encoder_from_dict(extra.get("encoder"))
+            seed = extra.get("seed", 0)
+            neuron = LIF(core.tau_mem, core.tau_syn, core.threshold)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise FileFormatError(f"{source}: not a valid spikeloom network file: bad metadata ({e})") from None
         self = cls.__new__(cls)
         self._net = core
-        self.neuron = LIF(core.tau_mem, core.tau_syn, core.threshold)
-        self.encoder = encoder_from_dict(extra.get("encoder"))
-        self.seed = extra.get("seed", 0)
+        self.neuron = neuron
+        self.encoder = encoder
+        self.seed = seed
         return self
 
     # --- structure -------------------------------------------------------------------------------
@@ -184,7 +192,7 @@ class TTFSNetwork:
     def load(cls, path: str | os.PathLike[str]) -> TTFSNetwork:
         """Load a network written by :meth:`save`. Nothing from the file is executed."""
         core, extra = _core.TtfsNetwork.load(os.fspath(path))
-        return cls._wrap(core, json.loads(extra))
+        return cls._wrap(core, extra, os.fspath(path))
 
     def to_bytes(self) -> bytes:
         """The safetensors file contents (for pickling or sending to workers)."""
@@ -193,8 +201,8 @@ class TTFSNetwork:
     @classmethod
     def from_bytes(cls, data: bytes) -> TTFSNetwork:
         """Inverse of :meth:`to_bytes`."""
-        core, extra = _core.TtfsNetwork.from_bytes(data)
-        return cls._wrap(core, json.loads(extra))
+        core, extra = _core.TtfsNetwork.from_bytes(bytes(data))
+        return cls._wrap(core, extra, "<bytes>")
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (TTFSNetwork.from_bytes, (self.to_bytes(),))

@@ -16,9 +16,7 @@ GOLTZ = "Göltz, Kriener et al. 2021, Nat. Mach. Intell. 3:823 (fast and deep, f
 YINYANG_TAU = 5e-3
 
 
-@register(
-    "yinyang", "ttfs", GOLTZ, "4-120-3 LIF (+bias spike), exact TTFS gradients, 300 epochs; paper ~95.9%"
-)
+@register("yinyang", "ttfs", GOLTZ, "4-120-3 LIF (+bias spike), exact TTFS gradients, 300 epochs; paper ~95.9%")
 def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
     data = yin_yang()
     neuron = LIF(tau_mem=YINYANG_TAU, tau_syn=YINYANG_TAU, v_th=1.0)

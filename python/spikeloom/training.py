@@ -70,13 +70,16 @@ class TTFSConfig:
     def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
         """The JSON document the Rust training loop reads (validated there too)."""
         n_layers = net.n_layers
-        max_missing = (
-            list(self.max_missing) if self.max_missing is not None else [0.3] * (n_layers - 1) + [0.0]
-        )
+        max_missing = list(self.max_missing) if self.max_missing is not None else [0.3] * (n_layers - 1) + [0.0]
+        for i, m in enumerate(max_missing):
+            if not (isinstance(m, int | float) and 0.0 <= m <= 1.0):
+                raise InvalidParameterError(f"max_missing[{i}]: expected a fraction in [0, 1], got {m!r}")
+        for name in ("adam_beta1", "adam_beta2"):
+            b = getattr(self, name)
+            if not (isinstance(b, int | float) and 0.0 <= b < 1.0):
+                raise InvalidParameterError(f"{name}: expected a value in [0, 1), got {b!r}")
         if len(max_missing) != n_layers:
-            raise ShapeError(
-                f"max_missing: expected one fraction per layer ({n_layers}), got {len(max_missing)}"
-            )
+            raise ShapeError(f"max_missing: expected one fraction per layer ({n_layers}), got {len(max_missing)}")
         d = {
             "epochs": v.positive_int("epochs", self.epochs, 0),
             "batch_size": v.positive_int("batch_size", self.batch_size),
@@ -100,7 +103,7 @@ class TTFSConfig:
             "seed": v.seed("seed", seed),
             "threads": v.positive_int("threads", threads, 0),
         }
-        return json.dumps(d)
+        return json.dumps(d, allow_nan=False)
 
 
 @dataclass
@@ -124,9 +127,7 @@ def _as_pair(name: str, data: Split | tuple[Any, Any]) -> tuple[Any, Any]:
         return data.x, data.y
     if isinstance(data, tuple) and len(data) == 2:
         return data
-    raise InvalidParameterError(
-        f"{name}: expected a Split or a (times, labels) tuple, got {type(data).__name__}"
-    )
+    raise InvalidParameterError(f"{name}: expected a Split or a (times, labels) tuple, got {type(data).__name__}")
 
 
 def fit(

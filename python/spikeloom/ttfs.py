@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _core
 from . import _validation as v
+from .errors import NonFiniteError, ShapeError
 from .neurons import LIF
 
 
@@ -53,10 +54,12 @@ def layer_spike_times(
     """
     LIF(tau_mem, tau_syn, v_th)  # validates, names the argument
     x = v.spike_times("times", times)
+    if x.shape[1] == 0:
+        raise ShapeError(f"times: expected at least one input column, got shape {x.shape}")
     w = v.float_matrix("weights", weights, x.shape[1])
+    if w.shape[0] == 0:
+        raise ShapeError(f"weights: expected at least one output row, got shape {w.shape}")
     if not np.isfinite(w).all():
-        from .errors import NonFiniteError
-
         raise NonFiniteError("weights: expected finite values, got NaN or inf")
     return _core.layer_spike_times(x, w, tau_mem, tau_syn, v_th, v.positive_int("threads", threads, 0))
 

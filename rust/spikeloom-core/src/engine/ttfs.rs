@@ -15,6 +15,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
+/// Largest number of weights a network may have (2^31 f64 = 16 GiB): larger requests are refused
+/// with an error instead of aborting the process on a failed allocation.
+pub const MAX_WEIGHTS: usize = 1 << 31;
+
 /// One fully connected layer. Row-major weights `[n_out, n_in + n_bias]`; the bias columns come last.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
@@ -97,6 +101,20 @@ impl Network {
                 format!("one (mean, sd) per layer ({n_layers})"),
                 init.len(),
             ));
+        }
+        let mut total = 0usize;
+        for l in 0..n_layers {
+            let width = sizes[l].checked_add(bias_times[l].len());
+            match width.and_then(|w| w.checked_mul(sizes[l + 1])) {
+                Some(n) if total.saturating_add(n) <= MAX_WEIGHTS => total += n,
+                _ => {
+                    return Err(Error::shape(
+                        "sizes",
+                        format!("at most {MAX_WEIGHTS} weights in total"),
+                        format!("{sizes:?}"),
+                    ))
+                }
+            }
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(n_layers);

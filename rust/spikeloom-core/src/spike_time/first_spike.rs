@@ -56,7 +56,7 @@ fn walk_equal(tau: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64
             // Otherwise only a peak inside the interval can reach theta. With s = a + b = a x_peak:
             // peak inside  <=>  0 < s < a x_end;  u_peak = a e^{-x_peak} <= a^2 / (a + s).
             let s = a + b;
-            s > 0.0 && s < a * x_end && a * a >= theta * (a + s) && a * (-(s / a)).exp() >= theta
+            s > 0.0 && s < a * x_end && (a / theta) * a >= a + s && a * (-(s / a)).exp() >= theta
         };
         if crossing {
             // (x - B/A) e^{-(x - B/A)} = (theta/A) e^{B/A}  =>  x = B/A - W0(-(theta/A) e^{B/A})
@@ -90,19 +90,24 @@ fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) ->
         }
         // u(end) = 2 (a2 y_end - a1 y_end^2); peak at y_peak = a2 / (2 a1) with u_peak = a2^2 / (2 a1).
         // Peak inside the interval <=> y_end < y_peak < 1 <=> 2 a1 y_end < a2 < 2 a1 (division-free).
+        // (a2 / theta) * a2 instead of a2^2 keeps the test free of overflow for huge weights.
         let u_end = 2.0 * (a2 * y_end - a1 * ys_end);
         let crossing = u_end >= theta
-            || (a2 < 2.0 * a1 && a2 > 2.0 * a1 * y_end && a2 * a2 >= 2.0 * a1 * theta);
+            || (a2 < 2.0 * a1 && a2 > 2.0 * a1 * y_end && (a2 / theta) * a2 >= 2.0 * a1);
         if crossing {
-            // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root
-            let s = (a2 * a2 - 2.0 * a1 * theta).max(0.0).sqrt();
-            let y = (a2 + s) / (2.0 * a1);
+            // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root y*. Written without
+            // squares (no overflow) and as 1 - y* (no cancellation when the crossing follows the input
+            // closely, e.g. one strong input): with s = sqrt(a2^2 - 2 a1 theta),
+            //   1 - y* = (2 a1 - 2 a2 + theta) / (2 a1 - a2 + s),   dt = -tau_mem ln(1 - (1 - y*)).
+            let s = a2 * (1.0 - (2.0 * a1 / a2) * (theta / a2)).max(0.0).sqrt();
+            let q = (2.0 * (a1 - a2) + theta) / (2.0 * a1 - a2 + s);
+            let one_minus_y = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
             let gap_end = if y_end > 0.0 {
                 -tau_mem * y_end.ln()
             } else {
                 f64::INFINITY
             };
-            let dt = (-tau_mem * y.ln()).clamp(0.0, gap_end);
+            let dt = (-tau_mem * (-one_minus_y).ln_1p()).clamp(0.0, gap_end);
             return (t + dt, k + 1);
         }
     }
