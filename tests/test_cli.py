@@ -95,3 +95,27 @@ def test_console_script():
     proc = subprocess.run([exe, "train", "no-such-task"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "spikeloom: error: task" in proc.stderr
+
+
+def test_ctrl_c_stops_training_cleanly_and_keeps_the_weights(tmp_path):
+    """SIGINT during training ends it after the current epoch; results are still reported and saved."""
+    import signal
+    import time
+
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from spikeloom.cli import main; "
+        f"raise SystemExit(main(['train', 'yinyang', '--epochs', '100000', '--json', '--no-progress', "
+        f"'--out', {str(tmp_path)!r}]))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    metrics = json.loads(out.strip().splitlines()[-1])
+    assert metrics["interrupted"] is True
+    assert 1 <= metrics["epochs"] < 100000
+    history = pl.read_parquet(tmp_path / "history.parquet")
+    assert history.height == metrics["epochs"]
+    assert (tmp_path / "network.safetensors").exists()
