@@ -84,7 +84,15 @@ def get(task: str, method: str | None = None) -> Recipe:
 
 
 def _load_builtin() -> None:
-    from . import recipes_ttfs  # noqa: F401  (registers on import)
+    """Import every ``spikeloom.recipes_*`` module; each registers its recipes on import."""
+    import importlib
+    import pkgutil
+
+    from . import __path__ as package_path
+
+    for info in sorted(pkgutil.iter_modules(package_path), key=lambda m: m.name):
+        if info.name.startswith("recipes_"):
+            importlib.import_module(f"{__package__}.{info.name}")
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
