@@ -4,6 +4,7 @@
 mod errors;
 mod functions;
 mod network;
+mod s4nn;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::lambert_w0, m)?)?;
     m.add_function(wrap_pyfunction!(functions::layer_spike_times, m)?)?;
     m.add_class::<network::PyTtfsNetwork>()?;
+    m.add_class::<s4nn::PyS4nnNetwork>()?;
     Ok(())
 }
