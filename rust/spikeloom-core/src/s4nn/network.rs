@@ -143,6 +143,7 @@ pub struct S4nnWorkspace {
     pub(crate) n_order: Vec<usize>,
     counts: Vec<u32>,
     v: Vec<f64>,
+    hits: Vec<u32>,
     /// Per layer: normalised error signals (learning only).
     pub(crate) deltas: Vec<Vec<f64>>,
     pub(crate) act_j: Vec<u32>,
@@ -491,6 +492,7 @@ impl S4nnNetwork {
             n_order: vec![0; self.layers.len()],
             counts: vec![0; self.t_max as usize],
             v: vec![0.0; max_out],
+            hits: vec![0; max_out],
             deltas: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
             act_j: Vec::with_capacity(max_out),
             act_d: Vec::with_capacity(max_out),
@@ -538,6 +540,7 @@ impl S4nnNetwork {
             let order = &ws.order[l][..n_sorted];
             let n_out = layer.n_out;
             let v = &mut ws.v[..n_out];
+            let hits = &mut ws.hits[..n_out];
             let vc = &mut ws.v_cross[l];
             v.fill(0.0);
             vc.fill(0.0);
@@ -557,13 +560,34 @@ impl S4nnNetwork {
                     }
                     p += 1;
                 }
-                for ((o, &vj), c) in out.iter_mut().zip(v.iter()).zip(vc.iter_mut()) {
-                    if *o == t_max && vj > threshold {
-                        *o = t + delay;
-                        *c = vj * scale;
-                        unfired -= 1;
+                // Indices of crossing neurons are collected in `hits`.
+                // A neuron that fired has v = -inf, so it never crosses again.
+                // Blocks of 8 are tested with a vectorisable compare; only blocks with a crossing
+                // (a few per step) are scanned.
+                let mut k = 0;
+                let mut scan = |base: usize, block: &[f64]| {
+                    if block.iter().fold(false, |any, &x| any | (x > threshold)) {
+                        for (jj, &x) in block.iter().enumerate() {
+                            if x > threshold {
+                                hits[k] = (base + jj) as u32;
+                                k += 1;
+                            }
+                        }
                     }
+                };
+                let blocks = v.chunks_exact(8);
+                let tail = blocks.remainder();
+                for (b, block) in blocks.enumerate() {
+                    scan(8 * b, block);
                 }
+                scan(n_out - tail.len(), tail);
+                for &j in &hits[..k] {
+                    let j = j as usize;
+                    out[j] = t + delay;
+                    vc[j] = v[j] * scale;
+                    v[j] = f64::NEG_INFINITY;
+                }
+                unfired -= k;
                 if unfired == 0 {
                     break;
                 }
