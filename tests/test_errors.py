@@ -275,7 +275,7 @@ def test_unknown_recipe_names():
 @pytest.mark.parametrize(
     "argv,match",
     [
-        (["train", "nope"], "task: expected one of ['yinyang'], got 'nope'"),
+        (["train", "nope"], "task: expected one of ['"),  # the list grows with every method's recipes
         (["train", "yinyang", "--method", "nope"], "method: expected one of ['ttfs']"),
         (["train", "yinyang", "--epochs", "-1", "--no-progress"], "epochs"),
         (["train", "yinyang", "--hidden", "0", "--no-progress"], "hidden"),
@@ -288,6 +288,8 @@ def test_cli_bad_names_exit_2(argv, match, capsys):
     assert captured.err.startswith("spikeloom: error: ")
     assert match in captured.err
     assert "Traceback" not in captured.err
+    if argv == ["train", "nope"]:
+        assert "'yinyang'" in captured.err and captured.err.rstrip().endswith("got 'nope'")
 
 
 @pytest.mark.parametrize("argv", [[], ["bogus"], ["train"], ["train", "yinyang", "--epochs", "two"]])

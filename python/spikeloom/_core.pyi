@@ -37,7 +37,18 @@ class TtfsNetwork:
     def tau_syn(self) -> float: ...
     @property
     def threshold(self) -> float: ...
+    @staticmethod
+    def with_init(
+        sizes: list[int],
+        tau_mem: float,
+        tau_syn: float,
+        threshold: float,
+        bias_times: list[list[float]],
+        init: list[tuple[float, float, float, float]],
+        seed: int,
+    ) -> TtfsNetwork: ...
     def bias_times(self, layer: int) -> list[float]: ...
+    def set_bias_times(self, layer: int, times: list[float]) -> None: ...
     def weights(self, layer: int) -> npt.NDArray[np.float64]: ...
     def set_weights(self, layer: int, weights: npt.NDArray[np.float64]) -> None: ...
     def run(self, times: npt.NDArray[np.float64], threads: int = 0) -> list[npt.NDArray[np.float64]]: ...
@@ -50,6 +61,21 @@ class TtfsNetwork:
         beta: float,
         threads: int = 0,
     ) -> tuple[float, float, npt.NDArray[np.int64]]: ...
+    def evaluate_comsa(
+        self,
+        times: npt.NDArray[np.float64],
+        labels: npt.NDArray[np.int64],
+        time_unit: float,
+        penalty_output_spike_time: float,
+        threads: int = 0,
+    ) -> tuple[float, float, npt.NDArray[np.int64]]: ...
+    def comsa_gradients(
+        self,
+        times: npt.NDArray[np.float64],
+        labels: npt.NDArray[np.int64],
+        settings: str,
+        threads: int = 0,
+    ) -> tuple[float, float, int, list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64]]]: ...
     def fit(
         self,
         train_times: npt.NDArray[np.float64],

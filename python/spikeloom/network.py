@@ -84,10 +84,20 @@ class TTFSNetwork:
                 raise TypeError(f"expected a JSON object, got {type(extra).__name__}")
             encoder = encoder_from_dict(extra.get("encoder"))
             seed = extra.get("seed", 0)
-            neuron = LIF(core.tau_mem, core.tau_syn, core.threshold)
+            stored = extra.get("neuron")
+            target: type[TTFSNetwork] = TTFSNetwork
+            if isinstance(stored, dict) and stored.get("type") == "Alpha":
+                from .alpha import AlphaNetwork, alpha_from_core
+
+                neuron: Any = alpha_from_core(core, stored)
+                target = AlphaNetwork
+            else:
+                neuron = LIF(core.tau_mem, core.tau_syn, core.threshold)
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise FileFormatError(f"{source}: not a valid spikeloom network file: bad metadata ({e})") from None
-        self = cls.__new__(cls)
+        if not issubclass(target, cls):
+            raise FileFormatError(f"{source}: holds a {target.__name__}, not a {cls.__name__}")
+        self = target.__new__(target)
         self._net = core
         self.neuron = neuron
         self.encoder = encoder

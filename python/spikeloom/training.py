@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from . import _validation as v
+from .alpha import AlphaConfig, AlphaNetwork
 from .datasets.base import Split
 from .errors import InvalidParameterError, ShapeError
 from .network import TTFSNetwork
@@ -93,7 +94,7 @@ class TTFSConfig:
                 "xi": v.positive("xi", self.xi),
                 "alpha": v.non_negative("alpha", self.alpha),
                 "beta": v.positive("beta", self.beta),
-                "tau_syn": net.neuron.tau_syn,
+                "tau_syn": net._net.tau_syn,
             },
             "max_dw_norm": v.positive("max_dw_norm", self.max_dw_norm),
             "max_missing": [float(m) for m in max_missing],
@@ -135,19 +136,23 @@ def fit(
     train: Split | tuple[Any, Any],
     *,
     validation: Split | tuple[Any, Any] | None = None,
-    config: TTFSConfig | None = None,
+    config: TTFSConfig | AlphaConfig | None = None,
     seed: int = 0,
     threads: int = 0,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
 ) -> FitResult:
-    """Train ``net`` in place with exact spike-time gradients (Göltz et al. 2021).
+    """Train ``net`` in place with exact spike-time gradients.
+
+    The method follows the config: :class:`TTFSConfig` (Göltz et al. 2021) or :class:`AlphaConfig`
+    (Comsa et al. 2020).
 
     Args:
         net: the network to train.
         train: input spike times (samples, n_inputs) in seconds with integer labels.
         validation: optional held-out set evaluated after every epoch.
-        config: hyper-parameters (default: the paper's Yin-Yang settings).
+        config: hyper-parameters (default: ``AlphaConfig()`` for an :class:`AlphaNetwork`, else the
+            Göltz et al. Yin-Yang settings).
         seed: seed of the shuffling (and input noise). Results do not depend on ``threads``.
         threads: worker threads (0 = all cores).
         progress: show a tqdm progress bar (stderr).
@@ -158,7 +163,15 @@ def fit(
     """
     if not isinstance(net, TTFSNetwork):
         raise InvalidParameterError(f"net: expected a TTFSNetwork, got {type(net).__name__}")
-    config = config if config is not None else TTFSConfig()
+    if config is None:
+        config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()
+    if not isinstance(config, TTFSConfig | AlphaConfig):
+        raise InvalidParameterError(f"config: expected a TTFSConfig or an AlphaConfig, got {type(config).__name__}")
+    if isinstance(config, AlphaConfig) and config.restore_best and validation is None:
+        raise InvalidParameterError(
+            "validation: AlphaConfig(restore_best=True) picks the best epoch on a validation set; "
+            "pass validation=... or set restore_best=False"
+        )
     cfg_json = config.to_core_json(net, seed, threads)
     tx, ty = _as_pair("train", train)
     x = v.spike_times("train times", tx, net.sizes[0])
@@ -200,10 +213,11 @@ def fit(
     return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
 
 
-def config_dict(config: TTFSConfig) -> dict[str, Any]:
+def config_dict(config: TTFSConfig | AlphaConfig) -> dict[str, Any]:
     """Plain-dict view of a config (for logs and JSON)."""
     d = asdict(config)
-    d["max_missing"] = None if config.max_missing is None else list(config.max_missing)
+    if isinstance(config, TTFSConfig):
+        d["max_missing"] = None if config.max_missing is None else list(config.max_missing)
     return d
 
 

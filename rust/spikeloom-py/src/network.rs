@@ -6,9 +6,11 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2}
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use spikeloom_core::engine::Network;
+use spikeloom_core::engine::{LayerInit, Network};
 use spikeloom_core::spike_time::LifParams;
-use spikeloom_core::train::{self, FitConfig, LabelledTimes, TtfsLoss};
+use spikeloom_core::train::{
+    self, ComsaLoss, ComsaSettings, FitConfig, LabelledTimes, Objective, TtfsLoss,
+};
 use spikeloom_core::{io, Error};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -62,6 +64,48 @@ impl PyTtfsNetwork {
             )
         })?;
         Ok(PyTtfsNetwork { inner })
+    }
+
+    /// A network whose data and bias columns have their own normal distributions:
+    /// `init[l] = (data_mean, data_sd, bias_mean, bias_sd)`.
+    #[staticmethod]
+    #[pyo3(signature = (sizes, tau_mem, tau_syn, threshold, bias_times, init, seed))]
+    #[allow(clippy::too_many_arguments)]
+    fn with_init(
+        py: Python<'_>,
+        sizes: Vec<usize>,
+        tau_mem: f64,
+        tau_syn: f64,
+        threshold: f64,
+        bias_times: Vec<Vec<f64>>,
+        init: Vec<(f64, f64, f64, f64)>,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let init: Vec<LayerInit> = init
+            .into_iter()
+            .map(|(data_mean, data_sd, bias_mean, bias_sd)| LayerInit {
+                data_mean,
+                data_sd,
+                bias_mean,
+                bias_sd,
+            })
+            .collect();
+        let inner = enter_core(py, || {
+            Network::with_init(
+                LifParams::new(tau_mem, tau_syn, threshold)?,
+                &sizes,
+                &bias_times,
+                &init,
+                seed,
+            )
+        })?;
+        Ok(PyTtfsNetwork { inner })
+    }
+
+    /// Replace layer `layer`'s bias spike times (same count, finite, >= 0).
+    fn set_bias_times(&mut self, py: Python<'_>, layer: usize, times: Vec<f64>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        enter_core(py, || inner.set_bias_times(layer, &times))
     }
 
     #[getter]
@@ -179,6 +223,94 @@ impl PyTtfsNetwork {
             )
         })?;
         Ok((e.loss, e.accuracy, e.predictions.into_pyarray(py)))
+    }
+
+    /// Mean Comsa et al. loss, accuracy and predictions (-1 = no output spike) on a labelled set.
+    #[pyo3(signature = (times, labels, time_unit, penalty_output_spike_time, threads=0))]
+    fn evaluate_comsa<'py>(
+        &self,
+        py: Python<'py>,
+        times: PyReadonlyArray2<'py, f64>,
+        labels: PyReadonlyArray1<'py, i64>,
+        time_unit: f64,
+        penalty_output_spike_time: f64,
+        threads: usize,
+    ) -> PyResult<(f64, f64, Bound<'py, PyArray1<i64>>)> {
+        let x = flat(&times);
+        let y = labels.as_array().to_vec();
+        let inner = &self.inner;
+        let loss = Objective::Comsa(ComsaLoss {
+            time_unit,
+            penalty_output_spike_time,
+        });
+        let e = enter_core(py, || {
+            train::evaluate_objective(
+                inner,
+                LabelledTimes {
+                    times: &x,
+                    labels: &y,
+                },
+                &loss,
+                threads,
+            )
+        })?;
+        Ok((e.loss, e.accuracy, e.predictions.into_pyarray(py)))
+    }
+
+    /// The gradient one Comsa et al. training step would take on these samples. `settings` is a JSON
+    /// object with the fields of the core's ComsaSettings. Returns (mean loss, accuracy, contributing
+    /// samples, weight gradients per layer, bias-time gradients per layer).
+    #[pyo3(signature = (times, labels, settings, threads=0))]
+    #[allow(clippy::type_complexity)]
+    fn comsa_gradients<'py>(
+        &self,
+        py: Python<'py>,
+        times: PyReadonlyArray2<'py, f64>,
+        labels: PyReadonlyArray1<'py, i64>,
+        settings: &str,
+        threads: usize,
+    ) -> PyResult<(
+        f64,
+        f64,
+        usize,
+        Vec<Bound<'py, PyArray2<f64>>>,
+        Vec<Bound<'py, PyArray1<f64>>>,
+    )> {
+        let settings: ComsaSettings = serde_json::from_str(settings).map_err(|e| {
+            to_pyerr(
+                py,
+                Error::param("settings", "a complete Comsa configuration", e),
+            )
+        })?;
+        let x = flat(&times);
+        let y = labels.as_array().to_vec();
+        let inner = &self.inner;
+        let g = enter_core(py, || {
+            train::comsa_gradients(
+                inner,
+                LabelledTimes {
+                    times: &x,
+                    labels: &y,
+                },
+                &settings,
+                threads,
+            )
+        })?;
+        let (mut w_at, mut b_at) = (0, 0);
+        let (mut weights, mut bias) = (Vec::new(), Vec::new());
+        for l in self.inner.layers() {
+            let n = l.weights.len();
+            weights.push(
+                Array2::from_shape_vec((l.n_out, l.width()), g.weights[w_at..w_at + n].to_vec())
+                    .expect("layer shape")
+                    .into_pyarray(py),
+            );
+            w_at += n;
+            let nb = l.bias_times.len();
+            bias.push(g.bias_times[b_at..b_at + nb].to_vec().into_pyarray(py));
+            b_at += nb;
+        }
+        Ok((g.loss, g.accuracy, g.contributing, weights, bias))
     }
 
     /// Train in place. `config` is a JSON object with every field of the core's FitConfig.

@@ -2,4 +2,4 @@
 
 pub mod ttfs;
 
-pub use ttfs::{Layer, Network, Workspace};
+pub use ttfs::{BackwardOptions, Layer, LayerInit, Network, Workspace};

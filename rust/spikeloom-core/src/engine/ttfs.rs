@@ -8,12 +8,14 @@
 use crate::error::{ensure_all_finite, ensure_spike_times, Error, Result};
 use crate::parallel::{with_threads, CHUNK};
 use crate::spike_time::{
-    first_spike, spike_time_gradient, Gradient, Kernel, LifParams, SortedInputs,
+    first_spike_rows, spike_time_gradient, spike_time_gradient_fast, Gradient, Kernel, LifParams,
+    SortedInputs,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, Normal, StandardNormal};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Largest number of weights a network may have (2^31 f64 = 16 GiB): larger requests are refused
 /// with an error instead of aborting the process on a failed allocation.
@@ -69,6 +71,108 @@ pub struct BackwardStats {
     pub tangential: usize,
 }
 
+/// Gaussian initial weights of one layer, with separate distributions for the data columns and the
+/// bias (pulse) columns.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerInit {
+    pub data_mean: f64,
+    pub data_sd: f64,
+    pub bias_mean: f64,
+    pub bias_sd: f64,
+}
+
+impl LayerInit {
+    /// The same normal distribution for every column.
+    pub fn uniform_normal(mean: f64, sd: f64) -> Self {
+        LayerInit {
+            data_mean: mean,
+            data_sd: sd,
+            bias_mean: mean,
+            bias_sd: sd,
+        }
+    }
+
+    /// Comsa et al.'s Glorot-style initialisation: `sd = sqrt(2 / (n_out + n_in + n_bias))` for every
+    /// column, mean `data_multiplier * sd` for the data columns and `bias_multiplier * sd` for the bias
+    /// (pulse) columns.
+    pub fn glorot(
+        n_in: usize,
+        n_bias: usize,
+        n_out: usize,
+        data_multiplier: f64,
+        bias_multiplier: f64,
+    ) -> Self {
+        let sd = (2.0 / (n_out + n_in + n_bias) as f64).sqrt();
+        LayerInit {
+            data_mean: data_multiplier * sd,
+            data_sd: sd,
+            bias_mean: bias_multiplier * sd,
+            bias_sd: sd,
+        }
+    }
+
+    fn validate(&self, l: usize) -> Result<()> {
+        let ok = |m: f64, s: f64| m.is_finite() && s.is_finite() && s >= 0.0;
+        if ok(self.data_mean, self.data_sd) && ok(self.bias_mean, self.bias_sd) {
+            Ok(())
+        } else {
+            Err(Error::param(
+                format!("init[{l}]"),
+                "finite means and standard deviations >= 0",
+                format!("{self:?}"),
+            ))
+        }
+    }
+}
+
+/// What [`Network::backward_with`] computes besides the plain exact gradient.
+///
+/// The default ([`BackwardOptions::goltz`] with `max_dw_norm = inf`) is the exact gradient of the loss
+/// with respect to the weights, with errors propagated to the data inputs of every layer but the first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BackwardOptions {
+    /// Göltz et al.'s chopping: a (sample, neuron) contribution is dropped when any |dL/dw| of its row
+    /// exceeds this value (`inf` = off).
+    pub max_dw_norm: f64,
+    /// Comsa et al.'s local derivative clipping: every dt/dw is clipped to
+    /// `[-clip_derivative * time_unit, clip_derivative * time_unit]` and every dt/dt_j to
+    /// `[-clip_derivative, clip_derivative]` before it is multiplied by dL/dt (`inf` = off).
+    pub clip_derivative: f64,
+    /// Comsa et al.'s gradient clipping of each product: dL/dt * dt/dw to `[-clip_gradient,
+    /// clip_gradient]`, dL/dt * dt/dt_j to `[-clip_gradient / time_unit, clip_gradient / time_unit]`
+    /// (`inf` = off).
+    pub clip_gradient: f64,
+    /// The unit of time the clipping thresholds are expressed in (Comsa et al.'s "1").
+    pub time_unit: f64,
+    /// Every incoming weight (bias columns included) of a silent neuron gets the gradient
+    /// `-silent_penalty` (Comsa et al.'s `penalty_no_spike`; gradient descent then raises them). 0 = off.
+    pub silent_penalty: f64,
+    /// Also compute dL/dt of every bias spike (trainable bias times, Comsa et al.'s pulses).
+    pub bias_times: bool,
+    /// Evaluate the derivatives with [`spike_time_gradient_fast`] (no exp per input; equal to a few
+    /// ulps, not bit-identical to the default [`spike_time_gradient`]).
+    pub fast_gradient: bool,
+}
+
+impl BackwardOptions {
+    /// Göltz et al.'s backward pass: exact gradient with per-(sample, neuron) chopping.
+    pub fn goltz(max_dw_norm: f64) -> Self {
+        BackwardOptions {
+            max_dw_norm,
+            clip_derivative: f64::INFINITY,
+            clip_gradient: f64::INFINITY,
+            time_unit: 1.0,
+            silent_penalty: 0.0,
+            bias_times: false,
+            fast_gradient: false,
+        }
+    }
+
+    fn clips(&self) -> bool {
+        self.clip_derivative.is_finite() || self.clip_gradient.is_finite()
+    }
+}
+
 impl Network {
     /// A network with Gaussian initial weights: `init[l] = (mean, sd)` for layer `l`.
     ///
@@ -80,42 +184,8 @@ impl Network {
         init: &[(f64, f64)],
         seed: u64,
     ) -> Result<Self> {
-        if sizes.len() < 2 {
-            return Err(Error::shape(
-                "sizes",
-                "at least 2 layer sizes (input and output)",
-                format!("{sizes:?}"),
-            ));
-        }
+        Self::check_structure(sizes, bias_times, init.len())?;
         let n_layers = sizes.len() - 1;
-        if bias_times.len() != n_layers {
-            return Err(Error::shape(
-                "bias_times",
-                format!("one list per layer ({n_layers})"),
-                bias_times.len(),
-            ));
-        }
-        if init.len() != n_layers {
-            return Err(Error::shape(
-                "init",
-                format!("one (mean, sd) per layer ({n_layers})"),
-                init.len(),
-            ));
-        }
-        let mut total = 0usize;
-        for l in 0..n_layers {
-            let width = sizes[l].checked_add(bias_times[l].len());
-            match width.and_then(|w| w.checked_mul(sizes[l + 1])) {
-                Some(n) if total.saturating_add(n) <= MAX_WEIGHTS => total += n,
-                _ => {
-                    return Err(Error::shape(
-                        "sizes",
-                        format!("at most {MAX_WEIGHTS} weights in total"),
-                        format!("{sizes:?}"),
-                    ))
-                }
-            }
-        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(n_layers);
         for l in 0..n_layers {
@@ -141,6 +211,85 @@ impl Network {
             });
         }
         Self::from_layers(neuron, layers)
+    }
+
+    /// A network with Gaussian initial weights drawn per column from `init[l]` (data columns and bias
+    /// columns may differ, e.g. [`LayerInit::glorot`]). Weights are drawn row by row from one seeded
+    /// stream: `mean + sd * z`, z standard normal.
+    pub fn with_init(
+        neuron: LifParams,
+        sizes: &[usize],
+        bias_times: &[Vec<f64>],
+        init: &[LayerInit],
+        seed: u64,
+    ) -> Result<Self> {
+        Self::check_structure(sizes, bias_times, init.len())?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers = Vec::with_capacity(sizes.len() - 1);
+        for (l, li) in init.iter().enumerate() {
+            li.validate(l)?;
+            let (n_in, n_bias) = (sizes[l], bias_times[l].len());
+            let width = n_in + n_bias;
+            let mut weights = Vec::with_capacity(sizes[l + 1] * width);
+            for _ in 0..sizes[l + 1] {
+                for j in 0..width {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    weights.push(if j < n_in {
+                        li.data_mean + li.data_sd * z
+                    } else {
+                        li.bias_mean + li.bias_sd * z
+                    });
+                }
+            }
+            layers.push(Layer {
+                n_in,
+                n_out: sizes[l + 1],
+                bias_times: bias_times[l].clone(),
+                weights,
+            });
+        }
+        Self::from_layers(neuron, layers)
+    }
+
+    /// Layer sizes, one bias list and one init entry per layer, and the weight budget.
+    fn check_structure(sizes: &[usize], bias_times: &[Vec<f64>], n_init: usize) -> Result<()> {
+        if sizes.len() < 2 {
+            return Err(Error::shape(
+                "sizes",
+                "at least 2 layer sizes (input and output)",
+                format!("{sizes:?}"),
+            ));
+        }
+        let n_layers = sizes.len() - 1;
+        if bias_times.len() != n_layers {
+            return Err(Error::shape(
+                "bias_times",
+                format!("one list per layer ({n_layers})"),
+                bias_times.len(),
+            ));
+        }
+        if n_init != n_layers {
+            return Err(Error::shape(
+                "init",
+                format!("one initialisation per layer ({n_layers})"),
+                n_init,
+            ));
+        }
+        let mut total = 0usize;
+        for l in 0..n_layers {
+            let width = sizes[l].checked_add(bias_times[l].len());
+            match width.and_then(|w| w.checked_mul(sizes[l + 1])) {
+                Some(n) if total.saturating_add(n) <= MAX_WEIGHTS => total += n,
+                _ => {
+                    return Err(Error::shape(
+                        "sizes",
+                        format!("at most {MAX_WEIGHTS} weights in total"),
+                        format!("{sizes:?}"),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A network from explicit layers, validated.
@@ -212,6 +361,34 @@ impl Network {
         self.layers.iter().map(|l| l.weights.len()).sum()
     }
 
+    /// Total number of bias spikes (the length of a flat bias-time gradient buffer).
+    pub fn n_bias(&self) -> usize {
+        self.layers.iter().map(|l| l.bias_times.len()).sum()
+    }
+
+    /// Replace layer `l`'s bias spike times (same count; each finite and >= 0), validated.
+    pub fn set_bias_times(&mut self, l: usize, times: &[f64]) -> Result<()> {
+        let n = self.layers.len();
+        let layer = self
+            .layers
+            .get_mut(l)
+            .ok_or_else(|| Error::param("layer", format!("an index in 0..{n}"), l))?;
+        if times.len() != layer.bias_times.len() {
+            return Err(Error::shape(
+                "bias_times",
+                format!(
+                    "{} spike times (the layer's bias count)",
+                    layer.bias_times.len()
+                ),
+                times.len(),
+            ));
+        }
+        ensure_spike_times("bias_times", times)?;
+        ensure_all_finite("bias_times", times)?;
+        layer.bias_times.copy_from_slice(times);
+        Ok(())
+    }
+
     /// Replace layer `l`'s weights (`[n_out, n_in + n_bias]` row-major), validated.
     pub fn set_weights(&mut self, l: usize, weights: &[f64]) -> Result<()> {
         let n = self.layers.len();
@@ -272,13 +449,16 @@ impl Network {
             input[layer.n_in..].copy_from_slice(&layer.bias_times);
             let sorted = &mut ws.sorted[l];
             sorted.prepare(input, &self.kernel);
-            let width = layer.width();
-            for k in 0..layer.n_out {
-                let row = &layer.weights[k * width..(k + 1) * width];
-                let (t, n) = first_spike(&self.kernel, self.neuron.threshold, sorted, row);
-                ws.outputs[l][k] = t;
-                ws.causal[l][k] = n;
-            }
+            first_spike_rows(
+                &self.kernel,
+                self.neuron.threshold,
+                sorted,
+                &layer.weights,
+                layer.width(),
+                0..layer.n_out,
+                &mut ws.outputs[l],
+                &mut ws.causal[l],
+            );
         }
     }
 
@@ -295,18 +475,45 @@ impl Network {
         grad: &mut [f64],
         max_dw_norm: f64,
     ) -> BackwardStats {
+        self.backward_with(ws, grad, &mut [], &BackwardOptions::goltz(max_dw_norm))
+    }
+
+    /// The general backward pass (see [`BackwardOptions`]): adds dL/dW to `grad` (flat, layer after
+    /// layer) and, with `opts.bias_times`, dL/dt of every bias spike to `bias_grad` (flat, layer after
+    /// layer, `n_bias()` values; may be empty otherwise).
+    ///
+    /// Errors flow only through neurons that spiked and only to causal inputs that spiked; a silent
+    /// neuron's incoming weights get `-opts.silent_penalty` each (whatever its error).
+    pub fn backward_with(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut [f64],
+        bias_grad: &mut [f64],
+        opts: &BackwardOptions,
+    ) -> BackwardStats {
         let mut stats = BackwardStats::default();
         let mut offset = self.n_weights();
+        let mut bias_offset = self.n_bias();
+        let clips = opts.clips();
+        let (dw_max, dt_max) = (opts.clip_derivative * opts.time_unit, opts.clip_derivative);
+        let (gw_max, gt_max) = (opts.clip_gradient, opts.clip_gradient / opts.time_unit);
         for l in (0..self.layers.len()).rev() {
             let layer = &self.layers[l];
             let width = layer.width();
             offset -= layer.weights.len();
+            bias_offset -= layer.bias_times.len();
             if l > 0 {
                 ws.deltas[l - 1].iter_mut().for_each(|d| *d = 0.0);
             }
             let (lower, upper) = ws.deltas.split_at_mut(l);
             let delta_out = &upper[0];
             for k in 0..layer.n_out {
+                if opts.silent_penalty != 0.0 && !ws.outputs[l][k].is_finite() {
+                    grad[offset + k * width..offset + (k + 1) * width]
+                        .iter_mut()
+                        .for_each(|g| *g -= opts.silent_penalty);
+                    continue;
+                }
                 let delta = delta_out[k];
                 if delta == 0.0 {
                     continue;
@@ -316,18 +523,37 @@ impl Network {
                 let n_causal = ws.causal[l][k];
                 let (row_w, row_t) = (&mut ws.row_w, &mut ws.row_t);
                 let mut max_abs = 0.0f64;
-                let outcome = spike_time_gradient(
-                    &self.kernel,
-                    ws.outputs[l][k],
-                    n_causal,
-                    sorted,
-                    row,
-                    |j, dw, dt| {
-                        row_w[j] = delta * dw;
-                        row_t[j] = delta * dt;
-                        max_abs = max_abs.max(row_w[j].abs());
-                    },
-                );
+                let outcome = if clips {
+                    row_gradient(
+                        opts.fast_gradient,
+                        &self.kernel,
+                        ws.outputs[l][k],
+                        n_causal,
+                        sorted,
+                        row,
+                        |j, dw, dt| {
+                            let dw = dw.clamp(-dw_max, dw_max);
+                            let dt = dt.clamp(-dt_max, dt_max);
+                            row_w[j] = (delta * dw).clamp(-gw_max, gw_max);
+                            row_t[j] = (delta * dt).clamp(-gt_max, gt_max);
+                            max_abs = max_abs.max(row_w[j].abs());
+                        },
+                    )
+                } else {
+                    row_gradient(
+                        opts.fast_gradient,
+                        &self.kernel,
+                        ws.outputs[l][k],
+                        n_causal,
+                        sorted,
+                        row,
+                        |j, dw, dt| {
+                            row_w[j] = delta * dw;
+                            row_t[j] = delta * dt;
+                            max_abs = max_abs.max(row_w[j].abs());
+                        },
+                    )
+                };
                 match outcome {
                     Gradient::Silent => continue,
                     Gradient::Tangential => {
@@ -336,15 +562,19 @@ impl Network {
                     }
                     Gradient::Ok(_) => {}
                 }
-                if max_abs > max_dw_norm || !max_abs.is_finite() {
+                if max_abs > opts.max_dw_norm || !max_abs.is_finite() {
                     stats.chopped += 1;
                     continue;
                 }
                 let g = &mut grad[offset + k * width..offset + (k + 1) * width];
                 for &j in &sorted.order[..n_causal] {
                     g[j] += row_w[j];
-                    if l > 0 && j < layer.n_in {
-                        lower[l - 1][j] += row_t[j];
+                    if j < layer.n_in {
+                        if l > 0 {
+                            lower[l - 1][j] += row_t[j];
+                        }
+                    } else if opts.bias_times {
+                        bias_grad[bias_offset + j - layer.n_in] += row_t[j];
                     }
                 }
             }
@@ -401,6 +631,24 @@ impl Network {
             }
         }
         Ok(per_layer)
+    }
+}
+
+/// [`spike_time_gradient`] or, with `fast`, [`spike_time_gradient_fast`].
+#[inline]
+fn row_gradient(
+    fast: bool,
+    kernel: &Kernel,
+    t_out: f64,
+    n_causal: usize,
+    inputs: &SortedInputs,
+    weights: &[f64],
+    f: impl FnMut(usize, f64, f64),
+) -> Gradient {
+    if fast {
+        spike_time_gradient_fast(kernel, t_out, n_causal, inputs, weights, f)
+    } else {
+        spike_time_gradient(kernel, t_out, n_causal, inputs, weights, f)
     }
 }
 

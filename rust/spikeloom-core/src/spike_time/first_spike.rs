@@ -56,18 +56,33 @@ fn walk_equal(tau: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64
             // Otherwise only a peak inside the interval can reach theta. With s = a + b = a x_peak:
             // peak inside  <=>  0 < s < a x_end;  u_peak = a e^{-x_peak} <= a^2 / (a + s).
             let s = a + b;
-            s > 0.0 && s < a * x_end && (a / theta) * a >= a + s && a * (-(s / a)).exp() >= theta
+            s > 0.0 && s < a * x_end && (a / theta) * a >= a + s && equal_peak_reaches(a, b, theta)
         };
         if crossing {
-            // (x - B/A) e^{-(x - B/A)} = (theta/A) e^{B/A}  =>  x = B/A - W0(-(theta/A) e^{B/A})
-            let z = -(theta / a) * (b / a).exp();
-            let w = lambert::w0(z).unwrap_or(-1.0); // a crossing exists: z < -1/e only by rounding
-            let x_peak = b / a + 1.0;
-            let x = (b / a - w).clamp(0.0, x_peak.min(x_end));
-            return (t + tau * x, k + 1);
+            return (equal_crossing(tau, theta, t, a, b, x_end), k + 1);
         }
     }
     (f64::INFINITY, 0)
+}
+
+/// Equal kernel: the peak `a e^{-(a + b)/a}` of an interval reaches `theta` (the exact test after the
+/// division-free pre-tests).
+#[inline]
+fn equal_peak_reaches(a: f64, b: f64, theta: f64) -> bool {
+    let s = a + b;
+    a * (-(s / a)).exp() >= theta
+}
+
+/// Equal kernel: the crossing time in an interval that starts at input time `t` (state `a`, `b`
+/// relative to it) where a crossing is certain.
+#[inline]
+fn equal_crossing(tau: f64, theta: f64, t: f64, a: f64, b: f64, x_end: f64) -> f64 {
+    // (x - B/A) e^{-(x - B/A)} = (theta/A) e^{B/A}  =>  x = B/A - W0(-(theta/A) e^{B/A})
+    let z = -(theta / a) * (b / a).exp();
+    let w = lambert::w0(z).unwrap_or(-1.0); // a crossing exists: z < -1/e only by rounding
+    let x_peak = b / a + 1.0;
+    let x = (b / a - w).clamp(0.0, x_peak.min(x_end));
+    t + tau * x
 }
 
 /// tau_mem = 2 tau_syn. With y = exp(-(t - r)/tau_mem): u = 2 (A2 y - A1 y^2),
@@ -95,23 +110,221 @@ fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) ->
         let crossing = u_end >= theta
             || (a2 < 2.0 * a1 && a2 > 2.0 * a1 * y_end && (a2 / theta) * a2 >= 2.0 * a1);
         if crossing {
-            // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root y*. Written without
-            // squares (no overflow) and as 1 - y* (no cancellation when the crossing follows the input
-            // closely, e.g. one strong input): with s = sqrt(a2^2 - 2 a1 theta),
-            //   1 - y* = (2 a1 - 2 a2 + theta) / (2 a1 - a2 + s),   dt = -tau_mem ln(1 - (1 - y*)).
-            let s = a2 * (1.0 - (2.0 * a1 / a2) * (theta / a2)).max(0.0).sqrt();
-            let q = (2.0 * (a1 - a2) + theta) / (2.0 * a1 - a2 + s);
-            let one_minus_y = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
-            let gap_end = if y_end > 0.0 {
-                -tau_mem * y_end.ln()
-            } else {
-                f64::INFINITY
-            };
-            let dt = (-tau_mem * (-one_minus_y).ln_1p()).clamp(0.0, gap_end);
-            return (t + dt, k + 1);
+            return (double_crossing(tau_mem, theta, t, a1, a2, y_end), k + 1);
         }
     }
     (f64::INFINITY, 0)
+}
+
+/// Double kernel: the crossing time in an interval that starts at input time `t` where a crossing is
+/// certain.
+#[inline]
+fn double_crossing(tau_mem: f64, theta: f64, t: f64, a1: f64, a2: f64, y_end: f64) -> f64 {
+    // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root y*. Written without
+    // squares (no overflow) and as 1 - y* (no cancellation when the crossing follows the input
+    // closely, e.g. one strong input): with s = sqrt(a2^2 - 2 a1 theta),
+    //   1 - y* = (2 a1 - 2 a2 + theta) / (2 a1 - a2 + s),   dt = -tau_mem ln(1 - (1 - y*)).
+    let s = a2 * (1.0 - (2.0 * a1 / a2) * (theta / a2)).max(0.0).sqrt();
+    let q = (2.0 * (a1 - a2) + theta) / (2.0 * a1 - a2 + s);
+    let one_minus_y = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+    let gap_end = if y_end > 0.0 {
+        -tau_mem * y_end.ln()
+    } else {
+        f64::INFINITY
+    };
+    let dt = (-tau_mem * (-one_minus_y).ln_1p()).clamp(0.0, gap_end);
+    t + dt
+}
+
+/// Neurons walked together by [`first_spike_rows`].
+pub const LANES: usize = 16;
+
+/// [`first_spike`] for the rows `rows` of a row-major weight matrix of `width` columns, writing
+/// `(t*, n_causal)` of row `rows.start + i` to `t_out[i]`, `n_out[i]`.
+///
+/// The rows are walked [`LANES`] at a time over the shared sorted inputs: the lanes' state updates
+/// and pre-tests are independent (instruction-level parallelism, vectorisable) and a lane's crossing is
+/// solved by the same code as [`first_spike`] from the same state, so the results are bit-identical to
+/// calling [`first_spike`] on every row.
+#[allow(clippy::too_many_arguments)]
+pub fn first_spike_rows(
+    kernel: &Kernel,
+    threshold: f64,
+    inputs: &SortedInputs,
+    weights: &[f64],
+    width: usize,
+    rows: std::ops::Range<usize>,
+    t_out: &mut [f64],
+    n_out: &mut [usize],
+) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let lanes = (rows.end - r).min(LANES);
+        let (t, n) = (
+            &mut t_out[r - rows.start..r - rows.start + lanes],
+            &mut n_out[r - rows.start..r - rows.start + lanes],
+        );
+        if lanes < 2 {
+            let row = &weights[r * width..(r + 1) * width];
+            (t[0], n[0]) = first_spike(kernel, threshold, inputs, row);
+        } else {
+            match *kernel {
+                Kernel::Equal { tau } => {
+                    block_equal(tau, threshold, inputs, weights, width, r, lanes, t, n)
+                }
+                Kernel::Double { tau_mem, .. } => {
+                    block_double(tau_mem, threshold, inputs, weights, width, r, lanes, t, n)
+                }
+            }
+        }
+        r += lanes;
+    }
+}
+
+/// Bit mask of the first `lanes` lanes.
+#[inline]
+fn lane_mask(lanes: usize) -> u32 {
+    (1u32 << lanes) - 1
+}
+
+#[allow(clippy::too_many_arguments)]
+fn block_equal(
+    tau: f64,
+    theta: f64,
+    inp: &SortedInputs,
+    weights: &[f64],
+    width: usize,
+    r0: usize,
+    lanes: usize,
+    t_out: &mut [f64],
+    n_out: &mut [usize],
+) {
+    t_out.iter_mut().for_each(|t| *t = f64::INFINITY);
+    n_out.iter_mut().for_each(|n| *n = 0);
+    let mut active = lane_mask(lanes);
+    let (mut a, mut b) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut w = [0.0f64; LANES];
+    let (mut e_prev, mut x_prev) = (1.0f64, 0.0f64);
+    let steps = inp
+        .order
+        .iter()
+        .zip(&inp.times)
+        .zip(inp.f1.iter().zip(&inp.f2));
+    for (k, ((&j, &t), (&e_end, &x_end))) in steps.enumerate() {
+        for (l, wl) in w.iter_mut().enumerate().take(lanes) {
+            *wl = weights[(r0 + l) * width + j];
+        }
+        for l in 0..LANES {
+            b[l] = e_prev * (b[l] - x_prev * a[l]);
+            a[l] = a[l] * e_prev + w[l];
+        }
+        (e_prev, x_prev) = (e_end, x_end);
+        // Branch-free pre-test of every lane: a superset of the scalar walk's tests (without its
+        // division); flagged lanes are re-tested exactly below.
+        let mut flags = 0u32;
+        if x_end.is_finite() {
+            for l in 0..LANES {
+                let (al, bl) = (a[l], b[l]);
+                let u_end = e_end * (al * x_end - bl);
+                let s = al + bl;
+                let hit = (al > 0.0) & ((u_end >= theta) | ((s > 0.0) & (s < al * x_end)));
+                flags |= u32::from(hit) << l;
+            }
+        } else {
+            for l in 0..LANES {
+                // u_end = 0 < theta on the last interval; x_end = inf: `s < a x_end` <=> a > 0.
+                let hit = (a[l] > 0.0) & (a[l] + b[l] > 0.0);
+                flags |= u32::from(hit) << l;
+            }
+        }
+        flags &= active;
+        while flags != 0 {
+            let l = flags.trailing_zeros() as usize;
+            flags &= flags - 1;
+            let (al, bl) = (a[l], b[l]);
+            // The scalar walk's test, verbatim.
+            let u_end = if x_end.is_finite() {
+                e_end * (al * x_end - bl)
+            } else {
+                0.0
+            };
+            let s = al + bl;
+            if u_end >= theta
+                || (s > 0.0
+                    && s < al * x_end
+                    && (al / theta) * al >= al + s
+                    && equal_peak_reaches(al, bl, theta))
+            {
+                t_out[l] = equal_crossing(tau, theta, t, al, bl, x_end);
+                n_out[l] = k + 1;
+                active &= !(1 << l);
+            }
+        }
+        if active == 0 {
+            return;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn block_double(
+    tau_mem: f64,
+    theta: f64,
+    inp: &SortedInputs,
+    weights: &[f64],
+    width: usize,
+    r0: usize,
+    lanes: usize,
+    t_out: &mut [f64],
+    n_out: &mut [usize],
+) {
+    t_out.iter_mut().for_each(|t| *t = f64::INFINITY);
+    n_out.iter_mut().for_each(|n| *n = 0);
+    let mut active = lane_mask(lanes);
+    let (mut a1, mut a2) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut w = [0.0f64; LANES];
+    let (mut ys_prev, mut y_prev) = (1.0f64, 1.0f64);
+    let steps = inp
+        .order
+        .iter()
+        .zip(&inp.times)
+        .zip(inp.f1.iter().zip(&inp.f2));
+    for (k, ((&j, &t), (&ys_end, &y_end))) in steps.enumerate() {
+        for (l, wl) in w.iter_mut().enumerate().take(lanes) {
+            *wl = weights[(r0 + l) * width + j];
+        }
+        for l in 0..LANES {
+            a1[l] = a1[l] * ys_prev + w[l];
+            a2[l] = a2[l] * y_prev + w[l];
+        }
+        (ys_prev, y_prev) = (ys_end, y_end);
+        // Branch-free superset pre-test (no division); flagged lanes are re-tested exactly.
+        let mut flags = 0u32;
+        for l in 0..LANES {
+            let (p, q) = (a1[l], a2[l]);
+            let u_end = 2.0 * (q * y_end - p * ys_end);
+            let hit = (p > 0.0)
+                & (q > 0.0)
+                & ((u_end >= theta) | ((q < 2.0 * p) & (q > 2.0 * p * y_end)));
+            flags |= u32::from(hit) << l;
+        }
+        flags &= active;
+        while flags != 0 {
+            let l = flags.trailing_zeros() as usize;
+            flags &= flags - 1;
+            let (p, q) = (a1[l], a2[l]);
+            let u_end = 2.0 * (q * y_end - p * ys_end);
+            if u_end >= theta || (q < 2.0 * p && q > 2.0 * p * y_end && (q / theta) * q >= 2.0 * p)
+            {
+                t_out[l] = double_crossing(tau_mem, theta, t, p, q, y_end);
+                n_out[l] = k + 1;
+                active &= !(1 << l);
+            }
+        }
+        if active == 0 {
+            return;
+        }
+    }
 }
 
 /// Outcome of [`spike_time_gradient`].
@@ -161,10 +374,188 @@ pub fn spike_time_gradient(
     Gradient::Ok(dudt)
 }
 
+/// [`spike_time_gradient`] without an exponential per input: the kernel factors
+/// `exp(-(t_out - t_j) / tau)` are built from the gap propagators of `inputs` (suffix products from the
+/// last causal input, one `exp` per neuron). Same derivatives to a few ulps per causal input (not
+/// bit-identical); `f` is called in reverse time order.
+pub fn spike_time_gradient_fast(
+    kernel: &Kernel,
+    t_out: f64,
+    n_causal: usize,
+    inputs: &SortedInputs,
+    weights: &[f64],
+    mut f: impl FnMut(usize, f64, f64),
+) -> Gradient {
+    if !t_out.is_finite() || n_causal == 0 {
+        return Gradient::Silent;
+    }
+    let causal = &inputs.order[..n_causal];
+    let times = &inputs.times[..n_causal];
+    let last = n_causal - 1;
+    match *kernel {
+        Kernel::Equal { tau } => {
+            let inv_tau = 1.0 / tau;
+            let e_last = (-(t_out - times[last]) * inv_tau).exp();
+            // Pass 1: du/dt. e = exp(-(t_out - t_j)/tau), walking back from the last causal input.
+            let (mut dudt, mut e) = (0.0, e_last);
+            for k in (0..n_causal).rev() {
+                if k < last {
+                    e *= inputs.f1[k];
+                }
+                let x = (t_out - times[k]) * inv_tau;
+                dudt += weights[causal[k]] * e * (1.0 - x);
+            }
+            dudt *= inv_tau;
+            if !(dudt > 0.0 && dudt.is_finite()) {
+                return Gradient::Tangential;
+            }
+            let inv = 1.0 / dudt;
+            let mut e = e_last;
+            for k in (0..n_causal).rev() {
+                if k < last {
+                    e *= inputs.f1[k];
+                }
+                let x = (t_out - times[k]) * inv_tau;
+                let j = causal[k];
+                f(j, -x * e * inv, weights[j] * e * (1.0 - x) * inv_tau * inv);
+            }
+            Gradient::Ok(dudt)
+        }
+        Kernel::Double { tau_syn, tau_mem } => {
+            let s_last = t_out - times[last];
+            let (es_last, em_last) = ((-s_last / tau_syn).exp(), (-s_last / tau_mem).exp());
+            let (mut dudt, mut es, mut em) = (0.0, es_last, em_last);
+            for k in (0..n_causal).rev() {
+                if k < last {
+                    es *= inputs.f1[k];
+                    em *= inputs.f2[k];
+                }
+                dudt += weights[causal[k]] * 2.0 * (es / tau_syn - em / tau_mem);
+            }
+            if !(dudt > 0.0 && dudt.is_finite()) {
+                return Gradient::Tangential;
+            }
+            let inv = 1.0 / dudt;
+            let (mut es, mut em) = (es_last, em_last);
+            for k in (0..n_causal).rev() {
+                if k < last {
+                    es *= inputs.f1[k];
+                    em *= inputs.f2[k];
+                }
+                let j = causal[k];
+                let psp = 2.0 * (em - es);
+                let slope = 2.0 * (es / tau_syn - em / tau_mem);
+                f(j, -psp * inv, weights[j] * slope * inv);
+            }
+            Gradient::Ok(dudt)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::LifParams;
     use super::*;
+
+    #[test]
+    fn row_blocks_are_bit_identical_to_the_scalar_walk() {
+        for p in [
+            LifParams::new(1.0, 1.0, 1.0).unwrap(),
+            LifParams::new(2.0, 1.0, 0.4).unwrap(),
+            LifParams::new(5e-3, 5e-3, 0.3).unwrap(),
+        ] {
+            let k = p.kernel().unwrap();
+            let tau = p.tau_syn;
+            let mut s = SortedInputs::with_capacity(64);
+            let (mut spiking, mut silent) = (0, 0);
+            for case in 0..60u64 {
+                let r = |i: u64| ((case * 7919 + i * 104_729 + i * i * 31) % 1000) as f64 / 1000.0;
+                let n = 1 + (case % 40) as usize;
+                let mut times: Vec<f64> = (0..n).map(|i| 4.0 * tau * r(i as u64)).collect();
+                if n > 3 {
+                    times[1] = f64::INFINITY;
+                    times[2] = times[0]; // a tie
+                }
+                let rows = 1 + (case % 21) as usize;
+                let w: Vec<f64> = (0..rows * n)
+                    .map(|i| (r(i as u64 + 500) - 0.25) * p.threshold * 20.0 / n as f64)
+                    .collect();
+                s.prepare(&times, &k);
+                let (mut t, mut nc) = (vec![0.0; rows], vec![0; rows]);
+                first_spike_rows(&k, p.threshold, &s, &w, n, 0..rows, &mut t, &mut nc);
+                for row in 0..rows {
+                    let (ts, ns) = first_spike(&k, p.threshold, &s, &w[row * n..(row + 1) * n]);
+                    assert_eq!((t[row].to_bits(), nc[row]), (ts.to_bits(), ns), "row {row}");
+                    if ts.is_finite() {
+                        spiking += 1
+                    } else {
+                        silent += 1
+                    }
+                }
+                // A sub-range writes only its rows.
+                if rows > 3 {
+                    let (mut t2, mut n2) = (vec![0.0; rows - 2], vec![0; rows - 2]);
+                    first_spike_rows(&k, p.threshold, &s, &w, n, 1..rows - 1, &mut t2, &mut n2);
+                    assert_eq!(&t2[..], &t[1..rows - 1]);
+                    assert_eq!(&n2[..], &nc[1..rows - 1]);
+                }
+            }
+            assert!(spiking > 50 && silent > 50, "{spiking} {silent}");
+        }
+    }
+
+    #[test]
+    fn fast_gradient_matches_exact_evaluation() {
+        for p in [
+            LifParams::new(1.0, 1.0, 1.0).unwrap(),
+            LifParams::new(2.0, 1.0, 0.4).unwrap(),
+            LifParams::new(5e-3, 5e-3, 0.3).unwrap(),
+        ] {
+            let k = p.kernel().unwrap();
+            let tau = p.tau_syn;
+            let mut s = SortedInputs::with_capacity(40);
+            let mut checked = 0;
+            for case in 0..200u64 {
+                // deterministic pseudo-random inputs
+                let r = |i: u64| ((case * 7919 + i * 104_729) % 1000) as f64 / 1000.0;
+                let n = 3 + (case % 30) as usize;
+                let times: Vec<f64> = (0..n).map(|i| 4.0 * tau * r(i as u64)).collect();
+                let w: Vec<f64> = (0..n)
+                    .map(|i| (r(i as u64 + 50) - 0.2) * p.threshold * 15.0 / n as f64)
+                    .collect();
+                s.prepare(&times, &k);
+                let (t, nc) = first_spike(&k, p.threshold, &s, &w);
+                let (mut a, mut b) = (vec![(0.0, 0.0); n], vec![(0.0, 0.0); n]);
+                let ga = spike_time_gradient(&k, t, nc, &s, &w, |j, x, y| a[j] = (x, y));
+                let gb = spike_time_gradient_fast(&k, t, nc, &s, &w, |j, x, y| b[j] = (x, y));
+                match (ga, gb) {
+                    (Gradient::Ok(da), Gradient::Ok(db)) => {
+                        assert!((da - db).abs() <= 1e-12 * da.abs());
+                        let scale = a
+                            .iter()
+                            .fold(0.0f64, |m, v| m.max(v.0.abs()).max(v.1.abs()));
+                        for j in 0..n {
+                            assert!(
+                                (a[j].0 - b[j].0).abs() <= 1e-12 * scale,
+                                "{:?} {:?}",
+                                a[j],
+                                b[j]
+                            );
+                            assert!(
+                                (a[j].1 - b[j].1).abs() <= 1e-12 * scale,
+                                "{:?} {:?}",
+                                a[j],
+                                b[j]
+                            );
+                        }
+                        checked += 1;
+                    }
+                    (x, y) => assert_eq!(x, y),
+                }
+            }
+            assert!(checked > 50, "{checked}");
+        }
+    }
 
     fn solve(p: LifParams, times: &[f64], w: &[f64]) -> (f64, usize) {
         let k = p.kernel().unwrap();

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! With tau_mem = tau_syn = tau the post-synaptic potential of one input is the alpha function
-//! `w (s/tau) exp(-s/tau)` (Comsa et al. 2020 use the same closed form) and the crossing is given by the
+//! `w (s/tau) exp(-s/tau)` (Comsa et al. 2020 use the same closed form, see [`alpha`]) and the crossing is given by the
 //! principal branch of Lambert W. With tau_mem = 2 tau_syn the potential is
 //! `2 w (exp(-s/tau_mem) - exp(-s/tau_syn))` and the crossing solves a quadratic in exp(-t/tau_mem).
 //! Other ratios have no closed form and are refused.
@@ -18,11 +18,15 @@
 //! `dt*/dp = -(du/dp) / (du/dt)`, which is exactly the closed-form derivative of the papers
 //! (the `1 / (1 + W)` factor of the Lambert W solution is `du/dt` up to a positive factor).
 
+pub mod alpha;
 mod first_spike;
 pub mod lambert;
 mod sorted_inputs;
 
-pub use first_spike::{first_spike, spike_time_gradient, Gradient};
+pub use alpha::AlphaParams;
+pub use first_spike::{
+    first_spike, first_spike_rows, spike_time_gradient, spike_time_gradient_fast, Gradient, LANES,
+};
 pub use sorted_inputs::SortedInputs;
 
 use crate::error::{ensure_positive, Error, Result};

@@ -1,4 +1,6 @@
-//! The training loop for exact time-to-first-spike networks (Göltz et al. 2021).
+//! The training loop for exact time-to-first-spike networks: Göltz et al. (2021), the default, and
+//! Comsa et al. (2020) ([`Method::Comsa`]: alpha-function loss, trainable pulse times, no-spike
+//! penalty, derivative clipping; see [`super::comsa`]).
 //!
 //! Mini-batches of a seeded shuffle; the samples of a batch run in parallel in fixed chunks of
 //! [`CHUNK`] samples, each chunk with its own workspace and gradient buffer; the chunk buffers are
@@ -11,9 +13,16 @@
 //! offending layer is bumped (hidden layers are checked before the output layer). The bump doubles
 //! for consecutive bumps of the same layer (`bump_exponential`) and starts again from its initial
 //! value after a normal step or a bump of another layer.
+//!
+//! Comsa et al.'s method (no bumping): a sample contributes its gradient if it is misclassified, or
+//! always with `update_all_datapoints`; the summed gradient is divided by the number of contributing
+//! samples of the batch (no step when there are none), weights and pulse times take Adam steps with
+//! separate states and learning rates, and pulse times are clamped to >= 0 after each step.
 
+use super::adam::EpsPlacement;
+use super::comsa::{ComsaLoss, ComsaSettings};
 use super::{first_to_spike, Adam, TtfsLoss};
-use crate::engine::ttfs::BackwardStats;
+use crate::engine::ttfs::{BackwardOptions, BackwardStats};
 use crate::engine::{Network, Workspace};
 use crate::error::{ensure_positive, Error, Result};
 use crate::parallel::{pool, with_threads, CHUNK};
@@ -88,6 +97,51 @@ pub struct FitConfig {
     pub seed: u64,
     /// Worker threads (0 = one per core). Results do not depend on it.
     pub threads: usize,
+    /// The training method; default Göltz et al. (the fields above all apply to it).
+    #[serde(default)]
+    pub method: Method,
+    /// Where Adam adds eps (default: PyTorch's convention, outside the square root).
+    #[serde(default)]
+    pub adam_eps_placement: EpsPlacement,
+    /// After training, restore the network of the epoch with the best validation accuracy (the
+    /// latest on ties, as Comsa et al.'s reference). Needs a validation set; default off.
+    #[serde(default)]
+    pub restore_best: bool,
+}
+
+/// The training method of [`fit`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Göltz et al. (2021): [`TtfsLoss`], chopping (`max_dw_norm`), weight bumping.
+    #[default]
+    Goltz,
+    /// Comsa et al. (2020): see [`super::comsa`]. `loss`, `max_dw_norm`, `max_missing` and `bump` of
+    /// the config are not used.
+    Comsa(ComsaSettings),
+}
+
+/// The loss a network is evaluated with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Objective {
+    Goltz(TtfsLoss),
+    Comsa(ComsaLoss),
+}
+
+impl Objective {
+    fn validate(&self) -> Result<()> {
+        match self {
+            Objective::Goltz(l) => l.validate(),
+            Objective::Comsa(l) => l.validate(),
+        }
+    }
+    #[inline]
+    fn loss_and_grad(&self, t: &[f64], label: usize, grad: &mut [f64]) -> f64 {
+        match self {
+            Objective::Goltz(l) => l.loss_and_grad(t, label, grad),
+            Objective::Comsa(l) => l.loss_and_grad(t, label, grad),
+        }
+    }
 }
 
 impl FitConfig {
@@ -117,6 +171,48 @@ impl FitConfig {
             input_noise: 0.0,
             seed: 0,
             threads: 0,
+            method: Method::Goltz,
+            adam_eps_placement: EpsPlacement::Outside,
+            restore_best: false,
+        }
+    }
+
+    /// Comsa et al.'s training for `n_layers` layers: batch 32, 100 epochs, constant learning rate
+    /// `lr`, Adam (0.9, 0.999, eps 1e-8 inside the root), best validation epoch restored.
+    pub fn comsa(n_layers: usize, lr: f64, settings: ComsaSettings) -> Self {
+        FitConfig {
+            epochs: 100,
+            batch_size: 32,
+            lr,
+            lr_step: 1,
+            lr_gamma: 1.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            loss: TtfsLoss {
+                xi: 1.0,
+                alpha: 0.0,
+                beta: 1.0,
+                tau_syn: settings.time_unit,
+            },
+            max_dw_norm: f64::INFINITY,
+            max_missing: vec![1.0; n_layers],
+            bump: 0.0,
+            bump_exponential: false,
+            input_noise: 0.0,
+            seed: 0,
+            threads: 0,
+            method: Method::Comsa(settings),
+            adam_eps_placement: EpsPlacement::Inside,
+            restore_best: true,
+        }
+    }
+
+    /// The loss this configuration trains (and validates) with.
+    pub fn objective(&self) -> Objective {
+        match &self.method {
+            Method::Goltz => Objective::Goltz(self.loss),
+            Method::Comsa(c) => Objective::Comsa(c.loss()),
         }
     }
 
@@ -138,8 +234,13 @@ impl FitConfig {
             }
         }
         ensure_positive("adam_eps", self.adam_eps)?;
-        ensure_positive("max_dw_norm", self.max_dw_norm)?;
-        self.loss.validate()?;
+        match &self.method {
+            Method::Goltz => {
+                ensure_positive("max_dw_norm", self.max_dw_norm)?;
+                self.loss.validate()?;
+            }
+            Method::Comsa(c) => c.validate()?,
+        }
         let n_layers = net.layers().len();
         if self.max_missing.len() != n_layers {
             return Err(Error::shape(
@@ -197,6 +298,10 @@ pub struct Evaluation {
 struct ChunkState {
     ws: Workspace,
     grad: Vec<f64>,
+    /// dL/dt of the bias spikes (Comsa method with trainable pulses).
+    bias_grad: Vec<f64>,
+    /// Samples that contributed a gradient (Comsa method).
+    contributing: usize,
     /// Per layer, per neuron: samples of this chunk in which the neuron was silent.
     silent: Vec<Vec<usize>>,
     x: Vec<f64>,
@@ -210,6 +315,8 @@ impl ChunkState {
         ChunkState {
             ws: net.workspace(),
             grad: vec![0.0; net.n_weights()],
+            bias_grad: vec![0.0; net.n_bias()],
+            contributing: 0,
             silent: net.layers().iter().map(|l| vec![0; l.n_out]).collect(),
             x: vec![0.0; net.n_inputs()],
             loss: 0.0,
@@ -226,12 +333,22 @@ pub fn evaluate(
     loss: &TtfsLoss,
     threads: usize,
 ) -> Result<Evaluation> {
+    evaluate_objective(net, data, &Objective::Goltz(*loss), threads)
+}
+
+/// [`evaluate`] with any loss (e.g. Comsa et al.'s).
+pub fn evaluate_objective(
+    net: &Network,
+    data: LabelledTimes,
+    loss: &Objective,
+    threads: usize,
+) -> Result<Evaluation> {
     data.check("data", net)?;
     loss.validate()?;
     with_threads(threads, || evaluate_in_pool(net, data, loss))
 }
 
-fn evaluate_in_pool(net: &Network, data: LabelledTimes, loss: &TtfsLoss) -> Evaluation {
+fn evaluate_in_pool(net: &Network, data: LabelledTimes, loss: &Objective) -> Evaluation {
     let n = data.len();
     let n_in = net.n_inputs();
     let mut predictions = vec![-1i64; n];
@@ -288,6 +405,12 @@ pub fn fit(
     }
     if let Some(v) = validation {
         v.check("validation", net)?;
+    } else if cfg.restore_best {
+        return Err(Error::param(
+            "restore_best",
+            "a validation set to pick the best epoch",
+            "no validation set",
+        ));
     }
     let pool = pool(cfg.threads)?;
     fit_with_pool(&pool, net, train, validation, cfg, callback)
@@ -311,12 +434,27 @@ fn fit_with_pool(
         .map(|_| ChunkState::new(net))
         .collect();
     let mut grad = vec![0.0; net.n_weights()];
-    let mut adam = Adam::new(
+    let mut adam = Adam::with_placement(
         net.n_weights(),
         cfg.adam_beta1,
         cfg.adam_beta2,
         cfg.adam_eps,
+        cfg.adam_eps_placement,
     );
+    let comsa = match &cfg.method {
+        Method::Goltz => None,
+        Method::Comsa(c) => Some((c, comsa_backward_options(c))),
+    };
+    let mut bias_grad = vec![0.0; net.n_bias()];
+    let mut pulse_adam = Adam::with_placement(
+        net.n_bias(),
+        cfg.adam_beta1,
+        cfg.adam_beta2,
+        cfg.adam_eps,
+        cfg.adam_eps_placement,
+    );
+    let objective = cfg.objective();
+    let mut best: Option<(f64, Network)> = None;
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let noise = if cfg.input_noise > 0.0 {
@@ -354,6 +492,10 @@ fn fit_with_pool(
                         st.loss = 0.0;
                         st.correct = 0;
                         st.stats = BackwardStats::default();
+                        if comsa.is_some() {
+                            st.bias_grad.iter_mut().for_each(|g| *g = 0.0);
+                            st.contributing = 0;
+                        }
                         for (i, &s) in ids.iter().enumerate() {
                             let (x, y) = train.sample(s, n_in);
                             st.x.copy_from_slice(x);
@@ -372,6 +514,10 @@ fn fit_with_pool(
                                 for (k, t) in out.iter().enumerate() {
                                     st.silent[l][k] += usize::from(!t.is_finite());
                                 }
+                            }
+                            if let Some((c, opts)) = &comsa {
+                                comsa_sample(net_ref, st, y, c, opts);
+                                continue;
                             }
                             let last = st.ws.deltas.len() - 1;
                             let out = &st.ws.outputs[last];
@@ -396,6 +542,17 @@ fn fit_with_pool(
                 loss_sum += st.loss;
                 correct += st.correct;
                 chopped += st.stats.chopped + st.stats.tangential;
+            }
+            if let Some((c, _)) = &comsa {
+                let contributing = reduce_bias_grads(used, &mut bias_grad);
+                comsa_step(
+                    net,
+                    c,
+                    contributing,
+                    (&mut grad, &mut adam, lr),
+                    (&mut bias_grad, &mut pulse_adam),
+                );
+                continue;
             }
             // Weight bumping for silent neurons: hidden layers first, then the output layer.
             let bumped_layer = (0..n_layers).find(|&l| {
@@ -434,11 +591,18 @@ fn fit_with_pool(
         }
         let (val_loss, val_accuracy) = match validation {
             Some(v) => {
-                let e = pool.install(|| evaluate_in_pool(net, v, &cfg.loss));
+                let e = pool.install(|| evaluate_in_pool(net, v, &objective));
                 (Some(e.loss), Some(e.accuracy))
             }
             None => (None, None),
         };
+        if cfg.restore_best {
+            if let Some(acc) = val_accuracy {
+                if best.as_ref().map_or(true, |(b, _)| acc >= *b) {
+                    best = Some((acc, net.clone()));
+                }
+            }
+        }
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / n as f64,
@@ -456,7 +620,167 @@ fn fit_with_pool(
             break;
         }
     }
+    if let Some((_, best_net)) = best {
+        *net = best_net;
+    }
     Ok(history)
+}
+
+/// The backward options of Comsa et al.'s method.
+fn comsa_backward_options(c: &ComsaSettings) -> BackwardOptions {
+    BackwardOptions {
+        max_dw_norm: f64::INFINITY,
+        clip_derivative: c.clip_derivative.unwrap_or(f64::INFINITY),
+        clip_gradient: c.clip_gradient.unwrap_or(f64::INFINITY),
+        time_unit: c.time_unit,
+        silent_penalty: c.penalty_no_spike,
+        bias_times: c.train_pulses,
+        fast_gradient: true,
+    }
+}
+
+/// Loss, accuracy and (if the sample contributes) gradient of one sample already run forward in
+/// `st.ws`, for Comsa et al.'s method. Does not allocate.
+fn comsa_sample(
+    net: &Network,
+    st: &mut ChunkState,
+    y: usize,
+    c: &ComsaSettings,
+    opts: &BackwardOptions,
+) {
+    let last = st.ws.deltas.len() - 1;
+    let out = &st.ws.outputs[last];
+    let correct = first_to_spike(out) == Some(y);
+    st.correct += usize::from(correct);
+    st.loss += c.loss().loss_and_grad(out, y, &mut st.ws.deltas[last]);
+    if correct && !c.update_all_datapoints {
+        return;
+    }
+    st.contributing += 1;
+    let s = net.backward_with(&mut st.ws, &mut st.grad, &mut st.bias_grad, opts);
+    st.stats.chopped += s.chopped;
+    st.stats.tangential += s.tangential;
+}
+
+/// Sum the chunks' bias-time gradients in chunk order; returns the number of contributing samples.
+fn reduce_bias_grads(used: &[ChunkState], bias_grad: &mut [f64]) -> usize {
+    bias_grad.iter_mut().for_each(|g| *g = 0.0);
+    let mut contributing = 0;
+    for st in used {
+        for (g, s) in bias_grad.iter_mut().zip(&st.bias_grad) {
+            *g += s;
+        }
+        contributing += st.contributing;
+    }
+    contributing
+}
+
+/// One optimiser step of Comsa et al.'s method from summed gradients: both are divided by the number
+/// of contributing samples (no step if there are none); pulse times take their step in time units
+/// (`lr_pulses` is per time unit, so the SI step is `time_unit` times larger and the gradient, dL/dt in
+/// 1/unit, `time_unit` times smaller) and are clamped to >= 0.
+fn comsa_step(
+    net: &mut Network,
+    c: &ComsaSettings,
+    contributing: usize,
+    (grad, adam, lr): (&mut [f64], &mut Adam, f64),
+    (bias_grad, pulse_adam): (&mut [f64], &mut Adam),
+) {
+    if contributing == 0 {
+        return;
+    }
+    let inv = 1.0 / contributing as f64;
+    grad.iter_mut().for_each(|g| *g *= inv);
+    adam.step(
+        lr,
+        grad,
+        net.layers_mut()
+            .iter_mut()
+            .map(|l| l.weights.as_mut_slice()),
+    );
+    if c.train_pulses && !bias_grad.is_empty() {
+        bias_grad.iter_mut().for_each(|g| *g *= c.time_unit * inv);
+        pulse_adam.step(
+            c.lr_pulses * c.time_unit,
+            bias_grad,
+            net.layers_mut()
+                .iter_mut()
+                .map(|l| l.bias_times.as_mut_slice()),
+        );
+        for layer in net.layers_mut() {
+            layer.bias_times.iter_mut().for_each(|t| *t = t.max(0.0));
+        }
+    }
+}
+
+/// Gradients of Comsa et al.'s method over a labelled set, exactly as one training step sees them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComsaGradients {
+    /// Mean loss over all samples.
+    pub loss: f64,
+    /// Fraction of samples whose first output spike is the label.
+    pub accuracy: f64,
+    /// Samples that contributed (all, or the misclassified ones).
+    pub contributing: usize,
+    /// dL/dW (flat, layer after layer), summed over contributing samples and divided by their number.
+    pub weights: Vec<f64>,
+    /// dL/dt of every bias spike (flat, layer after layer; 1 / time unit of the network), averaged the
+    /// same way. Zeros unless `train_pulses`.
+    pub bias_times: Vec<f64>,
+}
+
+/// The averaged gradient Comsa et al.'s method would step on for the samples `data` (one batch),
+/// computed with the training loop's own per-sample code, in fixed chunks (bit-identical for any
+/// thread count).
+pub fn comsa_gradients(
+    net: &Network,
+    data: LabelledTimes,
+    settings: &ComsaSettings,
+    threads: usize,
+) -> Result<ComsaGradients> {
+    settings.validate()?;
+    data.check("data", net)?;
+    if data.is_empty() {
+        return Err(Error::shape("data", "at least one sample", 0));
+    }
+    let opts = comsa_backward_options(settings);
+    let n = data.len();
+    let n_in = net.n_inputs();
+    let mut chunks: Vec<ChunkState> = (0..n.div_ceil(CHUNK))
+        .map(|_| ChunkState::new(net))
+        .collect();
+    with_threads(threads, || {
+        chunks.par_iter_mut().enumerate().for_each(|(c, st)| {
+            for s in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                let (x, y) = data.sample(s, n_in);
+                net.forward(x, &mut st.ws);
+                comsa_sample(net, st, y, settings, &opts);
+            }
+        })
+    })?;
+    let mut weights = vec![0.0; net.n_weights()];
+    let mut bias_times = vec![0.0; net.n_bias()];
+    let (mut loss, mut correct) = (0.0, 0usize);
+    for st in &chunks {
+        for (g, s) in weights.iter_mut().zip(&st.grad) {
+            *g += s;
+        }
+        loss += st.loss;
+        correct += st.correct;
+    }
+    let contributing = reduce_bias_grads(&chunks, &mut bias_times);
+    if contributing > 0 {
+        let inv = 1.0 / contributing as f64;
+        weights.iter_mut().for_each(|g| *g *= inv);
+        bias_times.iter_mut().for_each(|g| *g *= inv);
+    }
+    Ok(ComsaGradients {
+        loss: loss / n as f64,
+        accuracy: correct as f64 / n as f64,
+        contributing,
+        weights,
+        bias_times,
+    })
 }
 
 /// A seed for the noise of one (epoch, batch), derived from the run's seed (SplitMix64 mixing).
