@@ -138,6 +138,58 @@ fn comsa_training_is_bit_identical_across_thread_counts() {
 }
 
 #[test]
+fn comsa_training_of_a_wide_network_is_bit_identical_across_thread_counts() {
+    // > 4096 weights: the reduction, Adam step and transposition run in several parallel blocks.
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let n = 120;
+    let times: Vec<f64> = (0..n * 40)
+        .map(|i| {
+            if i % 5 == 0 {
+                f64::INFINITY
+            } else {
+                uniform(&mut rng, 0.0, UNIT)
+            }
+        })
+        .collect();
+    let labels: Vec<i64> = (0..n).map(|_| (rng.next_u64() % 3) as i64).collect();
+    let alpha = AlphaParams::from_decay_rate(0.5, 1.0, UNIT).unwrap();
+    let pulses = vec![vec![0.3 * UNIT, 0.6 * UNIT]; 2];
+    let initial = Network::with_init(
+        alpha.lif().unwrap(),
+        &[40, 120, 3],
+        &pulses,
+        &[
+            LayerInit::glorot(40, 2, 120, 1.0, 2.0),
+            LayerInit::glorot(120, 2, 3, 1.0, 2.0),
+        ],
+        2,
+    )
+    .unwrap();
+    assert!(initial.n_weights() > 4096);
+    let mut s = settings();
+    s.update_all_datapoints = true;
+    let mut cfg = FitConfig::comsa(2, 1e-2, s);
+    cfg.epochs = 2;
+    cfg.batch_size = 24;
+    cfg.restore_best = false;
+    let mut nets = Vec::new();
+    for threads in [1, 2, 3] {
+        cfg.threads = threads;
+        let mut net = initial.clone();
+        run(
+            &mut net,
+            &cfg,
+            (&times, &labels),
+            (&times[..400], &labels[..10]),
+        );
+        nets.push(bits(&net));
+    }
+    assert_ne!(nets[0], bits(&initial));
+    assert_eq!(nets[0], nets[1]);
+    assert_eq!(nets[0], nets[2]);
+}
+
+#[test]
 fn pulse_times_are_clamped_at_zero() {
     // One layer, label always 0. Output 0 is driven by a strong pulse and fires shortly after it, so an
     // earlier pulse means an earlier (better) output 0: dL/dt_pulse > 0 and the step moves the pulse

@@ -8,8 +8,8 @@
 use crate::error::{ensure_all_finite, ensure_spike_times, Error, Result};
 use crate::parallel::{with_threads, CHUNK};
 use crate::spike_time::{
-    first_spike_rows, spike_time_gradient, spike_time_gradient_fast, Gradient, Kernel, LifParams,
-    SortedInputs,
+    first_spike_layer, spike_time_gradient, spike_time_gradient_fast, Gradient, Kernel,
+    LayerScratch, LifParams, SortedInputs,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -45,6 +45,38 @@ pub struct Network {
     neuron: LifParams,
     kernel: Kernel,
     layers: Vec<Layer>,
+    /// Per layer, the weights transposed (`[width, n_out]`, input-major) for the layer-wide sweep of
+    /// the forward pass. Always equal to the transpose of `layers[l].weights`: every mutation goes
+    /// through [`Network::update_layers`] or [`Network::set_weights`], which refresh it.
+    transposed: Vec<Vec<f64>>,
+}
+
+/// [`transpose_into`] spread over the current rayon pool (rows of the transpose in parallel).
+fn transpose_into_par(layer: &Layer, out: &mut Vec<f64>) {
+    let (n_out, width) = (layer.n_out, layer.width());
+    out.resize(n_out * width, 0.0);
+    let w = &layer.weights;
+    out.par_chunks_mut(n_out * 16)
+        .enumerate()
+        .for_each(|(block, o)| {
+            for (r, row) in o.chunks_mut(n_out).enumerate() {
+                let j = block * 16 + r;
+                for (k, x) in row.iter_mut().enumerate() {
+                    *x = w[k * width + j];
+                }
+            }
+        });
+}
+
+/// `[n_out, width]` row-major -> `[width, n_out]` row-major.
+fn transpose_into(layer: &Layer, out: &mut Vec<f64>) {
+    let (n_out, width) = (layer.n_out, layer.width());
+    out.resize(n_out * width, 0.0);
+    for (k, row) in layer.weights.chunks_exact(width).enumerate() {
+        for (j, &w) in row.iter().enumerate() {
+            out[j * n_out + k] = w;
+        }
+    }
 }
 
 /// Buffers for one sample's forward and backward pass, allocated once per thread and reused.
@@ -53,6 +85,7 @@ pub struct Workspace {
     /// Per layer: the input spike vector (previous output + bias spikes).
     pub inputs: Vec<Vec<f64>>,
     sorted: Vec<SortedInputs>,
+    scratch: LayerScratch,
     /// Per layer: output spike times (+inf = no spike).
     pub outputs: Vec<Vec<f64>>,
     causal: Vec<Vec<usize>>,
@@ -324,10 +357,19 @@ impl Network {
             ensure_spike_times(&format!("bias_times[{l}]"), &layer.bias_times)?;
             ensure_all_finite(&format!("bias_times[{l}]"), &layer.bias_times)?;
         }
+        let transposed = layers
+            .iter()
+            .map(|l| {
+                let mut t = Vec::new();
+                transpose_into(l, &mut t);
+                t
+            })
+            .collect();
         Ok(Network {
             neuron,
             kernel,
             layers,
+            transposed,
         })
     }
 
@@ -340,9 +382,26 @@ impl Network {
     pub fn layers(&self) -> &[Layer] {
         &self.layers
     }
-    /// Mutable layers for optimisers; shapes must not change (use [`Network::set_weights`] from outside).
-    pub(crate) fn layers_mut(&mut self) -> &mut [Layer] {
-        &mut self.layers
+    /// Mutate the layers (optimisers): `f` may change weights and bias times but not shapes. The
+    /// transposed weights of the forward pass are refreshed afterwards.
+    pub(crate) fn update_layers<R>(&mut self, f: impl FnOnce(&mut [Layer]) -> R) -> R {
+        let r = f(&mut self.layers);
+        for (layer, t) in self.layers.iter().zip(&mut self.transposed) {
+            debug_assert_eq!(layer.weights.len(), layer.n_out * layer.width());
+            transpose_into(layer, t);
+        }
+        r
+    }
+
+    /// [`Network::update_layers`] refreshing the transposed weights in parallel; call it inside the
+    /// rayon pool that should do the work.
+    pub(crate) fn update_layers_par<R>(&mut self, f: impl FnOnce(&mut [Layer]) -> R) -> R {
+        let r = f(&mut self.layers);
+        for (layer, t) in self.layers.iter().zip(&mut self.transposed) {
+            debug_assert_eq!(layer.weights.len(), layer.n_out * layer.width());
+            transpose_into_par(layer, t);
+        }
+        r
     }
     pub fn n_inputs(&self) -> usize {
         self.layers[0].n_in
@@ -405,12 +464,14 @@ impl Network {
         }
         ensure_all_finite("weights", weights)?;
         layer.weights.copy_from_slice(weights);
+        transpose_into(layer, &mut self.transposed[l]);
         Ok(())
     }
 
     /// A fresh workspace sized for this network.
     pub fn workspace(&self) -> Workspace {
         let max_width = self.layers.iter().map(Layer::width).max().unwrap_or(0);
+        let max_out = self.layers.iter().map(|l| l.n_out).max().unwrap_or(0);
         Workspace {
             inputs: self
                 .layers
@@ -422,6 +483,7 @@ impl Network {
                 .iter()
                 .map(|l| SortedInputs::with_capacity(l.width()))
                 .collect(),
+            scratch: LayerScratch::with_capacity(max_out),
             outputs: self
                 .layers
                 .iter()
@@ -449,13 +511,13 @@ impl Network {
             input[layer.n_in..].copy_from_slice(&layer.bias_times);
             let sorted = &mut ws.sorted[l];
             sorted.prepare(input, &self.kernel);
-            first_spike_rows(
+            first_spike_layer(
                 &self.kernel,
                 self.neuron.threshold,
                 sorted,
-                &layer.weights,
-                layer.width(),
-                0..layer.n_out,
+                &self.transposed[l],
+                layer.n_out,
+                &mut ws.scratch,
                 &mut ws.outputs[l],
                 &mut ws.causal[l],
             );
@@ -521,6 +583,48 @@ impl Network {
                 let row = &layer.weights[k * width..(k + 1) * width];
                 let sorted = &ws.sorted[l];
                 let n_causal = ws.causal[l][k];
+                if opts.max_dw_norm == f64::INFINITY {
+                    // No chopping: accumulate straight from the derivative callback (one addition
+                    // per causal input either way, so the sums are the same as below).
+                    let n_in = layer.n_in;
+                    let g = &mut grad[offset + k * width..offset + (k + 1) * width];
+                    let mut lower_l = if l > 0 { Some(&mut lower[l - 1]) } else { None };
+                    let bias_l = &mut bias_grad[if opts.bias_times {
+                        bias_offset..bias_offset + layer.bias_times.len()
+                    } else {
+                        0..0
+                    }];
+                    let outcome = row_gradient(
+                        opts.fast_gradient,
+                        &self.kernel,
+                        ws.outputs[l][k],
+                        n_causal,
+                        sorted,
+                        row,
+                        |j, dw, dt| {
+                            let (gw, gt) = if clips {
+                                let dw = dw.clamp(-dw_max, dw_max);
+                                let dt = dt.clamp(-dt_max, dt_max);
+                                (
+                                    (delta * dw).clamp(-gw_max, gw_max),
+                                    (delta * dt).clamp(-gt_max, gt_max),
+                                )
+                            } else {
+                                (delta * dw, delta * dt)
+                            };
+                            g[j] += gw;
+                            if j < n_in {
+                                if let Some(lw) = lower_l.as_deref_mut() {
+                                    lw[j] += gt;
+                                }
+                            } else if let Some(b) = bias_l.get_mut(j - n_in) {
+                                *b += gt;
+                            }
+                        },
+                    );
+                    stats.tangential += usize::from(outcome == Gradient::Tangential);
+                    continue;
+                }
                 let (row_w, row_t) = (&mut ws.row_w, &mut ws.row_t);
                 let mut max_abs = 0.0f64;
                 let outcome = if clips {

@@ -136,74 +136,81 @@ fn double_crossing(tau_mem: f64, theta: f64, t: f64, a1: f64, a2: f64, y_end: f6
     t + dt
 }
 
-/// Neurons walked together by [`first_spike_rows`].
-pub const LANES: usize = 16;
+/// Per-neuron state of [`first_spike_layer`], allocated once (per thread) and reused.
+#[derive(Clone, Debug, Default)]
+pub struct LayerScratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    hit: Vec<u8>,
+}
 
-/// [`first_spike`] for the rows `rows` of a row-major weight matrix of `width` columns, writing
-/// `(t*, n_causal)` of row `rows.start + i` to `t_out[i]`, `n_out[i]`.
-///
-/// The rows are walked [`LANES`] at a time over the shared sorted inputs: the lanes' state updates
-/// and pre-tests are independent (instruction-level parallelism, vectorisable) and a lane's crossing is
-/// solved by the same code as [`first_spike`] from the same state, so the results are bit-identical to
-/// calling [`first_spike`] on every row.
-#[allow(clippy::too_many_arguments)]
-pub fn first_spike_rows(
-    kernel: &Kernel,
-    threshold: f64,
-    inputs: &SortedInputs,
-    weights: &[f64],
-    width: usize,
-    rows: std::ops::Range<usize>,
-    t_out: &mut [f64],
-    n_out: &mut [usize],
-) {
-    let mut r = rows.start;
-    while r < rows.end {
-        let lanes = (rows.end - r).min(LANES);
-        let (t, n) = (
-            &mut t_out[r - rows.start..r - rows.start + lanes],
-            &mut n_out[r - rows.start..r - rows.start + lanes],
-        );
-        if lanes < 2 {
-            let row = &weights[r * width..(r + 1) * width];
-            (t[0], n[0]) = first_spike(kernel, threshold, inputs, row);
-        } else {
-            match *kernel {
-                Kernel::Equal { tau } => {
-                    block_equal(tau, threshold, inputs, weights, width, r, lanes, t, n)
-                }
-                Kernel::Double { tau_mem, .. } => {
-                    block_double(tau_mem, threshold, inputs, weights, width, r, lanes, t, n)
-                }
-            }
+impl LayerScratch {
+    /// Buffers for layers of up to `n_out` neurons.
+    pub fn with_capacity(n_out: usize) -> Self {
+        LayerScratch {
+            a: vec![0.0; n_out],
+            b: vec![0.0; n_out],
+            hit: vec![0; n_out],
         }
-        r += lanes;
     }
 }
 
-/// Bit mask of the first `lanes` lanes.
-#[inline]
-fn lane_mask(lanes: usize) -> u32 {
-    (1u32 << lanes) - 1
+/// [`first_spike`] for every neuron of a layer at once, with the weights transposed: `wt[j * n_out + k]`
+/// is the weight from input `j` to neuron `k`. Writes `(t*, n_causal)` of neuron `k` to `t_out[k]`,
+/// `n_causal[k]`.
+///
+/// The inputs are walked once; at each input all neurons advance together (one contiguous weight row,
+/// vectorisable, and only the rows of inputs that spiked are read). Each neuron's state updates are
+/// the scalar walk's operations in the same order, a branch-free pre-test (a superset of the scalar
+/// tests) flags candidates, and flagged neurons are re-tested and solved by the scalar code: the
+/// results are bit-identical to [`first_spike`] on every row. A neuron that has fired is parked at
+/// `a = -inf` (its pre-test is then always false). Does not allocate when `scratch` is large enough.
+#[allow(clippy::too_many_arguments)]
+pub fn first_spike_layer(
+    kernel: &Kernel,
+    threshold: f64,
+    inputs: &SortedInputs,
+    wt: &[f64],
+    n_out: usize,
+    scratch: &mut LayerScratch,
+    t_out: &mut [f64],
+    n_causal: &mut [usize],
+) {
+    if scratch.a.len() < n_out {
+        *scratch = LayerScratch::with_capacity(n_out);
+    }
+    t_out[..n_out].iter_mut().for_each(|t| *t = f64::INFINITY);
+    n_causal[..n_out].iter_mut().for_each(|n| *n = 0);
+    let (a, b, hit) = (
+        &mut scratch.a[..n_out],
+        &mut scratch.b[..n_out],
+        &mut scratch.hit[..n_out],
+    );
+    a.iter_mut().for_each(|v| *v = 0.0);
+    b.iter_mut().for_each(|v| *v = 0.0);
+    match *kernel {
+        Kernel::Equal { tau } => {
+            sweep_equal(tau, threshold, inputs, wt, (a, b, hit), t_out, n_causal)
+        }
+        Kernel::Double { tau_mem, .. } => {
+            sweep_double(tau_mem, threshold, inputs, wt, (a, b, hit), t_out, n_causal)
+        }
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn block_equal(
+type Lanes<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [u8]);
+
+fn sweep_equal(
     tau: f64,
     theta: f64,
     inp: &SortedInputs,
-    weights: &[f64],
-    width: usize,
-    r0: usize,
-    lanes: usize,
+    wt: &[f64],
+    (a, b, hit): Lanes,
     t_out: &mut [f64],
-    n_out: &mut [usize],
+    n_causal: &mut [usize],
 ) {
-    t_out.iter_mut().for_each(|t| *t = f64::INFINITY);
-    n_out.iter_mut().for_each(|n| *n = 0);
-    let mut active = lane_mask(lanes);
-    let (mut a, mut b) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let mut w = [0.0f64; LANES];
+    let n = a.len();
+    let mut remaining = n;
     let (mut e_prev, mut x_prev) = (1.0f64, 0.0f64);
     let steps = inp
         .order
@@ -211,36 +218,38 @@ fn block_equal(
         .zip(&inp.times)
         .zip(inp.f1.iter().zip(&inp.f2));
     for (k, ((&j, &t), (&e_end, &x_end))) in steps.enumerate() {
-        for (l, wl) in w.iter_mut().enumerate().take(lanes) {
-            *wl = weights[(r0 + l) * width + j];
-        }
-        for l in 0..LANES {
-            b[l] = e_prev * (b[l] - x_prev * a[l]);
-            a[l] = a[l] * e_prev + w[l];
-        }
-        (e_prev, x_prev) = (e_end, x_end);
-        // Branch-free pre-test of every lane: a superset of the scalar walk's tests (without its
-        // division); flagged lanes are re-tested exactly below.
-        let mut flags = 0u32;
+        let w = &wt[j * n..(j + 1) * n];
+        let mut any = 0u8;
         if x_end.is_finite() {
-            for l in 0..LANES {
-                let (al, bl) = (a[l], b[l]);
+            for l in 0..n {
+                let bl = e_prev * (b[l] - x_prev * a[l]);
+                let al = a[l] * e_prev + w[l];
+                (a[l], b[l]) = (al, bl);
                 let u_end = e_end * (al * x_end - bl);
                 let s = al + bl;
-                let hit = (al > 0.0) & ((u_end >= theta) | ((s > 0.0) & (s < al * x_end)));
-                flags |= u32::from(hit) << l;
+                let h = u8::from((al > 0.0) & ((u_end >= theta) | ((s > 0.0) & (s < al * x_end))));
+                hit[l] = h;
+                any |= h;
             }
         } else {
-            for l in 0..LANES {
+            for l in 0..n {
+                let bl = e_prev * (b[l] - x_prev * a[l]);
+                let al = a[l] * e_prev + w[l];
+                (a[l], b[l]) = (al, bl);
                 // u_end = 0 < theta on the last interval; x_end = inf: `s < a x_end` <=> a > 0.
-                let hit = (a[l] > 0.0) & (a[l] + b[l] > 0.0);
-                flags |= u32::from(hit) << l;
+                let h = u8::from((al > 0.0) & (al + bl > 0.0));
+                hit[l] = h;
+                any |= h;
             }
         }
-        flags &= active;
-        while flags != 0 {
-            let l = flags.trailing_zeros() as usize;
-            flags &= flags - 1;
+        (e_prev, x_prev) = (e_end, x_end);
+        if any == 0 {
+            continue;
+        }
+        for l in 0..n {
+            if hit[l] == 0 {
+                continue;
+            }
             let (al, bl) = (a[l], b[l]);
             // The scalar walk's test, verbatim.
             let u_end = if x_end.is_finite() {
@@ -256,33 +265,28 @@ fn block_equal(
                     && equal_peak_reaches(al, bl, theta))
             {
                 t_out[l] = equal_crossing(tau, theta, t, al, bl, x_end);
-                n_out[l] = k + 1;
-                active &= !(1 << l);
+                n_causal[l] = k + 1;
+                (a[l], b[l]) = (f64::NEG_INFINITY, 0.0);
+                remaining -= 1;
             }
         }
-        if active == 0 {
+        if remaining == 0 {
             return;
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn block_double(
+fn sweep_double(
     tau_mem: f64,
     theta: f64,
     inp: &SortedInputs,
-    weights: &[f64],
-    width: usize,
-    r0: usize,
-    lanes: usize,
+    wt: &[f64],
+    (a1, a2, hit): Lanes,
     t_out: &mut [f64],
-    n_out: &mut [usize],
+    n_causal: &mut [usize],
 ) {
-    t_out.iter_mut().for_each(|t| *t = f64::INFINITY);
-    n_out.iter_mut().for_each(|n| *n = 0);
-    let mut active = lane_mask(lanes);
-    let (mut a1, mut a2) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let mut w = [0.0f64; LANES];
+    let n = a1.len();
+    let mut remaining = n;
     let (mut ys_prev, mut y_prev) = (1.0f64, 1.0f64);
     let steps = inp
         .order
@@ -290,38 +294,40 @@ fn block_double(
         .zip(&inp.times)
         .zip(inp.f1.iter().zip(&inp.f2));
     for (k, ((&j, &t), (&ys_end, &y_end))) in steps.enumerate() {
-        for (l, wl) in w.iter_mut().enumerate().take(lanes) {
-            *wl = weights[(r0 + l) * width + j];
-        }
-        for l in 0..LANES {
-            a1[l] = a1[l] * ys_prev + w[l];
-            a2[l] = a2[l] * y_prev + w[l];
+        let w = &wt[j * n..(j + 1) * n];
+        let mut any = 0u8;
+        for l in 0..n {
+            let p = a1[l] * ys_prev + w[l];
+            let q = a2[l] * y_prev + w[l];
+            (a1[l], a2[l]) = (p, q);
+            let u_end = 2.0 * (q * y_end - p * ys_end);
+            let h = u8::from(
+                (p > 0.0)
+                    & (q > 0.0)
+                    & ((u_end >= theta) | ((q < 2.0 * p) & (q > 2.0 * p * y_end))),
+            );
+            hit[l] = h;
+            any |= h;
         }
         (ys_prev, y_prev) = (ys_end, y_end);
-        // Branch-free superset pre-test (no division); flagged lanes are re-tested exactly.
-        let mut flags = 0u32;
-        for l in 0..LANES {
-            let (p, q) = (a1[l], a2[l]);
-            let u_end = 2.0 * (q * y_end - p * ys_end);
-            let hit = (p > 0.0)
-                & (q > 0.0)
-                & ((u_end >= theta) | ((q < 2.0 * p) & (q > 2.0 * p * y_end)));
-            flags |= u32::from(hit) << l;
+        if any == 0 {
+            continue;
         }
-        flags &= active;
-        while flags != 0 {
-            let l = flags.trailing_zeros() as usize;
-            flags &= flags - 1;
+        for l in 0..n {
+            if hit[l] == 0 {
+                continue;
+            }
             let (p, q) = (a1[l], a2[l]);
             let u_end = 2.0 * (q * y_end - p * ys_end);
             if u_end >= theta || (q < 2.0 * p && q > 2.0 * p * y_end && (q / theta) * q >= 2.0 * p)
             {
                 t_out[l] = double_crossing(tau_mem, theta, t, p, q, y_end);
-                n_out[l] = k + 1;
-                active &= !(1 << l);
+                n_causal[l] = k + 1;
+                (a1[l], a2[l]) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+                remaining -= 1;
             }
         }
-        if active == 0 {
+        if remaining == 0 {
             return;
         }
     }
@@ -406,10 +412,10 @@ pub fn spike_time_gradient_fast(
                 dudt += weights[causal[k]] * e * (1.0 - x);
             }
             dudt *= inv_tau;
-            if !(dudt > 0.0 && dudt.is_finite()) {
+            let inv = 1.0 / dudt;
+            if !(dudt > 0.0 && dudt.is_finite() && inv.is_finite()) {
                 return Gradient::Tangential;
             }
-            let inv = 1.0 / dudt;
             let mut e = e_last;
             for k in (0..n_causal).rev() {
                 if k < last {
@@ -432,10 +438,10 @@ pub fn spike_time_gradient_fast(
                 }
                 dudt += weights[causal[k]] * 2.0 * (es / tau_syn - em / tau_mem);
             }
-            if !(dudt > 0.0 && dudt.is_finite()) {
+            let inv = 1.0 / dudt;
+            if !(dudt > 0.0 && dudt.is_finite() && inv.is_finite()) {
                 return Gradient::Tangential;
             }
-            let inv = 1.0 / dudt;
             let (mut es, mut em) = (es_last, em_last);
             for k in (0..n_causal).rev() {
                 if k < last {
@@ -458,7 +464,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn row_blocks_are_bit_identical_to_the_scalar_walk() {
+    fn layer_sweep_is_bit_identical_to_the_scalar_walk() {
         for p in [
             LifParams::new(1.0, 1.0, 1.0).unwrap(),
             LifParams::new(2.0, 1.0, 0.4).unwrap(),
@@ -467,6 +473,7 @@ mod tests {
             let k = p.kernel().unwrap();
             let tau = p.tau_syn;
             let mut s = SortedInputs::with_capacity(64);
+            let mut scratch = LayerScratch::with_capacity(4); // grows on demand
             let (mut spiking, mut silent) = (0, 0);
             for case in 0..60u64 {
                 let r = |i: u64| ((case * 7919 + i * 104_729 + i * i * 31) % 1000) as f64 / 1000.0;
@@ -480,9 +487,24 @@ mod tests {
                 let w: Vec<f64> = (0..rows * n)
                     .map(|i| (r(i as u64 + 500) - 0.25) * p.threshold * 20.0 / n as f64)
                     .collect();
+                let mut wt = vec![0.0; rows * n];
+                for row in 0..rows {
+                    for j in 0..n {
+                        wt[j * rows + row] = w[row * n + j];
+                    }
+                }
                 s.prepare(&times, &k);
                 let (mut t, mut nc) = (vec![0.0; rows], vec![0; rows]);
-                first_spike_rows(&k, p.threshold, &s, &w, n, 0..rows, &mut t, &mut nc);
+                first_spike_layer(
+                    &k,
+                    p.threshold,
+                    &s,
+                    &wt,
+                    rows,
+                    &mut scratch,
+                    &mut t,
+                    &mut nc,
+                );
                 for row in 0..rows {
                     let (ts, ns) = first_spike(&k, p.threshold, &s, &w[row * n..(row + 1) * n]);
                     assert_eq!((t[row].to_bits(), nc[row]), (ts.to_bits(), ns), "row {row}");
@@ -491,13 +513,6 @@ mod tests {
                     } else {
                         silent += 1
                     }
-                }
-                // A sub-range writes only its rows.
-                if rows > 3 {
-                    let (mut t2, mut n2) = (vec![0.0; rows - 2], vec![0; rows - 2]);
-                    first_spike_rows(&k, p.threshold, &s, &w, n, 1..rows - 1, &mut t2, &mut n2);
-                    assert_eq!(&t2[..], &t[1..rows - 1]);
-                    assert_eq!(&n2[..], &nc[1..rows - 1]);
                 }
             }
             assert!(spiking > 50 && silent > 50, "{spiking} {silent}");

@@ -25,7 +25,8 @@ mod sorted_inputs;
 
 pub use alpha::AlphaParams;
 pub use first_spike::{
-    first_spike, first_spike_rows, spike_time_gradient, spike_time_gradient_fast, Gradient, LANES,
+    first_spike, first_spike_layer, spike_time_gradient, spike_time_gradient_fast, Gradient,
+    LayerScratch,
 };
 pub use sorted_inputs::SortedInputs;
 

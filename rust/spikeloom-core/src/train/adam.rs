@@ -64,25 +64,83 @@ impl Adam {
         params: impl IntoIterator<Item = &'a mut [f64]>,
     ) {
         self.step += 1;
-        let c1 = 1.0 - self.beta1.powi(self.step);
-        let c2 = 1.0 - self.beta2.powi(self.step);
+        let k = self.constants(lr);
         let mut i = 0;
         for slice in params {
             for p in slice.iter_mut() {
-                let g = grad[i];
-                self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g;
-                self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g;
-                *p -= match self.eps_placement {
-                    EpsPlacement::Outside => {
-                        lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + self.eps)
-                    }
-                    EpsPlacement::Inside => {
-                        lr * (self.m[i] / c1) / ((self.v[i] / c2) + self.eps).sqrt()
-                    }
-                };
+                k.update(p, &mut self.m[i], &mut self.v[i], grad[i]);
                 i += 1;
             }
         }
+    }
+
+    /// [`Adam::step`] with the element updates spread over the current rayon pool in blocks of `block`
+    /// elements. The updates are element-wise, so the result is bit-identical to [`Adam::step`] for
+    /// any number of threads.
+    pub fn step_par<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+        block: usize,
+    ) {
+        use rayon::prelude::*;
+        self.step += 1;
+        let k = self.constants(lr);
+        let (mut m, mut v, mut g) = (&mut self.m[..], &mut self.v[..], grad);
+        for slice in params {
+            let n = slice.len();
+            let (m_l, m_rest) = m.split_at_mut(n);
+            let (v_l, v_rest) = v.split_at_mut(n);
+            let (g_l, g_rest) = g.split_at(n);
+            slice
+                .par_chunks_mut(block)
+                .zip(m_l.par_chunks_mut(block))
+                .zip(v_l.par_chunks_mut(block).zip(g_l.par_chunks(block)))
+                .for_each(|((p, m), (v, g))| {
+                    for i in 0..p.len() {
+                        k.update(&mut p[i], &mut m[i], &mut v[i], g[i]);
+                    }
+                });
+            (m, v, g) = (m_rest, v_rest, g_rest);
+        }
+    }
+
+    fn constants(&self, lr: f64) -> StepConstants {
+        StepConstants {
+            lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            c1: 1.0 - self.beta1.powi(self.step),
+            c2: 1.0 - self.beta2.powi(self.step),
+            inside: self.eps_placement == EpsPlacement::Inside,
+        }
+    }
+}
+
+/// The constants of one Adam step.
+#[derive(Clone, Copy)]
+struct StepConstants {
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    c1: f64,
+    c2: f64,
+    inside: bool,
+}
+
+impl StepConstants {
+    #[inline(always)]
+    fn update(&self, p: &mut f64, m: &mut f64, v: &mut f64, g: f64) {
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+        *p -= if self.inside {
+            self.lr * (*m / self.c1) / ((*v / self.c2) + self.eps).sqrt()
+        } else {
+            self.lr * (*m / self.c1) / ((*v / self.c2).sqrt() + self.eps)
+        };
     }
 }
 
@@ -122,6 +180,24 @@ mod tests {
         );
         Adam::new(1, 0.9, 0.999, 1e-8).step(1.0, &[1e-4], [&mut outside[..]]);
         assert!((inside[0] + 1.0 / 2f64.sqrt()).abs() < 1e-12);
+        // The parallel step is bit-identical to the serial one.
+        let grad: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) * 1e-3)
+            .collect();
+        for placement in [EpsPlacement::Outside, EpsPlacement::Inside] {
+            let (mut a, mut b) = (
+                Adam::with_placement(1000, 0.9, 0.999, 1e-8, placement),
+                Adam::with_placement(1000, 0.9, 0.999, 1e-8, placement),
+            );
+            let (mut p1, mut p2) = (vec![0.5; 1000], vec![0.5; 1000]);
+            for _ in 0..3 {
+                let (x, y) = p1.split_at_mut(300);
+                a.step(0.01, &grad, [x, y]);
+                let (x, y) = p2.split_at_mut(300);
+                b.step_par(0.01, &grad, [x, y], 64);
+            }
+            assert_eq!(p1, p2);
+        }
         assert!((outside[0] + 1.0).abs() < 1e-3);
     }
 }

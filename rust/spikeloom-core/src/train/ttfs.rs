@@ -532,8 +532,27 @@ fn fit_with_pool(
                         }
                     })
             });
-            // Fixed-order reduction.
             let used = &chunks[..idx.len().div_ceil(CHUNK)];
+            if let Some((c, _)) = &comsa {
+                for st in used {
+                    loss_sum += st.loss;
+                    correct += st.correct;
+                    chopped += st.stats.chopped + st.stats.tangential;
+                }
+                let contributing = reduce_bias_grads(used, &mut bias_grad);
+                pool.install(|| {
+                    reduce_par(used, &mut grad);
+                    comsa_step(
+                        net,
+                        c,
+                        contributing,
+                        (&mut grad, &mut adam, lr),
+                        (&mut bias_grad, &mut pulse_adam),
+                    )
+                });
+                continue;
+            }
+            // Fixed-order reduction.
             grad.iter_mut().for_each(|g| *g = 0.0);
             for st in used {
                 for (g, s) in grad.iter_mut().zip(&st.grad) {
@@ -542,17 +561,6 @@ fn fit_with_pool(
                 loss_sum += st.loss;
                 correct += st.correct;
                 chopped += st.stats.chopped + st.stats.tangential;
-            }
-            if let Some((c, _)) = &comsa {
-                let contributing = reduce_bias_grads(used, &mut bias_grad);
-                comsa_step(
-                    net,
-                    c,
-                    contributing,
-                    (&mut grad, &mut adam, lr),
-                    (&mut bias_grad, &mut pulse_adam),
-                );
-                continue;
             }
             // Weight bumping for silent neurons: hidden layers first, then the output layer.
             let bumped_layer = (0..n_layers).find(|&l| {
@@ -569,25 +577,27 @@ fn fit_with_pool(
                 } else {
                     cfg.bump
                 };
-                let layer = &mut net.layers_mut()[l];
-                let width = layer.width();
-                for (k, row) in layer.weights.chunks_mut(width).enumerate() {
-                    if used.iter().any(|st| st.silent[l][k] > 0) {
-                        row.iter_mut().for_each(|w| *w += bump_value);
+                net.update_layers(|layers| {
+                    let layer = &mut layers[l];
+                    let width = layer.width();
+                    for (k, row) in layer.weights.chunks_mut(width).enumerate() {
+                        if used.iter().any(|st| st.silent[l][k] > 0) {
+                            row.iter_mut().for_each(|w| *w += bump_value);
+                        }
                     }
-                }
+                });
                 last_bumped = Some(l);
                 bumps += 1;
                 continue;
             }
             last_bumped = None;
-            adam.step(
-                lr,
-                &grad,
-                net.layers_mut()
-                    .iter_mut()
-                    .map(|l| l.weights.as_mut_slice()),
-            );
+            net.update_layers(|layers| {
+                adam.step(
+                    lr,
+                    &grad,
+                    layers.iter_mut().map(|l| l.weights.as_mut_slice()),
+                )
+            });
         }
         let (val_loss, val_accuracy) = match validation {
             Some(v) => {
@@ -662,6 +672,23 @@ fn comsa_sample(
     st.stats.tangential += s.tangential;
 }
 
+/// Elements per parallel work item of the Comsa step (reduction, Adam, transposition).
+const BLOCK: usize = 1 << 12;
+
+/// `grad = sum of the chunks' gradients`, chunk after chunk for every element (the same order as the
+/// serial reduction), element blocks in parallel in the current rayon pool.
+fn reduce_par(used: &[ChunkState], grad: &mut [f64]) {
+    grad.par_chunks_mut(BLOCK).enumerate().for_each(|(b, g)| {
+        g.iter_mut().for_each(|x| *x = 0.0);
+        let range = b * BLOCK..b * BLOCK + g.len();
+        for st in used {
+            for (x, s) in g.iter_mut().zip(&st.grad[range.clone()]) {
+                *x += s;
+            }
+        }
+    });
+}
+
 /// Sum the chunks' bias-time gradients in chunk order; returns the number of contributing samples.
 fn reduce_bias_grads(used: &[ChunkState], bias_grad: &mut [f64]) -> usize {
     bias_grad.iter_mut().for_each(|g| *g = 0.0);
@@ -678,7 +705,8 @@ fn reduce_bias_grads(used: &[ChunkState], bias_grad: &mut [f64]) -> usize {
 /// One optimiser step of Comsa et al.'s method from summed gradients: both are divided by the number
 /// of contributing samples (no step if there are none); pulse times take their step in time units
 /// (`lr_pulses` is per time unit, so the SI step is `time_unit` times larger and the gradient, dL/dt in
-/// 1/unit, `time_unit` times smaller) and are clamped to >= 0.
+/// 1/unit, `time_unit` times smaller) and are clamped to >= 0. Element-wise work runs in the current
+/// rayon pool (bit-identical for any thread count).
 fn comsa_step(
     net: &mut Network,
     c: &ComsaSettings,
@@ -690,27 +718,27 @@ fn comsa_step(
         return;
     }
     let inv = 1.0 / contributing as f64;
-    grad.iter_mut().for_each(|g| *g *= inv);
-    adam.step(
-        lr,
-        grad,
-        net.layers_mut()
-            .iter_mut()
-            .map(|l| l.weights.as_mut_slice()),
-    );
-    if c.train_pulses && !bias_grad.is_empty() {
-        bias_grad.iter_mut().for_each(|g| *g *= c.time_unit * inv);
-        pulse_adam.step(
-            c.lr_pulses * c.time_unit,
-            bias_grad,
-            net.layers_mut()
-                .iter_mut()
-                .map(|l| l.bias_times.as_mut_slice()),
+    grad.par_chunks_mut(BLOCK)
+        .for_each(|g| g.iter_mut().for_each(|x| *x *= inv));
+    net.update_layers_par(|layers| {
+        adam.step_par(
+            lr,
+            grad,
+            layers.iter_mut().map(|l| l.weights.as_mut_slice()),
+            BLOCK,
         );
-        for layer in net.layers_mut() {
-            layer.bias_times.iter_mut().for_each(|t| *t = t.max(0.0));
+        if c.train_pulses && !bias_grad.is_empty() {
+            bias_grad.iter_mut().for_each(|g| *g *= c.time_unit * inv);
+            pulse_adam.step(
+                c.lr_pulses * c.time_unit,
+                bias_grad,
+                layers.iter_mut().map(|l| l.bias_times.as_mut_slice()),
+            );
+            for layer in layers.iter_mut() {
+                layer.bias_times.iter_mut().for_each(|t| *t = t.max(0.0));
+            }
         }
-    }
+    });
 }
 
 /// Gradients of Comsa et al.'s method over a labelled set, exactly as one training step sees them.
