@@ -208,6 +208,20 @@ def test_sgd_matches_numpy_rule(rng, sizes, delay, hidden_delta):
     assert changed == 3
 
 
+def test_lr_decay_matches_numpy_rule(rng):
+    """Two epochs in data order with lr_decay = 0.5: the second epoch uses half the learning rates."""
+    sizes, t_max = [10, 8, 4], 24
+    net = random_net(rng, sizes, t_max, 1, w_range=(-1.0, 4.0))
+    w0 = net.weights
+    x, y = random_times(rng, 20, 10, t_max), rng.integers(0, 4, 20)
+    kw = {"weight_decay": [1e-3, 1e-3], "reinit_below": 0.0, "shuffle": False, "keep_best": False, "progress": False}
+    net.fit((x, y), epochs=2, lr=[0.4, 0.6], lr_decay=0.5, **kw)
+    ref = numpy_sgd(x, y, w0, net.thresholds, t_max, 1, [0.4, 0.6], [1e-3] * 2, 3, True)
+    ref = numpy_sgd(x, y, ref, net.thresholds, t_max, 1, [0.2, 0.3], [1e-3] * 2, 3, True)
+    for got, want in zip(net.weights, ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 def test_hidden_delta_flag_matters(rng):
     net = random_net(rng, [10, 8, 4], 24, 1, w_range=(-1.0, 4.0))
     x, y = random_times(rng, 30, 10, 24), rng.integers(0, 4, 30)
@@ -385,6 +399,7 @@ def test_bad_arguments():
     check(errors.InvalidParameterError, "batch_size", fit, (x, y), batch_size=0, progress=False)
     check(errors.InvalidParameterError, "hidden_delta", fit, (x, y), hidden_delta="new", progress=False)
     check(errors.InvalidParameterError, "reinit_below", fit, (x, y), reinit_below=2.0, progress=False)
+    check(errors.InvalidParameterError, "lr_decay", fit, (x, y), lr_decay=1.5, progress=False)
     check(errors.InvalidParameterError, "train", fit, [x, y], progress=False)
     check(errors.ShapeError, "train", fit, (x[:0], y[:0]), progress=False)
     check(errors.InvalidParameterError, "validation times", fit, (x, y), (x + 20, y), progress=False)
