@@ -10,16 +10,24 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, recipes, ttfs
+from . import datasets, errors, recipes, s4nn, ttfs
 from ._core import __version__
-from .encoders import LinearLatency
+from .alpha import AlphaConfig, AlphaNetwork
+from .encoders import ComsaLatency, LinearLatency
 from .errors import SpikeloomError
 from .network import TTFSNetwork
-from .neurons import LIF
+from .neurons import LIF, Alpha
+from .s4nn import S4NNNetwork
 from .training import FitResult, TTFSConfig, fit
 
 __all__ = [
     "LIF",
+    "Alpha",
+    "AlphaConfig",
+    "AlphaNetwork",
+    "ComsaLatency",
+    "S4NNNetwork",
+    "s4nn",
     "FitResult",
     "LinearLatency",
     "SpikeloomError",
