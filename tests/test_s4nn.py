@@ -270,6 +270,26 @@ def test_history_keep_best_and_callback():
     assert r2.history["val_accuracy"].null_count() == 2
 
 
+def test_ctrl_c_stops_after_the_epoch_and_keeps_weights():
+    d = sl.datasets.digits(seed=0)
+    net = S4NNNetwork([64, 20, 10], init=[(0, 8), (0, 40)], seed=0)
+    w0 = net.weights[0]
+
+    def interrupt(m):
+        if m["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    r = net.fit(d.train.encode(net.encode), epochs=5, progress=False, callback=interrupt)
+    assert r.interrupted and r.history.height == 2
+    assert not np.array_equal(net.weights[0], w0)
+
+    def fail(m):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        net.fit(d.train.encode(net.encode), epochs=2, progress=False, callback=fail)
+
+
 def test_dead_hidden_neurons_are_redrawn(rng):
     net = S4NNNetwork([10, 6, 3], threshold=5.0, t_max=24, init=[(0, 3), (0, 10)], seed=1)
     w = net.weights[0]

@@ -239,7 +239,10 @@ class S4NNNetwork:
             ``U[0, 5)`` for hidden layers and ``U[0, 48)`` for the output layer.
         seed: seed of the initialisation (a ChaCha8 stream, weights drawn in ``(n_out, n_in)``
             order layer by layer).
-        delay: synaptic delay, steps (reference code: 1; 0 = the spike in the crossing step).
+        delay: synaptic delay, steps (reference code: 1; 0 = the spike in the crossing step). With the
+            learning rule's strict causal mask ``[t_i < t_j]``, ``delay >= 1`` makes the mask exactly the
+            inputs that caused the crossing; with ``delay = 0`` inputs of the crossing step itself are
+            not counted as causal.
     """
 
     def __init__(

@@ -13,7 +13,9 @@
 //!    `delta_i = sum_j delta_j [t_i < t_j] w_ji`, L2-normalised per layer. `w_ji` is either the
 //!    layer's weight before this sample's update ([`HiddenDelta::Original`]) or after it
 //!    ([`HiddenDelta::Updated`], the reference's order: the output layer is updated first), i.e.
-//!    `w_ji (1 - lr lambda) - lr delta_j [t_i < t_j]`. Hidden neurons that did not really fire
+//!    `w_ji (1 - lr lambda) - lr delta_j [t_i < t_j]`. With `delay >= 1` the strict mask is exactly
+//!    the set of inputs that caused the crossing; with `delay = 0` inputs arriving in the crossing
+//!    step are not counted. Hidden neurons that did not really fire
 //!    (`t_i = t_max`) have no later outputs and get `delta_i = 0`.
 //! 4. SGD: `W <- W (1 - lr lambda) - lr g` per layer (decay applied every sample, also when the error
 //!    is zero). Mini-batches (`batch_size > 1`): every sample's deltas are computed with the weights
