@@ -350,3 +350,56 @@ fn only_misclassified_samples_contribute_unless_update_all() {
         assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0));
     }
 }
+
+#[test]
+fn chunked_backward_equals_sample_by_sample_backward() {
+    use spikeloom_core::engine::BackwardOptions;
+    let (times, labels) = data(8, 31);
+    let net = network(11);
+    let loss = ComsaLoss {
+        time_unit: UNIT,
+        penalty_output_spike_time: 0.05,
+    };
+    let opts = BackwardOptions {
+        max_dw_norm: f64::INFINITY,
+        clip_derivative: 50.0,
+        clip_gradient: f64::INFINITY,
+        time_unit: UNIT,
+        silent_penalty: 0.7,
+        bias_times: true,
+        fast_gradient: true,
+    };
+    let active = [true, false, true, true, true, false, true, true];
+    // Sample by sample.
+    let (mut g1, mut b1) = (vec![0.0; net.n_weights()], vec![0.0; net.n_bias()]);
+    let mut ws = net.workspace();
+    for i in (0..8).filter(|&i| active[i]) {
+        net.forward(&times[i * 4..(i + 1) * 4], &mut ws);
+        let last = ws.deltas.len() - 1;
+        let out = ws.outputs[last].clone();
+        loss.loss_and_grad(&out, labels[i] as usize, &mut ws.deltas[last]);
+        let mut b = vec![0.0; net.n_bias()];
+        net.backward_with(&mut ws, &mut g1, &mut b, &opts);
+        b1.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+    }
+    // All at once.
+    let mut wss: Vec<_> = (0..8).map(|_| net.workspace()).collect();
+    for (i, ws) in wss.iter_mut().enumerate() {
+        net.forward(&times[i * 4..(i + 1) * 4], ws);
+        let last = ws.deltas.len() - 1;
+        let out = ws.outputs[last].clone();
+        loss.loss_and_grad(&out, labels[i] as usize, &mut ws.deltas[last]);
+    }
+    let mut g2 = vec![0.0; net.n_weights()];
+    net.backward_chunk(&mut wss, &active, &mut g2, &opts);
+    let mut b2 = vec![0.0; net.n_bias()];
+    for ws in wss.iter().zip(active).filter(|(_, a)| *a).map(|(w, _)| w) {
+        b2.iter_mut()
+            .zip(&ws.bias_deltas)
+            .for_each(|(x, y)| *x += y);
+    }
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&g1), bits(&g2));
+    assert_eq!(bits(&b1), bits(&b2));
+    assert!(g1.iter().filter(|x| **x != 0.0).count() > net.n_weights() / 2);
+}

@@ -89,8 +89,12 @@ pub struct Workspace {
     /// Per layer: output spike times (+inf = no spike).
     pub outputs: Vec<Vec<f64>>,
     causal: Vec<Vec<usize>>,
+    /// Per layer: du/dt of each neuron at its spike (NaN if silent), from the forward sweep.
+    slopes: Vec<Vec<f64>>,
     /// Per layer: dL/dt of each output spike, set by the loss for the last layer.
     pub deltas: Vec<Vec<f64>>,
+    /// dL/dt of every bias spike (flat, layer after layer), written by [`Network::backward_chunk`].
+    pub bias_deltas: Vec<f64>,
     row_w: Vec<f64>,
     row_t: Vec<f64>,
 }
@@ -490,7 +494,9 @@ impl Network {
                 .map(|l| vec![f64::INFINITY; l.n_out])
                 .collect(),
             causal: self.layers.iter().map(|l| vec![0; l.n_out]).collect(),
+            slopes: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
             deltas: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
+            bias_deltas: vec![0.0; self.n_bias()],
             row_w: vec![0.0; max_width],
             row_t: vec![0.0; max_width],
         }
@@ -520,6 +526,7 @@ impl Network {
                 &mut ws.scratch,
                 &mut ws.outputs[l],
                 &mut ws.causal[l],
+                &mut ws.slopes[l],
             );
         }
     }
@@ -586,41 +593,26 @@ impl Network {
                 if opts.max_dw_norm == f64::INFINITY {
                     // No chopping: accumulate straight from the derivative callback (one addition
                     // per causal input either way, so the sums are the same as below).
-                    let n_in = layer.n_in;
-                    let g = &mut grad[offset + k * width..offset + (k + 1) * width];
-                    let mut lower_l = if l > 0 { Some(&mut lower[l - 1]) } else { None };
-                    let bias_l = &mut bias_grad[if opts.bias_times {
-                        bias_offset..bias_offset + layer.bias_times.len()
+                    let bias_l = if opts.bias_times {
+                        &mut bias_grad[bias_offset..bias_offset + layer.bias_times.len()]
                     } else {
-                        0..0
-                    }];
-                    let outcome = row_gradient(
-                        opts.fast_gradient,
-                        &self.kernel,
-                        ws.outputs[l][k],
-                        n_causal,
-                        sorted,
-                        row,
-                        |j, dw, dt| {
-                            let (gw, gt) = if clips {
-                                let dw = dw.clamp(-dw_max, dw_max);
-                                let dt = dt.clamp(-dt_max, dt_max);
-                                (
-                                    (delta * dw).clamp(-gw_max, gw_max),
-                                    (delta * dt).clamp(-gt_max, gt_max),
-                                )
-                            } else {
-                                (delta * dw, delta * dt)
-                            };
-                            g[j] += gw;
-                            if j < n_in {
-                                if let Some(lw) = lower_l.as_deref_mut() {
-                                    lw[j] += gt;
-                                }
-                            } else if let Some(b) = bias_l.get_mut(j - n_in) {
-                                *b += gt;
-                            }
+                        &mut []
+                    };
+                    let outcome = self.accumulate_row(
+                        l,
+                        k,
+                        RowInput {
+                            k,
+                            t_out: ws.outputs[l][k],
+                            n_causal,
+                            sorted,
+                            delta,
+                            slope: ws.slopes[l][k],
                         },
+                        &mut grad[offset + k * width..offset + (k + 1) * width],
+                        lower.last_mut().map(|v| v.as_mut_slice()),
+                        bias_l,
+                        opts,
                     );
                     stats.tangential += usize::from(outcome == Gradient::Tangential);
                     continue;
@@ -686,6 +678,258 @@ impl Network {
         stats
     }
 
+    /// Adds one (sample, neuron) contribution without chopping: `delta * dt/dw` (clipped per `opts`)
+    /// to the neuron's gradient row `g`, `delta * dt/dt_j` to `lower[j]` for data inputs (if given)
+    /// and to `bias[j - n_in]` for bias inputs (if `bias` is non-empty).
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_row(
+        &self,
+        l: usize,
+        k: usize,
+        input: RowInput,
+        g: &mut [f64],
+        mut lower: Option<&mut [f64]>,
+        bias: &mut [f64],
+        opts: &BackwardOptions,
+    ) -> Gradient {
+        let layer = &self.layers[l];
+        let width = layer.width();
+        let n_in = layer.n_in;
+        let row = &layer.weights[k * width..(k + 1) * width];
+        let clips = opts.clips();
+        let (dw_max, dt_max) = (opts.clip_derivative * opts.time_unit, opts.clip_derivative);
+        let (gw_max, gt_max) = (opts.clip_gradient, opts.clip_gradient / opts.time_unit);
+        let delta = input.delta;
+        let accumulate = |j: usize, dw: f64, dt: f64| {
+            let (gw, gt) = if clips {
+                let dw = dw.clamp(-dw_max, dw_max);
+                let dt = dt.clamp(-dt_max, dt_max);
+                (
+                    (delta * dw).clamp(-gw_max, gw_max),
+                    (delta * dt).clamp(-gt_max, gt_max),
+                )
+            } else {
+                (delta * dw, delta * dt)
+            };
+            g[j] += gw;
+            if j < n_in {
+                if let Some(lw) = lower.as_deref_mut() {
+                    lw[j] += gt;
+                }
+            } else if let Some(b) = bias.get_mut(j - n_in) {
+                *b += gt;
+            }
+        };
+        if opts.fast_gradient {
+            return self.accumulate_row_fast(l, &input, g, lower, bias, opts);
+        }
+        spike_time_gradient(
+            &self.kernel,
+            input.t_out,
+            input.n_causal,
+            input.sorted,
+            row,
+            accumulate,
+        )
+    }
+
+    /// [`Network::accumulate_row`] with [`spike_time_gradient_fast`]'s evaluation written out as one
+    /// loop per kernel (the hot loop of Comsa et al.'s training): du/dt comes from the forward sweep
+    /// (`input.slope`), the kernel factors from suffix products of the gap propagators, and dt/dt_j is
+    /// computed only where it is used (data inputs of layers > 0, bias inputs if `bias` is given).
+    fn accumulate_row_fast(
+        &self,
+        l: usize,
+        input: &RowInput,
+        g: &mut [f64],
+        mut lower: Option<&mut [f64]>,
+        bias: &mut [f64],
+        opts: &BackwardOptions,
+    ) -> Gradient {
+        let (t_out, n_c, sorted, delta) = (input.t_out, input.n_causal, input.sorted, input.delta);
+        if !t_out.is_finite() || n_c == 0 {
+            return Gradient::Silent;
+        }
+        let layer = &self.layers[l];
+        let width = layer.width();
+        let n_in = layer.n_in;
+        let w = &layer.weights[input_row(l, width, input)];
+        let dudt = if input.slope.is_nan() {
+            // Not from a sweep (e.g. a tangential touch): sum it as the generic evaluation does.
+            match spike_time_gradient_fast(
+                &self.kernel,
+                t_out,
+                n_c,
+                sorted,
+                w,
+                None,
+                |_| false,
+                |_, _, _| {},
+            ) {
+                Gradient::Ok(d) => d,
+                other => return other,
+            }
+        } else {
+            input.slope
+        };
+        let inv = 1.0 / dudt;
+        if !(dudt > 0.0 && dudt.is_finite() && inv.is_finite()) {
+            return Gradient::Tangential;
+        }
+        let clips = opts.clips();
+        let (dw_max, dt_max) = (opts.clip_derivative * opts.time_unit, opts.clip_derivative);
+        let (gw_max, gt_max) = (opts.clip_gradient, opts.clip_gradient / opts.time_unit);
+        let causal = &sorted.order[..n_c];
+        let times = &sorted.times[..n_c];
+        let last = n_c - 1;
+        // Adds one causal input's contributions; `$dt` is evaluated only where it is used.
+        macro_rules! add {
+            ($j:expr, $dw:expr, $dt:expr) => {{
+                let (j, dw) = ($j, $dw);
+                g[j] += if clips {
+                    (delta * dw.clamp(-dw_max, dw_max)).clamp(-gw_max, gw_max)
+                } else {
+                    delta * dw
+                };
+                let target = if j < n_in {
+                    lower.as_deref_mut().map(|lw| &mut lw[j])
+                } else {
+                    bias.get_mut(j - n_in)
+                };
+                if let Some(d) = target {
+                    let dt: f64 = $dt;
+                    *d += if clips {
+                        (delta * dt.clamp(-dt_max, dt_max)).clamp(-gt_max, gt_max)
+                    } else {
+                        delta * dt
+                    };
+                }
+            }};
+        }
+        match self.kernel {
+            Kernel::Equal { tau } => {
+                let inv_tau = 1.0 / tau;
+                let mut e = (-(t_out - times[last]) * inv_tau).exp();
+                for k in (0..n_c).rev() {
+                    if k < last {
+                        e *= sorted.f1[k];
+                    }
+                    let x = (t_out - times[k]) * inv_tau;
+                    let j = causal[k];
+                    add!(j, -x * e * inv, w[j] * e * (1.0 - x) * inv_tau * inv);
+                }
+            }
+            Kernel::Double { tau_syn, tau_mem } => {
+                let s_last = t_out - times[last];
+                let (mut es, mut em) = ((-s_last / tau_syn).exp(), (-s_last / tau_mem).exp());
+                for k in (0..n_c).rev() {
+                    if k < last {
+                        es *= sorted.f1[k];
+                        em *= sorted.f2[k];
+                    }
+                    let j = causal[k];
+                    add!(
+                        j,
+                        -2.0 * (em - es) * inv,
+                        w[j] * 2.0 * (es / tau_syn - em / tau_mem) * inv
+                    );
+                }
+            }
+        }
+        Gradient::Ok(dudt)
+    }
+
+    /// [`Network::backward_with`] (without chopping: `opts.max_dw_norm` must be infinite) for the
+    /// samples of `wss` whose `active` flag is set, each run forward in its own workspace with its
+    /// output deltas set. Adds dL/dW to `grad`; with `opts.bias_times`, writes each sample's dL/dt of
+    /// the bias spikes to its `ws.bias_deltas`.
+    ///
+    /// Neurons are visited layer by layer and, for each neuron, sample after sample, so the neuron's
+    /// weight and gradient rows stay in cache across the samples. Every gradient element receives its
+    /// contributions in sample order, so the result equals `backward_with` run sample after sample.
+    pub fn backward_chunk(
+        &self,
+        wss: &mut [Workspace],
+        active: &[bool],
+        grad: &mut [f64],
+        opts: &BackwardOptions,
+    ) -> BackwardStats {
+        assert!(
+            opts.max_dw_norm == f64::INFINITY,
+            "backward_chunk does not chop"
+        );
+        let mut stats = BackwardStats::default();
+        let mut offset = self.n_weights();
+        let mut bias_offset = self.n_bias();
+        for ws in wss
+            .iter_mut()
+            .zip(active)
+            .filter(|(_, a)| **a)
+            .map(|(w, _)| w)
+        {
+            ws.bias_deltas.iter_mut().for_each(|d| *d = 0.0);
+        }
+        for l in (0..self.layers.len()).rev() {
+            let layer = &self.layers[l];
+            let width = layer.width();
+            offset -= layer.weights.len();
+            bias_offset -= layer.bias_times.len();
+            let n_bias = layer.bias_times.len();
+            for ws in wss
+                .iter_mut()
+                .zip(active)
+                .filter(|(_, a)| **a)
+                .map(|(w, _)| w)
+            {
+                if l > 0 {
+                    ws.deltas[l - 1].iter_mut().for_each(|d| *d = 0.0);
+                }
+            }
+            for k in 0..layer.n_out {
+                let g = &mut grad[offset + k * width..offset + (k + 1) * width];
+                for ws in wss
+                    .iter_mut()
+                    .zip(active)
+                    .filter(|(_, a)| **a)
+                    .map(|(w, _)| w)
+                {
+                    if opts.silent_penalty != 0.0 && !ws.outputs[l][k].is_finite() {
+                        g.iter_mut().for_each(|x| *x -= opts.silent_penalty);
+                        continue;
+                    }
+                    let (lower, upper) = ws.deltas.split_at_mut(l);
+                    let delta = upper[0][k];
+                    if delta == 0.0 {
+                        continue;
+                    }
+                    let bias_l = if opts.bias_times {
+                        &mut ws.bias_deltas[bias_offset..bias_offset + n_bias]
+                    } else {
+                        &mut []
+                    };
+                    let outcome = self.accumulate_row(
+                        l,
+                        k,
+                        RowInput {
+                            k,
+                            t_out: ws.outputs[l][k],
+                            n_causal: ws.causal[l][k],
+                            sorted: &ws.sorted[l],
+                            delta,
+                            slope: ws.slopes[l][k],
+                        },
+                        g,
+                        lower.last_mut().map(|v| v.as_mut_slice()),
+                        bias_l,
+                        opts,
+                    );
+                    stats.tangential += usize::from(outcome == Gradient::Tangential);
+                }
+            }
+        }
+        stats
+    }
+
     /// Check a batch of input spike times (`n * n_inputs` values) before any work is done.
     pub fn check_inputs(&self, arg: &str, x: &[f64], n: usize) -> Result<()> {
         if x.len() != n * self.n_inputs() {
@@ -738,6 +982,23 @@ impl Network {
     }
 }
 
+/// One (sample, neuron) of a backward pass: the neuron's spike, causal set, inputs, dL/dt and du/dt
+/// at the spike.
+struct RowInput<'a> {
+    k: usize,
+    t_out: f64,
+    n_causal: usize,
+    sorted: &'a SortedInputs,
+    delta: f64,
+    slope: f64,
+}
+
+/// The weight-row range of neuron `input.k` in a layer of `width` columns.
+#[inline]
+fn input_row(_l: usize, width: usize, input: &RowInput) -> std::ops::Range<usize> {
+    input.k * width..(input.k + 1) * width
+}
+
 /// [`spike_time_gradient`] or, with `fast`, [`spike_time_gradient_fast`].
 #[inline]
 fn row_gradient(
@@ -750,7 +1011,7 @@ fn row_gradient(
     f: impl FnMut(usize, f64, f64),
 ) -> Gradient {
     if fast {
-        spike_time_gradient_fast(kernel, t_out, n_causal, inputs, weights, f)
+        spike_time_gradient_fast(kernel, t_out, n_causal, inputs, weights, None, |_| true, f)
     } else {
         spike_time_gradient(kernel, t_out, n_causal, inputs, weights, f)
     }

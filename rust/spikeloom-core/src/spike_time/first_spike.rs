@@ -59,7 +59,7 @@ fn walk_equal(tau: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) -> (f64
             s > 0.0 && s < a * x_end && (a / theta) * a >= a + s && equal_peak_reaches(a, b, theta)
         };
         if crossing {
-            return (equal_crossing(tau, theta, t, a, b, x_end), k + 1);
+            return (t + tau * equal_crossing(theta, a, b, x_end), k + 1);
         }
     }
     (f64::INFINITY, 0)
@@ -73,16 +73,21 @@ fn equal_peak_reaches(a: f64, b: f64, theta: f64) -> bool {
     a * (-(s / a)).exp() >= theta
 }
 
-/// Equal kernel: the crossing time in an interval that starts at input time `t` (state `a`, `b`
-/// relative to it) where a crossing is certain.
+/// Equal kernel: the crossing `x = (t* - t) / tau` in an interval that starts at input time `t`
+/// (state `a`, `b` relative to it) where a crossing is certain.
 #[inline]
-fn equal_crossing(tau: f64, theta: f64, t: f64, a: f64, b: f64, x_end: f64) -> f64 {
+fn equal_crossing(theta: f64, a: f64, b: f64, x_end: f64) -> f64 {
     // (x - B/A) e^{-(x - B/A)} = (theta/A) e^{B/A}  =>  x = B/A - W0(-(theta/A) e^{B/A})
     let z = -(theta / a) * (b / a).exp();
     let w = lambert::w0(z).unwrap_or(-1.0); // a crossing exists: z < -1/e only by rounding
     let x_peak = b / a + 1.0;
-    let x = (b / a - w).clamp(0.0, x_peak.min(x_end));
-    t + tau * x
+    (b / a - w).clamp(0.0, x_peak.min(x_end))
+}
+
+/// Equal kernel: du/dt at `x` of an interval with state `a`, `b`: `e^{-x} (a (1 - x) + b) / tau`.
+#[inline]
+fn equal_slope(tau: f64, a: f64, b: f64, x: f64) -> f64 {
+    (-x).exp() * (a * (1.0 - x) + b) / tau
 }
 
 /// tau_mem = 2 tau_syn. With y = exp(-(t - r)/tau_mem): u = 2 (A2 y - A1 y^2),
@@ -110,16 +115,16 @@ fn walk_double(tau_mem: f64, theta: f64, inp: &SortedInputs, weights: &[f64]) ->
         let crossing = u_end >= theta
             || (a2 < 2.0 * a1 && a2 > 2.0 * a1 * y_end && (a2 / theta) * a2 >= 2.0 * a1);
         if crossing {
-            return (double_crossing(tau_mem, theta, t, a1, a2, y_end), k + 1);
+            return (t + double_crossing(tau_mem, theta, a1, a2, y_end), k + 1);
         }
     }
     (f64::INFINITY, 0)
 }
 
-/// Double kernel: the crossing time in an interval that starts at input time `t` where a crossing is
-/// certain.
+/// Double kernel: the crossing `t* - t` in an interval that starts at input time `t` where a crossing
+/// is certain.
 #[inline]
-fn double_crossing(tau_mem: f64, theta: f64, t: f64, a1: f64, a2: f64, y_end: f64) -> f64 {
+fn double_crossing(tau_mem: f64, theta: f64, a1: f64, a2: f64, y_end: f64) -> f64 {
     // a1 y^2 - a2 y + theta/2 = 0, earliest crossing = larger root y*. Written without
     // squares (no overflow) and as 1 - y* (no cancellation when the crossing follows the input
     // closely, e.g. one strong input): with s = sqrt(a2^2 - 2 a1 theta),
@@ -132,8 +137,15 @@ fn double_crossing(tau_mem: f64, theta: f64, t: f64, a1: f64, a2: f64, y_end: f6
     } else {
         f64::INFINITY
     };
-    let dt = (-tau_mem * (-one_minus_y).ln_1p()).clamp(0.0, gap_end);
-    t + dt
+    (-tau_mem * (-one_minus_y).ln_1p()).clamp(0.0, gap_end)
+}
+
+/// Double kernel: du/dt a time `dt` into an interval with state `a1`, `a2`:
+/// `(2 y / tau_mem) (2 a1 y - a2)` with `y = e^{-dt/tau_mem}`.
+#[inline]
+fn double_slope(tau_mem: f64, a1: f64, a2: f64, dt: f64) -> f64 {
+    let y = (-dt / tau_mem).exp();
+    (2.0 * y / tau_mem) * (2.0 * a1 * y - a2)
 }
 
 /// Per-neuron state of [`first_spike_layer`], allocated once (per thread) and reused.
@@ -165,6 +177,9 @@ impl LayerScratch {
 /// tests) flags candidates, and flagged neurons are re-tested and solved by the scalar code: the
 /// results are bit-identical to [`first_spike`] on every row. A neuron that has fired is parked at
 /// `a = -inf` (its pre-test is then always false). Does not allocate when `scratch` is large enough.
+///
+/// `slope[k]` receives du/dt at the crossing from the walk's state (the value
+/// [`spike_time_gradient`] sums over the causal inputs, to rounding), NaN for silent neurons.
 #[allow(clippy::too_many_arguments)]
 pub fn first_spike_layer(
     kernel: &Kernel,
@@ -175,12 +190,15 @@ pub fn first_spike_layer(
     scratch: &mut LayerScratch,
     t_out: &mut [f64],
     n_causal: &mut [usize],
+    slope: &mut [f64],
 ) {
     if scratch.a.len() < n_out {
         *scratch = LayerScratch::with_capacity(n_out);
     }
     t_out[..n_out].iter_mut().for_each(|t| *t = f64::INFINITY);
     n_causal[..n_out].iter_mut().for_each(|n| *n = 0);
+    slope[..n_out].iter_mut().for_each(|d| *d = f64::NAN);
+    let out = (t_out, n_causal, slope);
     let (a, b, hit) = (
         &mut scratch.a[..n_out],
         &mut scratch.b[..n_out],
@@ -189,16 +207,15 @@ pub fn first_spike_layer(
     a.iter_mut().for_each(|v| *v = 0.0);
     b.iter_mut().for_each(|v| *v = 0.0);
     match *kernel {
-        Kernel::Equal { tau } => {
-            sweep_equal(tau, threshold, inputs, wt, (a, b, hit), t_out, n_causal)
-        }
+        Kernel::Equal { tau } => sweep_equal(tau, threshold, inputs, wt, (a, b, hit), out),
         Kernel::Double { tau_mem, .. } => {
-            sweep_double(tau_mem, threshold, inputs, wt, (a, b, hit), t_out, n_causal)
+            sweep_double(tau_mem, threshold, inputs, wt, (a, b, hit), out)
         }
     }
 }
 
 type Lanes<'a> = (&'a mut [f64], &'a mut [f64], &'a mut [u8]);
+type SweepOut<'a> = (&'a mut [f64], &'a mut [usize], &'a mut [f64]);
 
 fn sweep_equal(
     tau: f64,
@@ -206,8 +223,7 @@ fn sweep_equal(
     inp: &SortedInputs,
     wt: &[f64],
     (a, b, hit): Lanes,
-    t_out: &mut [f64],
-    n_causal: &mut [usize],
+    (t_out, n_causal, slope): SweepOut,
 ) {
     let n = a.len();
     let mut remaining = n;
@@ -264,7 +280,9 @@ fn sweep_equal(
                     && (al / theta) * al >= al + s
                     && equal_peak_reaches(al, bl, theta))
             {
-                t_out[l] = equal_crossing(tau, theta, t, al, bl, x_end);
+                let x = equal_crossing(theta, al, bl, x_end);
+                t_out[l] = t + tau * x;
+                slope[l] = equal_slope(tau, al, bl, x);
                 n_causal[l] = k + 1;
                 (a[l], b[l]) = (f64::NEG_INFINITY, 0.0);
                 remaining -= 1;
@@ -282,8 +300,7 @@ fn sweep_double(
     inp: &SortedInputs,
     wt: &[f64],
     (a1, a2, hit): Lanes,
-    t_out: &mut [f64],
-    n_causal: &mut [usize],
+    (t_out, n_causal, slope): SweepOut,
 ) {
     let n = a1.len();
     let mut remaining = n;
@@ -321,7 +338,9 @@ fn sweep_double(
             let u_end = 2.0 * (q * y_end - p * ys_end);
             if u_end >= theta || (q < 2.0 * p && q > 2.0 * p * y_end && (q / theta) * q >= 2.0 * p)
             {
-                t_out[l] = double_crossing(tau_mem, theta, t, p, q, y_end);
+                let dt = double_crossing(tau_mem, theta, p, q, y_end);
+                t_out[l] = t + dt;
+                slope[l] = double_slope(tau_mem, p, q, dt);
                 n_causal[l] = k + 1;
                 (a1[l], a2[l]) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
                 remaining -= 1;
@@ -384,12 +403,18 @@ pub fn spike_time_gradient(
 /// `exp(-(t_out - t_j) / tau)` are built from the gap propagators of `inputs` (suffix products from the
 /// last causal input, one `exp` per neuron). Same derivatives to a few ulps per causal input (not
 /// bit-identical); `f` is called in reverse time order.
+///
+/// `dudt`: du/dt at the crossing if already known (e.g. from [`first_spike_layer`]), else it is summed
+/// over the causal inputs. dt/dt_j is computed only where `need_dt(j)` (0 is passed elsewhere).
+#[allow(clippy::too_many_arguments)]
 pub fn spike_time_gradient_fast(
     kernel: &Kernel,
     t_out: f64,
     n_causal: usize,
     inputs: &SortedInputs,
     weights: &[f64],
+    dudt: Option<f64>,
+    need_dt: impl Fn(usize) -> bool,
     mut f: impl FnMut(usize, f64, f64),
 ) -> Gradient {
     if !t_out.is_finite() || n_causal == 0 {
@@ -402,16 +427,18 @@ pub fn spike_time_gradient_fast(
         Kernel::Equal { tau } => {
             let inv_tau = 1.0 / tau;
             let e_last = (-(t_out - times[last]) * inv_tau).exp();
-            // Pass 1: du/dt. e = exp(-(t_out - t_j)/tau), walking back from the last causal input.
-            let (mut dudt, mut e) = (0.0, e_last);
-            for k in (0..n_causal).rev() {
-                if k < last {
-                    e *= inputs.f1[k];
+            let dudt = dudt.unwrap_or_else(|| {
+                // du/dt: e = exp(-(t_out - t_j)/tau), walking back from the last causal input.
+                let (mut sum, mut e) = (0.0, e_last);
+                for k in (0..n_causal).rev() {
+                    if k < last {
+                        e *= inputs.f1[k];
+                    }
+                    let x = (t_out - times[k]) * inv_tau;
+                    sum += weights[causal[k]] * e * (1.0 - x);
                 }
-                let x = (t_out - times[k]) * inv_tau;
-                dudt += weights[causal[k]] * e * (1.0 - x);
-            }
-            dudt *= inv_tau;
+                sum * inv_tau
+            });
             let inv = 1.0 / dudt;
             if !(dudt > 0.0 && dudt.is_finite() && inv.is_finite()) {
                 return Gradient::Tangential;
@@ -423,21 +450,29 @@ pub fn spike_time_gradient_fast(
                 }
                 let x = (t_out - times[k]) * inv_tau;
                 let j = causal[k];
-                f(j, -x * e * inv, weights[j] * e * (1.0 - x) * inv_tau * inv);
+                let dt = if need_dt(j) {
+                    weights[j] * e * (1.0 - x) * inv_tau * inv
+                } else {
+                    0.0
+                };
+                f(j, -x * e * inv, dt);
             }
             Gradient::Ok(dudt)
         }
         Kernel::Double { tau_syn, tau_mem } => {
             let s_last = t_out - times[last];
             let (es_last, em_last) = ((-s_last / tau_syn).exp(), (-s_last / tau_mem).exp());
-            let (mut dudt, mut es, mut em) = (0.0, es_last, em_last);
-            for k in (0..n_causal).rev() {
-                if k < last {
-                    es *= inputs.f1[k];
-                    em *= inputs.f2[k];
+            let dudt = dudt.unwrap_or_else(|| {
+                let (mut sum, mut es, mut em) = (0.0, es_last, em_last);
+                for k in (0..n_causal).rev() {
+                    if k < last {
+                        es *= inputs.f1[k];
+                        em *= inputs.f2[k];
+                    }
+                    sum += weights[causal[k]] * 2.0 * (es / tau_syn - em / tau_mem);
                 }
-                dudt += weights[causal[k]] * 2.0 * (es / tau_syn - em / tau_mem);
-            }
+                sum
+            });
             let inv = 1.0 / dudt;
             if !(dudt > 0.0 && dudt.is_finite() && inv.is_finite()) {
                 return Gradient::Tangential;
@@ -450,8 +485,12 @@ pub fn spike_time_gradient_fast(
                 }
                 let j = causal[k];
                 let psp = 2.0 * (em - es);
-                let slope = 2.0 * (es / tau_syn - em / tau_mem);
-                f(j, -psp * inv, weights[j] * slope * inv);
+                let dt = if need_dt(j) {
+                    weights[j] * 2.0 * (es / tau_syn - em / tau_mem) * inv
+                } else {
+                    0.0
+                };
+                f(j, -psp * inv, dt);
             }
             Gradient::Ok(dudt)
         }
@@ -494,7 +533,7 @@ mod tests {
                     }
                 }
                 s.prepare(&times, &k);
-                let (mut t, mut nc) = (vec![0.0; rows], vec![0; rows]);
+                let (mut t, mut nc, mut sl) = (vec![0.0; rows], vec![0; rows], vec![0.0; rows]);
                 first_spike_layer(
                     &k,
                     p.threshold,
@@ -504,10 +543,22 @@ mod tests {
                     &mut scratch,
                     &mut t,
                     &mut nc,
+                    &mut sl,
                 );
                 for row in 0..rows {
-                    let (ts, ns) = first_spike(&k, p.threshold, &s, &w[row * n..(row + 1) * n]);
+                    let wr = &w[row * n..(row + 1) * n];
+                    let (ts, ns) = first_spike(&k, p.threshold, &s, wr);
                     assert_eq!((t[row].to_bits(), nc[row]), (ts.to_bits(), ns), "row {row}");
+                    // The slope from the walk's state equals du/dt summed over the causal inputs.
+                    match spike_time_gradient(&k, ts, ns, &s, wr, |_, _, _| {}) {
+                        Gradient::Ok(d) => assert!(
+                            (sl[row] - d).abs() <= 1e-9 * d.abs().max(p.threshold / tau),
+                            "slope {} vs {d}",
+                            sl[row]
+                        ),
+                        Gradient::Silent => assert!(sl[row].is_nan()),
+                        Gradient::Tangential => {}
+                    }
                     if ts.is_finite() {
                         spiking += 1
                     } else {
@@ -542,7 +593,16 @@ mod tests {
                 let (t, nc) = first_spike(&k, p.threshold, &s, &w);
                 let (mut a, mut b) = (vec![(0.0, 0.0); n], vec![(0.0, 0.0); n]);
                 let ga = spike_time_gradient(&k, t, nc, &s, &w, |j, x, y| a[j] = (x, y));
-                let gb = spike_time_gradient_fast(&k, t, nc, &s, &w, |j, x, y| b[j] = (x, y));
+                let gb = spike_time_gradient_fast(
+                    &k,
+                    t,
+                    nc,
+                    &s,
+                    &w,
+                    None,
+                    |_| true,
+                    |j, x, y| b[j] = (x, y),
+                );
                 match (ga, gb) {
                     (Gradient::Ok(da), Gradient::Ok(db)) => {
                         assert!((da - db).abs() <= 1e-12 * da.abs());

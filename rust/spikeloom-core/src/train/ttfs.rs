@@ -297,6 +297,11 @@ pub struct Evaluation {
 /// Per-chunk buffers for training.
 struct ChunkState {
     ws: Workspace,
+    /// Comsa method: one workspace per sample position of the chunk (the chunk's backward pass runs
+    /// neuron by neuron over all its samples, see `Network::backward_chunk`).
+    wss: Vec<Workspace>,
+    /// Comsa method: which positions contribute a gradient.
+    active: Vec<bool>,
     grad: Vec<f64>,
     /// dL/dt of the bias spikes (Comsa method with trainable pulses).
     bias_grad: Vec<f64>,
@@ -311,9 +316,12 @@ struct ChunkState {
 }
 
 impl ChunkState {
-    fn new(net: &Network) -> Self {
+    fn new(net: &Network, per_sample: bool) -> Self {
+        let n = if per_sample { CHUNK } else { 0 };
         ChunkState {
             ws: net.workspace(),
+            wss: (0..n).map(|_| net.workspace()).collect(),
+            active: vec![false; n],
             grad: vec![0.0; net.n_weights()],
             bias_grad: vec![0.0; net.n_bias()],
             contributing: 0,
@@ -430,8 +438,9 @@ fn fit_with_pool(
     let n_in = net.n_inputs();
     let n_layers = net.layers().len();
     let batch = cfg.batch_size.min(n);
+    let is_comsa = matches!(cfg.method, Method::Comsa(_));
     let mut chunks: Vec<ChunkState> = (0..batch.div_ceil(CHUNK))
-        .map(|_| ChunkState::new(net))
+        .map(|_| ChunkState::new(net, is_comsa))
         .collect();
     let mut grad = vec![0.0; net.n_weights()];
     let mut adam = Adam::with_placement(
@@ -492,9 +501,12 @@ fn fit_with_pool(
                         st.loss = 0.0;
                         st.correct = 0;
                         st.stats = BackwardStats::default();
-                        if comsa.is_some() {
+                        if let Some((cs, opts)) = &comsa {
                             st.bias_grad.iter_mut().for_each(|g| *g = 0.0);
                             st.contributing = 0;
+                            let noise = noise.zip(batch_seed);
+                            comsa_chunk(net_ref, st, train, ids, (cs, opts), noise, c);
+                            return;
                         }
                         for (i, &s) in ids.iter().enumerate() {
                             let (x, y) = train.sample(s, n_in);
@@ -514,10 +526,6 @@ fn fit_with_pool(
                                 for (k, t) in out.iter().enumerate() {
                                     st.silent[l][k] += usize::from(!t.is_finite());
                                 }
-                            }
-                            if let Some((c, opts)) = &comsa {
-                                comsa_sample(net_ref, st, y, c, opts);
-                                continue;
                             }
                             let last = st.ws.deltas.len() - 1;
                             let out = &st.ws.outputs[last];
@@ -649,27 +657,57 @@ fn comsa_backward_options(c: &ComsaSettings) -> BackwardOptions {
     }
 }
 
-/// Loss, accuracy and (if the sample contributes) gradient of one sample already run forward in
-/// `st.ws`, for Comsa et al.'s method. Does not allocate.
-fn comsa_sample(
+/// Forward pass, loss and gradient of the samples `ids` of chunk number `chunk` for Comsa et al.'s
+/// method: each sample runs forward in its own workspace, then one backward pass covers the
+/// contributing samples neuron by neuron. Does not allocate.
+fn comsa_chunk(
     net: &Network,
     st: &mut ChunkState,
-    y: usize,
-    c: &ComsaSettings,
-    opts: &BackwardOptions,
+    data: LabelledTimes,
+    ids: &[usize],
+    (c, opts): (&ComsaSettings, &BackwardOptions),
+    noise: Option<(Normal<f64>, u64)>,
+    chunk: usize,
 ) {
-    let last = st.ws.deltas.len() - 1;
-    let out = &st.ws.outputs[last];
-    let correct = first_to_spike(out) == Some(y);
-    st.correct += usize::from(correct);
-    st.loss += c.loss().loss_and_grad(out, y, &mut st.ws.deltas[last]);
-    if correct && !c.update_all_datapoints {
-        return;
+    let n_in = net.n_inputs();
+    let loss = c.loss();
+    for (i, &s) in ids.iter().enumerate() {
+        let (x, y) = data.sample(s, n_in);
+        st.x.copy_from_slice(x);
+        if let Some((dist, seed)) = noise {
+            // One stream per (epoch, batch, position): independent of thread count.
+            let mut r = ChaCha8Rng::seed_from_u64(
+                seed ^ ((chunk * CHUNK + i) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            for t in st.x.iter_mut().filter(|t| t.is_finite()) {
+                *t = (*t + dist.sample(&mut r)).abs();
+            }
+        }
+        let ws = &mut st.wss[i];
+        net.forward(&st.x, ws);
+        for (l, out) in ws.outputs.iter().enumerate() {
+            for (k, t) in out.iter().enumerate() {
+                st.silent[l][k] += usize::from(!t.is_finite());
+            }
+        }
+        let last = ws.deltas.len() - 1;
+        let out = &ws.outputs[last];
+        let correct = first_to_spike(out) == Some(y);
+        st.correct += usize::from(correct);
+        st.loss += loss.loss_and_grad(out, y, &mut ws.deltas[last]);
+        st.active[i] = !correct || c.update_all_datapoints;
+        st.contributing += usize::from(st.active[i]);
     }
-    st.contributing += 1;
-    let s = net.backward_with(&mut st.ws, &mut st.grad, &mut st.bias_grad, opts);
-    st.stats.chopped += s.chopped;
-    st.stats.tangential += s.tangential;
+    let n = ids.len();
+    let stats = net.backward_chunk(&mut st.wss[..n], &st.active[..n], &mut st.grad, opts);
+    st.stats.tangential += stats.tangential;
+    if opts.bias_times {
+        for (ws, _) in st.wss[..n].iter().zip(&st.active).filter(|(_, a)| **a) {
+            for (g, d) in st.bias_grad.iter_mut().zip(&ws.bias_deltas) {
+                *g += d;
+            }
+        }
+    }
 }
 
 /// Elements per parallel work item of the Comsa step (reduction, Adam, transposition).
@@ -773,30 +811,42 @@ pub fn comsa_gradients(
     }
     let opts = comsa_backward_options(settings);
     let n = data.len();
-    let n_in = net.n_inputs();
-    let mut chunks: Vec<ChunkState> = (0..n.div_ceil(CHUNK))
-        .map(|_| ChunkState::new(net))
+    let ids: Vec<usize> = (0..n).collect();
+    // A fixed group of chunk buffers is reused; chunk results are added in chunk order, so the sums
+    // are those of one pass over all chunks.
+    const GROUP: usize = 8;
+    let mut chunks: Vec<ChunkState> = (0..n.div_ceil(CHUNK).min(GROUP))
+        .map(|_| ChunkState::new(net, true))
         .collect();
-    with_threads(threads, || {
-        chunks.par_iter_mut().enumerate().for_each(|(c, st)| {
-            for s in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                let (x, y) = data.sample(s, n_in);
-                net.forward(x, &mut st.ws);
-                comsa_sample(net, st, y, settings, &opts);
-            }
-        })
-    })?;
     let mut weights = vec![0.0; net.n_weights()];
     let mut bias_times = vec![0.0; net.n_bias()];
-    let (mut loss, mut correct) = (0.0, 0usize);
-    for st in &chunks {
-        for (g, s) in weights.iter_mut().zip(&st.grad) {
-            *g += s;
+    let (mut loss, mut correct, mut contributing) = (0.0, 0usize, 0usize);
+    let pool = pool(threads)?;
+    for (g, group) in ids.chunks(CHUNK * GROUP).enumerate() {
+        let used = &mut chunks[..group.len().div_ceil(CHUNK)];
+        pool.install(|| {
+            used.par_iter_mut()
+                .zip(group.par_chunks(CHUNK))
+                .enumerate()
+                .for_each(|(c, (st, ids))| {
+                    st.grad.iter_mut().for_each(|x| *x = 0.0);
+                    st.bias_grad.iter_mut().for_each(|x| *x = 0.0);
+                    (st.loss, st.correct, st.contributing) = (0.0, 0, 0);
+                    comsa_chunk(net, st, data, ids, (settings, &opts), None, g * GROUP + c)
+                })
+        });
+        for st in used.iter() {
+            for (x, s) in weights.iter_mut().zip(&st.grad) {
+                *x += s;
+            }
+            for (x, s) in bias_times.iter_mut().zip(&st.bias_grad) {
+                *x += s;
+            }
+            loss += st.loss;
+            correct += st.correct;
+            contributing += st.contributing;
         }
-        loss += st.loss;
-        correct += st.correct;
     }
-    let contributing = reduce_bias_grads(&chunks, &mut bias_times);
     if contributing > 0 {
         let inv = 1.0 / contributing as f64;
         weights.iter_mut().for_each(|g| *g *= inv);
