@@ -403,3 +403,47 @@ fn chunked_backward_equals_sample_by_sample_backward() {
     assert_eq!(bits(&b1), bits(&b2));
     assert!(g1.iter().filter(|x| **x != 0.0).count() > net.n_weights() / 2);
 }
+
+#[test]
+fn fast_rank2_backward_matches_the_exact_evaluation() {
+    use spikeloom_core::engine::BackwardOptions;
+    let (times, labels) = data(16, 41);
+    let net = network(13);
+    let loss = ComsaLoss {
+        time_unit: UNIT,
+        penalty_output_spike_time: 0.05,
+    };
+    let mut opts = BackwardOptions {
+        max_dw_norm: f64::INFINITY,
+        clip_derivative: f64::INFINITY,
+        clip_gradient: f64::INFINITY,
+        time_unit: UNIT,
+        silent_penalty: 0.0,
+        bias_times: true,
+        fast_gradient: true,
+    };
+    let mut run = |fast: bool| {
+        opts.fast_gradient = fast;
+        let (mut g, mut b) = (vec![0.0; net.n_weights()], vec![0.0; net.n_bias()]);
+        let mut ws = net.workspace();
+        for i in 0..16 {
+            net.forward(&times[i * 4..(i + 1) * 4], &mut ws);
+            let last = ws.deltas.len() - 1;
+            let out = ws.outputs[last].clone();
+            loss.loss_and_grad(&out, labels[i] as usize, &mut ws.deltas[last]);
+            net.backward_with(&mut ws, &mut g, &mut b, &opts);
+        }
+        (g, b)
+    };
+    let (g_fast, b_fast) = run(true);
+    let (g_exact, b_exact) = run(false);
+    let scale = g_exact.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in g_fast.iter().zip(&g_exact).enumerate() {
+        assert!((a - b).abs() <= 1e-10 * scale, "weight {i}: {a} vs {b}");
+    }
+    let scale = b_exact.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    for (i, (a, b)) in b_fast.iter().zip(&b_exact).enumerate() {
+        assert!((a - b).abs() <= 1e-10 * scale, "bias {i}: {a} vs {b}");
+    }
+}

@@ -243,9 +243,9 @@ fn noisy_xor_is_learnt_and_the_best_epoch_is_restored() {
     let mut net = xor_net(1, 2);
     let mut s = settings();
     s.clip_derivative = None;
-    s.lr_pulses = 1e-3;
+    s.lr_pulses = 1e-2; // the recipe's
     let mut cfg = FitConfig::comsa(2, 1e-2, s);
-    cfg.epochs = 30;
+    cfg.epochs = 60;
     cfg.batch_size = 10;
     let h = run(&mut net, &cfg, (&tx, &ty), (&vx, &vy));
     let best = h

@@ -95,8 +95,23 @@ pub struct Workspace {
     pub deltas: Vec<Vec<f64>>,
     /// dL/dt of every bias spike (flat, layer after layer), written by [`Network::backward_chunk`].
     pub bias_deltas: Vec<f64>,
+    rank: RankTerms,
     row_w: Vec<f64>,
     row_t: Vec<f64>,
+}
+
+/// Per-input factors of the rank-2 form of the alpha kernel's weight derivatives in the first layer
+/// (see [`Network::accumulate_row_fast`]): with `t' = t - t0` (`t0` the first input) and
+/// `B = exp(t'/tau)`, `p[i] = B_i t'_i` and `q[i] = B_i` for the i-th input in time order.
+#[derive(Clone, Debug, Default)]
+struct RankTerms {
+    /// The factors are valid (equal kernel, inputs spread over less than 600 tau).
+    ok: bool,
+    t0: f64,
+    p: Vec<f64>,
+    q: Vec<f64>,
+    /// Positions (in time order) of the bias inputs.
+    bias_pos: Vec<usize>,
 }
 
 /// Statistics of one backward pass.
@@ -497,6 +512,13 @@ impl Network {
             slopes: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
             deltas: self.layers.iter().map(|l| vec![0.0; l.n_out]).collect(),
             bias_deltas: vec![0.0; self.n_bias()],
+            rank: RankTerms {
+                ok: false,
+                t0: 0.0,
+                p: Vec::with_capacity(max_width),
+                q: Vec::with_capacity(max_width),
+                bias_pos: Vec::with_capacity(max_width),
+            },
             row_w: vec![0.0; max_width],
             row_t: vec![0.0; max_width],
         }
@@ -574,6 +596,11 @@ impl Network {
             if l > 0 {
                 ws.deltas[l - 1].iter_mut().for_each(|d| *d = 0.0);
             }
+            if l == 0 && opts.fast_gradient && opts.max_dw_norm == f64::INFINITY {
+                self.prepare_rank(ws, l);
+            } else {
+                ws.rank.ok = false;
+            }
             let (lower, upper) = ws.deltas.split_at_mut(l);
             let delta_out = &upper[0];
             for k in 0..layer.n_out {
@@ -608,6 +635,7 @@ impl Network {
                             sorted,
                             delta,
                             slope: ws.slopes[l][k],
+                            rank: (l == 0 && ws.rank.ok).then_some(&ws.rank),
                         },
                         &mut grad[offset + k * width..offset + (k + 1) * width],
                         lower.last_mut().map(|v| v.as_mut_slice()),
@@ -733,6 +761,35 @@ impl Network {
         )
     }
 
+    /// Fill `ws.rank` for layer `l` of the sample in `ws` (equal kernel only). Does not allocate.
+    fn prepare_rank(&self, ws: &mut Workspace, l: usize) {
+        let r = &mut ws.rank;
+        r.ok = false;
+        let Kernel::Equal { tau } = self.kernel else {
+            return;
+        };
+        let sorted = &ws.sorted[l];
+        let n = sorted.len();
+        if n == 0 || (sorted.times[n - 1] - sorted.times[0]) / tau >= 600.0 {
+            return;
+        }
+        let n_in = self.layers[l].n_in;
+        r.t0 = sorted.times[0];
+        r.p.clear();
+        r.q.clear();
+        r.bias_pos.clear();
+        for (i, (&t, &j)) in sorted.times.iter().zip(&sorted.order).enumerate() {
+            let tp = t - r.t0;
+            let b = (tp / tau).exp();
+            r.p.push(b * tp);
+            r.q.push(b);
+            if j >= n_in {
+                r.bias_pos.push(i);
+            }
+        }
+        r.ok = true;
+    }
+
     /// [`Network::accumulate_row`] with [`spike_time_gradient_fast`]'s evaluation written out as one
     /// loop per kernel (the hot loop of Comsa et al.'s training): du/dt comes from the forward sweep
     /// (`input.slope`), the kernel factors from suffix products of the gap propagators, and dt/dt_j is
@@ -782,6 +839,40 @@ impl Network {
         let causal = &sorted.order[..n_c];
         let times = &sorted.times[..n_c];
         let last = n_c - 1;
+        if let (Kernel::Equal { tau }, Some(r), None) = (self.kernel, input.rank, lower.as_ref()) {
+            // Rank-2 form of the first layer (no errors passed down): with t' = t - t0,
+            // A = exp(-t'_out/tau), B_j = exp(t'_j/tau) and a = A / (tau du/dt),
+            //   delta dt/dw_j = -delta x_j e^{-x_j} / (du/dt) = (delta a) B_j t'_j - (delta a t'_out) B_j,
+            // so a row costs two multiply-adds per causal input. Used when no clipping can act:
+            // |dt/dw_j| <= 1 / (e du/dt) (x e^{-x} <= 1/e), and when A cannot underflow.
+            let tk = t_out - r.t0;
+            let bound = inv / std::f64::consts::E;
+            if tk / tau < 600.0 && bound <= dw_max && (delta * bound).abs() <= gw_max {
+                let big_a = (-tk / tau).exp();
+                let v1 = delta * (big_a * inv / tau);
+                let v2 = v1 * tk;
+                for ((&j, &p), &q) in causal.iter().zip(&r.p[..n_c]).zip(&r.q[..n_c]) {
+                    g[j] += v1 * p - v2 * q;
+                }
+                // dL/dt of the bias inputs among the causal ones (e = A B_j).
+                let n_bias_causal = if bias.is_empty() { 0 } else { r.bias_pos.len() };
+                for &pos in r.bias_pos[..n_bias_causal]
+                    .iter()
+                    .take_while(|&&pos| pos < n_c)
+                {
+                    let j = causal[pos];
+                    let e = big_a * r.q[pos];
+                    let x = (t_out - times[pos]) / tau;
+                    let dt = w[j] * e * (1.0 - x) / tau * inv;
+                    bias[j - n_in] += if clips {
+                        (delta * dt.clamp(-dt_max, dt_max)).clamp(-gt_max, gt_max)
+                    } else {
+                        delta * dt
+                    };
+                }
+                return Gradient::Ok(dudt);
+            }
+        }
         // Adds one causal input's contributions; `$dt` is evaluated only where it is used.
         macro_rules! add {
             ($j:expr, $dw:expr, $dt:expr) => {{
@@ -841,8 +932,11 @@ impl Network {
 
     /// [`Network::backward_with`] (without chopping: `opts.max_dw_norm` must be infinite) for the
     /// samples of `wss` whose `active` flag is set, each run forward in its own workspace with its
-    /// output deltas set. Adds dL/dW to `grad`; with `opts.bias_times`, writes each sample's dL/dt of
-    /// the bias spikes to its `ws.bias_deltas`.
+    /// output deltas set. Writes (overwrites) the summed dL/dW of these samples into `grad`; with
+    /// `opts.bias_times`, writes each sample's dL/dt of the bias spikes to its `ws.bias_deltas`.
+    ///
+    /// Each neuron's gradient row is zeroed just before its updates, while it is about to be in
+    /// cache (zeroing the whole buffer up front costs a second trip to memory for every row).
     ///
     /// Neurons are visited layer by layer and, for each neuron, sample after sample, so the neuron's
     /// weight and gradient rows stay in cache across the samples. Every gradient element receives its
@@ -884,9 +978,15 @@ impl Network {
                 if l > 0 {
                     ws.deltas[l - 1].iter_mut().for_each(|d| *d = 0.0);
                 }
+                if l == 0 && opts.fast_gradient {
+                    self.prepare_rank(ws, l);
+                } else {
+                    ws.rank.ok = false;
+                }
             }
             for k in 0..layer.n_out {
                 let g = &mut grad[offset + k * width..offset + (k + 1) * width];
+                g.iter_mut().for_each(|x| *x = 0.0);
                 for ws in wss
                     .iter_mut()
                     .zip(active)
@@ -917,6 +1017,7 @@ impl Network {
                             sorted: &ws.sorted[l],
                             delta,
                             slope: ws.slopes[l][k],
+                            rank: (l == 0 && ws.rank.ok).then_some(&ws.rank),
                         },
                         g,
                         lower.last_mut().map(|v| v.as_mut_slice()),
@@ -991,6 +1092,8 @@ struct RowInput<'a> {
     sorted: &'a SortedInputs,
     delta: f64,
     slope: f64,
+    /// Rank-2 factors of the layer's inputs (first layer of the fast path), if prepared.
+    rank: Option<&'a RankTerms>,
 }
 
 /// The weight-row range of neuron `input.k` in a layer of `width` columns.

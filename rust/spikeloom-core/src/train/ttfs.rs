@@ -494,7 +494,10 @@ fn fit_with_pool(
                     .zip(idx.par_chunks(CHUNK))
                     .enumerate()
                     .for_each(|(c, (st, ids))| {
-                        st.grad.iter_mut().for_each(|g| *g = 0.0);
+                        if comsa.is_none() {
+                            // (The Comsa backward pass overwrites the chunk gradient row by row.)
+                            st.grad.iter_mut().for_each(|g| *g = 0.0);
+                        }
                         st.silent
                             .iter_mut()
                             .for_each(|s| s.iter_mut().for_each(|v| *v = 0));
@@ -829,7 +832,6 @@ pub fn comsa_gradients(
                 .zip(group.par_chunks(CHUNK))
                 .enumerate()
                 .for_each(|(c, (st, ids))| {
-                    st.grad.iter_mut().for_each(|x| *x = 0.0);
                     st.bias_grad.iter_mut().for_each(|x| *x = 0.0);
                     (st.loss, st.correct, st.contributing) = (0.0, 0, 0);
                     comsa_chunk(net, st, data, ids, (settings, &opts), None, g * GROUP + c)
