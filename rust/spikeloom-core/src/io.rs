@@ -25,7 +25,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn format_err(path: &Path, reason: impl Into<String>) -> Error {
+pub(crate) fn format_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::FileFormat {
         path: path.display().to_string(),
         reason: reason.into(),
@@ -66,11 +66,157 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Check that `extra` (user metadata) is a JSON document.
+pub(crate) fn check_extra(extra: &str) -> Result<()> {
+    serde_json::from_str::<serde_json::Value>(extra)
+        .map(|_| ())
+        .map_err(|e| Error::param("metadata", "a JSON document", e))
+}
+
+/// Serialise named F64 tensors `(name, shape, values)` with a JSON `header` stored under the one
+/// metadata key [`METADATA_KEY`]. One key holding a JSON object: a HashMap with several keys would
+/// serialise in a random order, and the same network must always give the same bytes.
+pub(crate) fn serialize_f64(
+    tensors: &[(String, Vec<usize>, &[f64])],
+    header: &serde_json::Value,
+) -> Result<Vec<u8>> {
+    let buffers: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f64_bytes(v)).collect();
+    let views = tensors
+        .iter()
+        .zip(&buffers)
+        .map(|((name, shape, _), data)| {
+            TensorView::new(Dtype::F64, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Unsupported(format!("cannot build tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert(METADATA_KEY.to_string(), header.to_string());
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::Unsupported(format!("serialisation failed: {e}")))
+}
+
+/// Read the file bytes at `path` (errors name the path).
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| io_err(path, e))
+}
+
+/// A parsed spikeloom safetensors file: its tensors and its validated JSON header.
+pub(crate) struct FileReader<'a> {
+    st: SafeTensors<'a>,
+    header: serde_json::Value,
+    path: &'a Path,
+}
+
+impl<'a> FileReader<'a> {
+    /// Parse `bytes` and check the header's `format` (must equal `format`) and `format_version`
+    /// (at most `version`). `path` only names the source in errors.
+    pub(crate) fn open(
+        bytes: &'a [u8],
+        path: &'a Path,
+        format: &str,
+        version: u32,
+    ) -> Result<Self> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| format_err(path, format!("not a complete safetensors file ({e})")))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| format_err(path, format!("not a complete safetensors file ({e})")))?;
+        let meta = metadata.metadata().clone().unwrap_or_default();
+        let header: serde_json::Value = meta
+            .get(METADATA_KEY)
+            .ok_or_else(|| {
+                format_err(
+                    path,
+                    format!("metadata key '{METADATA_KEY}' missing (not written by spikeloom)"),
+                )
+            })
+            .and_then(|h| {
+                serde_json::from_str(h)
+                    .map_err(|e| format_err(path, format!("bad '{METADATA_KEY}' metadata: {e}")))
+            })?;
+        let reader = FileReader { st, header, path };
+        let found = reader.field("format")?.as_str().unwrap_or_default();
+        if found != format {
+            return Err(reader.err(format!("format is '{found}', expected '{format}'")));
+        }
+        let found = reader
+            .field("format_version")?
+            .as_u64()
+            .ok_or_else(|| reader.err("format_version is not an integer"))?;
+        if found > u64::from(version) {
+            return Err(reader.err(format!(
+                "format_version {found} is newer than this spikeloom ({version})"
+            )));
+        }
+        Ok(reader)
+    }
+
+    /// A `FileFormat` error naming this file.
+    pub(crate) fn err(&self, reason: impl Into<String>) -> Error {
+        format_err(self.path, reason)
+    }
+
+    /// A header field.
+    pub(crate) fn field(&self, k: &str) -> Result<&serde_json::Value> {
+        self.header
+            .get(k)
+            .ok_or_else(|| self.err(format!("metadata field '{k}' missing")))
+    }
+
+    /// A header field deserialised into `T`.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self, k: &str) -> Result<T> {
+        serde_json::from_value(self.field(k)?.clone())
+            .map_err(|e| self.err(format!("bad '{k}' metadata: {e}")))
+    }
+
+    /// The user metadata string (`extra`).
+    pub(crate) fn extra(&self) -> Result<String> {
+        Ok(self
+            .field("extra")?
+            .as_str()
+            .ok_or_else(|| self.err("'extra' metadata is not a string"))?
+            .to_string())
+    }
+
+    /// Number of tensors in the file.
+    pub(crate) fn n_tensors(&self) -> usize {
+        self.st.len()
+    }
+
+    /// The shape of tensor `name`.
+    pub(crate) fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        Ok(self
+            .st
+            .tensor(name)
+            .map_err(|_| self.err(format!("tensor '{name}' missing")))?
+            .shape()
+            .to_vec())
+    }
+
+    /// Tensor `name`, which must be F64 of exactly `shape`.
+    pub(crate) fn f64(&self, name: &str, shape: &[usize]) -> Result<Vec<f64>> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.err(format!("tensor '{name}' missing")))?;
+        if t.dtype() != Dtype::F64 || t.shape() != shape {
+            return Err(self.err(format!(
+                "tensor '{name}': expected F64 {shape:?}, got {:?} {:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        Ok(t.data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+}
+
 /// Serialise `net` with user metadata `extra` (a JSON string, e.g. the encoder) to bytes.
 pub fn to_bytes(net: &Network, extra: &str) -> Result<Vec<u8>> {
-    serde_json::from_str::<serde_json::Value>(extra)
-        .map_err(|e| Error::param("metadata", "a JSON document", e))?;
-    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = net
+    check_extra(extra)?;
+    let tensors: Vec<(String, Vec<usize>, &[f64])> = net
         .layers()
         .iter()
         .enumerate()
@@ -79,26 +225,16 @@ pub fn to_bytes(net: &Network, extra: &str) -> Result<Vec<u8>> {
                 (
                     format!("layers.{l}.weight"),
                     vec![layer.n_out, layer.width()],
-                    f64_bytes(&layer.weights),
+                    layer.weights.as_slice(),
                 ),
                 (
                     format!("layers.{l}.bias_times"),
                     vec![layer.bias_times.len()],
-                    f64_bytes(&layer.bias_times),
+                    layer.bias_times.as_slice(),
                 ),
             ]
         })
         .collect();
-    let views = buffers
-        .iter()
-        .map(|(name, shape, data)| {
-            TensorView::new(Dtype::F64, shape.clone(), data)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| Error::Unsupported(format!("cannot build tensor {name}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // One metadata key holding a JSON object: a HashMap with several keys would serialise in a
-    // random order, and the same network must always give the same bytes.
     let header = serde_json::json!({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -107,10 +243,7 @@ pub fn to_bytes(net: &Network, extra: &str) -> Result<Vec<u8>> {
         "sizes": net.sizes(),
         "extra": extra,
     });
-    let mut meta = HashMap::new();
-    meta.insert(METADATA_KEY.to_string(), header.to_string());
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Unsupported(format!("serialisation failed: {e}")))
+    serialize_f64(&tensors, &header)
 }
 
 /// Save atomically to `path`.
@@ -120,92 +253,24 @@ pub fn save(net: &Network, path: &Path, extra: &str) -> Result<()> {
 
 /// Load a network saved by [`save`]; returns it with the user metadata JSON.
 pub fn load(path: &Path) -> Result<(Network, String)> {
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    from_bytes(&bytes, path)
+    from_bytes(&read_file(path)?, path)
 }
 
 /// Parse a network from file bytes (`path` only names the source in errors).
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Network, String)> {
-    let (_, metadata) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| format_err(path, format!("not a complete safetensors file ({e})")))?;
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| format_err(path, format!("not a complete safetensors file ({e})")))?;
-    let meta = metadata.metadata().clone().unwrap_or_default();
-    let header: serde_json::Value = meta
-        .get(METADATA_KEY)
-        .ok_or_else(|| {
-            format_err(
-                path,
-                format!("metadata key '{METADATA_KEY}' missing (not written by spikeloom)"),
-            )
-        })
-        .and_then(|h| {
-            serde_json::from_str(h)
-                .map_err(|e| format_err(path, format!("bad '{METADATA_KEY}' metadata: {e}")))
-        })?;
-    let get = |k: &str| {
-        header
-            .get(k)
-            .ok_or_else(|| format_err(path, format!("metadata field '{k}' missing")))
-    };
-    let format = get("format")?.as_str().unwrap_or_default();
-    if format != FORMAT {
-        return Err(format_err(
-            path,
-            format!("format is '{format}', expected '{FORMAT}'"),
-        ));
-    }
-    let version = get("format_version")?
-        .as_u64()
-        .ok_or_else(|| format_err(path, "format_version is not an integer"))?;
-    if version > u64::from(FORMAT_VERSION) {
-        return Err(format_err(
-            path,
-            format!("format_version {version} is newer than this spikeloom ({FORMAT_VERSION})"),
-        ));
-    }
-    let neuron: LifParams = serde_json::from_value(get("neuron")?.clone())
-        .map_err(|e| format_err(path, format!("bad 'neuron' metadata: {e}")))?;
-    let sizes: Vec<usize> = serde_json::from_value(get("sizes")?.clone())
-        .map_err(|e| format_err(path, format!("bad 'sizes' metadata: {e}")))?;
-    let extra = get("extra")?
-        .as_str()
-        .ok_or_else(|| format_err(path, "'extra' metadata is not a string"))?
-        .to_string();
+    let file = FileReader::open(bytes, path, FORMAT, FORMAT_VERSION)?;
+    let neuron: LifParams = file.parse("neuron")?;
+    let sizes: Vec<usize> = file.parse("sizes")?;
+    let extra = file.extra()?;
     if sizes.len() < 2 {
-        return Err(format_err(path, "fewer than 2 layer sizes"));
+        return Err(file.err("fewer than 2 layer sizes"));
     }
-    let read = |name: &str, shape: &[usize]| -> Result<Vec<f64>> {
-        let t = st
-            .tensor(name)
-            .map_err(|_| format_err(path, format!("tensor '{name}' missing")))?;
-        if t.dtype() != Dtype::F64 || t.shape() != shape {
-            return Err(format_err(
-                path,
-                format!(
-                    "tensor '{name}': expected F64 {shape:?}, got {:?} {:?}",
-                    t.dtype(),
-                    t.shape()
-                ),
-            ));
-        }
-        Ok(t.data()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect())
-    };
     let mut layers = Vec::with_capacity(sizes.len() - 1);
     for l in 0..sizes.len() - 1 {
         let bias_name = format!("layers.{l}.bias_times");
-        let n_bias = st
-            .tensor(&bias_name)
-            .map_err(|_| format_err(path, format!("tensor '{bias_name}' missing")))?
-            .shape()
-            .first()
-            .copied()
-            .unwrap_or(0);
-        let bias_times = read(&bias_name, &[n_bias])?;
-        let weights = read(
+        let n_bias = file.shape(&bias_name)?.first().copied().unwrap_or(0);
+        let bias_times = file.f64(&bias_name, &[n_bias])?;
+        let weights = file.f64(
             &format!("layers.{l}.weight"),
             &[sizes[l + 1], sizes[l] + n_bias],
         )?;
@@ -216,6 +281,6 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Network, String)> {
             weights,
         });
     }
-    let net = Network::from_layers(neuron, layers).map_err(|e| format_err(path, e.to_string()))?;
+    let net = Network::from_layers(neuron, layers).map_err(|e| file.err(e.to_string()))?;
     Ok((net, extra))
 }
