@@ -1,21 +1,41 @@
-"""Datasets, all generated or read offline."""
+"""Datasets, all generated or read offline.
 
-from .base import Dataset, Split
+Static data (:func:`digits`, :func:`mnist`, ...) have ``x`` of shape ``[n_samples, n_features]``. Sequence data
+(:class:`SequenceDataset`) have ``x`` of shape ``[n_samples, n_steps, n_channels]`` -- bool spike rasters or
+float32 inputs -- with ``dt`` seconds per step.
+"""
+
+from .base import Dataset, SequenceDataset, Split
 from .digits import MissingDatasetError, digits
+from .events import events_to_raster
+from .evidence import EvidenceAccumulation, evidence_accumulation
 from .logic import noisy_logic
 from .mnist import mnist, mnist_path
+from .randman import RandomManifold, randman
+from .sequential import mnist_permutation, sequential_digits, sequential_mnist
+from .shd import shd
 from .yinyang import CLASS_NAMES as YIN_YANG_CLASSES
 from .yinyang import yin_yang, yin_yang_split
 
 __all__ = [
     "Dataset",
+    "EvidenceAccumulation",
     "MissingDatasetError",
+    "RandomManifold",
+    "SequenceDataset",
     "Split",
     "YIN_YANG_CLASSES",
     "digits",
+    "events_to_raster",
+    "evidence_accumulation",
     "mnist",
     "mnist_path",
+    "mnist_permutation",
     "noisy_logic",
+    "randman",
+    "sequential_digits",
+    "sequential_mnist",
+    "shd",
     "yin_yang",
     "yin_yang_split",
 ]
