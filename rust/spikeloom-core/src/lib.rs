@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod io;
 pub mod parallel;
+pub mod rsnn;
 pub mod s4nn;
 pub mod spike_time;
 pub mod train;

@@ -1,0 +1,145 @@
+//! Input sequences stored as events: for each sample and step, the channels that are non-zero and their
+//! values. Spike rasters are mostly zeros, so the engine's input work is (input events x fan-out), not
+//! (channels x steps x fan-out). Real-valued inputs (currents) are events too, just dense ones.
+
+use crate::error::{Error, Result};
+
+/// `n_samples` sequences of `n_steps` steps over `n_channels` input channels, as events.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sequences {
+    pub n_samples: usize,
+    pub n_steps: usize,
+    pub n_channels: usize,
+    /// Events of (sample s, step t) are `ptr[s * n_steps + t] .. ptr[s * n_steps + t + 1]`.
+    ptr: Vec<usize>,
+    channel: Vec<u32>,
+    value: Vec<f32>,
+}
+
+/// The events of one sample.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleInput<'a> {
+    ptr: &'a [usize],
+    channel: &'a [u32],
+    value: &'a [f32],
+}
+
+impl<'a> SampleInput<'a> {
+    /// The (channel, value) events of step `t`.
+    #[inline(always)]
+    pub fn at(&self, t: usize) -> impl Iterator<Item = (usize, f32)> + 'a {
+        let (lo, hi) = (self.ptr[t], self.ptr[t + 1]);
+        let (c, v) = (self.channel, self.value);
+        (lo..hi).map(move |e| (c[e] as usize, v[e]))
+    }
+
+    pub fn n_steps(&self) -> usize {
+        self.ptr.len() - 1
+    }
+}
+
+impl Sequences {
+    /// From a dense row-major array `[n_samples, n_steps, n_channels]` of any numeric type; zeros are
+    /// dropped, NaN and infinities are refused (naming the flat index).
+    pub fn from_dense<T: Copy + Into<f64>>(
+        arg: &str,
+        data: &[T],
+        n_samples: usize,
+        n_steps: usize,
+        n_channels: usize,
+    ) -> Result<Self> {
+        if data.len() != n_samples * n_steps * n_channels {
+            return Err(Error::shape(
+                arg,
+                format!("{n_samples} x {n_steps} x {n_channels} values"),
+                data.len(),
+            ));
+        }
+        if n_steps == 0 || n_channels == 0 {
+            return Err(Error::shape(
+                arg,
+                "sequences with at least one step and one channel",
+                format!("{n_steps} steps x {n_channels} channels"),
+            ));
+        }
+        let mut ptr = Vec::with_capacity(n_samples * n_steps + 1);
+        let (mut channel, mut value) = (Vec::new(), Vec::new());
+        ptr.push(0);
+        for (row, chunk) in data.chunks_exact(n_channels).enumerate() {
+            for (c, &x) in chunk.iter().enumerate() {
+                let x: f64 = x.into();
+                if x != 0.0 {
+                    if !x.is_finite() {
+                        return Err(Error::NonFinite {
+                            arg: arg.to_string(),
+                            expected: "finite input values".into(),
+                            got: format!("{x} at flat index {}", row * n_channels + c),
+                        });
+                    }
+                    channel.push(c as u32);
+                    value.push(x as f32);
+                }
+            }
+            ptr.push(channel.len());
+        }
+        Ok(Sequences {
+            n_samples,
+            n_steps,
+            n_channels,
+            ptr,
+            channel,
+            value,
+        })
+    }
+
+    /// The events of sample `s`.
+    pub fn sample(&self, s: usize) -> SampleInput<'_> {
+        let base = s * self.n_steps;
+        SampleInput {
+            ptr: &self.ptr[base..base + self.n_steps + 1],
+            channel: &self.channel,
+            value: &self.value,
+        }
+    }
+
+    /// Total number of non-zero input entries.
+    pub fn n_events(&self) -> usize {
+        self.channel.len()
+    }
+
+    /// Check the channel count against a network's inputs.
+    pub fn check_channels(&self, arg: &str, n_inputs: usize) -> Result<()> {
+        if self.n_channels != n_inputs {
+            return Err(Error::shape(
+                arg,
+                format!("{n_inputs} input channels (the network's n_inputs)"),
+                format!("{} channels", self.n_channels),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_to_events_and_back() {
+        // 2 samples, 3 steps, 2 channels.
+        let x = [0u8, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1];
+        let s = Sequences::from_dense("x", &x, 2, 3, 2).unwrap();
+        assert_eq!(s.n_events(), 5);
+        let a = s.sample(0);
+        assert_eq!(a.at(0).collect::<Vec<_>>(), vec![(1, 1.0)]);
+        assert_eq!(a.at(1).count(), 0);
+        assert_eq!(a.at(2).collect::<Vec<_>>(), vec![(0, 1.0), (1, 1.0)]);
+        let b = s.sample(1);
+        assert_eq!(b.at(0).collect::<Vec<_>>(), vec![(0, 1.0)]);
+        assert_eq!(b.at(2).collect::<Vec<_>>(), vec![(1, 1.0)]);
+        let bad = [0.0f32, f32::NAN];
+        let e = Sequences::from_dense("x", &bad, 1, 1, 2).unwrap_err();
+        assert!(e.to_string().contains("flat index 1"));
+        assert!(Sequences::from_dense("x", &x, 2, 2, 2).is_err());
+    }
+}

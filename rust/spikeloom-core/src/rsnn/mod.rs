@@ -1,0 +1,26 @@
+//! Recurrent, multi-spike spiking networks on the clock-driven engine with event propagation, and
+//! surrogate-gradient BPTT.
+//!
+//! - [`network`]: layer descriptions (LIF, current-based LIF, Bellec and Yin adaptive LIF, reset and
+//!   input-scaling variants), the flat parameter vector, initialisation.
+//! - [`input`]: input sequences stored as events.
+//! - [`forward`]: the fixed-order step loop; each step adds one weight row per event.
+//! - [`surrogate`]: spike functions and surrogate derivatives in absolute voltage units.
+//! - [`loss`]: readout losses and firing-rate regularisers.
+//! - [`backward`]: the reverse pass (BPTT) over a recorded trace.
+//! - [`train`]: batched gradients in parallel, Adam with parameter groups, the epoch loop.
+
+pub mod backward;
+pub mod forward;
+pub mod input;
+pub mod loss;
+pub mod network;
+pub mod real;
+pub mod surrogate;
+pub mod train;
+
+pub use input::Sequences;
+pub use loss::{LossKind, LossSpec, RateRegulariser};
+pub use network::{Adaptation, InputScale, LayerSpec, NetworkSpec, ReadoutSpec, Reset, RsnnNetwork};
+pub use surrogate::Surrogate;
+pub use train::{BpttConfig, BpttEpochMetrics, Data, Precision, Targets};

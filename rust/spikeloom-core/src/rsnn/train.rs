@@ -1,0 +1,621 @@
+//! Batched BPTT: per-sample forward + loss + reverse pass in parallel over fixed chunks of samples,
+//! a fixed-order reduction (results do not depend on the thread count), Adam with one learning rate
+//! for the weights and one for the time constants, StepLR, and the epoch loop with validation,
+//! best-epoch restore and a per-epoch callback.
+
+use super::backward::{backward, decay_to_tau, BackwardScratch, DirectGrad};
+use super::forward::{forward, Model, Trace};
+use super::input::Sequences;
+use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
+use super::network::RsnnNetwork;
+use super::real::Real;
+use super::surrogate::Surrogate;
+use crate::error::{Error, Result};
+use crate::parallel::{with_threads, CHUNK};
+use crate::train::adam::Adam;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+/// Floating-point precision of the simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F32,
+    F64,
+}
+
+/// Targets of a data set: class labels or regression series `[n x T x n_out]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    Labels(Vec<usize>),
+    Series { data: Vec<f32>, n_out: usize },
+}
+
+impl Targets {
+    /// Labels from integers, checked against the number of classes.
+    pub fn labels(arg: &str, labels: &[i64], n_classes: usize) -> Result<Self> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if c >= 0 && (c as usize) < n_classes {
+                    Ok(c as usize)
+                } else {
+                    Err(Error::param(
+                        arg,
+                        format!("class labels in 0..{n_classes} (the network's outputs)"),
+                        format!("{c} at index {i}"),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Targets::Labels)
+    }
+
+    fn len(&self, steps: usize) -> usize {
+        match self {
+            Targets::Labels(l) => l.len(),
+            Targets::Series { data, n_out } => data.len() / (steps * n_out).max(1),
+        }
+    }
+
+    fn get(&self, s: usize, steps: usize) -> Target<'_> {
+        match self {
+            Targets::Labels(l) => Target::Label(l[s]),
+            Targets::Series { data, n_out } => {
+                let w = steps * n_out;
+                Target::Series(&data[s * w..(s + 1) * w])
+            }
+        }
+    }
+}
+
+fn default_betas() -> (f64, f64) {
+    (0.9, 0.999)
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_gamma() -> f64 {
+    1.0
+}
+
+/// Everything a BPTT run needs besides the network and the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BpttConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Adam learning rate of the weights and biases.
+    pub lr: f64,
+    /// Adam learning rate of the time constants (s per step); used for the trainable ones.
+    #[serde(default)]
+    pub lr_tau: f64,
+    #[serde(default = "default_betas")]
+    pub betas: (f64, f64),
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// StepLR: multiply both learning rates by `lr_gamma` every `lr_step` epochs (0 = never).
+    #[serde(default)]
+    pub lr_step: usize,
+    #[serde(default = "default_gamma")]
+    pub lr_gamma: f64,
+    #[serde(default)]
+    pub loss: LossSpec,
+    #[serde(default)]
+    pub surrogate: Surrogate,
+    #[serde(default)]
+    pub detach_reset: bool,
+    #[serde(default)]
+    pub regulariser: RateRegulariser,
+    /// Clip the global gradient norm to this value (`None` = no clipping).
+    #[serde(default)]
+    pub clip_grad_norm: Option<f64>,
+    #[serde(default)]
+    pub precision: Precision,
+    #[serde(default)]
+    pub seed: u64,
+    /// Worker threads (0 = all cores). Results do not depend on it.
+    #[serde(default)]
+    pub threads: usize,
+    /// Restore the parameters of the epoch with the best validation accuracy (or loss, for
+    /// regression) at the end.
+    #[serde(default)]
+    pub restore_best: bool,
+}
+
+impl BpttConfig {
+    pub fn validate(&self, net: &RsnnNetwork) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::param("epochs", "at least 1", 0));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::param("batch_size", "at least 1", 0));
+        }
+        let nonneg = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::param(name, "a finite value >= 0", v))
+            }
+        };
+        nonneg("lr", self.lr)?;
+        nonneg("lr_tau", self.lr_tau)?;
+        let (b1, b2) = self.betas;
+        for (name, b) in [("betas[0]", b1), ("betas[1]", b2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::param(name, "a value in [0, 1)", b));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::param("eps", "a finite value > 0", self.eps));
+        }
+        if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
+            return Err(Error::param("lr_gamma", "a finite value > 0", self.lr_gamma));
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::param("clip_grad_norm", "a finite value > 0", c));
+            }
+        }
+        self.surrogate.validate()?;
+        self.regulariser.validate()?;
+        check_loss(net, &self.loss)
+    }
+}
+
+fn check_loss(net: &RsnnNetwork, loss: &LossSpec) -> Result<()> {
+    match (loss.kind.needs_readout(), net.spec.readout.is_some()) {
+        (true, false) => Err(Error::param(
+            "loss",
+            "ce_counts for a network without a readout (the other losses read the readout membrane)",
+            format!("{:?}", loss.kind),
+        )),
+        (false, true) => Err(Error::param(
+            "loss",
+            "a readout loss (ce_max, ce_last, ce_mean, ce_sum_softmax, ce_per_step, mse) for a network with a readout",
+            "ce_counts",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A data set as the trainer sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Data<'a> {
+    pub x: &'a Sequences,
+    pub y: &'a Targets,
+}
+
+impl Data<'_> {
+    pub fn check(&self, arg: &str, net: &RsnnNetwork, loss: &LossSpec) -> Result<()> {
+        self.x.check_channels(&format!("{arg}.x"), net.spec.n_inputs)?;
+        let n = self.y.len(self.x.n_steps);
+        if n != self.x.n_samples {
+            return Err(Error::shape(
+                format!("{arg}.y"),
+                format!("{} targets (one per sample)", self.x.n_samples),
+                n,
+            ));
+        }
+        match (self.y, loss.kind.is_classification()) {
+            (Targets::Labels(_), false) => {
+                return Err(Error::param(
+                    format!("{arg}.y"),
+                    "regression targets [n, steps, n_outputs] for the mse loss",
+                    "class labels",
+                ))
+            }
+            (Targets::Series { n_out, .. }, true) => {
+                return Err(Error::param(
+                    format!("{arg}.y"),
+                    "class labels for a cross-entropy loss",
+                    format!("regression targets with {n_out} outputs"),
+                ))
+            }
+            (Targets::Series { n_out, .. }, false) if *n_out != net.n_outputs() => {
+                return Err(Error::shape(
+                    format!("{arg}.y"),
+                    format!("{} outputs per step", net.n_outputs()),
+                    n_out,
+                ))
+            }
+            _ => {}
+        }
+        if let Targets::Labels(l) = self.y {
+            if let Some(&c) = l.iter().find(|&&c| c >= net.n_outputs()) {
+                return Err(Error::param(
+                    format!("{arg}.y"),
+                    format!("labels in 0..{}", net.n_outputs()),
+                    c,
+                ));
+            }
+        }
+        loss.window(self.x.n_steps)?;
+        Ok(())
+    }
+}
+
+/// Summed results of a set of samples.
+#[derive(Clone, Debug, Default)]
+pub struct BatchStats {
+    pub loss: f64,
+    pub correct: usize,
+    pub samples: usize,
+    /// Spikes per spiking layer (summed over samples and steps).
+    pub spikes: Vec<f64>,
+}
+
+impl BatchStats {
+    fn add(&mut self, o: &BatchStats) {
+        self.loss += o.loss;
+        self.correct += o.correct;
+        self.samples += o.samples;
+        if self.spikes.len() < o.spikes.len() {
+            self.spikes.resize(o.spikes.len(), 0.0);
+        }
+        for (a, b) in self.spikes.iter_mut().zip(&o.spikes) {
+            *a += b;
+        }
+    }
+}
+
+/// Per-thread workspace.
+struct Work<F: Real> {
+    trace: Trace<F>,
+    back: BackwardScratch<F>,
+    loss: LossScratch,
+    dy: Vec<F>,
+    direct: Vec<DirectGrad<F>>,
+}
+
+impl<F: Real> Work<F> {
+    fn new() -> Self {
+        Work {
+            trace: Trace::default(),
+            back: BackwardScratch::default(),
+            loss: LossScratch::default(),
+            dy: Vec::new(),
+            direct: Vec::new(),
+        }
+    }
+}
+
+/// Forward, loss and (when `grad` is given) the reverse pass of one sample.
+#[allow(clippy::too_many_arguments)]
+fn one_sample<F: Real>(
+    net: &RsnnNetwork,
+    m: &Model<F>,
+    data: Data<'_>,
+    s: usize,
+    loss: &LossSpec,
+    reg: &RateRegulariser,
+    detach_reset: bool,
+    scale: f64,
+    w: &mut Work<F>,
+    grad: Option<&mut [F]>,
+    stats: &mut BatchStats,
+) {
+    let x = data.x.sample(s);
+    let steps = data.x.n_steps;
+    let window = loss.window(steps).unwrap_or((0, steps));
+    forward(m, x, &mut w.trace);
+    let tr = &w.trace;
+    let nl = m.layers.len();
+    let duration = steps as f64 * m.dt;
+    let target = data.y.get(s, steps);
+    w.direct.resize_with(nl, DirectGrad::default);
+    let (l_loss, pred) = if loss.kind == LossKind::CeCounts {
+        // Logits = spike counts of the last layer inside the window.
+        let n = m.layers[nl - 1].n;
+        let mut counts = vec![F::zero(); n];
+        for t in window.0..window.1 {
+            let (idx, val) = tr.layers[nl - 1].spikes(t);
+            for (&j, &v) in idx.iter().zip(val) {
+                counts[j as usize] += v;
+            }
+        }
+        w.dy.clear();
+        w.dy.resize(n, F::zero());
+        let r = readout_loss(loss, (0, 1), &counts, n, target, scale, &mut w.dy, &mut w.loss);
+        let d = &mut w.direct[nl - 1];
+        d.layer = nl - 1;
+        (d.from, d.to) = window;
+        d.g.clear();
+        d.g.extend_from_slice(&w.dy);
+        r
+    } else {
+        let no = m.readout.as_ref().map_or(0, |r| r.n);
+        w.dy.resize(steps * no, F::zero());
+        w.direct[nl - 1].g.clear();
+        readout_loss(loss, window, &tr.y, no, target, scale, &mut w.dy, &mut w.loss)
+    };
+    // Firing-rate regularisers on every spiking layer except a count-loss output layer.
+    let mut reg_loss = 0.0;
+    if reg.is_active() {
+        let last = if loss.kind == LossKind::CeCounts {
+            nl - 1
+        } else {
+            nl
+        };
+        for l in 0..last {
+            let n = m.layers[l].n;
+            let mut g = vec![F::zero(); n];
+            reg_loss += reg.apply(&tr.layers[l].counts, duration, &mut g);
+            let d = &mut w.direct[l];
+            d.layer = l;
+            (d.from, d.to) = (0, steps);
+            d.g = g.iter().map(|v| *v * F::of(scale)).collect();
+        }
+    }
+    stats.loss += l_loss + reg_loss;
+    stats.samples += 1;
+    if let Target::Label(c) = target {
+        if pred == c {
+            stats.correct += 1;
+        }
+    }
+    stats.spikes.resize(nl, 0.0);
+    for (l, lt) in tr.layers.iter().enumerate() {
+        stats.spikes[l] += lt.counts.iter().map(|c| c.f64()).sum::<f64>();
+    }
+    if let Some(grad) = grad {
+        let direct: Vec<DirectGrad<F>> = w
+            .direct
+            .iter()
+            .filter(|d| !d.g.is_empty())
+            .cloned()
+            .collect();
+        let dy: &[F] = if loss.kind == LossKind::CeCounts {
+            &[]
+        } else {
+            &w.dy
+        };
+        backward(m, x, tr, dy, &direct, detach_reset, grad, &mut w.back);
+    }
+    let _ = net;
+}
+
+/// Loss and gradient (with respect to the parameters, time constants in seconds) of the mean loss
+/// over `samples` of `data`. Parallel over fixed chunks, reduced in chunk order.
+pub fn gradient<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    samples: &[usize],
+    cfg: &BpttConfig,
+) -> Result<(Vec<f64>, BatchStats)> {
+    let m = Model::<F>::new(net, &cfg.surrogate);
+    let scale = 1.0 / samples.len().max(1) as f64;
+    let len = net.layout.len;
+    let parts: Vec<(Vec<F>, BatchStats)> = with_threads(cfg.threads, || {
+        samples
+            .par_chunks(CHUNK)
+            .map_init(Work::<F>::new, |w, chunk| {
+                let mut g = vec![F::zero(); len];
+                let mut st = BatchStats::default();
+                for &s in chunk {
+                    one_sample(
+                        net,
+                        &m,
+                        data,
+                        s,
+                        &cfg.loss,
+                        &cfg.regulariser,
+                        cfg.detach_reset,
+                        scale,
+                        w,
+                        Some(&mut g),
+                        &mut st,
+                    );
+                }
+                (g, st)
+            })
+            .collect()
+    })?;
+    let mut grad = vec![0.0; len];
+    let mut stats = BatchStats::default();
+    for (g, st) in &parts {
+        for (a, b) in grad.iter_mut().zip(g) {
+            *a += b.f64();
+        }
+        stats.add(st);
+    }
+    decay_to_tau(net, &mut grad);
+    Ok((grad, stats))
+}
+
+/// Loss, accuracy and spike counts over `data` (no gradient).
+pub fn evaluate<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    loss: &LossSpec,
+    surrogate: &Surrogate,
+    threads: usize,
+) -> Result<BatchStats> {
+    check_loss(net, loss)?;
+    data.check("data", net, loss)?;
+    let m = Model::<F>::new(net, surrogate);
+    let idx: Vec<usize> = (0..data.x.n_samples).collect();
+    let reg = RateRegulariser::default();
+    let parts: Vec<BatchStats> = with_threads(threads, || {
+        idx.par_chunks(CHUNK)
+            .map_init(Work::<F>::new, |w, chunk| {
+                let mut st = BatchStats::default();
+                for &s in chunk {
+                    one_sample(net, &m, data, s, loss, &reg, false, 1.0, w, None, &mut st);
+                }
+                st
+            })
+            .collect()
+    })?;
+    let mut stats = BatchStats::default();
+    for p in &parts {
+        stats.add(p);
+    }
+    Ok(stats)
+}
+
+/// Metrics of one epoch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BpttEpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Mean firing rate of each spiking layer over the epoch's training samples (Hz).
+    pub rates_hz: Vec<f64>,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+fn mean_rates(net: &RsnnNetwork, st: &BatchStats, steps: usize) -> Vec<f64> {
+    net.spec
+        .layers
+        .iter()
+        .zip(&st.spikes)
+        .map(|(l, s)| s / (st.samples.max(1) * l.size) as f64 / (steps as f64 * net.spec.dt))
+        .collect()
+}
+
+/// Train `net` in place with BPTT. `callback` runs after each epoch; `ControlFlow::Break` stops.
+pub fn fit(
+    net: &mut RsnnNetwork,
+    train: Data<'_>,
+    validation: Option<Data<'_>>,
+    cfg: &BpttConfig,
+    callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
+) -> Result<Vec<BpttEpochMetrics>> {
+    cfg.validate(net)?;
+    train.check("train", net, &cfg.loss)?;
+    if let Some(v) = validation {
+        v.check("validation", net, &cfg.loss)?;
+    }
+    match cfg.precision {
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback),
+    }
+}
+
+/// Which parameters are trained: weights always, time constants per the layer flags.
+fn trainable_taus(net: &RsnnNetwork) -> Vec<bool> {
+    let mut mask = vec![false; net.layout.len - net.layout.n_weights];
+    let base = net.layout.n_weights;
+    let mut set = |r: &std::ops::Range<usize>, on: bool| {
+        for i in r.clone() {
+            mask[i - base] = on;
+        }
+    };
+    for (s, o) in net.spec.layers.iter().zip(&net.layout.layers) {
+        set(&o.tau_mem, s.train_tau_mem);
+        set(&o.tau_syn, s.train_tau_syn);
+        set(&o.tau_adapt, s.train_tau_adapt);
+    }
+    if let (Some(r), Some(o)) = (&net.spec.readout, &net.layout.readout) {
+        set(&o.tau, r.train_tau);
+    }
+    mask
+}
+
+fn fit_impl<F: Real>(
+    net: &mut RsnnNetwork,
+    train: Data<'_>,
+    validation: Option<Data<'_>>,
+    cfg: &BpttConfig,
+    callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
+) -> Result<Vec<BpttEpochMetrics>> {
+    let nw = net.layout.n_weights;
+    let n_tau = net.layout.len - nw;
+    let tau_mask = trainable_taus(net);
+    let any_tau = tau_mask.iter().any(|&b| b);
+    let (b1, b2) = cfg.betas;
+    let mut adam_w = Adam::new(nw, b1, b2, cfg.eps);
+    let mut adam_tau = Adam::new(n_tau, b1, b2, cfg.eps);
+    let mut order: Vec<usize> = (0..train.x.n_samples).collect();
+    let mut history = Vec::new();
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let steps = train.x.n_steps;
+    let classification = cfg.loss.kind.is_classification();
+    for epoch in 1..=cfg.epochs {
+        let start = Instant::now();
+        let decays = if cfg.lr_step > 0 {
+            (epoch - 1) / cfg.lr_step
+        } else {
+            0
+        };
+        let factor = cfg.lr_gamma.powi(decays as i32);
+        let (lr, lr_tau) = (cfg.lr * factor, cfg.lr_tau * factor);
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(epoch as u64));
+        order.shuffle(&mut rng);
+        let mut total = BatchStats::default();
+        for batch in order.chunks(cfg.batch_size) {
+            let (mut g, st) = gradient::<F>(net, train, batch, cfg)?;
+            if let Some(i) = g.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    arg: "gradient".into(),
+                    expected: "finite gradients (lower the learning rate or clip_grad_norm)".into(),
+                    got: format!("{} at parameter {i} in epoch {epoch}", g[i]),
+                });
+            }
+            for (gi, on) in g[nw..].iter_mut().zip(&tau_mask) {
+                if !on {
+                    *gi = 0.0;
+                }
+            }
+            if let Some(c) = cfg.clip_grad_norm {
+                let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if norm > c {
+                    g.iter_mut().for_each(|v| *v *= c / norm);
+                }
+            }
+            let (pw, pt) = net.params.split_at_mut(nw);
+            adam_w.step(lr, &g[..nw], [pw]);
+            if any_tau {
+                adam_tau.step(lr_tau, &g[nw..], [pt]);
+            }
+            net.mask_diagonals();
+            net.clamp_taus();
+            total.add(&st);
+        }
+        let n = total.samples.max(1) as f64;
+        let mut metrics = BpttEpochMetrics {
+            epoch,
+            train_loss: total.loss / n,
+            train_accuracy: if classification {
+                total.correct as f64 / n
+            } else {
+                f64::NAN
+            },
+            rates_hz: mean_rates(net, &total, steps),
+            lr,
+            ..Default::default()
+        };
+        if let Some(v) = validation {
+            let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
+            let nv = st.samples.max(1) as f64;
+            let (vl, va) = (st.loss / nv, st.correct as f64 / nv);
+            metrics.val_loss = Some(vl);
+            metrics.val_accuracy = classification.then_some(va);
+            let score = if classification { va } else { -vl };
+            if cfg.restore_best && best.as_ref().is_none_or(|(b, _)| score >= *b) {
+                best = Some((score, net.params.clone()));
+            }
+        }
+        metrics.seconds = start.elapsed().as_secs_f64();
+        let flow = callback(&metrics);
+        history.push(metrics);
+        if flow.is_break() {
+            break;
+        }
+    }
+    if let Some((_, p)) = best {
+        net.params = p;
+    }
+    Ok(history)
+}
