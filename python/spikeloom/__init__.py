@@ -10,13 +10,15 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, recipes, s4nn, ttfs
+from . import datasets, errors, recipes, s4nn, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
+from .bptt import BPTTConfig
 from .encoders import ComsaLatency, LinearLatency
 from .errors import SpikeloomError
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha
+from .recurrent import Readout, Recording, RecurrentNetwork, SpikingLayer
 from .s4nn import S4NNNetwork
 from .training import FitResult, TTFSConfig, fit
 
@@ -25,6 +27,12 @@ __all__ = [
     "Alpha",
     "AlphaConfig",
     "AlphaNetwork",
+    "BPTTConfig",
+    "Readout",
+    "Recording",
+    "RecurrentNetwork",
+    "SpikingLayer",
+    "surrogates",
     "ComsaLatency",
     "S4NNNetwork",
     "s4nn",

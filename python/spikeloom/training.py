@@ -132,20 +132,23 @@ def _as_pair(name: str, data: Split | tuple[Any, Any]) -> tuple[Any, Any]:
 
 
 def fit(
-    net: TTFSNetwork,
+    net: Any,
     train: Split | tuple[Any, Any],
     *,
     validation: Split | tuple[Any, Any] | None = None,
-    config: TTFSConfig | AlphaConfig | None = None,
+    config: Any = None,
     seed: int = 0,
     threads: int = 0,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
 ) -> FitResult:
-    """Train ``net`` in place with exact spike-time gradients.
+    """Train ``net`` in place.
 
-    The method follows the config: :class:`TTFSConfig` (Göltz et al. 2021) or :class:`AlphaConfig`
-    (Comsa et al. 2020).
+    The method follows the network and config: exact spike-time gradients with :class:`TTFSConfig`
+    (Göltz et al. 2021) or :class:`AlphaConfig` (Comsa et al. 2020) for a :class:`TTFSNetwork` /
+    :class:`AlphaNetwork`; surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
+    :class:`~spikeloom.recurrent.RecurrentNetwork`, whose data are sequences ``[samples, steps,
+    channels]``.
 
     Args:
         net: the network to train.
@@ -161,8 +164,26 @@ def fit(
     Returns:
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
     """
+    from .bptt import BPTTConfig, fit_bptt
+    from .recurrent import RecurrentNetwork
+
+    if isinstance(net, RecurrentNetwork) or isinstance(config, BPTTConfig):
+        if not isinstance(net, RecurrentNetwork):
+            raise InvalidParameterError(f"net: a BPTTConfig trains a RecurrentNetwork, got {type(net).__name__}")
+        return fit_bptt(
+            net,
+            train,
+            validation=validation,
+            config=config,  # type: ignore[arg-type]
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+        )
     if not isinstance(net, TTFSNetwork):
-        raise InvalidParameterError(f"net: expected a TTFSNetwork, got {type(net).__name__}")
+        raise InvalidParameterError(
+            f"net: expected a TTFSNetwork, AlphaNetwork or RecurrentNetwork, got {type(net).__name__}"
+        )
     if config is None:
         config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()
     if not isinstance(config, TTFSConfig | AlphaConfig):

@@ -35,13 +35,21 @@ fn check(spec_json: &str, loss: &str, seed: u64) {
     }
     let (n, steps, n_in) = (3usize, 12usize, net.spec.n_inputs);
     let x: Vec<f64> = (0..n * steps * n_in)
-        .map(|i| if (i * 7 + 3) % 5 < 2 { 0.0 } else { ((i * 31) % 11) as f64 * 0.2 })
+        .map(|i| {
+            if (i * 7 + 3) % 5 < 2 {
+                0.0
+            } else {
+                ((i * 31) % 11) as f64 * 0.2
+            }
+        })
         .collect();
     let xs = Sequences::from_dense("x", &x, n, steps, n_in).unwrap();
     let n_out = net.n_outputs();
     let y = if loss == "mse" {
         Targets::Series {
-            data: (0..n * steps * n_out).map(|i| (i as f32 * 0.37).sin()).collect(),
+            data: (0..n * steps * n_out)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect(),
             n_out,
         }
     } else {
@@ -58,13 +66,20 @@ fn check(spec_json: &str, loss: &str, seed: u64) {
         st.loss / st.samples as f64
     };
     let mut worst = 0.0f64;
-    let scale = g[..net.layout.n_weights].iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let tau_scale = g[net.layout.n_weights..].iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let scale = g[..net.layout.n_weights]
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let tau_scale = g[net.layout.n_weights..]
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
     assert!(scale > 0.0);
     for i in 0..net.params.len() {
-        if net.layout.layers.iter().any(|o| {
-            o.w_rec.contains(&i) && (i - o.w_rec.start) / o.n == (i - o.w_rec.start) % o.n
-        }) {
+        if net
+            .layout
+            .layers
+            .iter()
+            .any(|o| o.w_rec.contains(&i) && (i - o.w_rec.start) / o.n == (i - o.w_rec.start) % o.n)
+        {
             assert_eq!(g[i], 0.0, "masked diagonal {i}");
             continue;
         }

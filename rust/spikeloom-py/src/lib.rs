@@ -1,9 +1,11 @@
 //! `spikeloom._core`: thin PyO3 bindings of spikeloom-core. No numerics here: argument conversion,
 //! GIL release, error mapping. The idiomatic API lives in the Python package `spikeloom`.
 
+mod callback;
 mod errors;
 mod functions;
 mod network;
+mod rsnn;
 mod s4nn;
 
 use pyo3::prelude::*;
@@ -15,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::layer_spike_times, m)?)?;
     m.add_class::<network::PyTtfsNetwork>()?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
+    m.add_class::<rsnn::PyRsnnNetwork>()?;
     Ok(())
 }

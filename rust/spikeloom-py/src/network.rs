@@ -1,9 +1,9 @@
 //! The exact TTFS network class.
 
+use crate::callback::EpochCallback;
 use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use spikeloom_core::engine::{LayerInit, Network};
@@ -12,7 +12,6 @@ use spikeloom_core::train::{
     self, ComsaLoss, ComsaSettings, FitConfig, LabelledTimes, Objective, TtfsLoss,
 };
 use spikeloom_core::{io, Error};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// Feed-forward network of current-based LIF neurons with exact first-spike times.
@@ -349,56 +348,25 @@ impl PyTtfsNetwork {
                 ))
             }
         };
-        let mut callback_error: Option<PyErr> = None;
+        let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;
-        let history = {
-            let err_slot = &mut callback_error;
-            let mut cb = |m: &train::EpochMetrics| -> ControlFlow<()> {
-                Python::attach(|py| {
-                    let result = (|| -> PyResult<bool> {
-                        py.check_signals()?;
-                        if let Some(f) = &callback {
-                            let r = f.call1(py, (metrics_dict(py, m)?,))?;
-                            return Ok(!r.bind(py).is_instance_of::<pyo3::types::PyBool>()
-                                || r.extract::<bool>(py)?);
-                        }
-                        Ok(true)
-                    })();
-                    match result {
-                        Ok(true) => ControlFlow::Continue(()),
-                        Ok(false) => ControlFlow::Break(()),
-                        Err(e) => {
-                            *err_slot = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    }
-                })
-            };
-            let val_ref = val.as_ref().map(|(t, l)| LabelledTimes {
-                times: t,
-                labels: l,
-            });
-            enter_core(py, || {
-                train::fit(
-                    inner,
-                    LabelledTimes {
-                        times: &x,
-                        labels: &y,
-                    },
-                    val_ref,
-                    &cfg,
-                    &mut cb,
-                )
-            })?
-        };
-        let mut interrupted = false;
-        if let Some(e) = callback_error {
-            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                interrupted = true;
-            } else {
-                return Err(e);
-            }
-        }
+        let val_ref = val.as_ref().map(|(t, l)| LabelledTimes {
+            times: t,
+            labels: l,
+        });
+        let history = enter_core(py, || {
+            train::fit(
+                inner,
+                LabelledTimes {
+                    times: &x,
+                    labels: &y,
+                },
+                val_ref,
+                &cfg,
+                &mut |m: &train::EpochMetrics| cb.call(|py| metrics_dict(py, m)),
+            )
+        })?;
+        let interrupted = cb.finish(py)?;
         let dicts = history
             .iter()
             .map(|m| metrics_dict(py, m))

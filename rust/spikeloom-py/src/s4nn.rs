@@ -1,16 +1,15 @@
 //! The S4NN network class (Kheradpisheh & Masquelier 2020). Times are integer grid steps.
 
+use crate::callback::EpochCallback;
 use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use spikeloom_core::s4nn::{
     self, io, LabelledSteps, Protocol, S4nnEpochMetrics, S4nnFitConfig, S4nnNetwork, TieRule,
 };
 use spikeloom_core::Error;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// Feed-forward S4NN network (non-leaky IF, step synapses, one spike per neuron, integer time grid).
@@ -268,54 +267,23 @@ impl PyS4nnNetwork {
         let y = train_labels.as_array().to_vec();
         let val = optional_set(py, "validation", &(val_times, val_labels))?;
         let test = optional_set(py, "test", &(test_times, test_labels))?;
-        let mut callback_error: Option<PyErr> = None;
+        let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;
-        let outcome = {
-            let err_slot = &mut callback_error;
-            let mut cb = |m: &S4nnEpochMetrics| -> ControlFlow<()> {
-                Python::attach(|py| {
-                    let result = (|| -> PyResult<bool> {
-                        py.check_signals()?;
-                        if let Some(f) = &callback {
-                            let r = f.call1(py, (metrics_dict(py, m)?,))?;
-                            return Ok(!r.bind(py).is_instance_of::<pyo3::types::PyBool>()
-                                || r.extract::<bool>(py)?);
-                        }
-                        Ok(true)
-                    })();
-                    match result {
-                        Ok(true) => ControlFlow::Continue(()),
-                        Ok(false) => ControlFlow::Break(()),
-                        Err(e) => {
-                            *err_slot = Some(e);
-                            ControlFlow::Break(())
-                        }
-                    }
-                })
-            };
-            let (val_ref, test_ref) = (as_set(&val), as_set(&test));
-            enter_core(py, || {
-                s4nn::fit(
-                    inner,
-                    LabelledSteps {
-                        times: &x,
-                        labels: &y,
-                    },
-                    val_ref,
-                    test_ref,
-                    &cfg,
-                    &mut cb,
-                )
-            })?
-        };
-        let mut interrupted = false;
-        if let Some(e) = callback_error {
-            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                interrupted = true;
-            } else {
-                return Err(e);
-            }
-        }
+        let (val_ref, test_ref) = (as_set(&val), as_set(&test));
+        let outcome = enter_core(py, || {
+            s4nn::fit(
+                inner,
+                LabelledSteps {
+                    times: &x,
+                    labels: &y,
+                },
+                val_ref,
+                test_ref,
+                &cfg,
+                &mut |m: &S4nnEpochMetrics| cb.call(|py| metrics_dict(py, m)),
+            )
+        })?;
+        let interrupted = cb.finish(py)?;
         let dicts = outcome
             .history
             .iter()

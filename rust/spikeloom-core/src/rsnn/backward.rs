@@ -23,6 +23,9 @@
 //! (`alpha`, `alpha_s`, `rho`, `kappa`); the trainer converts them to seconds once per batch
 //! ([`decay_to_tau`]), since that conversion is linear and the same for every sample.
 
+// Index loops walk several per-neuron arrays in step; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::forward::{Model, Trace};
 use super::input::SampleInput;
 use super::network::{Adaptation, Reset};
@@ -82,6 +85,7 @@ impl<F: Real> BackwardScratch<F> {
 
 /// Accumulate the gradient of one sample into `grad` (flat, the network's layout). `dy` is the
 /// derivative of the (already scaled) loss with respect to the readout trajectory `[T x n_out]`.
+#[allow(clippy::too_many_arguments)]
 pub fn backward<F: Real>(
     m: &Model<F>,
     x: SampleInput<'_>,
@@ -120,7 +124,11 @@ pub fn backward<F: Real>(
             let (idx, val) = tr.layers[top].spikes(t);
             for (&j, &v) in idx.iter().zip(val) {
                 let j = j as usize;
-                axpy(&mut grad[o.w.start + j * no..o.w.start + (j + 1) * no], v, &s.gq);
+                axpy(
+                    &mut grad[o.w.start + j * no..o.w.start + (j + 1) * no],
+                    v,
+                    &s.gq,
+                );
             }
             let w = &m.w[o.w.clone()];
             for (k, dz) in s.dza[top].iter_mut().enumerate() {

@@ -6,6 +6,9 @@
 //! readout then adds one row per spike of the last layer. Everything BPTT needs is kept in a
 //! [`Trace`], whose buffers are sized once and reused across samples: no allocation inside the loop.
 
+// Index loops walk several per-neuron arrays in step; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::input::SampleInput;
 use super::network::{Adaptation, InputScale, Layout, Reset, RsnnNetwork};
 use super::real::{axpy, Real};
@@ -68,7 +71,13 @@ impl<F: Real> Model<F> {
                 let one_minus_alpha = s.input_scale == InputScale::OneMinusAlpha;
                 let zeta = alpha
                     .iter()
-                    .map(|a| if one_minus_alpha { F::one() - *a } else { F::one() })
+                    .map(|a| {
+                        if one_minus_alpha {
+                            F::one() - *a
+                        } else {
+                            F::one()
+                        }
+                    })
                     .collect();
                 let rho: Vec<F> = decay(dt, &p[o.tau_adapt.clone()]);
                 let c_a = rho

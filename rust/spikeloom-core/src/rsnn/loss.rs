@@ -16,6 +16,9 @@
 //! CE(p, c) = -log p_c. The prediction is the argmax of the logits (for `ce_per_step` and `mse`:
 //! of the window mean of `y`); ties go to the lowest index.
 
+// Index loops walk several per-neuron arrays in step; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::real::Real;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -142,7 +145,7 @@ pub enum Target<'a> {
 }
 
 /// Cross-entropy of `logits` against class `c`; writes softmax - onehot into `g`.
-fn cross_entropy<F: Real>(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
+fn cross_entropy(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
     let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mut z = 0.0;
     for (gk, l) in g.iter_mut().zip(logits) {
@@ -215,7 +218,7 @@ pub fn readout_loss<F: Real>(
                 arg[k] = best;
                 s.logits[k] = at(best, k);
             }
-            let loss = cross_entropy::<F>(&s.logits, label, &mut s.g);
+            let loss = cross_entropy(&s.logits, label, &mut s.g);
             for k in 0..n_out {
                 dy[arg[k] * n_out + k] = F::of(scale * s.g[k]);
             }
@@ -225,7 +228,7 @@ pub fn readout_loss<F: Real>(
             for k in 0..n_out {
                 s.logits[k] = at(end - 1, k);
             }
-            let loss = cross_entropy::<F>(&s.logits, label, &mut s.g);
+            let loss = cross_entropy(&s.logits, label, &mut s.g);
             for k in 0..n_out {
                 dy[(end - 1) * n_out + k] = F::of(scale * s.g[k]);
             }
@@ -242,7 +245,7 @@ pub fn readout_loss<F: Real>(
                     s.logits[k] += at(t, k) / div;
                 }
             }
-            let loss = cross_entropy::<F>(&s.logits, label, &mut s.g);
+            let loss = cross_entropy(&s.logits, label, &mut s.g);
             for t in lo..hi {
                 for k in 0..n_out {
                     dy[t * n_out + k] = F::of(scale * s.g[k] / div);
@@ -255,7 +258,9 @@ pub fn readout_loss<F: Real>(
             s.p.resize((end - start) * n_out, 0.0);
             for t in start..end {
                 let p = &mut s.p[(t - start) * n_out..(t - start + 1) * n_out];
-                let mx = (0..n_out).map(|k| at(t, k)).fold(f64::NEG_INFINITY, f64::max);
+                let mx = (0..n_out)
+                    .map(|k| at(t, k))
+                    .fold(f64::NEG_INFINITY, f64::max);
                 let mut z = 0.0;
                 for k in 0..n_out {
                     p[k] = (at(t, k) - mx).exp();
@@ -266,7 +271,7 @@ pub fn readout_loss<F: Real>(
                     s.logits[k] += p[k];
                 }
             }
-            let loss = cross_entropy::<F>(&s.logits, label, &mut s.g);
+            let loss = cross_entropy(&s.logits, label, &mut s.g);
             for t in start..end {
                 let p = &s.p[(t - start) * n_out..(t - start + 1) * n_out];
                 let pg: f64 = p.iter().zip(&s.g).map(|(a, b)| a * b).sum();
@@ -284,7 +289,7 @@ pub fn readout_loss<F: Real>(
                     s.logits[k] = at(t, k);
                     mean[k] += at(t, k) / w;
                 }
-                loss += cross_entropy::<F>(&s.logits, label, &mut s.g) / w;
+                loss += cross_entropy(&s.logits, label, &mut s.g) / w;
                 for k in 0..n_out {
                     dy[t * n_out + k] = F::of(scale * s.g[k] / w);
                 }
@@ -354,7 +359,11 @@ mod tests {
                 let lp = readout_loss(&spec, win, &yp, n_out, target, 1.0, &mut tmp, &mut s).0;
                 let lm = readout_loss(&spec, win, &ym, n_out, target, 1.0, &mut tmp, &mut s).0;
                 let fd = (lp - lm) / (2.0 * h);
-                assert!((fd - dy[i]).abs() < 1e-6, "{kind:?} [{i}]: fd {fd} vs {}", dy[i]);
+                assert!(
+                    (fd - dy[i]).abs() < 1e-6,
+                    "{kind:?} [{i}]: fd {fd} vs {}",
+                    dy[i]
+                );
             }
         }
     }

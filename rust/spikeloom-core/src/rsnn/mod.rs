@@ -13,6 +13,7 @@
 pub mod backward;
 pub mod forward;
 pub mod input;
+pub mod io;
 pub mod loss;
 pub mod network;
 pub mod real;
@@ -21,6 +22,8 @@ pub mod train;
 
 pub use input::Sequences;
 pub use loss::{LossKind, LossSpec, RateRegulariser};
-pub use network::{Adaptation, InputScale, LayerSpec, NetworkSpec, ReadoutSpec, Reset, RsnnNetwork};
+pub use network::{
+    Adaptation, InputScale, LayerSpec, NetworkSpec, ReadoutSpec, Reset, RsnnNetwork,
+};
 pub use surrogate::Surrogate;
 pub use train::{BpttConfig, BpttEpochMetrics, Data, Precision, Targets};

@@ -194,6 +194,34 @@ pub struct Layout {
     pub len: usize,
 }
 
+impl Layout {
+    /// Every tensor: its name (`layers.0.w_in`, `readout.tau`, ...), shape and range in the flat
+    /// vector. Weight matrices are `[n_pre, n_post]` (a row per presynaptic unit). Empty tensors are
+    /// left out.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, Range<usize>)> {
+        let mut out = Vec::new();
+        for (l, o) in self.layers.iter().enumerate() {
+            let mut push = |name: &str, shape: Vec<usize>, r: &Range<usize>| {
+                if !r.is_empty() {
+                    out.push((format!("layers.{l}.{name}"), shape, r.clone()));
+                }
+            };
+            push("w_in", vec![o.n_pre, o.n], &o.w_in);
+            push("w_rec", vec![o.n, o.n], &o.w_rec);
+            push("bias", vec![o.n], &o.bias);
+            push("tau_mem", vec![o.n], &o.tau_mem);
+            push("tau_syn", vec![o.n], &o.tau_syn);
+            push("tau_adapt", vec![o.n], &o.tau_adapt);
+        }
+        if let Some(r) = &self.readout {
+            out.push(("readout.w".into(), vec![r.n_pre, r.n], r.w.clone()));
+            out.push(("readout.bias".into(), vec![r.n], r.bias.clone()));
+            out.push(("readout.tau".into(), vec![r.n], r.tau.clone()));
+        }
+        out
+    }
+}
+
 impl NetworkSpec {
     pub fn tau_min(&self) -> f64 {
         self.tau_min.unwrap_or(self.dt)
@@ -218,7 +246,11 @@ impl NetworkSpec {
         let (lo, hi) = (self.tau_min(), self.tau_max);
         pos("tau_min".into(), lo)?;
         if !(hi.is_finite() && hi > lo) {
-            return Err(Error::param("tau_max", format!("a finite value > tau_min = {lo}"), hi));
+            return Err(Error::param(
+                "tau_max",
+                format!("a finite value > tau_min = {lo}"),
+                hi,
+            ));
         }
         let in_range = |name: String, v: f64| {
             pos(name.clone(), v)?;
@@ -297,7 +329,11 @@ impl NetworkSpec {
                 return Err(Error::param(f("gain"), "a finite value >= 0", s.gain));
             }
             if !(s.rec_gain.is_finite() && s.rec_gain >= 0.0) {
-                return Err(Error::param(f("rec_gain"), "a finite value >= 0", s.rec_gain));
+                return Err(Error::param(
+                    f("rec_gain"),
+                    "a finite value >= 0",
+                    s.rec_gain,
+                ));
             }
         }
         if let Some(r) = &self.readout {
@@ -359,7 +395,11 @@ impl NetworkSpec {
         for (s, o) in self.layers.iter().zip(&mut layers) {
             o.tau_mem = take(o.n);
             o.tau_syn = take(if s.tau_syn.is_some() { o.n } else { 0 });
-            o.tau_adapt = take(if s.adaptation != Adaptation::None { o.n } else { 0 });
+            o.tau_adapt = take(if s.adaptation != Adaptation::None {
+                o.n
+            } else {
+                0
+            });
         }
         if let Some(r) = &mut readout {
             r.tau = take(r.n);
@@ -544,6 +584,9 @@ mod tests {
         let mut s = spec();
         s.layers[0].tau_mem = 1e-4;
         let e = s.validate().unwrap_err().to_string();
-        assert!(e.contains("layers[0].tau_mem") && e.contains("tau_min"), "{e}");
+        assert!(
+            e.contains("layers[0].tau_mem") && e.contains("tau_min"),
+            "{e}"
+        );
     }
 }

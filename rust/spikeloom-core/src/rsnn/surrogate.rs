@@ -147,7 +147,11 @@ impl Surrogate {
                 if height.is_finite() && height >= 0.0 {
                     Ok(())
                 } else {
-                    Err(Error::param("surrogate.height", "a finite value >= 0", height))
+                    Err(Error::param(
+                        "surrogate.height",
+                        "a finite value >= 0",
+                        height,
+                    ))
                 }
             }
             Surrogate::SmoothSigmoid { slope } => check("slope", slope),
@@ -341,7 +345,8 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_validation() {
-        let s: Surrogate = serde_json::from_str(r#"{"kind": "fast_sigmoid", "slope": 25}"#).unwrap();
+        let s: Surrogate =
+            serde_json::from_str(r#"{"kind": "fast_sigmoid", "slope": 25}"#).unwrap();
         assert_eq!(
             s,
             Surrogate::FastSigmoid {
@@ -353,6 +358,10 @@ mod tests {
             width: -1.0,
             scale: 1.0,
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("surrogate.width"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("surrogate.width"));
     }
 }

@@ -3,6 +3,9 @@
 //! for the weights and one for the time constants, StepLR, and the epoch loop with validation,
 //! best-epoch restore and a per-epoch callback.
 
+// Index loops walk several per-neuron arrays in step; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::backward::{backward, decay_to_tau, BackwardScratch, DirectGrad};
 use super::forward::{forward, Model, Trace};
 use super::input::Sequences;
@@ -157,7 +160,11 @@ impl BpttConfig {
             return Err(Error::param("eps", "a finite value > 0", self.eps));
         }
         if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
-            return Err(Error::param("lr_gamma", "a finite value > 0", self.lr_gamma));
+            return Err(Error::param(
+                "lr_gamma",
+                "a finite value > 0",
+                self.lr_gamma,
+            ));
         }
         if let Some(c) = self.clip_grad_norm {
             if !(c.is_finite() && c > 0.0) {
@@ -195,7 +202,8 @@ pub struct Data<'a> {
 
 impl Data<'_> {
     pub fn check(&self, arg: &str, net: &RsnnNetwork, loss: &LossSpec) -> Result<()> {
-        self.x.check_channels(&format!("{arg}.x"), net.spec.n_inputs)?;
+        self.x
+            .check_channels(&format!("{arg}.x"), net.spec.n_inputs)?;
         let n = self.y.len(self.x.n_steps);
         if n != self.x.n_samples {
             return Err(Error::shape(
@@ -323,7 +331,16 @@ fn one_sample<F: Real>(
         }
         w.dy.clear();
         w.dy.resize(n, F::zero());
-        let r = readout_loss(loss, (0, 1), &counts, n, target, scale, &mut w.dy, &mut w.loss);
+        let r = readout_loss(
+            loss,
+            (0, 1),
+            &counts,
+            n,
+            target,
+            scale,
+            &mut w.dy,
+            &mut w.loss,
+        );
         let d = &mut w.direct[nl - 1];
         d.layer = nl - 1;
         (d.from, d.to) = window;
@@ -334,7 +351,16 @@ fn one_sample<F: Real>(
         let no = m.readout.as_ref().map_or(0, |r| r.n);
         w.dy.resize(steps * no, F::zero());
         w.direct[nl - 1].g.clear();
-        readout_loss(loss, window, &tr.y, no, target, scale, &mut w.dy, &mut w.loss)
+        readout_loss(
+            loss,
+            window,
+            &tr.y,
+            no,
+            target,
+            scale,
+            &mut w.dy,
+            &mut w.loss,
+        )
     };
     // Firing-rate regularisers on every spiking layer except a count-loss output layer.
     let mut reg_loss = 0.0;
@@ -544,11 +570,7 @@ fn fit_impl<F: Real>(
     let classification = cfg.loss.kind.is_classification();
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
-        let decays = if cfg.lr_step > 0 {
-            (epoch - 1) / cfg.lr_step
-        } else {
-            0
-        };
+        let decays = (epoch - 1).checked_div(cfg.lr_step).unwrap_or(0);
         let factor = cfg.lr_gamma.powi(decays as i32);
         let (lr, lr_tau) = (cfg.lr * factor, cfg.lr_tau * factor);
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(epoch as u64));
@@ -603,7 +625,7 @@ fn fit_impl<F: Real>(
             metrics.val_loss = Some(vl);
             metrics.val_accuracy = classification.then_some(va);
             let score = if classification { va } else { -vl };
-            if cfg.restore_best && best.as_ref().is_none_or(|(b, _)| score >= *b) {
+            if cfg.restore_best && best.as_ref().map_or(true, |(b, _)| score >= *b) {
                 best = Some((score, net.params.clone()));
             }
         }
@@ -618,4 +640,28 @@ fn fit_impl<F: Real>(
         net.params = p;
     }
     Ok(history)
+}
+
+/// Run every sample of `x` and return its full trajectory (spikes, membrane, adaptation, drive and
+/// readout of every step), in sample order. Memory grows with samples x steps x neurons: meant for
+/// recording and plotting, not for training.
+pub fn record<F: Real>(
+    net: &RsnnNetwork,
+    x: &Sequences,
+    surrogate: &Surrogate,
+    threads: usize,
+) -> Result<Vec<Trace<F>>> {
+    x.check_channels("x", net.spec.n_inputs)?;
+    surrogate.validate()?;
+    let m = Model::<F>::new(net, surrogate);
+    with_threads(threads, || {
+        (0..x.n_samples)
+            .into_par_iter()
+            .map(|s| {
+                let mut tr = Trace::default();
+                forward(&m, x.sample(s), &mut tr);
+                tr
+            })
+            .collect()
+    })
 }

@@ -1,0 +1,210 @@
+"""Surrogate-gradient BPTT for :class:`~spikeloom.recurrent.RecurrentNetwork` (the training loop runs in Rust).
+
+Losses (``loss``), evaluated over the steps ``[loss_start, loss_end)`` of each sequence:
+
+- ``ce_max``: cross-entropy of the softmax of the per-output maximum of the readout membrane (SpyTorch);
+- ``ce_last`` / ``ce_mean``: of the last / time-averaged readout;
+- ``ce_sum_softmax``: of the sum over steps of per-step softmaxes (Yin et al. 2021);
+- ``ce_per_step``: mean per-step cross-entropy (e-prop's evidence accumulation);
+- ``ce_counts``: of the spike counts of the last layer (networks without readout);
+- ``mse``: mean squared error of the readout against targets ``[samples, steps, outputs]``.
+
+Rate regularisers (Zenke & Vogels 2021 style), per spiking layer, rates in Hz:
+``rate_lower * mean_k relu(rate_low_hz - r_k)^2 + rate_upper * relu(mean_k r_k - rate_high_hz)^2``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from . import _validation as v
+from . import surrogates as sg
+from .datasets.base import Split
+from .errors import InvalidParameterError, ShapeError
+from .recurrent import RecurrentNetwork, _choice, _loss_dict, sequences, targets
+
+HISTORY_SCHEMA = {
+    "epoch": pl.Int64,
+    "train_loss": pl.Float64,
+    "train_accuracy": pl.Float64,
+    "val_loss": pl.Float64,
+    "val_accuracy": pl.Float64,
+    "rates_hz": pl.List(pl.Float64),
+    "lr": pl.Float64,
+    "seconds": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class BPTTConfig:
+    """Hyper-parameters of a BPTT run.
+
+    Attributes:
+        epochs, batch_size: passes over the data and samples per Adam step.
+        lr: Adam learning rate of weights and biases.
+        lr_tau: Adam learning rate of the trainable time constants, in seconds per step.
+        betas, eps: Adam constants (PyTorch placement of eps).
+        lr_step, lr_gamma: StepLR (both learning rates times ``lr_gamma`` every ``lr_step`` epochs).
+        loss, loss_start, loss_end: the loss and its window of steps (see the module doc).
+        surrogate: the surrogate derivative (:mod:`spikeloom.surrogates`).
+        detach_reset: stop the gradient through the reset's dependence on the spike.
+        rate_lower, rate_low_hz, rate_upper, rate_high_hz: firing-rate regularisers.
+        clip_grad_norm: clip the global gradient norm (``None``: no clipping).
+        precision: ``"float32"`` (fast) or ``"float64"`` (for gradient checks).
+        restore_best: keep the parameters of the best validation epoch.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_tau: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    lr_step: int = 0
+    lr_gamma: float = 1.0
+    loss: str = "ce_max"
+    loss_start: int = 0
+    loss_end: int | None = None
+    surrogate: Any = field(default_factory=sg.FastSigmoid)
+    detach_reset: bool = False
+    rate_lower: float = 0.0
+    rate_low_hz: float = 0.0
+    rate_upper: float = 0.0
+    rate_high_hz: float = 0.0
+    clip_grad_norm: float | None = None
+    precision: str = "float32"
+    restore_best: bool = False
+
+    def __post_init__(self) -> None:
+        v.positive_int("epochs", self.epochs)
+        v.positive_int("batch_size", self.batch_size)
+        v.non_negative("lr", self.lr)
+        v.non_negative("lr_tau", self.lr_tau)
+        v.positive("eps", self.eps)
+        v.positive_int("lr_step", self.lr_step, minimum=0)
+        v.positive("lr_gamma", self.lr_gamma)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise InvalidParameterError(f"betas: expected two values in [0, 1), got {self.betas!r}")
+        _loss_dict(self.loss, self.loss_start, self.loss_end)
+        sg.check("surrogate", self.surrogate)
+        for name in ("rate_lower", "rate_low_hz", "rate_upper", "rate_high_hz"):
+            v.non_negative(name, getattr(self, name))
+        if self.clip_grad_norm is not None:
+            v.positive("clip_grad_norm", self.clip_grad_norm)
+        _choice("precision", self.precision, ("float32", "float64"))
+
+    def to_core_json(self, seed: int, threads: int) -> str:
+        """The core's configuration (JSON)."""
+        d = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "lr_tau": self.lr_tau,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "lr_step": self.lr_step,
+            "lr_gamma": self.lr_gamma,
+            "loss": _loss_dict(self.loss, self.loss_start, self.loss_end),
+            "surrogate": self.surrogate.to_dict(),
+            "detach_reset": self.detach_reset,
+            "regulariser": {
+                "lower": self.rate_lower,
+                "rate_low": self.rate_low_hz,
+                "upper": self.rate_upper,
+                "rate_high": self.rate_high_hz,
+            },
+            "clip_grad_norm": self.clip_grad_norm,
+            "precision": {"float32": "f32", "float64": "f64"}[self.precision],
+            "seed": v.seed("seed", seed),
+            "threads": v.positive_int("threads", threads, minimum=0),
+            "restore_best": self.restore_best,
+        }
+        return json.dumps(d, allow_nan=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (for logs and JSON)."""
+        d = asdict(self)
+        d["surrogate"] = self.surrogate.to_dict()
+        return d
+
+
+def _pair(name: str, data: Any) -> tuple[Any, Any]:
+    if isinstance(data, Split):
+        return data.x, data.y
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    raise InvalidParameterError(f"{name}: expected a Split or an (x, y) tuple, got {type(data).__name__}")
+
+
+def fit_bptt(
+    net: RecurrentNetwork,
+    train: Any,
+    *,
+    validation: Any = None,
+    config: BPTTConfig | None = None,
+    seed: int = 0,
+    threads: int = 0,
+    progress: bool = True,
+    callback: Any = None,
+) -> Any:
+    """Train ``net`` in place with BPTT; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`."""
+    from .training import FitResult
+
+    config = config or BPTTConfig()
+    if not isinstance(config, BPTTConfig):
+        raise InvalidParameterError(f"config: expected a BPTTConfig, got {type(config).__name__}")
+    if config.restore_best and validation is None:
+        raise InvalidParameterError("validation: restore_best=True needs a validation set; pass validation=...")
+    cfg_json = config.to_core_json(seed, threads)
+    tx, ty = _pair("train", train)
+    x = sequences("train.x", tx, net.n_inputs)
+    if x.shape[0] == 0:
+        raise ShapeError("train.x: expected at least one sample, got 0")
+    y = targets("train.y", ty, x.shape[0], net.n_outputs)
+    vx = vy = None
+    if validation is not None:
+        a, b = _pair("validation", validation)
+        vx = sequences("validation.x", a, net.n_inputs)
+        vy = targets("validation.y", b, vx.shape[0], net.n_outputs)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, desc="bptt", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(m: dict[str, Any]) -> bool:
+        if bar is not None:
+            post = {"loss": f"{m['train_loss']:.4f}"}
+            if m["train_accuracy"] is not None and not math.isnan(m["train_accuracy"]):
+                post["acc"] = f"{m['train_accuracy']:.3f}"
+            if m.get("val_accuracy") is not None:
+                post["val_acc"] = f"{m['val_accuracy']:.3f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+        if callback is not None:
+            return callback(m) is not False
+        return True
+
+    start = time.perf_counter()
+    try:
+        rows, interrupted = net._net.fit(x, y, vx, vy, cfg_json, on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    for r in rows:
+        if r.get("train_accuracy") is None:
+            r["train_accuracy"] = float("nan")
+    history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
+    interrupted = interrupted or len(rows) < config.epochs
+    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
+
+
+__all__ = ["BPTTConfig", "fit_bptt"]

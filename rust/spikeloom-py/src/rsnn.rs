@@ -1,0 +1,369 @@
+//! The recurrent network class: description and parameters in, BPTT training, evaluation, recording.
+//! Configurations cross the boundary as JSON text (validated by the core's serde types); metrics come
+//! back as Python dicts.
+
+use crate::callback::EpochCallback;
+use crate::errors::{enter_core, to_pyerr};
+use numpy::ndarray::{Array1, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1, PyReadonlyArray3};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use spikeloom_core::rsnn::forward::Trace;
+use spikeloom_core::rsnn::real::Real;
+use spikeloom_core::rsnn::train::{self, BatchStats, Data};
+use spikeloom_core::rsnn::{
+    io, BpttConfig, LossSpec, NetworkSpec, Precision, RsnnNetwork, Sequences, Surrogate, Targets,
+};
+use spikeloom_core::Error;
+use std::path::PathBuf;
+
+/// Recurrent spiking network trained with surrogate-gradient BPTT.
+#[pyclass(module = "spikeloom._core", name = "RsnnNetwork")]
+pub struct PyRsnnNetwork {
+    pub inner: RsnnNetwork,
+}
+
+fn json<T: serde::de::DeserializeOwned>(py: Python<'_>, arg: &str, text: &str) -> PyResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| to_pyerr(py, Error::param(arg, "a valid description", e)))
+}
+
+fn to_dict<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyDict>> {
+    let text = serde_json::to_string(v)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    py.import("json")?
+        .call_method1("loads", (text,))?
+        .cast_into::<PyDict>()
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+}
+
+/// Input sequences from a C-contiguous [n, steps, channels] array of bool, uint8, float32 or float64.
+fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequences> {
+    fn build<T: numpy::Element + Copy>(
+        py: Python<'_>,
+        arg: &str,
+        a: PyReadonlyArray3<'_, T>,
+        f: impl Fn(T) -> f64 + Send + Sync,
+    ) -> PyResult<Sequences> {
+        let (n, t, c) = a.as_array().dim();
+        let data: Vec<f64> = a.as_array().iter().map(|v| f(*v)).collect();
+        enter_core(py, || Sequences::from_dense(arg, &data, n, t, c))
+    }
+    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, bool>>() {
+        return build(py, arg, a, |v| if v { 1.0 } else { 0.0 });
+    }
+    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, u8>>() {
+        return build(py, arg, a, |v| v as f64);
+    }
+    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, f32>>() {
+        return build(py, arg, a, |v| v as f64);
+    }
+    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, f64>>() {
+        return build(py, arg, a, |v| v);
+    }
+    Err(to_pyerr(
+        py,
+        Error::param(
+            arg,
+            "a 3-D array [samples, steps, channels] of bool, uint8, float32 or float64",
+            x.get_type().name()?,
+        ),
+    ))
+}
+
+/// Targets: int64 labels [n], or float32 series [n, steps, n_out].
+fn targets(py: Python<'_>, arg: &str, y: &Bound<'_, PyAny>, n_out: usize) -> PyResult<Targets> {
+    if let Ok(a) = y.extract::<PyReadonlyArray1<'_, i64>>() {
+        let labels = a.as_array().to_vec();
+        return Targets::labels(arg, &labels, n_out).map_err(|e| to_pyerr(py, e));
+    }
+    if let Ok(a) = y.extract::<PyReadonlyArray3<'_, f32>>() {
+        let k = a.as_array().dim().2;
+        return Ok(Targets::Series {
+            data: a.as_array().iter().copied().collect(),
+            n_out: k,
+        });
+    }
+    Err(to_pyerr(
+        py,
+        Error::param(
+            arg,
+            "int64 labels [samples] or float32 targets [samples, steps, outputs]",
+            y.get_type().name()?,
+        ),
+    ))
+}
+
+fn stats_dict<'py>(
+    py: Python<'py>,
+    net: &RsnnNetwork,
+    st: &BatchStats,
+    steps: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let n = st.samples.max(1) as f64;
+    d.set_item("loss", st.loss / n)?;
+    d.set_item("accuracy", st.correct as f64 / n)?;
+    let rates: Vec<f64> = net
+        .spec
+        .layers
+        .iter()
+        .zip(&st.spikes)
+        .map(|(l, s)| s / (n * l.size as f64) / (steps as f64 * net.spec.dt))
+        .collect();
+    d.set_item("rates_hz", rates)?;
+    d.set_item("samples", st.samples)?;
+    Ok(d)
+}
+
+type LayerArrays<'py> = Vec<Bound<'py, PyDict>>;
+
+fn trace_arrays<'py, F: Real + numpy::Element>(
+    py: Python<'py>,
+    traces: &[Trace<F>],
+    steps: usize,
+) -> PyResult<(LayerArrays<'py>, Option<Bound<'py, PyArray3<F>>>)> {
+    let b = traces.len();
+    let mut layers = Vec::new();
+    let n_layers = traces.first().map_or(0, |t| t.layers.len());
+    for l in 0..n_layers {
+        let n = traces[0].layers[l].n;
+        let mut spikes = Array3::<F>::zeros((b, steps, n));
+        let mut u = Vec::with_capacity(b * steps * n);
+        let mut a = Vec::new();
+        for (s, tr) in traces.iter().enumerate() {
+            let lt = &tr.layers[l];
+            for t in 0..steps {
+                let (idx, val) = lt.spikes(t);
+                for (&j, &v) in idx.iter().zip(val) {
+                    spikes[[s, t, j as usize]] = v;
+                }
+            }
+            u.extend_from_slice(&lt.u);
+            a.extend_from_slice(&lt.a);
+        }
+        let d = PyDict::new(py);
+        d.set_item("spikes", spikes.into_pyarray(py))?;
+        let shape = (b, steps, n);
+        let arr = |v: Vec<F>| Array3::from_shape_vec(shape, v).expect("trace shape");
+        d.set_item("u", arr(u).into_pyarray(py))?;
+        if !a.is_empty() {
+            d.set_item("a", arr(a).into_pyarray(py))?;
+        }
+        layers.push(d);
+    }
+    let no = if steps > 0 {
+        traces.first().map_or(0, |t| t.y.len() / steps)
+    } else {
+        0
+    };
+    let y = (no > 0).then(|| {
+        let v: Vec<F> = traces.iter().flat_map(|t| t.y.iter().copied()).collect();
+        Array3::from_shape_vec((b, steps, no), v)
+            .expect("readout shape")
+            .into_pyarray(py)
+    });
+    Ok((layers, y))
+}
+
+#[pymethods]
+impl PyRsnnNetwork {
+    /// A network from its JSON description (the core's NetworkSpec) with seeded initial parameters.
+    #[new]
+    fn new(py: Python<'_>, spec: &str, seed: u64) -> PyResult<Self> {
+        let spec: NetworkSpec = json(py, "spec", spec)?;
+        let inner = enter_core(py, || RsnnNetwork::new(spec, seed))?;
+        Ok(PyRsnnNetwork { inner })
+    }
+
+    /// The description as JSON text.
+    fn spec_json(&self) -> String {
+        serde_json::to_string(&self.inner.spec).unwrap_or_default()
+    }
+
+    /// All parameters as one flat float64 vector (see `tensors`).
+    fn params<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        Array1::from_vec(self.inner.params.clone()).into_pyarray(py)
+    }
+
+    /// Replace all parameters (flat vector; recurrent diagonals are zeroed).
+    fn set_params(&mut self, py: Python<'_>, params: PyReadonlyArray1<'_, f64>) -> PyResult<()> {
+        let p = params.as_array().to_vec();
+        let inner = &mut self.inner;
+        enter_core(py, || inner.set_params(p))
+    }
+
+    /// [(name, shape, start, stop)] of every tensor in the flat parameter vector.
+    fn tensors(&self) -> Vec<(String, Vec<usize>, usize, usize)> {
+        self.inner
+            .layout
+            .tensors()
+            .into_iter()
+            .map(|(n, s, r)| (n, s, r.start, r.end))
+            .collect()
+    }
+
+    /// Train in place with BPTT. `config` is the core's BpttConfig as JSON. Returns (history,
+    /// interrupted); Ctrl-C stops after the current epoch.
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        val_x: Option<&Bound<'py, PyAny>>,
+        val_y: Option<&Bound<'py, PyAny>>,
+        config: &str,
+        callback: Option<Py<PyAny>>,
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+        let cfg: BpttConfig = json(py, "config", config)?;
+        let n_out = self.inner.n_outputs();
+        let xs = sequences(py, "train.x", x)?;
+        let ys = targets(py, "train.y", y, n_out)?;
+        let val = match (val_x, val_y) {
+            (Some(a), Some(b)) => Some((
+                sequences(py, "validation.x", a)?,
+                targets(py, "validation.y", b, n_out)?,
+            )),
+            (None, None) => None,
+            _ => {
+                return Err(to_pyerr(
+                    py,
+                    Error::param("validation", "both x and y, or neither", "only one"),
+                ))
+            }
+        };
+        let mut cb = EpochCallback::new(callback);
+        let inner = &mut self.inner;
+        let history = enter_core(py, || {
+            train::fit(
+                inner,
+                Data { x: &xs, y: &ys },
+                val.as_ref().map(|(x, y)| Data { x, y }),
+                &cfg,
+                &mut |m| cb.call(|py| to_dict(py, m)),
+            )
+        })?;
+        let interrupted = cb.finish(py)?;
+        let dicts = history
+            .iter()
+            .map(|m| to_dict(py, m))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((dicts, interrupted))
+    }
+
+    /// Mean loss, accuracy and firing rates (Hz) over a data set.
+    #[pyo3(signature = (x, y, loss, surrogate, precision, threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        loss: &str,
+        surrogate: &str,
+        precision: &str,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let loss: LossSpec = json(py, "loss", loss)?;
+        let sur: Surrogate = json(py, "surrogate", surrogate)?;
+        let prec: Precision = json(py, "precision", &format!("\"{precision}\""))?;
+        let xs = sequences(py, "x", x)?;
+        let ys = targets(py, "y", y, self.inner.n_outputs())?;
+        let net = &self.inner;
+        let data = Data { x: &xs, y: &ys };
+        let st = enter_core(py, || match prec {
+            Precision::F32 => train::evaluate::<f32>(net, data, &loss, &sur, threads),
+            Precision::F64 => train::evaluate::<f64>(net, data, &loss, &sur, threads),
+        })?;
+        stats_dict(py, net, &st, xs.n_steps)
+    }
+
+    /// (mean loss, gradient as a flat float64 vector) over all samples, with the config's loss,
+    /// surrogate, regulariser and precision. Time-constant entries are d loss / d tau (per second).
+    fn gradient<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        config: &str,
+    ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
+        let cfg: BpttConfig = json(py, "config", config)?;
+        let xs = sequences(py, "x", x)?;
+        let ys = targets(py, "y", y, self.inner.n_outputs())?;
+        let net = &self.inner;
+        let data = Data { x: &xs, y: &ys };
+        let idx: Vec<usize> = (0..xs.n_samples).collect();
+        let (g, st) = enter_core(py, || {
+            cfg.validate(net)?;
+            data.check("data", net, &cfg.loss)?;
+            match cfg.precision {
+                Precision::F32 => train::gradient::<f32>(net, data, &idx, &cfg),
+                Precision::F64 => train::gradient::<f64>(net, data, &idx, &cfg),
+            }
+        })?;
+        Ok((
+            st.loss / st.samples.max(1) as f64,
+            Array1::from_vec(g).into_pyarray(py),
+        ))
+    }
+
+    /// Run and record: (per layer {"spikes", "u", ["a"]} arrays [n, steps, size], readout [n, steps,
+    /// n_out] or None), float32 or float64 per `precision`.
+    #[pyo3(signature = (x, surrogate, precision, threads=0))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        surrogate: &str,
+        precision: &str,
+        threads: usize,
+    ) -> PyResult<(LayerArrays<'py>, Option<Bound<'py, PyAny>>)> {
+        let sur: Surrogate = json(py, "surrogate", surrogate)?;
+        let prec: Precision = json(py, "precision", &format!("\"{precision}\""))?;
+        let xs = sequences(py, "x", x)?;
+        let net = &self.inner;
+        let steps = xs.n_steps;
+        match prec {
+            Precision::F32 => {
+                let tr = enter_core(py, || train::record::<f32>(net, &xs, &sur, threads))?;
+                let (l, y) = trace_arrays(py, &tr, steps)?;
+                Ok((l, y.map(|a| a.into_any())))
+            }
+            Precision::F64 => {
+                let tr = enter_core(py, || train::record::<f64>(net, &xs, &sur, threads))?;
+                let (l, y) = trace_arrays(py, &tr, steps)?;
+                Ok((l, y.map(|a| a.into_any())))
+            }
+        }
+    }
+
+    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
+    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
+        let (inner, extra) =
+            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
+        Ok((PyRsnnNetwork { inner }, extra))
+    }
+
+    /// Save atomically to `path` (safetensors + JSON metadata).
+    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
+        let inner = &self.inner;
+        enter_core(py, || io::save(inner, &path, extra))
+    }
+
+    /// Load a file written by `save`; returns (network, extra JSON text).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
+        let (inner, extra) = enter_core(py, || io::load(&path))?;
+        Ok((PyRsnnNetwork { inner }, extra))
+    }
+}
