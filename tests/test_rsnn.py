@@ -1,0 +1,211 @@
+"""The recurrent engine and BPTT: forward pass and gradients against the dense numpy reference
+(``rsnn_reference.py``), determinism across thread counts, persistence, recording and bad input."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import spikeloom as sl
+from spikeloom.errors import DTypeError, InvalidParameterError, NonFiniteError, ShapeError
+
+import rsnn_reference as ref
+
+L = sl.SpikingLayer
+
+VARIANTS = {
+    "lif_subtract": [L.lif(6, tau_mem=10e-3, tau_mem_sd=2e-3, gain=3.0, rec_gain=2.0)],
+    "lif_zero_two_layers": [
+        L.lif(6, tau_mem=8e-3, reset="zero", input_scale="one_minus_alpha", gain=12.0, rec_gain=4.0),
+        L.lif(4, tau_mem=10e-3, recurrent=False, gain=3.0),
+    ],
+    "cuba": [L.cuba(6, tau_mem=10e-3, tau_syn=5e-3, tau_syn_sd=1e-3, gain=1.5, rec_gain=1.0)],
+    "alif_bellec": [L.alif_bellec(6, tau_mem=20e-3, tau_adapt=50e-3, beta=0.3, gain=3.0, rec_gain=2.0)],
+    "alif_yin": [
+        L.alif_yin(6, tau_mem=20e-3, tau_adapt=30e-3, threshold=0.3, tau_adapt_sd=5e-3, gain=8.0, rec_gain=4.0),
+        L.alif_yin(4, tau_mem=20e-3, tau_adapt=50e-3, threshold=0.3, gain=8.0, rec_gain=4.0),
+    ],
+}
+
+
+def _net(name: str, seed: int = 0, readout_scale: str = "one") -> sl.RecurrentNetwork:
+    return sl.RecurrentNetwork(
+        5, VARIANTS[name], sl.Readout(3, tau=15e-3, tau_sd=2e-3, input_scale=readout_scale), seed=seed
+    )
+
+
+def _inputs(rng: np.random.Generator, n: int = 4, steps: int = 40) -> np.ndarray:
+    return rng.random((n, steps, 5)) < 0.3
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_forward_matches_dense_numpy(name: str, rng: np.random.Generator) -> None:
+    net = _net(name, readout_scale="one_minus_alpha" if "yin" in name else "one")
+    x = _inputs(rng)
+    rec = net.run(x, precision="float64")
+    spec = json.loads(net._net.spec_json())
+    fw = ref.forward(spec, net.parameters(), x)
+    total = 0
+    for l, lr in enumerate(fw.layers):
+        z = np.transpose(lr.z, (1, 0, 2))
+        np.testing.assert_array_equal(rec.spikes[l], z)
+        np.testing.assert_allclose(rec.u[l], np.transpose(lr.u, (1, 0, 2)), rtol=1e-12, atol=1e-12)
+        if lr.a is not None:
+            np.testing.assert_allclose(rec.a[l], np.transpose(lr.a, (1, 0, 2)), rtol=1e-12, atol=1e-12)
+        total += int(z.sum())
+    np.testing.assert_allclose(rec.readout, np.transpose(fw.y, (1, 0, 2)), rtol=1e-12, atol=1e-12)
+    assert total > 20, "the comparison needs spikes"
+    # float32 runs give the same spikes here (no threshold within float32 rounding).
+    rec32 = net.run(x)
+    assert rec32.u[0].dtype == np.float32
+    np.testing.assert_allclose(rec32.u[0], rec.u[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("loss", ["ce_max", "ce_mean"])
+def test_bptt_matches_dense_numpy_reverse_mode(name: str, loss: str, rng: np.random.Generator) -> None:
+    """The real (Heaviside + fast-sigmoid surrogate) gradient against an independent derivation."""
+    net = _net(name, seed=3, readout_scale="one_minus_alpha" if "yin" in name else "one")
+    x = _inputs(rng, n=5, steps=30)
+    y = np.arange(5) % 3
+    slope = 5.0
+    cfg = sl.BPTTConfig(loss=loss, surrogate=sl.surrogates.FastSigmoid(slope=slope), precision="float64")
+    value, grad = net.gradient(x, y, cfg)
+    spec = json.loads(net._net.spec_json())
+    p = net.parameters()
+    fw = ref.forward(spec, p, x)
+    want_loss, dy = ref.ce_loss_grad(fw.y, y, loss)
+    want = ref.backward(spec, p, x, fw, dy, slope)
+    assert value == pytest.approx(want_loss, rel=1e-12)
+    assert set(want) == set(grad)
+    for k in want:
+        scale = max(np.abs(want[k]).max(), 1e-12)
+        np.testing.assert_allclose(grad[k], want[k], rtol=1e-9, atol=1e-10 * scale, err_msg=k)
+    assert any(np.abs(g).max() > 0 for g in grad.values())
+
+
+def test_detached_reset_changes_only_the_reset_path(rng: np.random.Generator) -> None:
+    net = _net("lif_subtract", seed=1)
+    x, y = _inputs(rng, n=3, steps=30), np.array([0, 1, 2])
+    cfg = sl.BPTTConfig(surrogate=sl.surrogates.FastSigmoid(slope=5.0), precision="float64", detach_reset=True)
+    _, grad = net.gradient(x, y, cfg)
+    spec = json.loads(net._net.spec_json())
+    p = net.parameters()
+    fw = ref.forward(spec, p, x)
+    _, dy = ref.ce_loss_grad(fw.y, y, "ce_max")
+    want = ref.backward(spec, p, x, fw, dy, 5.0, detach_reset=True)
+    attached = ref.backward(spec, p, x, fw, dy, 5.0, detach_reset=False)
+    np.testing.assert_allclose(grad["layers.0.w_rec"], want["layers.0.w_rec"], rtol=1e-9, atol=1e-12)
+    assert not np.allclose(want["layers.0.w_rec"], attached["layers.0.w_rec"])
+    # The readout gradient does not depend on the switch.
+    np.testing.assert_allclose(grad["readout.w"], attached["readout.w"], rtol=1e-12)
+
+
+def test_training_is_identical_for_any_thread_count(rng: np.random.Generator) -> None:
+    x = rng.random((40, 25, 5)) < 0.3
+    y = rng.integers(0, 3, 40)
+    cfg = sl.BPTTConfig(epochs=2, batch_size=16, lr=5e-3, lr_tau=1e-4)
+    params = []
+    for threads in (1, 2, 3):
+        net = sl.RecurrentNetwork(
+            5, [L.alif_yin(8, threshold=0.3, gain=6.0)], sl.Readout(3, tau=20e-3, train_tau=True), seed=4
+        )
+        sl.fit(net, (x, y), config=cfg, seed=9, threads=threads, progress=False)
+        params.append(net.parameters())
+    for k in params[0]:
+        np.testing.assert_array_equal(params[0][k], params[1][k], err_msg=k)
+        np.testing.assert_array_equal(params[0][k], params[2][k], err_msg=k)
+    # Time constants moved and stayed in range.
+    tau = params[0]["layers.0.tau_mem"]
+    assert not np.allclose(tau, 20e-3) and (tau >= 1e-3).all()
+
+
+def test_save_load_and_pickle_round_trip(tmp_path, rng: np.random.Generator) -> None:
+    net = _net("alif_yin", seed=2)
+    path = tmp_path / "net.safetensors"
+    net.save(path, metadata={"note": "x"})
+    back = sl.RecurrentNetwork.load(path)
+    for k, v in net.parameters().items():
+        np.testing.assert_array_equal(back.parameters()[k], v)
+    assert back.layers == net.layers and back.readout == net.readout
+    clone = pickle.loads(pickle.dumps(net))
+    x = _inputs(rng)
+    np.testing.assert_array_equal(clone.run(x).spikes[0], net.run(x).spikes[0])
+    assert "RecurrentNetwork(5-6-4, readout 3" in repr(net)
+
+
+def test_set_parameters_masks_self_connections() -> None:
+    net = _net("lif_subtract")
+    w = np.ones((6, 6))
+    net.set_parameters(**{"layers.0.w_rec": w})
+    got = net.parameters()["layers.0.w_rec"]
+    assert np.all(np.diag(got) == 0) and got.sum() == 30
+    with pytest.raises(ShapeError, match="layers.0.w_rec"):
+        net.set_parameters(**{"layers.0.w_rec": np.ones((5, 6))})
+    with pytest.raises(InvalidParameterError, match="unknown tensor"):
+        net.set_parameters(nope=np.ones(3))
+
+
+def test_regression_with_mse_learns_a_sine() -> None:
+    steps = 60
+    t = np.arange(steps) * 1e-3
+    x = np.zeros((8, steps, 4), dtype=np.float32)
+    x[:, ::5, :] = 1.0  # a clock input
+    target = np.broadcast_to(np.sin(2 * np.pi * 25 * t)[None, :, None], (8, steps, 1)).astype(np.float32)
+    net = sl.RecurrentNetwork(4, [L.lif(32, gain=2.0, rec_gain=0.5)], sl.Readout(1, tau=5e-3), seed=0)
+    cfg = sl.BPTTConfig(epochs=150, batch_size=8, lr=1e-2, loss="mse")
+    before = net.evaluate(x, target, loss="mse")["loss"]
+    res = sl.fit(net, (x, target), config=cfg, progress=False)
+    after = net.evaluate(x, target, loss="mse")["loss"]
+    assert after < 0.2 * before, (before, after)
+    assert np.isnan(res.history["train_accuracy"][0])
+
+
+def test_bad_input_raises_named_errors(rng: np.random.Generator) -> None:
+    net = _net("lif_subtract")
+    with pytest.raises(ShapeError, match="x: expected 5 channels"):
+        net.run(np.zeros((2, 10, 4)))
+    with pytest.raises(ShapeError, match="3-D"):
+        net.run(np.zeros((10, 5)))
+    with pytest.raises(DTypeError, match="x"):
+        net.run(np.array([[["a"] * 5]]))
+    bad = np.zeros((1, 4, 5))
+    bad[0, 2, 3] = np.nan
+    with pytest.raises(NonFiniteError, match="flat index 13"):
+        net.run(bad)
+    x = _inputs(rng)
+    with pytest.raises(InvalidParameterError, match="labels in 0..2"):
+        net.evaluate(x, np.array([0, 1, 2, 3]))
+    with pytest.raises(ShapeError, match="one label per sample"):
+        net.evaluate(x, np.array([0, 1]))
+    with pytest.raises(InvalidParameterError, match="loss: expected one of"):
+        net.evaluate(x, np.zeros(4, dtype=int), loss="hinge")
+    with pytest.raises(InvalidParameterError, match="loss window"):
+        net.evaluate(x, np.zeros(4, dtype=int), loss_start=50)
+    with pytest.raises(InvalidParameterError, match="tau_mem"):
+        L.lif(4, tau_mem=-1.0)
+    with pytest.raises(InvalidParameterError, match="reset"):
+        L.lif(4, reset="soft")
+    with pytest.raises(InvalidParameterError, match="tau_adapt"):
+        L(4, adaptation="bellec")
+    with pytest.raises(InvalidParameterError, match=r"layers\[0\].tau_mem.*tau_min"):
+        sl.RecurrentNetwork(5, [L.lif(4, tau_mem=1e-4)], sl.Readout(2))
+    with pytest.raises(InvalidParameterError, match="ce_counts"):
+        sl.fit(sl.RecurrentNetwork(5, [L.lif(3)]), (x, np.zeros(4, dtype=int)), progress=False)
+    with pytest.raises(InvalidParameterError, match="surrogate"):
+        sl.BPTTConfig(surrogate="fast")
+    with pytest.raises(InvalidParameterError, match="FastSigmoid.slope"):
+        sl.surrogates.FastSigmoid(slope=0)
+
+
+def test_spike_count_loss_trains_an_output_layer(rng: np.random.Generator) -> None:
+    """Without a readout the last layer's spike counts are the logits."""
+    x = np.zeros((60, 30, 2), dtype=np.float32)
+    y = rng.integers(0, 2, 60)
+    x[np.arange(60), :, y] = 1.0  # class c drives input channel c
+    net = sl.RecurrentNetwork(2, [L.lif(16, gain=1.0), L.lif(2, recurrent=False, gain=1.0)], seed=0)
+    cfg = sl.BPTTConfig(epochs=20, batch_size=20, lr=1e-2, loss="ce_counts")
+    sl.fit(net, (x, y), config=cfg, progress=False)
+    assert net.evaluate(x, y, loss="ce_counts")["accuracy"] >= 0.95
