@@ -43,19 +43,19 @@ def forward(spec: dict[str, Any], p: dict[str, np.ndarray], x: np.ndarray) -> Fo
     B, T, _ = x.shape
     inp = np.transpose(x, (1, 0, 2)).astype(np.float64)  # [T, B, C]
     out = Forward()
-    for l, s in enumerate(spec["layers"]):
+    for li, s in enumerate(spec["layers"]):
         n = s["size"]
-        w_in = p[f"layers.{l}.w_in"]
-        w_rec = p.get(f"layers.{l}.w_rec")
+        w_in = p[f"layers.{li}.w_in"]
+        w_rec = p.get(f"layers.{li}.w_rec")
         if w_rec is not None:
             w_rec = w_rec * (1.0 - np.eye(n))
-        b = p[f"layers.{l}.bias"]
-        alpha = _decay(dt, p[f"layers.{l}.tau_mem"])
+        b = p[f"layers.{li}.bias"]
+        alpha = _decay(dt, p[f"layers.{li}.tau_mem"])
         zeta = 1.0 - alpha if s["input_scale"] == "one_minus_alpha" else np.ones(n)
         syn = s.get("tau_syn") is not None
-        alpha_s = _decay(dt, p[f"layers.{l}.tau_syn"]) if syn else None
+        alpha_s = _decay(dt, p[f"layers.{li}.tau_syn"]) if syn else None
         adapt = s["adaptation"] not in (None, "none")
-        rho = _decay(dt, p[f"layers.{l}.tau_adapt"]) if adapt else None
+        rho = _decay(dt, p[f"layers.{li}.tau_adapt"]) if adapt else None
         c_a = (1.0 - rho if s["adaptation"] == "yin" else np.ones(n)) if adapt else None
         th0, beta = s["threshold"], s["beta"]
         U, A, D, Z, TH = (np.zeros((T, B, n)) for _ in range(5))
@@ -159,21 +159,21 @@ def backward(
     g["readout.tau"] = (dyt * dk).sum(axis=(0, 1)) * kappa * dt / p["readout.tau"] ** 2
     dz_above = gq @ p["readout.w"].T  # [T, B, n_L]
     inp_all = [np.transpose(x, (1, 0, 2)).astype(np.float64)] + [lr.z for lr in fw.layers[:-1]]
-    for l in reversed(range(len(spec["layers"]))):
-        s = spec["layers"][l]
-        rec = fw.layers[l]
+    for li in reversed(range(len(spec["layers"]))):
+        s = spec["layers"][li]
+        rec = fw.layers[li]
         n = s["size"]
-        w_rec = p.get(f"layers.{l}.w_rec")
+        w_rec = p.get(f"layers.{li}.w_rec")
         if w_rec is not None:
             w_rec = w_rec * (1.0 - np.eye(n))
-        tau_m = p[f"layers.{l}.tau_mem"]
+        tau_m = p[f"layers.{li}.tau_mem"]
         alpha = _decay(dt, tau_m)
         oma = s["input_scale"] == "one_minus_alpha"
         zeta = 1.0 - alpha if oma else np.ones(n)
         syn = s.get("tau_syn") is not None
-        alpha_s = _decay(dt, p[f"layers.{l}.tau_syn"]) if syn else None
+        alpha_s = _decay(dt, p[f"layers.{li}.tau_syn"]) if syn else None
         adapt = s["adaptation"] not in (None, "none")
-        rho = _decay(dt, p[f"layers.{l}.tau_adapt"]) if adapt else None
+        rho = _decay(dt, p[f"layers.{li}.tau_adapt"]) if adapt else None
         c_a = (1.0 - rho if s["adaptation"] == "yin" else np.ones(n)) if adapt else None
         th0, beta, reset = s["threshold"], s["beta"], s["reset"]
         zprev = np.concatenate([np.zeros((1, B, n)), rec.z[:-1]])
@@ -222,17 +222,17 @@ def backward(
                 dzc += di @ w_rec.T
             dz_carry = dzc
             du_next = alpha * mask * du
-        g[f"layers.{l}.bias"] = dI.sum(axis=(0, 1))
-        g[f"layers.{l}.w_in"] = np.einsum("tbj,tbk->jk", inp_all[l], dI)
+        g[f"layers.{li}.bias"] = dI.sum(axis=(0, 1))
+        g[f"layers.{li}.w_in"] = np.einsum("tbj,tbk->jk", inp_all[li], dI)
         if w_rec is not None:
-            g[f"layers.{l}.w_rec"] = np.einsum("tbj,tbk->jk", zprev, dI) * (1.0 - np.eye(n))
-        g[f"layers.{l}.tau_mem"] = d_alpha * alpha * dt / tau_m**2
+            g[f"layers.{li}.w_rec"] = np.einsum("tbj,tbk->jk", zprev, dI) * (1.0 - np.eye(n))
+        g[f"layers.{li}.tau_mem"] = d_alpha * alpha * dt / tau_m**2
         if syn:
-            ts = p[f"layers.{l}.tau_syn"]
-            g[f"layers.{l}.tau_syn"] = d_alpha_s * alpha_s * dt / ts**2
+            ts = p[f"layers.{li}.tau_syn"]
+            g[f"layers.{li}.tau_syn"] = d_alpha_s * alpha_s * dt / ts**2
         if adapt:
-            ta = p[f"layers.{l}.tau_adapt"]
-            g[f"layers.{l}.tau_adapt"] = d_rho * rho * dt / ta**2
-        if l > 0:
-            dz_above = dI @ p[f"layers.{l}.w_in"].T
+            ta = p[f"layers.{li}.tau_adapt"]
+            g[f"layers.{li}.tau_adapt"] = d_rho * rho * dt / ta**2
+        if li > 0:
+            dz_above = dI @ p[f"layers.{li}.w_in"].T
     return g

@@ -8,10 +8,9 @@ import pickle
 
 import numpy as np
 import pytest
+import rsnn_reference as ref
 import spikeloom as sl
 from spikeloom.errors import DTypeError, InvalidParameterError, NonFiniteError, ShapeError
-
-import rsnn_reference as ref
 
 L = sl.SpikingLayer
 
@@ -48,12 +47,12 @@ def test_forward_matches_dense_numpy(name: str, rng: np.random.Generator) -> Non
     spec = json.loads(net._net.spec_json())
     fw = ref.forward(spec, net.parameters(), x)
     total = 0
-    for l, lr in enumerate(fw.layers):
+    for li, lr in enumerate(fw.layers):
         z = np.transpose(lr.z, (1, 0, 2))
-        np.testing.assert_array_equal(rec.spikes[l], z)
-        np.testing.assert_allclose(rec.u[l], np.transpose(lr.u, (1, 0, 2)), rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(rec.spikes[li], z)
+        np.testing.assert_allclose(rec.u[li], np.transpose(lr.u, (1, 0, 2)), rtol=1e-12, atol=1e-12)
         if lr.a is not None:
-            np.testing.assert_allclose(rec.a[l], np.transpose(lr.a, (1, 0, 2)), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(rec.a[li], np.transpose(lr.a, (1, 0, 2)), rtol=1e-12, atol=1e-12)
         total += int(z.sum())
     np.testing.assert_allclose(rec.readout, np.transpose(fw.y, (1, 0, 2)), rtol=1e-12, atol=1e-12)
     assert total > 20, "the comparison needs spikes"

@@ -25,6 +25,8 @@ class RecipeArgs:
     seed: int = 0
     threads: int = 0
     progress: bool = True
+    #: Path of a dataset that cannot ship with spikeloom (e.g. the SHD files), for recipes that need one.
+    data: str | None = None
 
 
 @dataclass
