@@ -41,7 +41,8 @@ def forward(spec: dict[str, Any], p: dict[str, np.ndarray], x: np.ndarray) -> Fo
     """Simulate ``x`` ``[B, T, C]`` (float64) with parameters ``p`` (the engine's tensor names)."""
     dt = spec["dt"]
     B, T, _ = x.shape
-    inp = np.transpose(x, (1, 0, 2)).astype(np.float64)  # [T, B, C]
+    ft = p["readout.w"].dtype if "readout.w" in p else np.float64
+    inp = np.transpose(x, (1, 0, 2)).astype(ft)  # [T, B, C]
     out = Forward()
     for li, s in enumerate(spec["layers"]):
         n = s["size"]
@@ -58,11 +59,11 @@ def forward(spec: dict[str, Any], p: dict[str, np.ndarray], x: np.ndarray) -> Fo
         rho = _decay(dt, p[f"layers.{li}.tau_adapt"]) if adapt else None
         c_a = (1.0 - rho if s["adaptation"] == "yin" else np.ones(n)) if adapt else None
         th0, beta = s["threshold"], s["beta"]
-        U, A, D, Z, TH = (np.zeros((T, B, n)) for _ in range(5))
-        u = np.zeros((B, n))
-        a = np.zeros((B, n))
-        i = np.zeros((B, n))
-        zp = np.zeros((B, n))
+        U, A, D, Z, TH = (np.zeros((T, B, n), ft) for _ in range(5))
+        u = np.zeros((B, n), ft)
+        a = np.zeros((B, n), ft)
+        i = np.zeros((B, n), ft)
+        zp = np.zeros((B, n), ft)
         for t in range(T):
             cur = b + inp[t] @ w_in
             if w_rec is not None:
@@ -76,14 +77,14 @@ def forward(spec: dict[str, Any], p: dict[str, np.ndarray], x: np.ndarray) -> Fo
                 a = rho * a + c_a * zp
                 theta = th0 + beta * a
             else:
-                theta = np.full((B, n), th0)
+                theta = np.full((B, n), th0, ft)
             if s["reset"] == "subtract":
                 u = alpha * u + zeta * d - th0 * zp
             elif s["reset"] == "subtract_adaptive":
                 u = alpha * u + zeta * d - theta * zp
             else:
                 u = alpha * (1.0 - zp) * u + zeta * d
-            z = (u - theta > 0).astype(np.float64)
+            z = (u - theta > 0).astype(ft)
             U[t], A[t], D[t], Z[t], TH[t] = u, a, d, z, theta
             zp = z
         out.layers.append(LayerRecord(U, A if adapt else None, D, Z, TH))
@@ -94,7 +95,7 @@ def forward(spec: dict[str, Any], p: dict[str, np.ndarray], x: np.ndarray) -> Fo
         zo = 1.0 - kappa if r["input_scale"] == "one_minus_alpha" else np.ones(r["size"])
         q = p["readout.bias"] + inp @ p["readout.w"]  # [T, B, n_out]
         y = np.zeros_like(q)
-        yp = np.zeros(q.shape[1:])
+        yp = np.zeros(q.shape[1:], ft)
         for t in range(T):
             yp = kappa * yp + zo * q[t]
             y[t] = yp
@@ -140,25 +141,26 @@ def backward(
     with the fast-sigmoid surrogate. Time constants get d loss / d tau."""
     dt = spec["dt"]
     T, B, _ = dy.shape
+    ft = dy.dtype
     g: dict[str, np.ndarray] = {}
     r = spec["readout"]
     kappa = _decay(dt, p["readout.tau"])
     zo = 1.0 - kappa if r["input_scale"] == "one_minus_alpha" else np.ones(r["size"])
     # Readout.
     dyt = np.zeros_like(dy)
-    carry = np.zeros(dy.shape[1:])
+    carry = np.zeros(dy.shape[1:], ft)
     for t in reversed(range(T)):
         dyt[t] = dy[t] + carry
         carry = kappa * dyt[t]
     gq = zo * dyt
     zL = fw.layers[-1].z
-    g["readout.w"] = np.einsum("tbj,tbk->jk", zL, gq)
+    g["readout.w"] = np.tensordot(zL, gq, axes=([0, 1], [0, 1]))
     g["readout.bias"] = gq.sum(axis=(0, 1))
-    yprev = np.concatenate([np.zeros((1, *fw.y.shape[1:])), fw.y[:-1]])
+    yprev = np.concatenate([np.zeros((1, *fw.y.shape[1:]), ft), fw.y[:-1]])
     dk = yprev - (fw.q if r["input_scale"] == "one_minus_alpha" else 0.0)
     g["readout.tau"] = (dyt * dk).sum(axis=(0, 1)) * kappa * dt / p["readout.tau"] ** 2
     dz_above = gq @ p["readout.w"].T  # [T, B, n_L]
-    inp_all = [np.transpose(x, (1, 0, 2)).astype(np.float64)] + [lr.z for lr in fw.layers[:-1]]
+    inp_all = [np.transpose(x, (1, 0, 2)).astype(ft)] + [lr.z for lr in fw.layers[:-1]]
     for li in reversed(range(len(spec["layers"]))):
         s = spec["layers"][li]
         rec = fw.layers[li]
@@ -176,16 +178,16 @@ def backward(
         rho = _decay(dt, p[f"layers.{li}.tau_adapt"]) if adapt else None
         c_a = (1.0 - rho if s["adaptation"] == "yin" else np.ones(n)) if adapt else None
         th0, beta, reset = s["threshold"], s["beta"], s["reset"]
-        zprev = np.concatenate([np.zeros((1, B, n)), rec.z[:-1]])
-        uprev = np.concatenate([np.zeros((1, B, n)), rec.u[:-1]])
-        dI = np.zeros((T, B, n))
-        d_alpha = np.zeros(n)
-        d_alpha_s = np.zeros(n)
-        d_rho = np.zeros(n)
-        du_next = np.zeros((B, n))
-        da_next = np.zeros((B, n))
-        di_next = np.zeros((B, n))
-        dz_carry = np.zeros((B, n))
+        zprev = np.concatenate([np.zeros((1, B, n), ft), rec.z[:-1]])
+        uprev = np.concatenate([np.zeros((1, B, n), ft), rec.u[:-1]])
+        dI = np.zeros((T, B, n), ft)
+        d_alpha = np.zeros(n, ft)
+        d_alpha_s = np.zeros(n, ft)
+        d_rho = np.zeros(n, ft)
+        du_next = np.zeros((B, n), ft)
+        da_next = np.zeros((B, n), ft)
+        di_next = np.zeros((B, n), ft)
+        dz_carry = np.zeros((B, n), ft)
         for t in reversed(range(T)):
             dz = dz_above[t] + dz_carry
             dv = dz * fast_sigmoid_grad(rec.u[t] - rec.theta[t], slope)
@@ -194,20 +196,20 @@ def backward(
             d_alpha += (du * mask * uprev[t]).sum(axis=0)
             if oma:
                 d_alpha -= (du * rec.d[t]).sum(axis=0)
-            dzc = np.zeros((B, n))
+            dzc = np.zeros((B, n), ft)
             if adapt:
                 dtheta = -dv
                 if reset == "subtract_adaptive" and not detach_reset:
                     dtheta = dtheta - zprev[t] * du
                 da = beta * dtheta + da_next
-                aprev = rec.a[t - 1] if t > 0 else np.zeros((B, n))
+                aprev = rec.a[t - 1] if t > 0 else np.zeros((B, n), ft)
                 d_rho += (da * (aprev - (zprev[t] if s["adaptation"] == "yin" else 0.0))).sum(axis=0)
                 da_next = rho * da
                 dzc += c_a * da
             di = zeta * du
             if syn:
                 di = di + di_next
-                iprev = rec.d[t - 1] if t > 0 else np.zeros((B, n))
+                iprev = rec.d[t - 1] if t > 0 else np.zeros((B, n), ft)
                 d_alpha_s += (di * iprev).sum(axis=0)
                 di_next = alpha_s * di
             dI[t] = di
@@ -223,9 +225,9 @@ def backward(
             dz_carry = dzc
             du_next = alpha * mask * du
         g[f"layers.{li}.bias"] = dI.sum(axis=(0, 1))
-        g[f"layers.{li}.w_in"] = np.einsum("tbj,tbk->jk", inp_all[li], dI)
+        g[f"layers.{li}.w_in"] = np.tensordot(inp_all[li], dI, axes=([0, 1], [0, 1]))
         if w_rec is not None:
-            g[f"layers.{li}.w_rec"] = np.einsum("tbj,tbk->jk", zprev, dI) * (1.0 - np.eye(n))
+            g[f"layers.{li}.w_rec"] = np.tensordot(zprev, dI, axes=([0, 1], [0, 1])) * (1.0 - np.eye(n))
         g[f"layers.{li}.tau_mem"] = d_alpha * alpha * dt / tau_m**2
         if syn:
             ts = p[f"layers.{li}.tau_syn"]

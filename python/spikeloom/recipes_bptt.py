@@ -105,7 +105,7 @@ def seqdigits_bptt(args: RecipeArgs) -> RecipeResult:
         seed=args.seed,
     )
     cfg = BPTTConfig(
-        epochs=args.epochs or 30,
+        epochs=args.epochs or 50,
         batch_size=32,
         lr=5e-3,
         loss="ce_mean",

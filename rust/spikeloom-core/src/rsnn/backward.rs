@@ -29,7 +29,7 @@
 use super::forward::{Model, Trace};
 use super::input::SampleInput;
 use super::network::{Adaptation, Reset};
-use super::real::{axpy, dot, Real};
+use super::real::{axpy, Real};
 
 /// A gradient added to a layer's spikes at every step of a window (firing-rate regularisers, a
 /// spike-count loss).
@@ -130,9 +130,12 @@ pub fn backward<F: Real>(
                     &s.gq,
                 );
             }
-            let w = &m.w[o.w.clone()];
-            for (k, dz) in s.dza[top].iter_mut().enumerate() {
-                *dz = dot(&w[k * no..(k + 1) * no], &s.gq);
+            let wt = &m.wt[o.w.clone()];
+            let n_top = m.layers[top].n;
+            let dza = &mut s.dza[top];
+            dza.iter_mut().for_each(|v| *v = F::zero());
+            for (k, &g) in s.gq.iter().enumerate() {
+                axpy(dza, g, &wt[k * n_top..(k + 1) * n_top]);
             }
         } else {
             s.dza[top].iter_mut().for_each(|v| *v = F::zero());
@@ -241,16 +244,23 @@ pub fn backward<F: Real>(
                     let j = j as usize;
                     axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
                 }
-                let w = &m.w[o.w_rec.clone()];
-                for k in 0..n {
-                    s.dzc[l][k] += dot(&w[k * n..(k + 1) * n], dcur);
+                let wt = &m.wt[o.w_rec.clone()];
+                let dzc = &mut s.dzc[l];
+                for (j, &g) in dcur.iter().enumerate() {
+                    if g != F::zero() {
+                        axpy(dzc, g, &wt[j * n..(j + 1) * n]);
+                    }
                 }
             }
             if l > 0 {
-                let w = &m.w[o.w_in.clone()];
-                let below = &mut s.dza[..l];
-                for (j, dz) in below[l - 1].iter_mut().enumerate() {
-                    *dz = dot(&w[j * n..(j + 1) * n], &s.d_cur[l]);
+                let wt = &m.wt[o.w_in.clone()];
+                let np = o.n_pre;
+                let below = &mut s.dza[l - 1];
+                below.iter_mut().for_each(|v| *v = F::zero());
+                for (j, &g) in s.d_cur[l].iter().enumerate() {
+                    if g != F::zero() {
+                        axpy(below, g, &wt[j * np..(j + 1) * np]);
+                    }
                 }
             }
             // Clear the dense z[t-1].

@@ -47,6 +47,9 @@ pub struct ReadoutModel<F: Real> {
 #[derive(Clone, Debug)]
 pub struct Model<F: Real> {
     pub w: Vec<F>,
+    /// The weight matrices transposed (`[n_post x n_pre]`, same ranges as in `w`): the reverse pass
+    /// computes `W delta` as a sum of scaled columns (vectorised axpys, no reductions).
+    pub wt: Vec<F>,
     pub layout: Layout,
     pub layers: Vec<LayerModel<F>>,
     pub readout: Option<ReadoutModel<F>>,
@@ -124,8 +127,27 @@ impl<F: Real> Model<F> {
                     one_minus_kappa: omk,
                 }
             });
+        let w: Vec<F> = p.iter().map(|v| F::of(*v)).collect();
+        let mut wt = vec![F::zero(); net.layout.n_weights];
+        let mut transpose = |r: &std::ops::Range<usize>, rows: usize, cols: usize| {
+            for i in 0..rows {
+                for j in 0..cols {
+                    wt[r.start + j * rows + i] = w[r.start + i * cols + j];
+                }
+            }
+        };
+        for o in &net.layout.layers {
+            transpose(&o.w_in, o.n_pre, o.n);
+            if !o.w_rec.is_empty() {
+                transpose(&o.w_rec, o.n, o.n);
+            }
+        }
+        if let Some(o) = &net.layout.readout {
+            transpose(&o.w, o.n_pre, o.n);
+        }
         Model {
-            w: p.iter().map(|v| F::of(*v)).collect(),
+            w,
+            wt,
             layout: net.layout.clone(),
             layers,
             readout,
