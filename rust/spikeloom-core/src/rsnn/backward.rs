@@ -29,7 +29,7 @@
 use super::forward::{Model, Trace};
 use super::input::SampleInput;
 use super::network::{Adaptation, Reset};
-use super::real::{axpy, Real};
+use super::real::{add_scaled_rows, axpy, Real};
 
 /// A gradient added to a layer's spikes at every step of a window (firing-rate regularisers, a
 /// spike-count loss).
@@ -130,13 +130,9 @@ pub fn backward<F: Real>(
                     &s.gq,
                 );
             }
-            let wt = &m.wt[o.w.clone()];
-            let n_top = m.layers[top].n;
             let dza = &mut s.dza[top];
             dza.iter_mut().for_each(|v| *v = F::zero());
-            for (k, &g) in s.gq.iter().enumerate() {
-                axpy(dza, g, &wt[k * n_top..(k + 1) * n_top]);
-            }
+            add_scaled_rows(dza, &s.gq, &m.wt[o.w.clone()]);
         } else {
             s.dza[top].iter_mut().for_each(|v| *v = F::zero());
         }
@@ -244,24 +240,12 @@ pub fn backward<F: Real>(
                     let j = j as usize;
                     axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
                 }
-                let wt = &m.wt[o.w_rec.clone()];
-                let dzc = &mut s.dzc[l];
-                for (j, &g) in dcur.iter().enumerate() {
-                    if g != F::zero() {
-                        axpy(dzc, g, &wt[j * n..(j + 1) * n]);
-                    }
-                }
+                add_scaled_rows(&mut s.dzc[l], dcur, &m.wt[o.w_rec.clone()]);
             }
             if l > 0 {
-                let wt = &m.wt[o.w_in.clone()];
-                let np = o.n_pre;
                 let below = &mut s.dza[l - 1];
                 below.iter_mut().for_each(|v| *v = F::zero());
-                for (j, &g) in s.d_cur[l].iter().enumerate() {
-                    if g != F::zero() {
-                        axpy(below, g, &wt[j * np..(j + 1) * np]);
-                    }
-                }
+                add_scaled_rows(below, &s.d_cur[l], &m.wt[o.w_in.clone()]);
             }
             // Clear the dense z[t-1].
             if t > 0 {
