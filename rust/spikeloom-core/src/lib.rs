@@ -17,6 +17,7 @@ pub mod io;
 pub mod parallel;
 pub mod rsnn;
 pub mod s4nn;
+pub mod sim;
 pub mod spike_time;
 pub mod train;
 

@@ -7,6 +7,7 @@ mod functions;
 mod network;
 mod rsnn;
 mod s4nn;
+mod sim;
 
 use pyo3::prelude::*;
 
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<network::PyTtfsNetwork>()?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
+    m.add_class::<sim::PySimGroup>()?;
     Ok(())
 }
