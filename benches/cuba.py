@@ -71,7 +71,8 @@ def run_brian2(n: int) -> dict[str, Any] | None:
     dge/dt = -ge/taue : volt
     dgi/dt = -gi/taui : volt
     """
-    p = b2.NeuronGroup(n, eqs, threshold="v>vt", reset="v = vr", refractory=5 * b2.ms, method="exact")
+    ns = {"taum": taum, "taue": taue, "taui": taui, "vt": vt, "vr": vr, "el": el}
+    p = b2.NeuronGroup(n, eqs, threshold="v>vt", reset="v = vr", refractory=5 * b2.ms, method="exact", namespace=ns)
     p.v = "vr + rand() * (vt - vr)"
     p.ge = p.gi = 0 * b2.mV
     n_exc = int(0.8 * n)
@@ -125,8 +126,9 @@ def main() -> None:
         for s, b in zip(rows, b2rows, strict=False):
             print(
                 f"brian2 C++ standalone N={b['n']:6d}: {b['wall_s_per_sim_s']:.3f} s, {b['rate_hz']:.2f} Hz, "
-                f"{b['events_per_s'] / 1e6:.1f} M events/s -> spikeloom is {b['wall_s_per_sim_s'] / s['wall_s_per_sim_s']:.1f}x "
-                f"faster per simulated second; rate difference {100 * (s['rate_hz'] / b['rate_hz'] - 1):+.1f} %"
+                f"{b['events_per_s'] / 1e6:.1f} M events/s -> spikeloom is "
+                f"{b['wall_s_per_sim_s'] / s['wall_s_per_sim_s']:.1f}x faster per simulated second; "
+                f"rate difference {100 * (s['rate_hz'] / b['rate_hz'] - 1):+.1f} %"
             )
     else:
         r0 = rows[0]
