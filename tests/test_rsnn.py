@@ -208,3 +208,20 @@ def test_spike_count_loss_trains_an_output_layer(rng: np.random.Generator) -> No
     cfg = sl.BPTTConfig(epochs=20, batch_size=20, lr=1e-2, loss="ce_counts")
     sl.fit(net, (x, y), config=cfg, progress=False)
     assert net.evaluate(x, y, loss="ce_counts")["accuracy"] >= 0.95
+
+
+def test_recording_and_raster(rng: np.random.Generator) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    net = _net("alif_bellec")
+    x = _inputs(rng, n=2, steps=50)
+    rec = net.run(x)
+    assert rec.spikes[0].shape == (2, 50, 6) and rec.u[0].shape == (2, 50, 6)
+    assert rec.a[0] is not None and rec.readout.shape == (2, 50, 3)
+    times, ids = sl.plot.spike_events(rec, sample=1)
+    assert len(times) == int(rec.spikes[0][1].sum()) and (times > 0).all()
+    ax = sl.plot.raster(rec, sample=1)
+    assert ax.get_xlabel() == "time (ms)"
+    np.testing.assert_allclose(rec.rates_hz()[0], rec.spikes[0].mean(axis=(0, 1)) / 1e-3)

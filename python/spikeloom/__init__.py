@@ -10,7 +10,7 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, recipes, s4nn, surrogates, ttfs
+from . import datasets, errors, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
@@ -33,6 +33,8 @@ __all__ = [
     "RecurrentNetwork",
     "SpikingLayer",
     "surrogates",
+    "plot",
+    "sim",
     "ComsaLatency",
     "S4NNNetwork",
     "s4nn",
