@@ -34,6 +34,7 @@ def run_bptt(
     net: RecurrentNetwork,
     data: Dataset,
     config: BPTTConfig,
+    callback: Any = None,
     **extra: Any,
 ) -> RecipeResult:
     """Train with validation-based model selection, evaluate on the test set, report."""
@@ -46,6 +47,7 @@ def run_bptt(
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            callback=callback,
         )
     )
     test = net.evaluate(
@@ -131,7 +133,7 @@ def yin_alif(
 
 
 @register("smnist", "bptt", YIN, "sequential MNIST (784 steps, 1 binary input), 64-256-256 ALIF (Yin et al.), BPTT")
-def smnist_bptt(args: RecipeArgs, n_train: int | None = None) -> RecipeResult:
+def smnist_bptt(args: RecipeArgs, n_train: int | None = None, callback: Any = None) -> RecipeResult:
     data = sequential_mnist(validation=5000)
     if n_train is not None:
         from .datasets import Split
@@ -163,7 +165,7 @@ def smnist_bptt(args: RecipeArgs, n_train: int | None = None) -> RecipeResult:
         surrogate=MultiGaussian(),
         restore_best=True,
     )
-    return run_bptt("smnist", args, net, data, cfg)
+    return run_bptt("smnist", args, net, data, cfg, callback=callback)
 
 
 @register("shd", "bptt", YIN, "Spiking Heidelberg Digits (--data FOLDER), 700-128-128-20 ALIF (Yin et al.), BPTT")
