@@ -144,3 +144,65 @@ class S4nnNetwork:
     def save(self, path: str, extra: str) -> None: ...
     @staticmethod
     def load(path: str) -> tuple[S4nnNetwork, str]: ...
+
+class RsnnNetwork:
+    def __init__(self, spec: str, seed: int) -> None: ...
+    def spec_json(self) -> str: ...
+    def params(self) -> npt.NDArray[np.float64]: ...
+    def set_params(self, params: npt.NDArray[np.float64]) -> None: ...
+    def tensors(self) -> list[tuple[str, list[int], int, int]]: ...
+    def fit(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[Any],
+        val_x: npt.NDArray[Any] | None,
+        val_y: npt.NDArray[Any] | None,
+        config: str,
+        callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]: ...
+    def evaluate(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[Any],
+        loss: str,
+        surrogate: str,
+        precision: str,
+        threads: int = 0,
+    ) -> dict[str, Any]: ...
+    def gradient(
+        self, x: npt.NDArray[Any], y: npt.NDArray[Any], config: str
+    ) -> tuple[float, npt.NDArray[np.float64]]: ...
+    def run(
+        self, x: npt.NDArray[Any], surrogate: str, precision: str, threads: int = 0
+    ) -> tuple[list[dict[str, npt.NDArray[Any]]], npt.NDArray[Any] | None]: ...
+    def to_bytes(self, extra: str) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> tuple[RsnnNetwork, str]: ...
+    def save(self, path: str, extra: str) -> None: ...
+    @staticmethod
+    def load(path: str) -> tuple[RsnnNetwork, str]: ...
+
+class SimGroup:
+    def __init__(
+        self,
+        n: int,
+        dt: float,
+        tau_mem: float,
+        v_rest: float,
+        threshold: float,
+        v_reset: float,
+        refractory: float,
+        receptor_taus: list[float],
+    ) -> None: ...
+    def connect(
+        self,
+        pre_start: int,
+        pre_end: int,
+        post_start: int,
+        post_end: int,
+        p: float,
+        weight: float,
+        receptor: int,
+        seed: int,
+    ) -> int: ...
+    def run(self, v0: npt.NDArray[np.float64], steps: int, record: bool) -> dict[str, Any]: ...
