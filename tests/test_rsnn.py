@@ -225,3 +225,21 @@ def test_recording_and_raster(rng: np.random.Generator) -> None:
     ax = sl.plot.raster(rec, sample=1)
     assert ax.get_xlabel() == "time (ms)"
     np.testing.assert_allclose(rec.rates_hz()[0], rec.spikes[0].mean(axis=(0, 1)) / 1e-3)
+
+
+def test_truncated_bptt(rng: np.random.Generator) -> None:
+    """Windows as long as the sequence are full BPTT; shorter windows train and take more steps."""
+    x = rng.random((24, 30, 5)) < 0.3
+    y = rng.integers(0, 3, 24)
+    params = []
+    for trunc in (None, 30, 10):
+        net = _net("lif_subtract", seed=5)
+        cfg = sl.BPTTConfig(epochs=2, batch_size=12, lr=5e-3, loss="ce_mean", truncation=trunc)
+        res = sl.fit(net, (x, y), config=cfg, progress=False)
+        params.append(net.parameters())
+        assert res.history["train_accuracy"].is_finite().all()
+    for k in params[0]:
+        np.testing.assert_array_equal(params[0][k], params[1][k], err_msg=k)
+    assert not np.allclose(params[0]["layers.0.w_rec"], params[2]["layers.0.w_rec"])
+    with pytest.raises(InvalidParameterError, match="truncation"):
+        sl.BPTTConfig(truncation=0)

@@ -57,6 +57,9 @@ class BPTTConfig:
         detach_reset: stop the gradient through the reset's dependence on the spike.
         rate_lower, rate_low_hz, rate_upper, rate_high_hz: firing-rate regularisers.
         clip_grad_norm: clip the global gradient norm (``None``: no clipping).
+        truncation: truncated BPTT: windows of this many steps; the state is carried from window to
+            window but the gradient is not, each window's part of the loss window is its loss (``ce_last``:
+            only the window holding the last step), and Adam steps after every window (``None``: full BPTT).
         precision: ``"float32"`` (fast) or ``"float64"`` (for gradient checks).
         restore_best: keep the parameters of the best validation epoch.
     """
@@ -79,6 +82,7 @@ class BPTTConfig:
     rate_upper: float = 0.0
     rate_high_hz: float = 0.0
     clip_grad_norm: float | None = None
+    truncation: int | None = None
     precision: str = "float32"
     restore_best: bool = False
 
@@ -98,6 +102,8 @@ class BPTTConfig:
             v.non_negative(name, getattr(self, name))
         if self.clip_grad_norm is not None:
             v.positive("clip_grad_norm", self.clip_grad_norm)
+        if self.truncation is not None:
+            v.positive_int("truncation", self.truncation)
         _choice("precision", self.precision, ("float32", "float64"))
 
     def to_core_json(self, seed: int, threads: int) -> str:
@@ -121,6 +127,7 @@ class BPTTConfig:
                 "rate_high": self.rate_high_hz,
             },
             "clip_grad_norm": self.clip_grad_norm,
+            "truncation": self.truncation,
             "precision": {"float32": "f32", "float64": "f64"}[self.precision],
             "seed": v.seed("seed", seed),
             "threads": v.positive_int("threads", threads, minimum=0),

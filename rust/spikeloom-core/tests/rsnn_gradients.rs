@@ -179,3 +179,97 @@ fn yin_adaptive_lif() {
 fn spike_count_loss() {
     check(COUNTS, "ce_counts", 8);
 }
+
+/// Truncated BPTT: a window started from the carried state continues the full trajectory exactly, and
+/// its gradient is the derivative of the window's loss with the carried state held fixed.
+#[test]
+fn truncated_window_gradient_is_the_detached_gradient() {
+    use spikeloom_core::rsnn::forward::{forward, forward_window, Model, SampleState, Trace};
+    use spikeloom_core::rsnn::train::gradient_window;
+    for (spec_json, loss) in [(YIN, "ce_sum_softmax"), (CUBA, "mse"), (LIF, "ce_mean")] {
+        let spec: NetworkSpec = serde_json::from_str(spec_json).unwrap();
+        let net = RsnnNetwork::new(spec, 11).unwrap();
+        let (n, steps, n_in, k) = (2usize, 14usize, net.spec.n_inputs, 5usize);
+        let x: Vec<f64> = (0..n * steps * n_in)
+            .map(|i| {
+                if (i * 7 + 3) % 5 < 2 {
+                    0.0
+                } else {
+                    ((i * 31) % 11) as f64 * 0.2
+                }
+            })
+            .collect();
+        let xs = Sequences::from_dense("x", &x, n, steps, n_in).unwrap();
+        let n_out = net.n_outputs();
+        let y = if loss == "mse" {
+            Targets::Series {
+                data: (0..n * steps * n_out)
+                    .map(|i| (i as f32 * 0.37).sin())
+                    .collect(),
+                n_out,
+            }
+        } else {
+            Targets::Labels((0..n).map(|s| s % n_out).collect())
+        };
+        let data = Data { x: &xs, y: &y };
+        let mut cfg = config(loss);
+        cfg.loss.start = 0;
+        let idx: Vec<usize> = (0..n).collect();
+        // Continuity: windows reproduce the full run step for step.
+        let m = Model::<f64>::new(&net, &cfg.surrogate);
+        let mut full = Trace::default();
+        forward(&m, xs.sample(1), &mut full);
+        let mut st = SampleState::default();
+        let mut part = Trace::default();
+        for t0 in (0..steps).step_by(k) {
+            let len = k.min(steps - t0);
+            part.load_state(&m, &st);
+            forward_window(&m, xs.sample(1), &mut part, t0, len);
+            part.save_state(&mut st);
+            let no = net.n_outputs();
+            assert_eq!(&full.y[t0 * no..(t0 + len) * no], &part.y[..len * no]);
+            let nn = full.layers[0].n;
+            assert_eq!(
+                &full.layers[0].u[t0 * nn..(t0 + len) * nn],
+                &part.layers[0].u[..len * nn]
+            );
+        }
+        // The second window's gradient against finite differences with the carried state fixed.
+        let mut states = vec![SampleState::default(); n];
+        gradient_window::<f64>(&net, data, &idx, &cfg, 0, k, &mut states).unwrap();
+        let carried = states.clone();
+        let (g, _) =
+            gradient_window::<f64>(&net, data, &idx, &cfg, k, k, &mut states.clone()).unwrap();
+        let loss_at = |p: &[f64]| {
+            let mut mm = net.clone();
+            mm.params = p.to_vec();
+            let (_, st) =
+                gradient_window::<f64>(&mm, data, &idx, &cfg, k, k, &mut carried.clone()).unwrap();
+            st.loss / n as f64
+        };
+        let scale = g[..net.layout.n_weights]
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(scale > 0.0);
+        for i in 0..net.layout.n_weights {
+            if net.layout.layers.iter().any(|o| {
+                o.w_rec.contains(&i) && (i - o.w_rec.start) / o.n == (i - o.w_rec.start) % o.n
+            }) {
+                continue;
+            }
+            let h = 1e-5;
+            let at = |d: f64| {
+                let mut p = net.params.clone();
+                p[i] += d;
+                loss_at(&p)
+            };
+            let fd = (8.0 * (at(h) - at(-h)) - (at(2.0 * h) - at(-2.0 * h))) / (12.0 * h);
+            let err = (fd - g[i]).abs() / scale;
+            assert!(
+                err < 1e-6,
+                "{loss} window param {i}: fd {fd:e} vs {:e}",
+                g[i]
+            );
+        }
+    }
+}

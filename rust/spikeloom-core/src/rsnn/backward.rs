@@ -89,6 +89,7 @@ impl<F: Real> BackwardScratch<F> {
 pub fn backward<F: Real>(
     m: &Model<F>,
     x: SampleInput<'_>,
+    t0: usize,
     tr: &Trace<F>,
     dy: &[F],
     direct: &[DirectGrad<F>],
@@ -109,7 +110,7 @@ pub fn backward<F: Real>(
                 let yp = if t > 0 {
                     tr.y[(t - 1) * no + k]
                 } else {
-                    F::zero()
+                    tr.init_y[k]
                 };
                 let mut dk = yp;
                 if rm.one_minus_kappa {
@@ -149,13 +150,14 @@ pub fn backward<F: Real>(
             let lt = &tr.layers[l];
             let n = lm.n;
             let row = t * n;
-            let prev = if t > 0 { Some((t - 1) * n) } else { None };
             // z[t-1] as a dense vector.
             if t > 0 {
                 let (idx, val) = lt.spikes(t - 1);
                 for (&j, &v) in idx.iter().zip(val) {
                     s.zprev[l][j as usize] = v;
                 }
+            } else {
+                s.zprev[l].copy_from_slice(&lt.init_z);
             }
             let adaptive = lm.adaptation != Adaptation::None;
             for k in 0..n {
@@ -164,7 +166,7 @@ pub fn backward<F: Real>(
                 let dz = s.dza[l][k] + s.dzc[l][k];
                 let dv = dz * m.spike.grad(lt.u[row + k] - theta);
                 let du = dv + s.du[l][k];
-                let up = prev.map_or(F::zero(), |p| lt.u[p + k]);
+                let (up, ap, ip) = lt.prev(t, k);
                 let mask = if lm.reset == Reset::Zero {
                     F::one() - zp
                 } else {
@@ -184,7 +186,6 @@ pub fn backward<F: Real>(
                         dtheta -= zp * du;
                     }
                     let da = lm.beta * dtheta + s.da[l][k];
-                    let ap = prev.map_or(F::zero(), |p| lt.a[p + k]);
                     let drho = if lm.adaptation == Adaptation::Yin {
                         ap - zp
                     } else {
@@ -198,7 +199,6 @@ pub fn backward<F: Real>(
                 let mut di = lm.zeta[k] * du;
                 if lm.synapse {
                     di += s.di[l][k];
-                    let ip = prev.map_or(F::zero(), |p| lt.d[p + k]);
                     grad[o.tau_syn.start + k] += di * ip;
                     s.di[l][k] = lm.alpha_s[k] * di;
                 }
@@ -219,7 +219,7 @@ pub fn backward<F: Real>(
             // Weight gradients: one row per input event / spike below.
             let gw_in = o.w_in.start;
             if l == 0 {
-                for (j, v) in x.at(t) {
+                for (j, v) in x.at(t0 + t) {
                     axpy(
                         &mut grad[gw_in + j * n..gw_in + (j + 1) * n],
                         F::of(v as f64),
@@ -233,12 +233,20 @@ pub fn backward<F: Real>(
                     axpy(&mut grad[gw_in + j * n..gw_in + (j + 1) * n], v, dcur);
                 }
             }
-            if lm.recurrent && t > 0 {
+            if lm.recurrent {
                 let gw = o.w_rec.start;
-                let (idx, val) = lt.spikes(t - 1);
-                for (&j, &v) in idx.iter().zip(val) {
-                    let j = j as usize;
-                    axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
+                if t > 0 {
+                    let (idx, val) = lt.spikes(t - 1);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        let j = j as usize;
+                        axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
+                    }
+                } else {
+                    for (j, &v) in lt.init_z.iter().enumerate() {
+                        if v != F::zero() {
+                            axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
+                        }
+                    }
                 }
                 add_scaled_rows(&mut s.dzc[l], dcur, &m.wt[o.w_rec.clone()]);
             }
@@ -253,6 +261,8 @@ pub fn backward<F: Real>(
                 for &j in idx {
                     s.zprev[l][j as usize] = F::zero();
                 }
+            } else {
+                s.zprev[l].iter_mut().for_each(|z| *z = F::zero());
             }
         }
     }

@@ -173,6 +173,12 @@ pub struct LayerTrace<F: Real> {
     pub val: Vec<F>,
     /// Spike count (sum of spike values) per neuron over the sample.
     pub counts: Vec<F>,
+    /// State before step 0 (zero for a fresh sample; the end of the previous window under truncated
+    /// BPTT): membrane, adaptation, drive and spikes, dense `[n]`.
+    pub init_u: Vec<F>,
+    pub init_a: Vec<F>,
+    pub init_d: Vec<F>,
+    pub init_z: Vec<F>,
     /// The previous step's spikes as a dense vector (work buffer).
     zprev: Vec<F>,
     /// Input current of the current step (work buffer).
@@ -196,6 +202,27 @@ impl<F: Real> LayerTrace<F> {
             m.theta0 + m.beta * self.a[t * self.n + k]
         }
     }
+
+    /// Membrane, adaptation and drive of neuron `k` at step `t - 1` (the initial state for `t = 0`).
+    #[inline(always)]
+    pub fn prev(&self, t: usize, k: usize) -> (F, F, F) {
+        if t > 0 {
+            let i = (t - 1) * self.n + k;
+            let a = if self.a.is_empty() {
+                F::zero()
+            } else {
+                self.a[i]
+            };
+            (self.u[i], a, self.d[i])
+        } else {
+            let a = if self.init_a.is_empty() {
+                F::zero()
+            } else {
+                self.init_a[k]
+            };
+            (self.init_u[k], a, self.init_d[k])
+        }
+    }
 }
 
 /// A whole sample's trajectory, reused across samples.
@@ -206,9 +233,79 @@ pub struct Trace<F: Real> {
     /// Readout membrane `[T x n_out]` and its input `q[t] = b_o + W_out^T z_L[t]`.
     pub y: Vec<F>,
     pub q: Vec<F>,
+    /// Readout state before step 0.
+    pub init_y: Vec<F>,
+}
+
+/// The state of one sample between two windows of truncated BPTT.
+#[derive(Clone, Debug, Default)]
+pub struct SampleState<F: Real> {
+    layers: Vec<[Vec<F>; 4]>,
+    y: Vec<F>,
 }
 
 impl<F: Real> Trace<F> {
+    /// Start the next run from zero (a fresh sample).
+    pub fn reset_state(&mut self, m: &Model<F>) {
+        self.layers.resize_with(m.layers.len(), LayerTrace::default);
+        for (lt, lm) in self.layers.iter_mut().zip(&m.layers) {
+            let n = lm.n;
+            for v in [&mut lt.init_u, &mut lt.init_d, &mut lt.init_z] {
+                v.clear();
+                v.resize(n, F::zero());
+            }
+            lt.init_a.clear();
+            if lm.adaptation != Adaptation::None {
+                lt.init_a.resize(n, F::zero());
+            }
+        }
+        self.init_y.clear();
+        self.init_y
+            .resize(m.readout.as_ref().map_or(0, |r| r.n), F::zero());
+    }
+
+    /// Start the next run from `st` (zero state when `st` is empty).
+    pub fn load_state(&mut self, m: &Model<F>, st: &SampleState<F>) {
+        self.reset_state(m);
+        if st.layers.is_empty() {
+            return;
+        }
+        for (lt, [u, a, d, z]) in self.layers.iter_mut().zip(&st.layers) {
+            lt.init_u.copy_from_slice(u);
+            lt.init_a.copy_from_slice(a);
+            lt.init_d.copy_from_slice(d);
+            lt.init_z.copy_from_slice(z);
+        }
+        self.init_y.copy_from_slice(&st.y);
+    }
+
+    /// The state after the last recorded step, for the next window.
+    pub fn save_state(&self, st: &mut SampleState<F>) {
+        let last = self.steps - 1;
+        st.layers.resize_with(self.layers.len(), Default::default);
+        for (lt, [u, a, d, z]) in self.layers.iter().zip(st.layers.iter_mut()) {
+            let n = lt.n;
+            let r = last * n..(last + 1) * n;
+            u.clear();
+            u.extend_from_slice(&lt.u[r.clone()]);
+            a.clear();
+            if !lt.a.is_empty() {
+                a.extend_from_slice(&lt.a[r.clone()]);
+            }
+            d.clear();
+            d.extend_from_slice(&lt.d[r]);
+            z.clear();
+            z.resize(n, F::zero());
+            let (idx, val) = lt.spikes(last);
+            for (&j, &v) in idx.iter().zip(val) {
+                z[j as usize] = v;
+            }
+        }
+        let no = self.init_y.len();
+        st.y.clear();
+        st.y.extend_from_slice(&self.y[last * no..(last + 1) * no]);
+    }
+
     /// Size the buffers for `steps` steps of `m` (allocates only when they grow).
     pub fn prepare(&mut self, m: &Model<F>, steps: usize) {
         self.steps = steps;
@@ -231,7 +328,7 @@ impl<F: Real> Trace<F> {
             lt.counts.clear();
             lt.counts.resize(n, F::zero());
             lt.zprev.clear();
-            lt.zprev.resize(n, F::zero());
+            lt.zprev.extend_from_slice(&lt.init_z);
             lt.cur.resize(n, F::zero());
         }
         let no = m.readout.as_ref().map_or(0, |r| r.n);
@@ -240,9 +337,21 @@ impl<F: Real> Trace<F> {
     }
 }
 
-/// Run one sample through the network, recording everything into `tr`.
+/// Run one sample through the network from zero, recording everything into `tr`.
 pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
-    let steps = x.n_steps();
+    tr.reset_state(m);
+    forward_window(m, x, tr, 0, x.n_steps());
+}
+
+/// Run steps `t0 .. t0 + steps` of a sample from the initial state held in `tr` (see
+/// [`Trace::load_state`]); the trace's step `t` is the sample's step `t0 + t`.
+pub fn forward_window<F: Real>(
+    m: &Model<F>,
+    x: SampleInput<'_>,
+    tr: &mut Trace<F>,
+    t0: usize,
+    steps: usize,
+) {
     tr.prepare(m, steps);
     let n_layers = m.layers.len();
     for t in 0..steps {
@@ -257,7 +366,7 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
             cur.copy_from_slice(&m.w[o.bias.clone()]);
             let w_in = &m.w[o.w_in.clone()];
             if l == 0 {
-                for (j, v) in x.at(t) {
+                for (j, v) in x.at(t0 + t) {
                     axpy(cur, F::of(v as f64), &w_in[j * n..(j + 1) * n]);
                 }
             } else {
@@ -267,22 +376,30 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
                     axpy(cur, v, &w_in[j * n..(j + 1) * n]);
                 }
             }
-            if lm.recurrent && t > 0 {
+            if lm.recurrent {
                 let w_rec = &m.w[o.w_rec.clone()];
-                let (lo, hi) = (lt.ptr[t - 1], lt.ptr[t]);
-                for e in lo..hi {
-                    let j = lt.idx[e] as usize;
-                    axpy(&mut lt.cur, lt.val[e], &w_rec[j * n..(j + 1) * n]);
+                if t > 0 {
+                    let (lo, hi) = (lt.ptr[t - 1], lt.ptr[t]);
+                    for e in lo..hi {
+                        let j = lt.idx[e] as usize;
+                        axpy(&mut lt.cur, lt.val[e], &w_rec[j * n..(j + 1) * n]);
+                    }
+                } else {
+                    for j in 0..n {
+                        let v = lt.init_z[j];
+                        if v != F::zero() {
+                            axpy(&mut lt.cur, v, &w_rec[j * n..(j + 1) * n]);
+                        }
+                    }
                 }
             }
             // 2. Integrate, threshold, record.
             let row = t * n;
-            let prev = if t > 0 { Some((t - 1) * n) } else { None };
             for k in 0..n {
                 let zp = lt.zprev[k];
                 let cur_k = lt.cur[k];
+                let (up, ap, ip) = lt.prev(t, k);
                 let d = if lm.synapse {
-                    let ip = prev.map_or(F::zero(), |p| lt.d[p + k]);
                     lm.alpha_s[k] * ip + cur_k
                 } else {
                     cur_k
@@ -290,12 +407,10 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
                 let theta = if lm.adaptation == Adaptation::None {
                     lm.theta0
                 } else {
-                    let ap = prev.map_or(F::zero(), |p| lt.a[p + k]);
                     let a = lm.rho[k] * ap + lm.c_a[k] * zp;
                     lt.a[row + k] = a;
                     lm.theta0 + lm.beta * a
                 };
-                let up = prev.map_or(F::zero(), |p| lt.u[p + k]);
                 let u = match lm.reset {
                     Reset::Subtract => lm.alpha[k] * up + lm.zeta[k] * d - lm.theta0 * zp,
                     Reset::SubtractAdaptive => lm.alpha[k] * up + lm.zeta[k] * d - theta * zp,
@@ -315,6 +430,8 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
                 for e in lt.ptr[t - 1]..lt.ptr[t] {
                     lt.zprev[lt.idx[e] as usize] = F::zero();
                 }
+            } else {
+                lt.zprev.iter_mut().for_each(|z| *z = F::zero());
             }
             lt.ptr.push(lt.idx.len());
             for e in lt.ptr[t]..lt.ptr[t + 1] {
@@ -336,7 +453,7 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
                 let yp = if t > 0 {
                     tr.y[(t - 1) * no + k]
                 } else {
-                    F::zero()
+                    tr.init_y[k]
                 };
                 tr.y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * tr.q[t * no + k];
             }

@@ -7,7 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward, decay_to_tau, BackwardScratch, DirectGrad};
-use super::forward::{forward, Model, Trace};
+use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
 use super::network::RsnnNetwork;
@@ -120,6 +120,11 @@ pub struct BpttConfig {
     /// Clip the global gradient norm to this value (`None` = no clipping).
     #[serde(default)]
     pub clip_grad_norm: Option<f64>,
+    /// Truncated BPTT: split each sequence into windows of this many steps; the state is carried
+    /// across windows but the gradient is not, each window's part of the loss window is its loss, and
+    /// the optimiser steps after every window (`None` = full BPTT).
+    #[serde(default)]
+    pub truncation: Option<usize>,
     #[serde(default)]
     pub precision: Precision,
     #[serde(default)]
@@ -164,6 +169,13 @@ impl BpttConfig {
                 "lr_gamma",
                 "a finite value > 0",
                 self.lr_gamma,
+            ));
+        }
+        if self.truncation == Some(0) {
+            return Err(Error::param(
+                "truncation",
+                "a window of at least 1 step, or None",
+                0,
             ));
         }
         if let Some(c) = self.clip_grad_norm {
@@ -295,10 +307,20 @@ impl<F: Real> Work<F> {
     }
 }
 
-/// Forward, loss and (when `grad` is given) the reverse pass of one sample.
+/// Which steps of a sample one call processes: the whole sequence from zero, or (truncated BPTT) the
+/// window `t0 .. t0 + len` starting from, and then updating, a carried state.
+enum Span<'s, F: Real> {
+    Whole,
+    Window {
+        t0: usize,
+        len: usize,
+        state: &'s mut SampleState<F>,
+    },
+}
+
+/// Forward, loss and (when `grad` is given) the reverse pass of one sample (or of one window of it).
 #[allow(clippy::too_many_arguments)]
 fn one_sample<F: Real>(
-    net: &RsnnNetwork,
     m: &Model<F>,
     data: Data<'_>,
     s: usize,
@@ -309,17 +331,47 @@ fn one_sample<F: Real>(
     w: &mut Work<F>,
     grad: Option<&mut [F]>,
     stats: &mut BatchStats,
+    span: Span<'_, F>,
 ) {
     let x = data.x.sample(s);
     let steps = data.x.n_steps;
-    let window = loss.window(steps).unwrap_or((0, steps));
-    forward(m, x, &mut w.trace);
+    let (t0, len) = match span {
+        Span::Whole => {
+            forward(m, x, &mut w.trace);
+            (0, steps)
+        }
+        Span::Window { t0, len, state } => {
+            w.trace.load_state(m, state);
+            forward_window(m, x, &mut w.trace, t0, len);
+            w.trace.save_state(state);
+            (t0, len)
+        }
+    };
+    let last_window = t0 + len == steps;
+    // The loss window in this call's local steps (empty: no loss here).
+    let (ws, we) = loss.window(steps).unwrap_or((0, steps));
+    let (lo, hi) = (ws.max(t0), we.min(t0 + len));
+    let has_loss = lo < hi && (loss.kind != LossKind::CeLast || (we > t0 && we <= t0 + len));
+    let window = (lo.saturating_sub(t0), hi.saturating_sub(t0));
     let tr = &w.trace;
     let nl = m.layers.len();
-    let duration = steps as f64 * m.dt;
-    let target = data.y.get(s, steps);
+    let duration = len as f64 * m.dt;
+    let target = match data.y.get(s, steps) {
+        Target::Series(v) => {
+            let no = v.len() / steps;
+            Target::Series(&v[t0 * no..(t0 + len) * no])
+        }
+        t => t,
+    };
     w.direct.resize_with(nl, DirectGrad::default);
-    let (l_loss, pred) = if loss.kind == LossKind::CeCounts {
+    for d in &mut w.direct {
+        d.g.clear();
+    }
+    let (mut l_loss, mut pred) = (0.0, usize::MAX);
+    let no = m.readout.as_ref().map_or(0, |r| r.n);
+    w.dy.clear();
+    w.dy.resize(len * no, F::zero());
+    if has_loss && loss.kind == LossKind::CeCounts {
         // Logits = spike counts of the last layer inside the window.
         let n = m.layers[nl - 1].n;
         let mut counts = vec![F::zero(); n];
@@ -329,29 +381,14 @@ fn one_sample<F: Real>(
                 counts[j as usize] += v;
             }
         }
-        w.dy.clear();
-        w.dy.resize(n, F::zero());
-        let r = readout_loss(
-            loss,
-            (0, 1),
-            &counts,
-            n,
-            target,
-            scale,
-            &mut w.dy,
-            &mut w.loss,
-        );
+        let mut g = vec![F::zero(); n];
+        (l_loss, pred) = readout_loss(loss, (0, 1), &counts, n, target, scale, &mut g, &mut w.loss);
         let d = &mut w.direct[nl - 1];
         d.layer = nl - 1;
         (d.from, d.to) = window;
-        d.g.clear();
-        d.g.extend_from_slice(&w.dy);
-        r
-    } else {
-        let no = m.readout.as_ref().map_or(0, |r| r.n);
-        w.dy.resize(steps * no, F::zero());
-        w.direct[nl - 1].g.clear();
-        readout_loss(
+        d.g = g;
+    } else if has_loss {
+        (l_loss, pred) = readout_loss(
             loss,
             window,
             &tr.y,
@@ -360,8 +397,8 @@ fn one_sample<F: Real>(
             scale,
             &mut w.dy,
             &mut w.loss,
-        )
-    };
+        );
+    }
     // Firing-rate regularisers on every spiking layer except a count-loss output layer.
     let mut reg_loss = 0.0;
     if reg.is_active() {
@@ -376,15 +413,17 @@ fn one_sample<F: Real>(
             reg_loss += reg.apply(&tr.layers[l].counts, duration, &mut g);
             let d = &mut w.direct[l];
             d.layer = l;
-            (d.from, d.to) = (0, steps);
+            (d.from, d.to) = (0, len);
             d.g = g.iter().map(|v| *v * F::of(scale)).collect();
         }
     }
     stats.loss += l_loss + reg_loss;
-    stats.samples += 1;
-    if let Target::Label(c) = target {
-        if pred == c {
-            stats.correct += 1;
+    if last_window {
+        stats.samples += 1;
+        if let Target::Label(c) = target {
+            if pred == c {
+                stats.correct += 1;
+            }
         }
     }
     stats.spikes.resize(nl, 0.0);
@@ -392,20 +431,26 @@ fn one_sample<F: Real>(
         stats.spikes[l] += lt.counts.iter().map(|c| c.f64()).sum::<f64>();
     }
     if let Some(grad) = grad {
-        let direct: Vec<DirectGrad<F>> = w
-            .direct
-            .iter()
-            .filter(|d| !d.g.is_empty())
-            .cloned()
-            .collect();
-        let dy: &[F] = if loss.kind == LossKind::CeCounts {
-            &[]
-        } else {
-            &w.dy
-        };
-        backward(m, x, tr, dy, &direct, detach_reset, grad, &mut w.back);
+        if has_loss || reg.is_active() {
+            let direct: Vec<DirectGrad<F>> = w
+                .direct
+                .iter()
+                .filter(|d| !d.g.is_empty())
+                .cloned()
+                .collect();
+            backward(
+                m,
+                x,
+                t0,
+                tr,
+                &w.dy,
+                &direct,
+                detach_reset,
+                grad,
+                &mut w.back,
+            );
+        }
     }
-    let _ = net;
 }
 
 /// Loss and gradient (with respect to the parameters, time constants in seconds) of the mean loss
@@ -416,34 +461,97 @@ pub fn gradient<F: Real>(
     samples: &[usize],
     cfg: &BpttConfig,
 ) -> Result<(Vec<f64>, BatchStats)> {
+    gradient_span::<F>(net, data, samples, cfg, None)
+}
+
+/// [`gradient`] over the window `t0 .. t0 + len` of each sample, starting from and updating the
+/// carried `states` (one per sample; empty states mean zero): one step of truncated BPTT.
+pub fn gradient_window<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    samples: &[usize],
+    cfg: &BpttConfig,
+    t0: usize,
+    len: usize,
+    states: &mut [SampleState<F>],
+) -> Result<(Vec<f64>, BatchStats)> {
+    if states.len() != samples.len() || len == 0 || t0 + len > data.x.n_steps {
+        return Err(Error::param(
+            "window",
+            format!(
+                "one state per sample and 0 < len, t0 + len <= {}",
+                data.x.n_steps
+            ),
+            format!(
+                "{} states for {} samples, t0 {t0}, len {len}",
+                states.len(),
+                samples.len()
+            ),
+        ));
+    }
+    gradient_span::<F>(net, data, samples, cfg, Some((t0, len, states)))
+}
+
+fn gradient_span<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    samples: &[usize],
+    cfg: &BpttConfig,
+    window: Option<(usize, usize, &mut [SampleState<F>])>,
+) -> Result<(Vec<f64>, BatchStats)> {
     let m = Model::<F>::new(net, &cfg.surrogate);
     let scale = 1.0 / samples.len().max(1) as f64;
     let len = net.layout.len;
-    let parts: Vec<(Vec<F>, BatchStats)> = with_threads(cfg.threads, || {
-        samples
-            .par_chunks(CHUNK)
-            .map_init(Work::<F>::new, |w, chunk| {
-                let mut g = vec![F::zero(); len];
-                let mut st = BatchStats::default();
-                for &s in chunk {
-                    one_sample(
-                        net,
-                        &m,
-                        data,
-                        s,
-                        &cfg.loss,
-                        &cfg.regulariser,
-                        cfg.detach_reset,
-                        scale,
-                        w,
-                        Some(&mut g),
-                        &mut st,
-                    );
-                }
-                (g, st)
-            })
-            .collect()
-    })?;
+    let (span_t0, span_len, states) = match window {
+        Some((t0, l, st)) => (t0, l, Some(st)),
+        None => (0, 0, None),
+    };
+    let run_chunk = |w: &mut Work<F>, chunk: &[usize], states: Option<&mut [SampleState<F>]>| {
+        let mut g = vec![F::zero(); len];
+        let mut st = BatchStats::default();
+        let mut states = states;
+        for (i, &s) in chunk.iter().enumerate() {
+            let span = match &mut states {
+                Some(sts) => Span::Window {
+                    t0: span_t0,
+                    len: span_len,
+                    state: &mut sts[i],
+                },
+                None => Span::Whole,
+            };
+            one_sample(
+                &m,
+                data,
+                s,
+                &cfg.loss,
+                &cfg.regulariser,
+                cfg.detach_reset,
+                scale,
+                w,
+                Some(&mut g),
+                &mut st,
+                span,
+            );
+        }
+        (g, st)
+    };
+    let parts: Vec<(Vec<F>, BatchStats)> = match states {
+        None => with_threads(cfg.threads, || {
+            samples
+                .par_chunks(CHUNK)
+                .map_init(Work::<F>::new, |w, chunk| run_chunk(w, chunk, None))
+                .collect()
+        })?,
+        Some(states) => with_threads(cfg.threads, || {
+            samples
+                .par_chunks(CHUNK)
+                .zip(states.par_chunks_mut(CHUNK))
+                .map_init(Work::<F>::new, |w, (chunk, sts)| {
+                    run_chunk(w, chunk, Some(sts))
+                })
+                .collect()
+        })?,
+    };
     let mut grad = vec![0.0; len];
     let mut stats = BatchStats::default();
     for (g, st) in &parts {
@@ -474,7 +582,19 @@ pub fn evaluate<F: Real>(
             .map_init(Work::<F>::new, |w, chunk| {
                 let mut st = BatchStats::default();
                 for &s in chunk {
-                    one_sample(net, &m, data, s, loss, &reg, false, 1.0, w, None, &mut st);
+                    one_sample(
+                        &m,
+                        data,
+                        s,
+                        loss,
+                        &reg,
+                        false,
+                        1.0,
+                        w,
+                        None,
+                        &mut st,
+                        Span::Whole,
+                    );
                 }
                 st
             })
@@ -577,33 +697,48 @@ fn fit_impl<F: Real>(
         order.shuffle(&mut rng);
         let mut total = BatchStats::default();
         for batch in order.chunks(cfg.batch_size) {
-            let (mut g, st) = gradient::<F>(net, train, batch, cfg)?;
-            if let Some(i) = g.iter().position(|v| !v.is_finite()) {
-                return Err(Error::NonFinite {
-                    arg: "gradient".into(),
-                    expected: "finite gradients (lower the learning rate or clip_grad_norm)".into(),
-                    got: format!("{} at parameter {i} in epoch {epoch}", g[i]),
-                });
-            }
-            for (gi, on) in g[nw..].iter_mut().zip(&tau_mask) {
-                if !on {
-                    *gi = 0.0;
+            let windows: Vec<(usize, usize)> = match cfg.truncation {
+                Some(k) if k < steps => (0..steps)
+                    .step_by(k)
+                    .map(|t0| (t0, k.min(steps - t0)))
+                    .collect(),
+                _ => vec![(0, steps)],
+            };
+            let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
+            for &(t0, len) in &windows {
+                let (mut g, st) = if windows.len() == 1 {
+                    gradient::<F>(net, train, batch, cfg)?
+                } else {
+                    gradient_window::<F>(net, train, batch, cfg, t0, len, &mut states)?
+                };
+                if let Some(i) = g.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::NonFinite {
+                        arg: "gradient".into(),
+                        expected: "finite gradients (lower the learning rate or clip_grad_norm)"
+                            .into(),
+                        got: format!("{} at parameter {i} in epoch {epoch}", g[i]),
+                    });
                 }
-            }
-            if let Some(c) = cfg.clip_grad_norm {
-                let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-                if norm > c {
-                    g.iter_mut().for_each(|v| *v *= c / norm);
+                for (gi, on) in g[nw..].iter_mut().zip(&tau_mask) {
+                    if !on {
+                        *gi = 0.0;
+                    }
                 }
+                if let Some(c) = cfg.clip_grad_norm {
+                    let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    if norm > c {
+                        g.iter_mut().for_each(|v| *v *= c / norm);
+                    }
+                }
+                let (pw, pt) = net.params.split_at_mut(nw);
+                adam_w.step(lr, &g[..nw], [pw]);
+                if any_tau {
+                    adam_tau.step(lr_tau, &g[nw..], [pt]);
+                }
+                net.mask_diagonals();
+                net.clamp_taus();
+                total.add(&st);
             }
-            let (pw, pt) = net.params.split_at_mut(nw);
-            adam_w.step(lr, &g[..nw], [pw]);
-            if any_tau {
-                adam_tau.step(lr_tau, &g[nw..], [pt]);
-            }
-            net.mask_diagonals();
-            net.clamp_taus();
-            total.add(&st);
         }
         let n = total.samples.max(1) as f64;
         let mut metrics = BpttEpochMetrics {
