@@ -172,6 +172,26 @@ impl Group {
     }
 }
 
+/// Refractory clamp, threshold and reset of one neuron, as selects.
+#[derive(Clone, Copy)]
+struct Select {
+    step: u32,
+    release: u32,
+    theta: f32,
+    reset: f32,
+}
+
+impl Select {
+    #[inline(always)]
+    fn apply(&self, x: f32, v: &mut f32, until: &mut u32, flag: &mut u32) {
+        let free = self.step >= *until;
+        let spike = free & (x > self.theta);
+        *v = if free & !spike { x } else { self.reset };
+        *until = if spike { self.release } else { *until };
+        *flag = spike as u32;
+    }
+}
+
 /// Simulate `steps` steps from membrane potentials `v0` (V) with all receptor currents at zero.
 pub fn run(group: &Group, v0: &[f64], steps: usize, record: bool) -> Result<SimResult> {
     group.validate()?;
@@ -228,34 +248,54 @@ pub fn run(group: &Group, v0: &[f64], steps: usize, record: bool) -> Result<SimR
         ..Default::default()
     };
     for t in 0..steps {
-        // 1-2. In blocks of BLOCK neurons (so the block's state stays in L1 between the passes): the
-        // exact linear update, one receptor at a time, then refractory clamp, threshold and reset as
-        // selects. Both passes are branch-free and vectorise.
-        for b0 in (0..n).step_by(BLOCK) {
-            let b1 = (b0 + BLOCK).min(n);
-            let vb = &mut v[b0..b1];
-            for vk in vb.iter_mut() {
-                *vk = rest + (*vk - rest) * em;
-            }
-            for ((gr, &p), &d) in g.iter_mut().zip(&props).zip(&decays) {
-                for (vk, gk) in vb.iter_mut().zip(gr[b0..b1].iter_mut()) {
-                    *vk += *gk * p;
-                    *gk *= d;
-                }
-            }
-            // `until[k]`: the first step in which neuron k integrates again.
-            let step = t as u32;
-            let release = step + n_ref + 1;
-            for ((vk, uk), fk) in vb
+        // 1-2. The exact linear update, then refractory clamp, threshold and reset as selects; all
+        // branch-free, so the loops vectorise. Two receptors: one fused pass; otherwise in blocks of
+        // BLOCK neurons (their state stays in L1 between the per-receptor passes).
+        // `until[k]`: the first step in which neuron k integrates again.
+        let step = t as u32;
+        let release = step + n_ref + 1;
+        let sel = Select {
+            step,
+            release,
+            theta,
+            reset,
+        };
+        if let [g0, g1] = &mut g[..] {
+            // The common two-receptor case (excitatory + inhibitory) in one fused pass.
+            let (p0, p1, d0, d1) = (props[0], props[1], decays[0], decays[1]);
+            for ((((vk, a), b), uk), fk) in v
                 .iter_mut()
-                .zip(until[b0..b1].iter_mut())
-                .zip(flags[b0..b1].iter_mut())
+                .zip(g0.iter_mut())
+                .zip(g1.iter_mut())
+                .zip(until.iter_mut())
+                .zip(flags.iter_mut())
             {
-                let free = step >= *uk;
-                let spike = free & (*vk > theta);
-                *vk = if free & !spike { *vk } else { reset };
-                *uk = if spike { release } else { *uk };
-                *fk = spike as u32;
+                let x = rest + (*vk - rest) * em + *a * p0 + *b * p1;
+                *a *= d0;
+                *b *= d1;
+                sel.apply(x, vk, uk, fk);
+            }
+        } else {
+            for b0 in (0..n).step_by(BLOCK) {
+                let b1 = (b0 + BLOCK).min(n);
+                let vb = &mut v[b0..b1];
+                for vk in vb.iter_mut() {
+                    *vk = rest + (*vk - rest) * em;
+                }
+                for ((gr, &p), &d) in g.iter_mut().zip(&props).zip(&decays) {
+                    for (vk, gk) in vb.iter_mut().zip(gr[b0..b1].iter_mut()) {
+                        *vk += *gk * p;
+                        *gk *= d;
+                    }
+                }
+                for ((vk, uk), fk) in vb
+                    .iter_mut()
+                    .zip(until[b0..b1].iter_mut())
+                    .zip(flags[b0..b1].iter_mut())
+                {
+                    let x = *vk;
+                    sel.apply(x, vk, uk, fk);
+                }
             }
         }
         // Collect the spikes by scanning the flags eight at a time (spikes are rare).
