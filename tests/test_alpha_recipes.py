@@ -38,21 +38,24 @@ def test_noisy_xor_reaches_99_percent():
 
 
 def test_digits_alpha_reaches_target():
-    """Measured over seeds 0-4 (split and initialisation): 93.3 / 95.5 / 95.3 / 96.1 / 97.5 %, mean 95.5 %.
+    """Measured over seeds 0-4 (split and initialisation): 95.3 / 95.5 / 95.5 / 96.1 / 96.4 %, mean 95.8 %
+    (96.0 % over seeds 0-9); ~15 s each on one thread.
 
-    Two seeds here (~8 s each); the bound leaves room for rounding-level changes of the trajectory.
+    Two seeds here; training is deterministic (independent of the thread count), and seed 0's bound is
+    one test image (of 359) below its measured 342 / 359.
     """
     accs = []
     start = time.perf_counter()
     for seed in (0, 1):
         m = recipes.get("digits", "alpha").run(RecipeArgs(seed=seed, progress=False)).metrics
         assert METRIC_KEYS <= set(m)
+        assert m["epochs"] == 150
         accs.append(m["test_accuracy"])
     wall = time.perf_counter() - start
     print(f"digits/alpha: {[round(100 * a, 1) for a in accs]} % in {wall:.1f} s")
-    assert min(accs) >= 0.925
-    assert sum(accs) / len(accs) >= 0.94
-    assert wall < 50
+    assert min(accs) >= 0.95
+    assert sum(accs) / len(accs) >= 0.953
+    assert wall < 90
 
 
 def test_digits_ttfs_runs():
