@@ -14,6 +14,7 @@ from . import datasets, errors, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
+from .decolle import DecolleConfig, DecolleNetwork
 from .encoders import ComsaLatency, LinearLatency
 from .errors import SpikeloomError
 from .network import TTFSNetwork
@@ -28,6 +29,8 @@ __all__ = [
     "AlphaConfig",
     "AlphaNetwork",
     "BPTTConfig",
+    "DecolleConfig",
+    "DecolleNetwork",
     "Readout",
     "Recording",
     "RecurrentNetwork",

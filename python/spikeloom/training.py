@@ -147,8 +147,9 @@ def fit(
     The method follows the network and config: exact spike-time gradients with :class:`TTFSConfig`
     (Göltz et al. 2021) or :class:`AlphaConfig` (Comsa et al. 2020) for a :class:`TTFSNetwork` /
     :class:`AlphaNetwork`; surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
-    :class:`~spikeloom.recurrent.RecurrentNetwork`, whose data are sequences ``[samples, steps,
-    channels]``.
+    :class:`~spikeloom.recurrent.RecurrentNetwork`, and DECOLLE's local learning
+    (:class:`~spikeloom.decolle.DecolleConfig`) for a :class:`~spikeloom.decolle.DecolleNetwork`; the
+    data of both are sequences ``[samples, steps, channels]``.
 
     Args:
         net: the network to train.
@@ -165,7 +166,22 @@ def fit(
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
     """
     from .bptt import BPTTConfig, fit_bptt
+    from .decolle import DecolleConfig, DecolleNetwork, fit_decolle
     from .recurrent import RecurrentNetwork
+
+    if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
+        if not isinstance(net, DecolleNetwork):
+            raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
+        return fit_decolle(
+            net,
+            train,
+            validation=validation,
+            config=config,  # type: ignore[arg-type]
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+        )
 
     if isinstance(net, RecurrentNetwork) or isinstance(config, BPTTConfig):
         if not isinstance(net, RecurrentNetwork):
@@ -182,7 +198,7 @@ def fit(
         )
     if not isinstance(net, TTFSNetwork):
         raise InvalidParameterError(
-            f"net: expected a TTFSNetwork, AlphaNetwork or RecurrentNetwork, got {type(net).__name__}"
+            f"net: expected a TTFSNetwork, AlphaNetwork, RecurrentNetwork or DecolleNetwork, got {type(net).__name__}"
         )
     if config is None:
         config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()

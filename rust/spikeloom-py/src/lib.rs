@@ -2,6 +2,7 @@
 //! GIL release, error mapping. The idiomatic API lives in the Python package `spikeloom`.
 
 mod callback;
+mod decolle;
 mod errors;
 mod functions;
 mod network;
@@ -20,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
     m.add_class::<sim::PySimGroup>()?;
+    m.add_class::<decolle::PyDecolleNetwork>()?;
     Ok(())
 }

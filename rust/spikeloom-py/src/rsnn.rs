@@ -23,12 +23,19 @@ pub struct PyRsnnNetwork {
     pub inner: RsnnNetwork,
 }
 
-fn json<T: serde::de::DeserializeOwned>(py: Python<'_>, arg: &str, text: &str) -> PyResult<T> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    py: Python<'_>,
+    arg: &str,
+    text: &str,
+) -> PyResult<T> {
     serde_json::from_str(text)
         .map_err(|e| to_pyerr(py, Error::param(arg, "a valid description", e)))
 }
 
-fn to_dict<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn to_dict<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    v: &T,
+) -> PyResult<Bound<'py, PyDict>> {
     let text = serde_json::to_string(v)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
     py.import("json")?
@@ -38,7 +45,7 @@ fn to_dict<'py, T: serde::Serialize>(py: Python<'py>, v: &T) -> PyResult<Bound<'
 }
 
 /// Input sequences from a C-contiguous [n, steps, channels] array of bool, uint8, float32 or float64.
-fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequences> {
+pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequences> {
     fn build<T: numpy::Element + Copy>(
         py: Python<'_>,
         arg: &str,
@@ -72,7 +79,12 @@ fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequen
 }
 
 /// Targets: int64 labels [n], or float32 series [n, steps, n_out].
-fn targets(py: Python<'_>, arg: &str, y: &Bound<'_, PyAny>, n_out: usize) -> PyResult<Targets> {
+pub(crate) fn targets(
+    py: Python<'_>,
+    arg: &str,
+    y: &Bound<'_, PyAny>,
+    n_out: usize,
+) -> PyResult<Targets> {
     if let Ok(a) = y.extract::<PyReadonlyArray1<'_, i64>>() {
         let labels = a.as_array().to_vec();
         return Targets::labels(arg, &labels, n_out).map_err(|e| to_pyerr(py, e));

@@ -145,7 +145,7 @@ pub enum Target<'a> {
 }
 
 /// Cross-entropy of `logits` against class `c`; writes softmax - onehot into `g`.
-fn cross_entropy(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
+pub(crate) fn cross_entropy(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
     let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mut z = 0.0;
     for (gk, l) in g.iter_mut().zip(logits) {
@@ -160,7 +160,7 @@ fn cross_entropy(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
     loss.min(1e30)
 }
 
-fn argmax(v: &[f64]) -> usize {
+pub(crate) fn argmax(v: &[f64]) -> usize {
     let mut best = 0;
     for (k, x) in v.iter().enumerate() {
         if *x > v[best] {

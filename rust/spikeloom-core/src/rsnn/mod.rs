@@ -9,8 +9,11 @@
 //! - [`loss`]: readout losses and firing-rate regularisers.
 //! - [`backward`]: the reverse pass (BPTT) over a recorded trace.
 //! - [`train`]: batched gradients in parallel, Adam with parameter groups, the epoch loop.
+//! - [`decolle`]: DECOLLE's local learning (fixed random readouts per layer, detached states) on a
+//!   feed-forward stack of LIF layers, reusing the input events, surrogates and data types above.
 
 pub mod backward;
+pub mod decolle;
 pub mod forward;
 pub mod input;
 pub mod io;

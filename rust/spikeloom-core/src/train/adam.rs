@@ -1,6 +1,8 @@
 //! Adam (Kingma & Ba 2015). Where eps goes is an option ([`EpsPlacement`]): PyTorch adds it to the
 //! square root (`m / (sqrt(v) + eps)`, the default, used by the Göltz method); Comsa et al.'s reference
 //! code adds it under the square root (`m / sqrt(v + eps)`).
+//!
+//! [`Adamax`] is Adam's infinity-norm variant from the same paper (DECOLLE's optimiser).
 
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +146,66 @@ impl StepConstants {
     }
 }
 
+/// Adamax (Kingma & Ba 2015, section 7.1), with PyTorch's update:
+///
+/// ```text
+/// m = beta1 m + (1 - beta1) g
+/// u = max(beta2 u, |g| + eps)
+/// p -= lr / (1 - beta1^step) * m / u
+/// ```
+/// DECOLLE (Kaiser et al. 2020) uses lr 1e-3 and betas (0, 0.95): with beta1 = 0 the step is
+/// `lr g / max(0.95 u, |g| + eps)`, at most `lr` per element.
+#[derive(Clone, Debug)]
+pub struct Adamax {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    m: Vec<f64>,
+    u: Vec<f64>,
+    step: i32,
+}
+
+impl Adamax {
+    pub fn new(n: usize, beta1: f64, beta2: f64, eps: f64) -> Self {
+        Adamax {
+            beta1,
+            beta2,
+            eps,
+            m: vec![0.0; n],
+            u: vec![0.0; n],
+            step: 0,
+        }
+    }
+
+    /// Number of steps taken.
+    pub fn steps(&self) -> i32 {
+        self.step
+    }
+
+    /// One update of `params` (slices concatenated in order) with gradient `grad`.
+    pub fn step<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+    ) {
+        self.step += 1;
+        let clr = lr / (1.0 - self.beta1.powi(self.step));
+        let mut i = 0;
+        for slice in params {
+            for p in slice.iter_mut() {
+                let g = grad[i];
+                let m = &mut self.m[i];
+                let u = &mut self.u[i];
+                *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+                *u = (self.beta2 * *u).max(g.abs() + self.eps);
+                *p -= clr * *m / *u;
+                i += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +261,41 @@ mod tests {
             assert_eq!(p1, p2);
         }
         assert!((outside[0] + 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn adamax_matches_its_definition() {
+        // Two steps by hand, beta1 = 0.9 (bias-corrected) and DECOLLE's beta1 = 0.
+        let g1 = [0.5, -2e-3, 0.0];
+        let g2 = [0.1, 4e-3, -1.0];
+        for (b1, b2) in [(0.9, 0.999), (0.0, 0.95)] {
+            let mut opt = Adamax::new(3, b1, b2, 1e-8);
+            let mut p = [1.0, -1.0, 0.5];
+            opt.step(0.01, &g1, [&mut p[..]]);
+            let (a, b) = p.split_at_mut(1);
+            opt.step(0.01, &g2, [a, b]);
+            for k in 0..3 {
+                let (mut m, mut u, mut want) = (0.0, 0.0, [1.0, -1.0, 0.5][k]);
+                for (step, g) in [(1, g1[k]), (2, g2[k])] {
+                    m = b1 * m + (1.0 - b1) * g;
+                    u = f64::max(b2 * u, f64::abs(g) + 1e-8);
+                    want -= 0.01 / (1.0 - f64::powi(b1, step)) * m / u;
+                }
+                assert!((p[k] - want).abs() < 1e-15, "{b1} {k}: {} vs {want}", p[k]);
+            }
+            assert_eq!(opt.steps(), 2);
+        }
+        // beta1 = 0: the first step moves each element by lr |g| / (|g| + eps), just under lr.
+        let mut opt = Adamax::new(2, 0.0, 0.95, 1e-8);
+        let mut p = [0.0, 0.0];
+        opt.step(1e-3, &[3.0, -1e-4], [&mut p[..]]);
+        assert!(
+            p[0] < 0.0 && p[0].abs() <= 1e-3 && (p[0] + 1e-3).abs() < 1e-11,
+            "{p:?}"
+        );
+        assert!(
+            p[1] > 0.0 && p[1] <= 1e-3 && (p[1] - 1e-3).abs() < 1e-6,
+            "{p:?}"
+        );
     }
 }
