@@ -46,15 +46,21 @@ pub(crate) fn to_dict<'py, T: serde::Serialize>(
 
 /// Input sequences from a C-contiguous [n, steps, channels] array of bool, uint8, float32 or float64.
 pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequences> {
-    fn build<T: numpy::Element + Copy>(
+    fn build<T: numpy::Element + Copy + Sync>(
         py: Python<'_>,
         arg: &str,
         a: PyReadonlyArray3<'_, T>,
         f: impl Fn(T) -> f64 + Send + Sync,
     ) -> PyResult<Sequences> {
         let (n, t, c) = a.as_array().dim();
-        let data: Vec<f64> = a.as_array().iter().map(|v| f(*v)).collect();
-        enter_core(py, || Sequences::from_dense(arg, &data, n, t, c))
+        match a.as_slice() {
+            // C-contiguous (the Python layer guarantees it): read the numpy buffer directly.
+            Ok(data) => enter_core(py, || Sequences::from_dense_with(arg, data, n, t, c, f)),
+            Err(_) => {
+                let data: Vec<T> = a.as_array().iter().copied().collect();
+                enter_core(py, || Sequences::from_dense_with(arg, &data, n, t, c, f))
+            }
+        }
     }
     if let Ok(a) = x.extract::<PyReadonlyArray3<'_, bool>>() {
         return build(py, arg, a, |v| if v { 1.0 } else { 0.0 });

@@ -48,6 +48,19 @@ impl Sequences {
         n_steps: usize,
         n_channels: usize,
     ) -> Result<Self> {
+        Self::from_dense_with(arg, data, n_samples, n_steps, n_channels, |x| x.into())
+    }
+
+    /// [`Sequences::from_dense`] with an explicit conversion of each element to `f64` (e.g. for
+    /// `bool`), without an intermediate copy of the dense array.
+    pub fn from_dense_with<T: Copy>(
+        arg: &str,
+        data: &[T],
+        n_samples: usize,
+        n_steps: usize,
+        n_channels: usize,
+        to_f64: impl Fn(T) -> f64,
+    ) -> Result<Self> {
         if data.len() != n_samples * n_steps * n_channels {
             return Err(Error::shape(
                 arg,
@@ -67,7 +80,7 @@ impl Sequences {
         ptr.push(0);
         for (row, chunk) in data.chunks_exact(n_channels).enumerate() {
             for (c, &x) in chunk.iter().enumerate() {
-                let x: f64 = x.into();
+                let x: f64 = to_f64(x);
                 if x != 0.0 {
                     if !x.is_finite() {
                         return Err(Error::NonFinite {
