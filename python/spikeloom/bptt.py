@@ -162,8 +162,6 @@ def fit_bptt(
     callback: Any = None,
 ) -> Any:
     """Train ``net`` in place with BPTT; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`."""
-    from .training import FitResult
-
     config = config or BPTTConfig()
     if not isinstance(config, BPTTConfig):
         raise InvalidParameterError(f"config: expected a BPTTConfig, got {type(config).__name__}")
@@ -181,16 +179,32 @@ def fit_bptt(
         vx = sequences("validation.x", a, net.n_inputs)
         vy = targets("validation.y", b, vx.shape[0], net.n_outputs)
 
+    return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "bptt", HISTORY_SCHEMA, progress, callback)
+
+
+def run_fit(
+    core_fit: Any,
+    args: tuple[Any, ...],
+    epochs: int,
+    desc: str,
+    schema: dict[str, Any],
+    progress: bool,
+    callback: Any,
+) -> Any:
+    """Call a core ``fit(*args, on_epoch)`` with a tqdm bar and the user's per-epoch ``callback``;
+    return a :class:`~spikeloom.FitResult` with the history as a polars DataFrame of ``schema``."""
+    from .training import FitResult
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, desc="bptt", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=epochs, desc=desc, unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
     def on_epoch(m: dict[str, Any]) -> bool:
         if bar is not None:
             post = {"loss": f"{m['train_loss']:.4f}"}
-            if m["train_accuracy"] is not None and not math.isnan(m["train_accuracy"]):
+            if m.get("train_accuracy") is not None and not math.isnan(m["train_accuracy"]):
                 post["acc"] = f"{m['train_accuracy']:.3f}"
             if m.get("val_accuracy") is not None:
                 post["val_acc"] = f"{m['val_accuracy']:.3f}"
@@ -202,15 +216,15 @@ def fit_bptt(
 
     start = time.perf_counter()
     try:
-        rows, interrupted = net._net.fit(x, y, vx, vy, cfg_json, on_epoch)
+        rows, interrupted = core_fit(*args, on_epoch)
     finally:
         if bar is not None:
             bar.close()
     for r in rows:
         if r.get("train_accuracy") is None:
             r["train_accuracy"] = float("nan")
-    history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
-    interrupted = interrupted or len(rows) < config.epochs
+    history = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    interrupted = interrupted or len(rows) < epochs
     return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
 
 

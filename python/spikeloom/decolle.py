@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -405,8 +403,6 @@ def fit_decolle(
     callback: Any = None,
 ) -> Any:
     """Train ``net`` in place with DECOLLE; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`."""
-    from .training import FitResult
-
     config = config or DecolleConfig()
     if not isinstance(config, DecolleConfig):
         raise InvalidParameterError(f"config: expected a DecolleConfig, got {type(config).__name__}")
@@ -424,32 +420,9 @@ def fit_decolle(
         vx = sequences("validation.x", a, net.n_inputs)
         vy = v.labels("validation.y", b, vx.shape[0], net.n_outputs)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from .bptt import run_fit
 
-        bar = tqdm(total=config.epochs, desc="decolle", unit="epoch", file=sys.stderr, dynamic_ncols=True)
-
-    def on_epoch(m: dict[str, Any]) -> bool:
-        if bar is not None:
-            post = {"loss": f"{m['train_loss']:.4f}", "acc": f"{m['train_accuracy']:.3f}"}
-            if m.get("val_accuracy") is not None:
-                post["val_acc"] = f"{m['val_accuracy']:.3f}"
-            bar.set_postfix(post, refresh=False)
-            bar.update(1)
-        if callback is not None:
-            return callback(m) is not False
-        return True
-
-    start = time.perf_counter()
-    try:
-        rows, interrupted = net._net.fit(x, y, vx, vy, cfg_json, on_epoch)
-    finally:
-        if bar is not None:
-            bar.close()
-    history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
-    interrupted = interrupted or len(rows) < config.epochs
-    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
+    return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "decolle", HISTORY_SCHEMA, progress, callback)
 
 
 __all__ = ["DecolleConfig", "DecolleNetwork", "DecolleRecording", "fit_decolle"]
