@@ -150,6 +150,22 @@ def _pair(name: str, data: Any) -> tuple[Any, Any]:
     raise InvalidParameterError(f"{name}: expected a Split or an (x, y) tuple, got {type(data).__name__}")
 
 
+def sequence_data(n_inputs: int, n_outputs: int, train: Any, validation: Any, check_targets: Any) -> tuple[Any, ...]:
+    """(x, y, validation x, validation y) of a sequence fit, validated: inputs by :func:`sequences`, targets
+    by ``check_targets(name, y, n_samples, n_outputs)``; the validation pair is ``None`` when absent."""
+    tx, ty = _pair("train", train)
+    x = sequences("train.x", tx, n_inputs)
+    if x.shape[0] == 0:
+        raise ShapeError("train.x: expected at least one sample, got 0")
+    y = check_targets("train.y", ty, x.shape[0], n_outputs)
+    vx = vy = None
+    if validation is not None:
+        a, b = _pair("validation", validation)
+        vx = sequences("validation.x", a, n_inputs)
+        vy = check_targets("validation.y", b, vx.shape[0], n_outputs)
+    return x, y, vx, vy
+
+
 def fit_bptt(
     net: RecurrentNetwork,
     train: Any,
@@ -168,16 +184,7 @@ def fit_bptt(
     if config.restore_best and validation is None:
         raise InvalidParameterError("validation: restore_best=True needs a validation set; pass validation=...")
     cfg_json = config.to_core_json(seed, threads)
-    tx, ty = _pair("train", train)
-    x = sequences("train.x", tx, net.n_inputs)
-    if x.shape[0] == 0:
-        raise ShapeError("train.x: expected at least one sample, got 0")
-    y = targets("train.y", ty, x.shape[0], net.n_outputs)
-    vx = vy = None
-    if validation is not None:
-        a, b = _pair("validation", validation)
-        vx = sequences("validation.x", a, net.n_inputs)
-        vy = targets("validation.y", b, vx.shape[0], net.n_outputs)
+    x, y, vx, vy = sequence_data(net.n_inputs, net.n_outputs, train, validation, targets)
 
     return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "bptt", HISTORY_SCHEMA, progress, callback)
 

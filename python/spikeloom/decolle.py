@@ -385,12 +385,6 @@ def _extra(metadata: dict[str, Any] | None) -> str:
         raise InvalidParameterError(f"metadata: expected a JSON-serialisable dict, got {e}") from None
 
 
-def _pair(name: str, data: Any) -> tuple[Any, Any]:
-    from .bptt import _pair as pair
-
-    return pair(name, data)
-
-
 def fit_decolle(
     net: DecolleNetwork,
     train: Any,
@@ -409,17 +403,9 @@ def fit_decolle(
     if config.restore_best and validation is None:
         raise InvalidParameterError("validation: restore_best=True needs a validation set; pass validation=...")
     cfg_json = config.to_core_json(seed, threads)
-    tx, ty = _pair("train", train)
-    x = sequences("train.x", tx, net.n_inputs)
-    if x.shape[0] == 0:
-        raise ShapeError("train.x: expected at least one sample, got 0")
-    y = v.labels("train.y", ty, x.shape[0], net.n_outputs)
-    vx = vy = None
-    if validation is not None:
-        a, b = _pair("validation", validation)
-        vx = sequences("validation.x", a, net.n_inputs)
-        vy = v.labels("validation.y", b, vx.shape[0], net.n_outputs)
+    from .bptt import sequence_data
 
+    x, y, vx, vy = sequence_data(net.n_inputs, net.n_outputs, train, validation, v.labels)
     from .bptt import run_fit
 
     return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "decolle", HISTORY_SCHEMA, progress, callback)
