@@ -183,6 +183,8 @@ pub struct LayerTrace<F: Real> {
     zprev: Vec<F>,
     /// Input current of the current step (work buffer).
     cur: Vec<F>,
+    /// Threshold, then distance to threshold, then spikes of the current step (work buffer).
+    vbuf: Vec<F>,
 }
 
 impl<F: Real> LayerTrace<F> {
@@ -330,6 +332,7 @@ impl<F: Real> Trace<F> {
             lt.zprev.clear();
             lt.zprev.extend_from_slice(&lt.init_z);
             lt.cur.resize(n, F::zero());
+            lt.vbuf.resize(n, F::zero());
         }
         let no = m.readout.as_ref().map_or(0, |r| r.n);
         self.y.resize(steps * no, F::zero());
@@ -346,6 +349,42 @@ pub fn forward<F: Real>(m: &Model<F>, x: SampleInput<'_>, tr: &mut Trace<F>) {
 /// Run steps `t0 .. t0 + steps` of a sample from the initial state held in `tr` (see
 /// [`Trace::load_state`]); the trace's step `t` is the sample's step `t0 + t`.
 pub fn forward_window<F: Real>(
+    m: &Model<F>,
+    x: SampleInput<'_>,
+    tr: &mut Trace<F>,
+    t0: usize,
+    steps: usize,
+) {
+    // Compiled for the widest vector unit the CPU has (AVX2 on x86-64, chosen at run time). The
+    // arithmetic is the same IEEE operations in the same order (no fused multiply-adds, no
+    // reassociation), so results do not depend on the CPU.
+    struct Op<'a, 'x, F: Real> {
+        m: &'a Model<F>,
+        x: SampleInput<'x>,
+        tr: &'a mut Trace<F>,
+        t0: usize,
+        steps: usize,
+    }
+    impl<F: Real> pulp::WithSimd for Op<'_, '_, F> {
+        type Output = ();
+        // Inlined into pulp's per-CPU entry points, so the whole loop gets their target features (a
+        // closure would be a separate function compiled for the baseline CPU).
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            forward_window_impl(self.m, self.x, self.tr, self.t0, self.steps)
+        }
+    }
+    pulp::Arch::new().dispatch(Op {
+        m,
+        x,
+        tr,
+        t0,
+        steps,
+    });
+}
+
+#[inline(always)]
+fn forward_window_impl<F: Real>(
     m: &Model<F>,
     x: SampleInput<'_>,
     tr: &mut Trace<F>,
@@ -393,38 +432,9 @@ pub fn forward_window<F: Real>(
                     }
                 }
             }
-            // 2. Integrate, threshold, record.
-            let row = t * n;
-            for k in 0..n {
-                let zp = lt.zprev[k];
-                let cur_k = lt.cur[k];
-                let (up, ap, ip) = lt.prev(t, k);
-                let d = if lm.synapse {
-                    lm.alpha_s[k] * ip + cur_k
-                } else {
-                    cur_k
-                };
-                let theta = if lm.adaptation == Adaptation::None {
-                    lm.theta0
-                } else {
-                    let a = lm.rho[k] * ap + lm.c_a[k] * zp;
-                    lt.a[row + k] = a;
-                    lm.theta0 + lm.beta * a
-                };
-                let u = match lm.reset {
-                    Reset::Subtract => lm.alpha[k] * up + lm.zeta[k] * d - lm.theta0 * zp,
-                    Reset::SubtractAdaptive => lm.alpha[k] * up + lm.zeta[k] * d - theta * zp,
-                    Reset::Zero => lm.alpha[k] * (F::one() - zp) * up + lm.zeta[k] * d,
-                };
-                lt.u[row + k] = u;
-                lt.d[row + k] = d;
-                let z = m.spike.spike(u - theta);
-                if z != F::zero() {
-                    lt.idx.push(k as u32);
-                    lt.val.push(z);
-                    lt.counts[k] += z;
-                }
-            }
+            // 2. Integrate, threshold, record: one pass per equation over the layer (the model's
+            //    switches are tested once per pass, so each pass is a straight vectorisable loop).
+            integrate(lm, &m.spike, lt, t);
             // zprev <- this step's spikes.
             if t > 0 {
                 for e in lt.ptr[t - 1]..lt.ptr[t] {
@@ -457,6 +467,100 @@ pub fn forward_window<F: Real>(
                 };
                 tr.y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * tr.q[t * no + k];
             }
+        }
+    }
+}
+
+/// The rows of step `t - 1` (the initial state for `t = 0`) and of step `t` of a `[T x n]` buffer.
+#[inline(always)]
+pub(crate) fn prev_and_row<'a, F>(
+    buf: &'a mut [F],
+    init: &'a [F],
+    t: usize,
+    n: usize,
+) -> (&'a [F], &'a mut [F]) {
+    if t == 0 {
+        (init, &mut buf[..n])
+    } else {
+        let (before, from) = buf.split_at_mut(t * n);
+        (&before[(t - 1) * n..], &mut from[..n])
+    }
+}
+
+/// Step `t` of one layer after its input current `cur` is complete: synapse, adaptation, membrane
+/// and reset, threshold; appends the spikes to the trace.
+#[inline(always)]
+fn integrate<F: Real>(lm: &LayerModel<F>, spike: &SpikeFn<F>, lt: &mut LayerTrace<F>, t: usize) {
+    let n = lm.n;
+    let LayerTrace {
+        u,
+        a,
+        d,
+        ptr: _,
+        idx,
+        val,
+        counts,
+        init_u,
+        init_a,
+        init_d,
+        zprev,
+        cur,
+        vbuf,
+        ..
+    } = lt;
+    let zp = &zprev[..n];
+    // Synaptic drive: d[t] = alpha_s d[t-1] + cur (current-based), else d[t] = cur.
+    let (dp, dn) = prev_and_row(d, init_d, t, n);
+    if lm.synapse {
+        for k in 0..n {
+            dn[k] = lm.alpha_s[k] * dp[k] + cur[k];
+        }
+    } else {
+        dn.copy_from_slice(&cur[..n]);
+    }
+    // Threshold theta[t] = theta_0 + beta a[t], a[t] = rho a[t-1] + c_a z[t-1] (kept in vbuf).
+    let theta = &mut vbuf[..n];
+    let adaptive = lm.adaptation != Adaptation::None;
+    if adaptive {
+        let (ap, an) = prev_and_row(a, init_a, t, n);
+        for k in 0..n {
+            let ak = lm.rho[k] * ap[k] + lm.c_a[k] * zp[k];
+            an[k] = ak;
+            theta[k] = lm.theta0 + lm.beta * ak;
+        }
+    } else {
+        theta.iter_mut().for_each(|v| *v = lm.theta0);
+    }
+    // Membrane with the reset of the previous step's spikes.
+    let (up, un) = prev_and_row(u, init_u, t, n);
+    let (alpha, zeta, theta0) = (&lm.alpha[..n], &lm.zeta[..n], lm.theta0);
+    match lm.reset {
+        Reset::Subtract => {
+            for k in 0..n {
+                un[k] = alpha[k] * up[k] + zeta[k] * dn[k] - theta0 * zp[k];
+            }
+        }
+        Reset::SubtractAdaptive => {
+            for k in 0..n {
+                un[k] = alpha[k] * up[k] + zeta[k] * dn[k] - theta[k] * zp[k];
+            }
+        }
+        Reset::Zero => {
+            for k in 0..n {
+                un[k] = alpha[k] * (F::one() - zp[k]) * up[k] + zeta[k] * dn[k];
+            }
+        }
+    }
+    // Threshold: z = H(u - theta) (graded for the smooth test function); keep the non-zero ones.
+    for k in 0..n {
+        theta[k] = un[k] - theta[k];
+    }
+    spike.spike_in_place(theta);
+    for (k, &z) in theta.iter().enumerate() {
+        if z != F::zero() {
+            idx.push(k as u32);
+            val.push(z);
+            counts[k] += z;
         }
     }
 }

@@ -48,6 +48,7 @@ pub fn axpy<F: Real>(y: &mut [F], a: F, x: &[F]) {
 /// `y += sum_j g[j] * m[j * n .. (j + 1) * n]` with `n = y.len()`: a matrix (rows of length `n`) times
 /// a vector, as scaled row sums. Four rows per pass, so each element of `y` is loaded and stored once
 /// per four rows (a plain axpy per row is bound by those stores). Rows whose factor is zero are skipped.
+#[inline(always)]
 pub fn add_scaled_rows<F: Real>(y: &mut [F], g: &[F], m: &[F]) {
     let n = y.len();
     let mut j = 0;

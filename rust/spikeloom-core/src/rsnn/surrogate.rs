@@ -205,15 +205,59 @@ impl<F: Real> SpikeFn<F> {
         }
     }
 
+    /// [`Self::spike`] applied to every element of `v` in place (the surrogate is matched once, so
+    /// the loop vectorises).
+    #[inline(always)]
+    pub fn spike_in_place(&self, v: &mut [F]) {
+        match self.kind {
+            Surrogate::SmoothSigmoid { .. } => v.iter_mut().for_each(|x| *x = self.spike(*x)),
+            _ => v
+                .iter_mut()
+                .for_each(|x| *x = if *x > F::zero() { F::one() } else { F::zero() }),
+        }
+    }
+
+    /// [`Self::grad`] applied to every element of `v` in place, the surrogate matched once.
+    #[inline(always)]
+    pub fn grad_in_place(&self, v: &mut [F]) {
+        match self.kind {
+            Surrogate::FastSigmoid { .. } => v.iter_mut().for_each(|x| *x = self.fast_sigmoid(*x)),
+            Surrogate::PiecewiseLinear { .. } => {
+                v.iter_mut().for_each(|x| *x = self.piecewise_linear(*x))
+            }
+            Surrogate::Arctan { .. } => v.iter_mut().for_each(|x| *x = self.arctan(*x)),
+            _ => v.iter_mut().for_each(|x| *x = self.grad(*x)),
+        }
+    }
+
+    #[inline(always)]
+    fn fast_sigmoid(&self, v: F) -> F {
+        let d = self.a * v.abs() + F::one();
+        self.scale / (d * d)
+    }
+
+    #[inline(always)]
+    fn piecewise_linear(&self, v: F) -> F {
+        let r = F::one() - v.abs() / self.a;
+        if r > F::zero() {
+            self.scale * r / self.a
+        } else {
+            F::zero()
+        }
+    }
+
+    #[inline(always)]
+    fn arctan(&self, v: F) -> F {
+        let x = F::of(std::f64::consts::FRAC_PI_2) * self.a * v;
+        self.scale * self.a / F::of(2.0) / (F::one() + x * x)
+    }
+
     /// Backward: the (surrogate) derivative dz/dv at `v`.
     #[inline(always)]
     pub fn grad(&self, v: F) -> F {
         let one = F::one();
         match self.kind {
-            Surrogate::FastSigmoid { .. } => {
-                let d = self.a * v.abs() + one;
-                self.scale / (d * d)
-            }
+            Surrogate::FastSigmoid { .. } => self.fast_sigmoid(v),
             Surrogate::Sigmoid { .. } => {
                 let s = one / (one + (-self.a * v).exp());
                 self.scale * self.a * s * (one - s)
@@ -222,14 +266,7 @@ impl<F: Real> SpikeFn<F> {
                 let s = one / (one + (-self.a * v).exp());
                 self.a * s * (one - s)
             }
-            Surrogate::PiecewiseLinear { .. } => {
-                let r = one - v.abs() / self.a;
-                if r > F::zero() {
-                    self.scale * r / self.a
-                } else {
-                    F::zero()
-                }
-            }
+            Surrogate::PiecewiseLinear { .. } => self.piecewise_linear(v),
             Surrogate::MultiGaussian { spread, .. } => {
                 let (s, h) = (self.a, self.b);
                 let ks = s * F::of(spread);
@@ -239,10 +276,7 @@ impl<F: Real> SpikeFn<F> {
                 };
                 self.scale * ((one + h) * n(v, F::zero(), s) - h * n(v, s, ks) - h * n(v, -s, ks))
             }
-            Surrogate::Arctan { .. } => {
-                let x = F::of(std::f64::consts::FRAC_PI_2) * self.a * v;
-                self.scale * self.a / F::of(2.0) / (one + x * x)
-            }
+            Surrogate::Arctan { .. } => self.arctan(v),
             Surrogate::Exponential { .. } => self.scale * (-v.abs() / self.a).exp(),
             Surrogate::Boxcar { .. } => {
                 if v.abs() < self.a / F::of(2.0) {

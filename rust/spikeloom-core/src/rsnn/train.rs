@@ -6,7 +6,7 @@
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use super::backward::{backward, decay_to_tau, BackwardScratch, DirectGrad};
+use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
@@ -293,6 +293,10 @@ struct Work<F: Real> {
     loss: LossScratch,
     dy: Vec<F>,
     direct: Vec<DirectGrad<F>>,
+    /// The non-empty entries of `direct`, for the reverse pass.
+    active: Vec<DirectGrad<F>>,
+    /// The sample's step of the trace's step 0.
+    t0: usize,
 }
 
 impl<F: Real> Work<F> {
@@ -303,6 +307,8 @@ impl<F: Real> Work<F> {
             loss: LossScratch::default(),
             dy: Vec::new(),
             direct: Vec::new(),
+            active: Vec::new(),
+            t0: 0,
         }
     }
 }
@@ -318,7 +324,8 @@ enum Span<'s, F: Real> {
     },
 }
 
-/// Forward, loss and (when `grad` is given) the reverse pass of one sample (or of one window of it).
+/// Forward and loss of one sample (or of one window of it), leaving in `w` what its reverse pass
+/// needs; returns whether the sample has a gradient (a loss or a regulariser in the window).
 #[allow(clippy::too_many_arguments)]
 fn one_sample<F: Real>(
     m: &Model<F>,
@@ -326,13 +333,11 @@ fn one_sample<F: Real>(
     s: usize,
     loss: &LossSpec,
     reg: &RateRegulariser,
-    detach_reset: bool,
     scale: f64,
     w: &mut Work<F>,
-    grad: Option<&mut [F]>,
     stats: &mut BatchStats,
     span: Span<'_, F>,
-) {
+) -> bool {
     let x = data.x.sample(s);
     let steps = data.x.n_steps;
     let (t0, len) = match span {
@@ -347,6 +352,7 @@ fn one_sample<F: Real>(
             (t0, len)
         }
     };
+    w.t0 = t0;
     let last_window = t0 + len == steps;
     // The loss window in this call's local steps (empty: no loss here).
     let (ws, we) = loss.window(steps).unwrap_or((0, steps));
@@ -430,27 +436,11 @@ fn one_sample<F: Real>(
     for (l, lt) in tr.layers.iter().enumerate() {
         stats.spikes[l] += lt.counts.iter().map(|c| c.f64()).sum::<f64>();
     }
-    if let Some(grad) = grad {
-        if has_loss || reg.is_active() {
-            let direct: Vec<DirectGrad<F>> = w
-                .direct
-                .iter()
-                .filter(|d| !d.g.is_empty())
-                .cloned()
-                .collect();
-            backward(
-                m,
-                x,
-                t0,
-                tr,
-                &w.dy,
-                &direct,
-                detach_reset,
-                grad,
-                &mut w.back,
-            );
-        }
-    }
+    // The reverse pass needs the direct spike gradients that are in use.
+    w.active.clear();
+    w.active
+        .extend(w.direct.iter().filter(|d| !d.g.is_empty()).cloned());
+    has_loss || reg.is_active()
 }
 
 /// Loss and gradient (with respect to the parameters, time constants in seconds) of the mean loss
@@ -506,49 +496,65 @@ fn gradient_span<F: Real>(
         Some((t0, l, st)) => (t0, l, Some(st)),
         None => (0, 0, None),
     };
-    let run_chunk = |w: &mut Work<F>, chunk: &[usize], states: Option<&mut [SampleState<F>]>| {
-        let mut g = vec![F::zero(); len];
-        let mut st = BatchStats::default();
-        let mut states = states;
-        for (i, &s) in chunk.iter().enumerate() {
-            let span = match &mut states {
-                Some(sts) => Span::Window {
-                    t0: span_t0,
-                    len: span_len,
-                    state: &mut sts[i],
-                },
-                None => Span::Whole,
-            };
-            one_sample(
-                &m,
-                data,
-                s,
-                &cfg.loss,
-                &cfg.regulariser,
-                cfg.detach_reset,
-                scale,
-                w,
-                Some(&mut g),
-                &mut st,
-                span,
-            );
-        }
-        (g, st)
-    };
+    // Per chunk: the forward passes and losses one sample after another, then one lockstep reverse
+    // pass over the chunk's samples (see `backward_chunk`).
+    let run_chunk =
+        |ws: &mut Vec<Work<F>>, chunk: &[usize], states: Option<&mut [SampleState<F>]>| {
+            let mut g = vec![F::zero(); len];
+            let mut st = BatchStats::default();
+            let mut states = states;
+            ws.resize_with(chunk.len(), Work::new);
+            let mut needs = [false; CHUNK];
+            for (i, &s) in chunk.iter().enumerate() {
+                let span = match &mut states {
+                    Some(sts) => Span::Window {
+                        t0: span_t0,
+                        len: span_len,
+                        state: &mut sts[i],
+                    },
+                    None => Span::Whole,
+                };
+                needs[i] = one_sample(
+                    &m,
+                    data,
+                    s,
+                    &cfg.loss,
+                    &cfg.regulariser,
+                    scale,
+                    &mut ws[i],
+                    &mut st,
+                    span,
+                );
+            }
+            let mut items: Vec<SampleAdjoint<'_, F>> = chunk
+                .iter()
+                .zip(ws.iter_mut())
+                .zip(needs)
+                .filter(|(_, need)| *need)
+                .map(|((&s, w), _)| SampleAdjoint {
+                    x: data.x.sample(s),
+                    t0: w.t0,
+                    tr: &w.trace,
+                    dy: &w.dy,
+                    direct: &w.active,
+                    s: &mut w.back,
+                })
+                .collect();
+            backward_chunk(&m, &mut items, cfg.detach_reset, &mut g);
+            (g, st)
+        };
     let parts: Vec<(Vec<F>, BatchStats)> = match states {
         None => with_threads(cfg.threads, || {
             samples
                 .par_chunks(CHUNK)
-                .map_init(Work::<F>::new, |w, chunk| run_chunk(w, chunk, None))
+                .map_init(Vec::new, |ws, chunk| run_chunk(ws, chunk, None))
                 .collect()
         })?,
         Some(states) => with_threads(cfg.threads, || {
             samples
                 .par_chunks(CHUNK)
                 .zip(states.par_chunks_mut(CHUNK))
-                .map_init(Work::<F>::new, |w, (chunk, sts)| {
-                    run_chunk(w, chunk, Some(sts))
-                })
+                .map_init(Vec::new, |ws, (chunk, sts)| run_chunk(ws, chunk, Some(sts)))
                 .collect()
         })?,
     };
@@ -582,19 +588,7 @@ pub fn evaluate<F: Real>(
             .map_init(Work::<F>::new, |w, chunk| {
                 let mut st = BatchStats::default();
                 for &s in chunk {
-                    one_sample(
-                        &m,
-                        data,
-                        s,
-                        loss,
-                        &reg,
-                        false,
-                        1.0,
-                        w,
-                        None,
-                        &mut st,
-                        Span::Whole,
-                    );
+                    one_sample(&m, data, s, loss, &reg, 1.0, w, &mut st, Span::Whole);
                 }
                 st
             })
