@@ -8,6 +8,7 @@ float32 inputs -- with ``dt`` seconds per step.
 from .base import Dataset, SequenceDataset, Split
 from .digits import MissingDatasetError, digits
 from .events import events_to_raster
+from . import force_targets
 from .evidence import EvidenceAccumulation, evidence_accumulation
 from .logic import noisy_logic
 from .mnist import mnist, mnist_path
@@ -18,6 +19,7 @@ from .yinyang import CLASS_NAMES as YIN_YANG_CLASSES
 from .yinyang import yin_yang, yin_yang_split
 
 __all__ = [
+    "force_targets",
     "Dataset",
     "EvidenceAccumulation",
     "MissingDatasetError",

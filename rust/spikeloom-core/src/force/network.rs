@@ -120,7 +120,7 @@ pub struct RunOutput {
 pub struct ForceNetwork {
     pub cfg: ForceConfig,
     pub weights: StaticWeights,
-    /// Feedback encoders `q * U(-1, 1)`, n x k row-major.
+    /// Feedback encoders `q * U(-1, 1)`, column-major: `encoders[c * n + i]`.
     pub encoders: Vec<f64>,
     pub neurons: NeuronState,
     pub ipsc: Vec<f64>,
@@ -249,17 +249,14 @@ impl ForceNetwork {
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
-            // 1. Input current: filtered static input + feedback + bias.
-            for ((c, &ip), e) in current
-                .iter_mut()
-                .zip(&self.ipsc)
-                .zip(self.encoders.chunks_exact(k))
-            {
-                let mut x = ip + bias;
-                for (ec, zc) in e.iter().zip(&self.z) {
-                    x += ec * zc;
+            // 1. Input current: filtered static input + bias + feedback.
+            for (c, &ip) in current.iter_mut().zip(&self.ipsc) {
+                *c = ip + bias;
+            }
+            for (ec, &zc) in self.encoders.chunks_exact(n).zip(&self.z) {
+                for (c, e) in current.iter_mut().zip(ec) {
+                    *c += e * zc;
                 }
-                *c = x;
             }
             // 2. Neurons.
             self.cfg

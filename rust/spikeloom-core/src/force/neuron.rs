@@ -188,12 +188,13 @@ impl NeuronModel {
                     .zip(current)
                     .enumerate()
                 {
-                    if step > *last + n_ref {
-                        *v += f * (cur - *v);
-                    }
-                    if *v >= v_peak {
-                        *v = v_reset;
-                        *last = step;
+                    // Selects rather than branches (refractoriness is unpredictable).
+                    let free = step > *last + n_ref;
+                    let x = if free { *v + f * (cur - *v) } else { *v };
+                    let spike = x >= v_peak;
+                    *v = if spike { v_reset } else { x };
+                    *last = if spike { step } else { *last };
+                    if spike {
                         spikes.push(i as u32);
                     }
                 }

@@ -42,7 +42,7 @@ pub struct Rls {
     pub lambda: f64,
     pub gain: Gain,
     packed: Vec<f64>,
-    /// Decoders, `d[i * k + c]`.
+    /// Decoders, column-major: `d[c * n + i]` (output c, neuron i).
     pub d: Vec<f64>,
     /// `P <- P - s c c^T` still to apply (c, s).
     pending: Option<(Vec<f64>, f64)>,
@@ -105,11 +105,8 @@ impl Rls {
     /// Readout `z = d^T r` into `z` (length k).
     #[inline]
     pub fn readout(&self, r: &[f64], z: &mut [f64]) {
-        z.iter_mut().for_each(|x| *x = 0.0);
-        for (ri, di) in r.iter().zip(self.d.chunks_exact(self.k)) {
-            for (zc, dc) in z.iter_mut().zip(di) {
-                *zc += dc * ri;
-            }
+        for (zc, dc) in z.iter_mut().zip(self.d.chunks_exact(self.n)) {
+            *zc = dot(dc, r);
         }
     }
 
@@ -117,16 +114,16 @@ impl Rls {
     pub fn update(&mut self, r: &[f64], e: &[f64], parallel: bool) {
         let n = self.n;
         let c = self.fused_pass(r, parallel);
-        let rc: f64 = r.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rc = dot(r, &c);
         let gamma = 1.0 + rc;
         let scale = match self.gain {
             Gain::Exact => 1.0 / gamma,
             Gain::Reference => 1.0,
         };
-        for (ci, di) in c.iter().zip(self.d.chunks_exact_mut(self.k)) {
-            let f = ci * scale;
-            for (dc, ec) in di.iter_mut().zip(e) {
-                *dc -= f * ec;
+        for (dc, ec) in self.d.chunks_exact_mut(n).zip(e) {
+            let f = ec * scale;
+            for (di, ci) in dc.iter_mut().zip(&c) {
+                *di -= ci * f;
             }
         }
         debug_assert_eq!(c.len(), n);
@@ -196,6 +193,23 @@ impl Rls {
             self.packed[Self::offset(self.n, i)] = 1.0 / self.lambda;
         }
     }
+}
+
+/// `a . b` with four interleaved partial sums (vectorises; fixed order).
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len()) / 4 * 4;
+    let mut acc = [0.0f64; 4];
+    for (x, y) in a[..m].chunks_exact(4).zip(b[..m].chunks_exact(4)) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in a[m..].iter().zip(&b[m..]) {
+        s += x * y;
+    }
+    s
 }
 
 /// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
@@ -322,10 +336,9 @@ mod tests {
         }
         let d = solve(n, gram.clone(), rty, k);
         let norm = d.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let diff = d
-            .iter()
-            .zip(&outs[0].0)
-            .map(|(a, b)| (a - b) * (a - b))
+        let got = &outs[0].0;
+        let diff = (0..n * k)
+            .map(|x| (d[x] - got[(x % k) * n + x / k]).powi(2))
             .sum::<f64>()
             .sqrt();
         assert!(diff < 1e-9 * norm, "decoders differ: {diff} vs norm {norm}");
