@@ -4,6 +4,7 @@ from the equations of Nicola & Clopath (2017) as their MATLAB scripts run them. 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,8 @@ def simulate(
     """Run ``len(target)`` steps from a fresh reservoir (``W[post, pre]`` static weights, ``E`` (n, k)
     encoders, potentials ``v0``/``u0``, ``model`` the core's model dict with the Izhikevich ``a`` in
     1/ms). RLS at 1-based step ``i`` when ``learn[i - 1]`` and ``(i - 1) % rls_every == 0``.
-    Returns the readout of every step, the spike raster, final decoders and ``P``."""
+    Returns the readout of every step, the spike raster, final decoders and ``P``, and the wall time
+    spent in steps without and with learning (s)."""
     kind = model["kind"]
     unit = 1e-3 if kind == "izhikevich" else 1.0
     dtm, tr, td = dt / unit, tau_rise / unit, tau_decay / unit
@@ -47,6 +49,9 @@ def simulate(
     last = np.zeros(n, dtype=np.int64)
     Z = np.zeros((steps, k))
     spikes = []
+    Wt = np.ascontiguousarray(W.T)  # row j = outgoing weights of neuron j (MATLAB's OMEGA(:, j))
+    wall = {False: 0.0, True: 0.0}
+    tick = time.perf_counter()
     if kind == "lif":
         n_ref = int(round(model["refractory"] / dtm))
         f = dtm / model["tau_mem"]
@@ -74,7 +79,7 @@ def simulate(
             v[spk] = -np.pi
         idx = np.flatnonzero(spk)
         spikes.append(idx)
-        jd = W[:, idx].sum(axis=1)
+        jd = Wt[idx].sum(axis=0)
         if single:
             ipsc = ipsc * ed + jd * jump
             r = r * ed + spk * jump
@@ -89,6 +94,9 @@ def simulate(
             c = P @ r
             g = 1.0 + r @ c
             d = d - np.outer(c, e) / (g if exact_gain else 1.0)
-            P = P - np.outer(c, c) / g
+            P -= np.outer(c / g, c)
         Z[t] = z
-    return {"z": Z, "spikes": spikes, "d": d, "P": P, "v": v, "u": u}
+        now = time.perf_counter()
+        wall[bool(learn[t])] += now - tick
+        tick = now
+    return {"z": Z, "spikes": spikes, "d": d, "P": P, "v": v, "u": u, "seconds_free": wall[False], "seconds_learn": wall[True]}
