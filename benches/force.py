@@ -64,7 +64,9 @@ def compare_with_numpy(make, target, free: float, learn: float, threads: int) ->
     their_ids = np.concatenate(out["spikes"])
     same_spikes = ours.shape == theirs.shape and np.array_equal(ours, theirs) and np.array_equal(ids, their_ids)
     if not same_spikes:  # first step where the rasters differ (chaos amplifies rounding differences)
-        first = next((int(s) for s in range(1, steps + 1) if not np.array_equal(ids[ours == s], their_ids[theirs == s])), -1)
+        first = next(
+            (int(s) for s in range(1, steps + 1) if not np.array_equal(ids[ours == s], their_ids[theirs == s])), -1
+        )
     else:
         first = -1
     zdiff = float(np.abs(z - out["z"]).max() / max(np.abs(out["z"]).max(), 1e-300))

@@ -99,4 +99,13 @@ def simulate(
         now = time.perf_counter()
         wall[bool(learn[t])] += now - tick
         tick = now
-    return {"z": Z, "spikes": spikes, "d": d, "P": P, "v": v, "u": u, "seconds_free": wall[False], "seconds_learn": wall[True]}
+    return {
+        "z": Z,
+        "spikes": spikes,
+        "d": d,
+        "P": P,
+        "v": v,
+        "u": u,
+        "seconds_free": wall[False],
+        "seconds_learn": wall[True],
+    }

@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
     t.add_argument("--threads", type=int, default=0, help="worker threads (0 = all cores)")
     t.add_argument("--data", default=None, help="dataset path, for tasks whose data must be downloaded (shd)")
-    t.add_argument("--neuron", default=None, help="neuron model, for recipes offering several (force: lif, izhikevich, theta)")
+    t.add_argument(
+        "--neuron", default=None, help="neuron model, for recipes offering several (force: lif, izhikevich, theta)"
+    )
     t.add_argument("--out", type=Path, default=None, help="folder for history.parquet and the network")
     t.add_argument("--json", action="store_true", help="end the output with one JSON line of final metrics")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -34,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
 def _train(a: argparse.Namespace) -> int:
     recipe = recipes.get(a.task, a.method)
     args = recipes.RecipeArgs(
-        epochs=a.epochs, hidden=a.hidden, seed=a.seed, threads=a.threads, progress=not a.no_progress, data=a.data,
+        epochs=a.epochs,
+        hidden=a.hidden,
+        seed=a.seed,
+        threads=a.threads,
+        progress=not a.no_progress,
+        data=a.data,
         neuron=a.neuron,
     )
     result = recipe.run(args)

@@ -102,4 +102,3 @@ def odetojoy_force(args: RecipeArgs) -> RecipeResult:
     net = izhikevich_ode_to_joy(n=args.hidden or 5000, seed=args.seed)
     target = targets.make_ode_to_joy(4.0)
     return run_force("odetojoy", args, net, target, settle=1.0, learn=4.0 * bars, test=12.0, neuron="izhikevich")
-

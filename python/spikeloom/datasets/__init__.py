@@ -5,10 +5,10 @@ Static data (:func:`digits`, :func:`mnist`, ...) have ``x`` of shape ``[n_sample
 float32 inputs -- with ``dt`` seconds per step.
 """
 
+from . import force_targets
 from .base import Dataset, SequenceDataset, Split
 from .digits import MissingDatasetError, digits
 from .events import events_to_raster
-from . import force_targets
 from .evidence import EvidenceAccumulation, evidence_accumulation
 from .logic import noisy_logic
 from .mnist import mnist, mnist_path
