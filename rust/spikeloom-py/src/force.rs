@@ -18,7 +18,7 @@ pub struct PyForceNetwork {
 }
 
 fn array2<'py>(py: Python<'py>, v: Vec<f64>, cols: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let rows = if cols == 0 { 0 } else { v.len() / cols };
+    let rows = v.len().checked_div(cols).unwrap_or(0);
     Array2::from_shape_vec((rows, cols), v)
         .map(|a| a.into_pyarray(py))
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
@@ -116,7 +116,10 @@ impl PyForceNetwork {
             "spike_steps",
             Array1::from_vec(out.spike_steps).into_pyarray(py),
         )?;
-        d.set_item("spike_ids", Array1::from_vec(out.spike_ids).into_pyarray(py))?;
+        d.set_item(
+            "spike_ids",
+            Array1::from_vec(out.spike_ids).into_pyarray(py),
+        )?;
         d.set_item("update_rates", array2(py, out.update_rates, n)?)?;
         d.set_item("update_targets", array2(py, out.update_targets, k)?)?;
         d.set_item("steps", out.steps)?;
@@ -137,7 +140,11 @@ impl PyForceNetwork {
 
     /// Decoders d (n x k).
     fn decoders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        array2(py, transpose(&self.inner.rls.d, self.inner.cfg.k), self.inner.cfg.k)
+        array2(
+            py,
+            transpose(&self.inner.rls.d, self.inner.cfg.k),
+            self.inner.cfg.k,
+        )
     }
 
     fn set_decoders(&mut self, py: Python<'_>, d: PyReadonlyArray2<'_, f64>) -> PyResult<()> {
@@ -161,7 +168,11 @@ impl PyForceNetwork {
 
     /// Feedback encoders (n x k).
     fn encoders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        array2(py, transpose(&self.inner.encoders, self.inner.cfg.k), self.inner.cfg.k)
+        array2(
+            py,
+            transpose(&self.inner.encoders, self.inner.cfg.k),
+            self.inner.cfg.k,
+        )
     }
 
     /// Static weights as (pre, post, weight) arrays: W[post, pre] = weight.

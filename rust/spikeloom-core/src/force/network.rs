@@ -221,7 +221,11 @@ impl ForceNetwork {
             }
             crate::error::ensure_all_finite("target", t)?;
         } else if learn {
-            return Err(Error::param("target", "a target signal when learning", "None"));
+            return Err(Error::param(
+                "target",
+                "a target signal when learning",
+                "None",
+            ));
         }
         if opts.record_every == 0 {
             return Err(Error::param("record_every", "at least 1 step", 0));
@@ -317,7 +321,8 @@ impl ForceNetwork {
                 out.z.extend_from_slice(&self.z);
             }
             if opts.record_spikes {
-                out.spike_steps.extend(std::iter::repeat_n(i, spikes.len()));
+                out.spike_steps
+                    .resize(out.spike_steps.len() + spikes.len(), i);
                 out.spike_ids.extend_from_slice(&spikes);
             }
             win_spikes += spikes.len() as u64;
@@ -348,8 +353,9 @@ impl ForceNetwork {
         if self.z.iter().any(|x| !x.is_finite()) {
             return Err(Error::NonFinite {
                 arg: "readout".into(),
-                expected: "a finite readout (the reservoir diverged: lower q, g or the RLS rate 1/lambda)"
-                    .into(),
+                expected:
+                    "a finite readout (the reservoir diverged: lower q, g or the RLS rate 1/lambda)"
+                        .into(),
                 got: format!("{:?}", self.z),
             });
         }
@@ -361,7 +367,7 @@ impl ForceNetwork {
         let w = &self.weights;
         let mut pre = Vec::with_capacity(w.n_synapses());
         for j in 0..w.n {
-            pre.extend(std::iter::repeat_n(j as u32, w.ptr[j + 1] - w.ptr[j]));
+            pre.resize(pre.len() + (w.ptr[j + 1] - w.ptr[j]), j as u32);
         }
         (pre, w.post.clone(), w.weight.clone())
     }

@@ -62,7 +62,11 @@ impl Rls {
             ));
         }
         if n == 0 || k == 0 {
-            return Err(Error::param("n, k", "at least one neuron and one output", format!("{n}, {k}")));
+            return Err(Error::param(
+                "n, k",
+                "at least one neuron and one output",
+                format!("{n}, {k}"),
+            ));
         }
         let len = n * (n + 1) / 2;
         let mut packed = vec![0.0; len];
