@@ -248,6 +248,7 @@ impl ForceNetwork {
         let mut current = vec![0.0; n];
         let mut jd = vec![0.0; n];
         let mut spikes: Vec<u32> = Vec::new();
+        let mut flags = vec![0.0f64; n];
         let mut err = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
@@ -265,7 +266,18 @@ impl ForceNetwork {
             // 2. Neurons.
             self.cfg
                 .model
-                .step(&mut self.neurons, &current, dtm, i, &mut spikes);
+                .step(&mut self.neurons, &current, dtm, i, &mut flags);
+            // Spiking neurons, scanning the flags eight at a time (spikes are rare).
+            spikes.clear();
+            for (c, chunk) in flags.chunks(8).enumerate() {
+                if chunk.iter().any(|&f| f != 0.0) {
+                    for (l, &f) in chunk.iter().enumerate() {
+                        if f != 0.0 {
+                            spikes.push((c * 8 + l) as u32);
+                        }
+                    }
+                }
+            }
             // 3. Spikes: column sums of the static weights (spikes x fan-out).
             for &j in &spikes {
                 self.weights.add_column(j as usize, 1.0, &mut jd);
@@ -273,31 +285,32 @@ impl ForceNetwork {
             }
             // 4. Double-exponential filters of the static input and of the spikes.
             if single {
-                for ((ip, r), jdv) in self.ipsc.iter_mut().zip(&mut self.r).zip(&mut jd) {
+                for (((ip, r), jdv), fl) in self
+                    .ipsc
+                    .iter_mut()
+                    .zip(&mut self.r)
+                    .zip(&mut jd)
+                    .zip(&flags)
+                {
                     *ip = *ip * ed + *jdv * jump;
-                    *r *= ed;
+                    *r = *r * ed + fl * jump;
                     *jdv = 0.0;
                 }
-                for &j in &spikes {
-                    self.r[j as usize] += jump;
-                }
             } else {
-                for ((((ip, h), r), hr), jdv) in self
+                for (((((ip, h), r), hr), jdv), fl) in self
                     .ipsc
                     .iter_mut()
                     .zip(&mut self.h)
                     .zip(&mut self.r)
                     .zip(&mut self.hr)
                     .zip(&mut jd)
+                    .zip(&flags)
                 {
                     *ip = *ip * er + *h * dtm;
                     *h = *h * ed + *jdv * jump;
                     *r = *r * er + *hr * dtm;
-                    *hr *= ed;
+                    *hr = *hr * ed + fl * jump;
                     *jdv = 0.0;
-                }
-                for &j in &spikes {
-                    self.hr[j as usize] += jump;
                 }
             }
             // 5. Readout, error, RLS.

@@ -160,17 +160,16 @@ impl NeuronModel {
     }
 
     /// One Euler step of every neuron under input currents `current` (model units, bias included),
-    /// `dt` in model time units, `step` the 1-based index of this step. Pushes the spiking neurons
-    /// onto `spikes` (cleared first).
+    /// `dt` in model time units, `step` the 1-based index of this step. Sets `flags[i]` to 1.0 where
+    /// neuron i spiked, 0.0 elsewhere (branch-free loops, so they vectorise).
     pub fn step(
         &self,
         state: &mut NeuronState,
         current: &[f64],
         dt: f64,
         step: u64,
-        spikes: &mut Vec<u32>,
+        flags: &mut [f64],
     ) {
-        spikes.clear();
         match *self {
             NeuronModel::Lif {
                 tau_mem,
@@ -181,22 +180,19 @@ impl NeuronModel {
             } => {
                 let n_ref = (refractory / dt).round() as u64;
                 let f = dt / tau_mem;
-                for (i, ((v, last), &cur)) in state
+                for (((v, last), &cur), fl) in state
                     .v
                     .iter_mut()
                     .zip(state.last_spike.iter_mut())
                     .zip(current)
-                    .enumerate()
+                    .zip(flags.iter_mut())
                 {
-                    // Selects rather than branches (refractoriness is unpredictable).
                     let free = step > *last + n_ref;
                     let x = if free { *v + f * (cur - *v) } else { *v };
                     let spike = x >= v_peak;
                     *v = if spike { v_reset } else { x };
                     *last = if spike { step } else { *last };
-                    if spike {
-                        spikes.push(i as u32);
-                    }
+                    *fl = if spike { 1.0 } else { 0.0 };
                 }
             }
             NeuronModel::Izhikevich {
@@ -212,36 +208,31 @@ impl NeuronModel {
                 ..
             } => {
                 let (fc, fa) = (dt / c, dt * a);
-                for (i, ((v, u), &cur)) in state
+                for (((v, u), &cur), fl) in state
                     .v
                     .iter_mut()
                     .zip(state.u.iter_mut())
                     .zip(current)
-                    .enumerate()
+                    .zip(flags.iter_mut())
                 {
                     let v0 = *v;
                     let v1 = v0 + fc * (k * (v0 - v_r) * (v0 - v_t) - *u + cur);
-                    let mut u1 = *u + fa * (b * (v0 - v_r) - *u);
-                    if v1 >= v_peak {
-                        *v = v_reset;
-                        u1 += d;
-                        spikes.push(i as u32);
-                    } else {
-                        *v = v1;
-                    }
-                    *u = u1;
+                    let u1 = *u + fa * (b * (v0 - v_r) - *u);
+                    let spike = v1 >= v_peak;
+                    *v = if spike { v_reset } else { v1 };
+                    *u = if spike { u1 + d } else { u1 };
+                    *fl = if spike { 1.0 } else { 0.0 };
                 }
             }
             NeuronModel::Theta { .. } => {
                 let pi = std::f64::consts::PI;
                 let pi2 = pi * pi;
-                for (i, (v, &cur)) in state.v.iter_mut().zip(current).enumerate() {
+                for ((v, &cur), fl) in state.v.iter_mut().zip(current).zip(flags.iter_mut()) {
                     let cs = v.cos();
-                    *v += dt * ((1.0 - cs) + (1.0 + cs) * pi2 * cur);
-                    if *v >= pi {
-                        *v = -pi;
-                        spikes.push(i as u32);
-                    }
+                    let x = *v + dt * ((1.0 - cs) + (1.0 + cs) * pi2 * cur);
+                    let spike = x >= pi;
+                    *v = if spike { -pi } else { x };
+                    *fl = if spike { 1.0 } else { 0.0 };
                 }
             }
         }
