@@ -52,11 +52,11 @@ def compare_with_numpy(make, target, free: float, learn: float, threads: int) ->
         rls_every=net.config["rls_every"],
         lam=net.config["lambda"],
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     a = net.run(n_free * dt, y[:n_free], record_spikes=True, threads=threads)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     b = net.run(n_learn * dt, y[n_free:], learn=True, record_spikes=True, threads=threads)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     z = np.concatenate([a.z, b.z])
     ids = np.concatenate([a.spike_ids, b.spike_ids])
     ours = np.rint(np.concatenate([a.spike_times, b.spike_times]) / dt).astype(np.int64)
@@ -75,6 +75,10 @@ def compare_with_numpy(make, target, free: float, learn: float, threads: int) ->
         "numpy_learn_per_s": out["seconds_learn"] / learn,
         "ours_free_per_s": (t1 - t0) / free,
         "ours_learn_per_s": (t2 - t1) / learn,
+        "numpy_cpu_free_per_s": out["cpu_free"] / free,
+        "numpy_cpu_learn_per_s": out["cpu_learn"] / learn,
+        "ours_cpu_free_per_s": (c1 - c0) / free,
+        "ours_cpu_learn_per_s": (c2 - c1) / learn,
         "same_spikes": same_spikes,
         "first_differing_step": first,
         "spikes": int(ours.size),
@@ -117,6 +121,13 @@ def bench(name: str, make, target, settle: float, learn: float, test: float, win
         f"learning {c['numpy_learn_per_s'] / c['ours_learn_per_s']:.1f}x)"
     )
     print(f"   full protocol in numpy (extrapolated): {numpy_total:.0f} s vs measured {wall:.1f} s")
+    cpu_np = c["numpy_cpu_free_per_s"] * (settle + test) + c["numpy_cpu_learn_per_s"] * learn
+    cpu_us = c["ours_cpu_free_per_s"] * (settle + test) + c["ours_cpu_learn_per_s"] * learn
+    print(
+        f"   CPU time (all threads) per simulated s, free / learning: numpy {c['numpy_cpu_free_per_s']:.2f} / "
+        f"{c['numpy_cpu_learn_per_s']:.2f}, spikeloom {c['ours_cpu_free_per_s']:.3f} / "
+        f"{c['ours_cpu_learn_per_s']:.3f}; weighted ratio {cpu_np / cpu_us:.1f}x"
+    )
 
 
 def main() -> None:
