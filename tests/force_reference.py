@@ -110,4 +110,6 @@ def simulate(
         "u": u,
         "seconds_free": wall[False],
         "seconds_learn": wall[True],
+        "cpu_free": cpu[False],
+        "cpu_learn": cpu[True],
     }
