@@ -10,7 +10,7 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import datasets, errors, force, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
@@ -50,6 +50,7 @@ __all__ = [
     "datasets",
     "errors",
     "fit",
+    "force",
     "recipes",
     "ttfs",
 ]

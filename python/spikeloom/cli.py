@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
     t.add_argument("--threads", type=int, default=0, help="worker threads (0 = all cores)")
     t.add_argument("--data", default=None, help="dataset path, for tasks whose data must be downloaded (shd)")
+    t.add_argument(
+        "--neuron", default=None, help="neuron model, for recipes offering several (force: lif, izhikevich, theta)"
+    )
     t.add_argument("--out", type=Path, default=None, help="folder for history.parquet and the network")
     t.add_argument("--json", action="store_true", help="end the output with one JSON line of final metrics")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -33,7 +36,13 @@ def _parser() -> argparse.ArgumentParser:
 def _train(a: argparse.Namespace) -> int:
     recipe = recipes.get(a.task, a.method)
     args = recipes.RecipeArgs(
-        epochs=a.epochs, hidden=a.hidden, seed=a.seed, threads=a.threads, progress=not a.no_progress, data=a.data
+        epochs=a.epochs,
+        hidden=a.hidden,
+        seed=a.seed,
+        threads=a.threads,
+        progress=not a.no_progress,
+        data=a.data,
+        neuron=a.neuron,
     )
     result = recipe.run(args)
     m = result.metrics
@@ -41,6 +50,11 @@ def _train(a: argparse.Namespace) -> int:
         print(
             f"{recipe.task} / {recipe.method}: test accuracy {100 * m['test_accuracy']:.2f}% "
             f"after {m['epochs']} epochs in {m['train_seconds']:.1f} s"
+        )
+    if "test_correlation" in m:
+        print(
+            f"{recipe.task} / {recipe.method}: test correlation {m['test_correlation']:.4f}, "
+            f"rmse {m['test_rmse']:.4f} in {m['train_seconds']:.1f} s"
         )
     if a.out is not None:
         a.out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ class RecipeArgs:
     progress: bool = True
     #: Path of a dataset that cannot ship with spikeloom (e.g. the SHD files), for recipes that need one.
     data: str | None = None
+    #: Neuron model, for recipes that offer several (e.g. ``sine --method force``: lif, izhikevich, theta).
+    neuron: str | None = None
 
 
 @dataclass

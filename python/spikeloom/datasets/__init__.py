@@ -5,6 +5,7 @@ Static data (:func:`digits`, :func:`mnist`, ...) have ``x`` of shape ``[n_sample
 float32 inputs -- with ``dt`` seconds per step.
 """
 
+from . import force_targets
 from .base import Dataset, SequenceDataset, Split
 from .digits import MissingDatasetError, digits
 from .events import events_to_raster
@@ -18,6 +19,7 @@ from .yinyang import CLASS_NAMES as YIN_YANG_CLASSES
 from .yinyang import yin_yang, yin_yang_split
 
 __all__ = [
+    "force_targets",
     "Dataset",
     "EvidenceAccumulation",
     "MissingDatasetError",

@@ -4,6 +4,7 @@
 mod callback;
 mod decolle;
 mod errors;
+mod force;
 mod functions;
 mod network;
 mod rsnn;
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rsnn::PyRsnnNetwork>()?;
     m.add_class::<sim::PySimGroup>()?;
     m.add_class::<decolle::PyDecolleNetwork>()?;
+    m.add_class::<force::PyForceNetwork>()?;
     Ok(())
 }

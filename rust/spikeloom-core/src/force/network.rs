@@ -1,0 +1,387 @@
+//! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
+//! output feedback, RLS, and the step loop.
+
+use super::neuron::{NeuronModel, NeuronState};
+use super::rls::{Gain, Rls};
+use super::weights::StaticWeights;
+use crate::error::{ensure_positive, Error, Result};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+
+/// Reservoirs at least this large run the RLS pass on the thread pool.
+const PARALLEL_MIN_N: usize = 768;
+
+/// Everything that defines a reservoir. Times in seconds; `g`, `q`, `bias` in the model's current
+/// units (see [`NeuronModel`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForceConfig {
+    pub n: usize,
+    /// Output dimension (rank of the learned feedback term).
+    pub k: usize,
+    pub model: NeuronModel,
+    pub dt: f64,
+    /// Synaptic rise time (s); 0 = single exponential.
+    pub tau_rise: f64,
+    pub tau_decay: f64,
+    /// Gain of the static weights and of the feedback encoders.
+    pub g: f64,
+    pub q: f64,
+    /// Connection probability of the static weights.
+    pub p: f64,
+    /// Subtract each row's mean over its nonzero static weights.
+    pub balance: bool,
+    /// RLS every `rls_every` steps while learning.
+    pub rls_every: usize,
+    /// `P(0) = I / lambda`.
+    pub lambda: f64,
+    pub gain: Gain,
+    pub seed: u64,
+}
+
+impl ForceConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.n == 0 || self.n > u32::MAX as usize {
+            return Err(Error::param("n", "between 1 and 2^32 - 1 neurons", self.n));
+        }
+        if self.k == 0 {
+            return Err(Error::param("k", "at least one output", self.k));
+        }
+        self.model.validate()?;
+        ensure_positive("dt", self.dt)?;
+        ensure_positive("tau_decay", self.tau_decay)?;
+        if !(self.tau_rise.is_finite() && self.tau_rise >= 0.0) {
+            return Err(Error::param(
+                "tau_rise",
+                "a time >= 0 s (0 = single exponential)",
+                self.tau_rise,
+            ));
+        }
+        if !self.q.is_finite() {
+            return Err(Error::param("q", "a finite gain", self.q));
+        }
+        if self.rls_every == 0 {
+            return Err(Error::param("rls_every", "at least 1 step", 0));
+        }
+        ensure_positive("lambda", self.lambda)?;
+        Ok(())
+    }
+}
+
+/// What a run records besides the readout.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Keep the readout every this many steps (>= 1).
+    pub record_every: usize,
+    /// Keep (step, neuron) of every spike.
+    pub record_spikes: bool,
+    /// Keep the filtered rates `r` and targets of every RLS update (for checks).
+    pub record_updates: bool,
+    /// Call the progress callback every this many steps (0 = never).
+    pub progress_every: usize,
+    /// Run RLS on the thread pool for large reservoirs.
+    pub parallel: bool,
+}
+
+/// Reported to the progress callback.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Simulated time since the reservoir was built (s).
+    pub time: f64,
+    /// Steps done in this run so far, of `total`.
+    pub steps: usize,
+    pub total: usize,
+    /// Mean firing rate (Hz) since the previous report.
+    pub rate_hz: f64,
+    /// Mean squared readout error since the previous report (NaN without a target).
+    pub mse: f64,
+    pub learning: bool,
+    pub rls_updates: u64,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    pub steps: usize,
+    /// Readout every `record_every` steps, row-major (rows x k).
+    pub z: Vec<f64>,
+    pub counts: Vec<u32>,
+    pub spike_steps: Vec<u64>,
+    pub spike_ids: Vec<u32>,
+    pub update_rates: Vec<f64>,
+    pub update_targets: Vec<f64>,
+    pub interrupted: bool,
+}
+
+/// A FORCE reservoir and its state (it persists across runs, so settle / learn / test are three
+/// consecutive runs).
+#[derive(Clone, Debug)]
+pub struct ForceNetwork {
+    pub cfg: ForceConfig,
+    pub weights: StaticWeights,
+    /// Feedback encoders `q * U(-1, 1)`, column-major: `encoders[c * n + i]`.
+    pub encoders: Vec<f64>,
+    pub neurons: NeuronState,
+    pub ipsc: Vec<f64>,
+    pub h: Vec<f64>,
+    pub r: Vec<f64>,
+    pub hr: Vec<f64>,
+    pub z: Vec<f64>,
+    pub rls: Rls,
+    /// Steps simulated so far.
+    pub step: u64,
+}
+
+impl ForceNetwork {
+    /// Static weights, encoders and initial state drawn from `cfg.seed` (three independent streams).
+    pub fn new(cfg: ForceConfig) -> Result<Self> {
+        cfg.validate()?;
+        let weights = StaticWeights::random(cfg.n, cfg.p, cfg.g, cfg.balance, cfg.seed)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x9e37_79b9_7f4a_7c15);
+        let encoders = (0..cfg.n * cfg.k)
+            .map(|_| cfg.q * (2.0 * rng.random::<f64>() - 1.0))
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5851_f42d_4c95_7f2d);
+        let u: Vec<f64> = (0..cfg.n).map(|_| rng.random::<f64>()).collect();
+        let neurons = cfg.model.initial_state(&u);
+        Self::with_parts(cfg, weights, encoders, neurons)
+    }
+
+    /// A reservoir from given weights, encoders and neuron state.
+    pub fn with_parts(
+        cfg: ForceConfig,
+        weights: StaticWeights,
+        encoders: Vec<f64>,
+        neurons: NeuronState,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let n = cfg.n;
+        if weights.n != n {
+            return Err(Error::shape(
+                "weights",
+                format!("a {n} x {n} matrix"),
+                weights.n,
+            ));
+        }
+        weights.validate()?;
+        if encoders.len() != n * cfg.k {
+            return Err(Error::shape(
+                "encoders",
+                format!("{n} x {} values", cfg.k),
+                encoders.len(),
+            ));
+        }
+        crate::error::ensure_all_finite("encoders", &encoders)?;
+        if neurons.v.len() != n || neurons.u.len() != n || neurons.last_spike.len() != n {
+            return Err(Error::shape(
+                "state",
+                format!("{n} values per state variable"),
+                neurons.v.len(),
+            ));
+        }
+        crate::error::ensure_all_finite("v", &neurons.v)?;
+        crate::error::ensure_all_finite("u", &neurons.u)?;
+        let rls = Rls::new(n, cfg.k, cfg.lambda, cfg.gain)?;
+        Ok(ForceNetwork {
+            weights,
+            encoders,
+            neurons,
+            ipsc: vec![0.0; n],
+            h: vec![0.0; n],
+            r: vec![0.0; n],
+            hr: vec![0.0; n],
+            z: vec![0.0; cfg.k],
+            rls,
+            step: 0,
+            cfg,
+        })
+    }
+
+    /// Simulate `steps` steps. With `learn`, RLS runs every `rls_every` steps (counted from the
+    /// reservoir's first step, as `mod(i, step) == 1` in the reference) against `target`
+    /// (steps x k, row-major; needed when learning, optional otherwise, for the reported error).
+    /// The callback can stop the run (`Break`); the state is then consistent and the run can go on.
+    pub fn run(
+        &mut self,
+        steps: usize,
+        target: Option<&[f64]>,
+        learn: bool,
+        opts: &RunOptions,
+        callback: &mut (dyn FnMut(&Progress) -> ControlFlow<()> + Send),
+    ) -> Result<RunOutput> {
+        let (n, k) = (self.cfg.n, self.cfg.k);
+        if let Some(t) = target {
+            if t.len() != steps * k {
+                return Err(Error::shape(
+                    "target",
+                    format!("{steps} x {k} values (one row per step)"),
+                    t.len(),
+                ));
+            }
+            crate::error::ensure_all_finite("target", t)?;
+        } else if learn {
+            return Err(Error::param(
+                "target",
+                "a target signal when learning",
+                "None",
+            ));
+        }
+        if opts.record_every == 0 {
+            return Err(Error::param("record_every", "at least 1 step", 0));
+        }
+        let unit = self.cfg.model.time_unit();
+        let dtm = self.cfg.dt / unit;
+        let (trm, tdm) = (self.cfg.tau_rise / unit, self.cfg.tau_decay / unit);
+        let single = trm == 0.0;
+        let ed = (-dtm / tdm).exp();
+        let er = if single { 0.0 } else { (-dtm / trm).exp() };
+        let jump = if single { 1.0 / tdm } else { 1.0 / (trm * tdm) };
+        let bias = self.cfg.model.bias();
+        let parallel = opts.parallel && n >= PARALLEL_MIN_N;
+
+        let mut out = RunOutput {
+            counts: vec![0; n],
+            ..Default::default()
+        };
+        out.z.reserve(steps / opts.record_every * k + k);
+        let mut current = vec![0.0; n];
+        let mut jd = vec![0.0; n];
+        let mut spikes: Vec<u32> = Vec::new();
+        let mut flags = vec![0.0f64; n];
+        let mut err = vec![0.0; k];
+        let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
+        for t in 0..steps {
+            self.step += 1;
+            let i = self.step;
+            // 1. Input current: filtered static input + bias + feedback.
+            for (c, &ip) in current.iter_mut().zip(&self.ipsc) {
+                *c = ip + bias;
+            }
+            for (ec, &zc) in self.encoders.chunks_exact(n).zip(&self.z) {
+                for (c, e) in current.iter_mut().zip(ec) {
+                    *c += e * zc;
+                }
+            }
+            // 2. Neurons.
+            self.cfg
+                .model
+                .step(&mut self.neurons, &current, dtm, i, &mut flags);
+            // Spiking neurons, scanning the flags eight at a time (spikes are rare).
+            spikes.clear();
+            for (c, chunk) in flags.chunks(8).enumerate() {
+                if chunk.iter().any(|&f| f != 0.0) {
+                    for (l, &f) in chunk.iter().enumerate() {
+                        if f != 0.0 {
+                            spikes.push((c * 8 + l) as u32);
+                        }
+                    }
+                }
+            }
+            // 3. Spikes: column sums of the static weights (spikes x fan-out).
+            for &j in &spikes {
+                self.weights.add_column(j as usize, 1.0, &mut jd);
+                out.counts[j as usize] += 1;
+            }
+            // 4. Double-exponential filters of the static input and of the spikes.
+            if single {
+                for (((ip, r), jdv), fl) in self
+                    .ipsc
+                    .iter_mut()
+                    .zip(&mut self.r)
+                    .zip(&mut jd)
+                    .zip(&flags)
+                {
+                    *ip = *ip * ed + *jdv * jump;
+                    *r = *r * ed + fl * jump;
+                    *jdv = 0.0;
+                }
+            } else {
+                for (((((ip, h), r), hr), jdv), fl) in self
+                    .ipsc
+                    .iter_mut()
+                    .zip(&mut self.h)
+                    .zip(&mut self.r)
+                    .zip(&mut self.hr)
+                    .zip(&mut jd)
+                    .zip(&flags)
+                {
+                    *ip = *ip * er + *h * dtm;
+                    *h = *h * ed + *jdv * jump;
+                    *r = *r * er + *hr * dtm;
+                    *hr = *hr * ed + fl * jump;
+                    *jdv = 0.0;
+                }
+            }
+            // 5. Readout, error, RLS.
+            self.rls.readout(&self.r, &mut self.z);
+            if let Some(tg) = target {
+                let y = &tg[t * k..(t + 1) * k];
+                for ((e, zc), yc) in err.iter_mut().zip(&self.z).zip(y) {
+                    *e = zc - yc;
+                    win_sq += *e * *e;
+                }
+                if learn && (i - 1) % self.cfg.rls_every as u64 == 0 {
+                    if opts.record_updates {
+                        out.update_rates.extend_from_slice(&self.r);
+                        out.update_targets.extend_from_slice(y);
+                    }
+                    self.rls.update(&self.r, &err, parallel);
+                }
+            }
+            // 6. Records and progress.
+            if t % opts.record_every == 0 {
+                out.z.extend_from_slice(&self.z);
+            }
+            if opts.record_spikes {
+                out.spike_steps
+                    .resize(out.spike_steps.len() + spikes.len(), i);
+                out.spike_ids.extend_from_slice(&spikes);
+            }
+            win_spikes += spikes.len() as u64;
+            win_steps += 1;
+            out.steps = t + 1;
+            if opts.progress_every > 0 && (win_steps == opts.progress_every || t + 1 == steps) {
+                let secs = win_steps as f64 * self.cfg.dt;
+                let p = Progress {
+                    time: self.step as f64 * self.cfg.dt,
+                    steps: t + 1,
+                    total: steps,
+                    rate_hz: win_spikes as f64 / (n as f64 * secs),
+                    mse: if target.is_some() {
+                        win_sq / (win_steps * k) as f64
+                    } else {
+                        f64::NAN
+                    },
+                    learning: learn,
+                    rls_updates: self.rls.updates,
+                };
+                (win_spikes, win_sq, win_steps) = (0, 0.0, 0);
+                if callback(&p).is_break() {
+                    out.interrupted = t + 1 < steps;
+                    break;
+                }
+            }
+        }
+        if self.z.iter().any(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                arg: "readout".into(),
+                expected:
+                    "a finite readout (the reservoir diverged: lower q, g or the RLS rate 1/lambda)"
+                        .into(),
+                got: format!("{:?}", self.z),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Static weights as (pre, post, weight) triplets.
+    pub fn weight_triplets(&self) -> (Vec<u32>, Vec<u32>, Vec<f64>) {
+        let w = &self.weights;
+        let mut pre = Vec::with_capacity(w.n_synapses());
+        for j in 0..w.n {
+            pre.resize(pre.len() + (w.ptr[j + 1] - w.ptr[j]), j as u32);
+        }
+        (pre, w.post.clone(), w.weight.clone())
+    }
+}

@@ -1,0 +1,359 @@
+//! Recursive least squares for the rank-k FORCE decoders (Sherman-Morrison form).
+//!
+//! With `P(0) = I / lambda` and one update per sample `(r, y)` (a priori error `e = d^T r - y`):
+//!
+//! ```text
+//! c = P r ;  gamma = 1 + r^T c ;  d <- d - c e^T / gamma ;  P <- P - c c^T / gamma
+//! ```
+//! After the samples `r_1..r_m` (rows of `R`) with targets `Y`, `P = (lambda I + R^T R)^{-1}` and
+//! `d = (R^T R + lambda I)^{-1} R^T Y` exactly: the minimiser of `|R d - Y|^2 + lambda |d|^2`.
+//! (Nicola & Clopath's scripts drop the `1 / gamma` of the decoder step, `d <- d - c e^T`;
+//! [`Gain::Reference`] reproduces that.)
+//!
+//! `P` is symmetric: only its upper triangle is stored (packed by rows), so it stays exactly
+//! symmetric and each update touches N(N+1)/2 numbers. The rank-1 correction of one update is
+//! applied lazily, fused with the matrix-vector product of the next one: one pass over the
+//! triangle per update. Rows are split into a fixed number of blocks of equal work (not depending on
+//! the thread count), each block accumulates its own partial product, and the partials are added in
+//! block order: results are bit-identical for any number of threads.
+
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How the decoder step is scaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gain {
+    /// `d <- d - c e^T / (1 + r^T c)`: exact recursive least squares.
+    Exact,
+    /// `d <- d - c e^T`: the reference MATLAB scripts.
+    Reference,
+}
+
+/// Row blocks of the packed triangle (fixed: results do not depend on the thread count).
+const BLOCKS: usize = 16;
+
+/// RLS state: packed upper triangle of `P`, decoders `d` (n x k, row-major), a pending update.
+#[derive(Clone, Debug)]
+pub struct Rls {
+    pub n: usize,
+    pub k: usize,
+    pub lambda: f64,
+    pub gain: Gain,
+    packed: Vec<f64>,
+    /// Decoders, column-major: `d[c * n + i]` (output c, neuron i).
+    pub d: Vec<f64>,
+    /// `P <- P - s c c^T` still to apply (c, s).
+    pending: Option<(Vec<f64>, f64)>,
+    /// Row ranges of the blocks.
+    blocks: Vec<(usize, usize)>,
+    partial: Vec<Vec<f64>>,
+    pub updates: u64,
+}
+
+impl Rls {
+    pub fn new(n: usize, k: usize, lambda: f64, gain: Gain) -> Result<Self> {
+        if !(lambda.is_finite() && lambda > 0.0) {
+            return Err(Error::param(
+                "lambda",
+                "a regulariser > 0 (P(0) = I / lambda)",
+                lambda,
+            ));
+        }
+        if n == 0 || k == 0 {
+            return Err(Error::param(
+                "n, k",
+                "at least one neuron and one output",
+                format!("{n}, {k}"),
+            ));
+        }
+        let len = n * (n + 1) / 2;
+        let mut packed = vec![0.0; len];
+        for i in 0..n {
+            packed[Self::offset(n, i)] = 1.0 / lambda;
+        }
+        // Blocks of (about) equal area: row i holds n - i entries.
+        let total = len as f64;
+        let nb = BLOCKS.min(n);
+        let mut blocks = Vec::with_capacity(nb);
+        let (mut start, mut acc) = (0usize, 0.0f64);
+        for i in 0..n {
+            acc += (n - i) as f64;
+            if acc >= total * (blocks.len() + 1) as f64 / nb as f64 || i + 1 == n {
+                blocks.push((start, i + 1));
+                start = i + 1;
+            }
+        }
+        let partial = blocks.iter().map(|&(a, _)| vec![0.0; n - a]).collect();
+        Ok(Rls {
+            n,
+            k,
+            lambda,
+            gain,
+            packed,
+            d: vec![0.0; n * k],
+            pending: None,
+            blocks,
+            partial,
+            updates: 0,
+        })
+    }
+
+    /// Offset of the diagonal entry (i, i) in the packed triangle: sum_{r < i} (n - r).
+    #[inline]
+    fn offset(n: usize, i: usize) -> usize {
+        i * n - i * i.saturating_sub(1) / 2
+    }
+
+    /// Readout `z = d^T r` into `z` (length k).
+    #[inline]
+    pub fn readout(&self, r: &[f64], z: &mut [f64]) {
+        for (zc, dc) in z.iter_mut().zip(self.d.chunks_exact(self.n)) {
+            *zc = dot(dc, r);
+        }
+    }
+
+    /// One RLS step with filtered rates `r` and a priori error `e = d^T r - y` (length k).
+    pub fn update(&mut self, r: &[f64], e: &[f64], parallel: bool) {
+        let n = self.n;
+        let c = self.fused_pass(r, parallel);
+        let rc = dot(r, &c);
+        let gamma = 1.0 + rc;
+        let scale = match self.gain {
+            Gain::Exact => 1.0 / gamma,
+            Gain::Reference => 1.0,
+        };
+        for (dc, ec) in self.d.chunks_exact_mut(n).zip(e) {
+            let f = ec * scale;
+            for (di, ci) in dc.iter_mut().zip(&c) {
+                *di -= ci * f;
+            }
+        }
+        debug_assert_eq!(c.len(), n);
+        self.pending = Some((c, 1.0 / gamma));
+        self.updates += 1;
+    }
+
+    /// Apply the pending rank-1 correction and return `P r` (with the corrected P), in one pass.
+    fn fused_pass(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
+        let n = self.n;
+        let (pc, s): (Vec<f64>, f64) = self.pending.take().unwrap_or((vec![0.0; n], 0.0));
+        // Split the packed triangle into the blocks' disjoint slices.
+        let mut slices: Vec<(usize, usize, &mut [f64], &mut Vec<f64>)> = Vec::new();
+        let mut rest: &mut [f64] = &mut self.packed;
+        for (&(a, b), part) in self.blocks.iter().zip(self.partial.iter_mut()) {
+            let len: usize = (a..b).map(|i| n - i).sum();
+            let (head, tail) = rest.split_at_mut(len);
+            slices.push((a, b, head, part));
+            rest = tail;
+        }
+        let work = |(a, b, tri, part): (usize, usize, &mut [f64], &mut Vec<f64>)| {
+            block_pass(n, a, b, tri, part, &pc, s, r);
+        };
+        if parallel {
+            slices.into_par_iter().for_each(work);
+        } else {
+            slices.into_iter().for_each(work);
+        }
+        let mut y = vec![0.0; n];
+        for (&(a, _), part) in self.blocks.iter().zip(&self.partial) {
+            for (yj, pj) in y[a..].iter_mut().zip(part) {
+                *yj += pj;
+            }
+        }
+        y
+    }
+
+    /// Apply any pending correction (after this, `matrix` is current).
+    pub fn flush(&mut self, parallel: bool) {
+        if self.pending.is_some() {
+            let zero = vec![0.0; self.n];
+            self.fused_pass(&zero, parallel);
+        }
+    }
+
+    /// The full symmetric `P` (n x n, row-major).
+    pub fn matrix(&mut self) -> Vec<f64> {
+        self.flush(false);
+        let n = self.n;
+        let mut m = vec![0.0; n * n];
+        let mut o = 0;
+        for i in 0..n {
+            for j in i..n {
+                m[i * n + j] = self.packed[o];
+                m[j * n + i] = self.packed[o];
+                o += 1;
+            }
+        }
+        m
+    }
+
+    /// Reset `P` to `I / lambda` (decoders kept).
+    pub fn reset_matrix(&mut self) {
+        self.pending = None;
+        self.packed.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..self.n {
+            self.packed[Self::offset(self.n, i)] = 1.0 / self.lambda;
+        }
+    }
+}
+
+/// `a . b` with four interleaved partial sums (vectorises; fixed order).
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len()) / 4 * 4;
+    let mut acc = [0.0f64; 4];
+    for (x, y) in a[..m].chunks_exact(4).zip(b[..m].chunks_exact(4)) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in a[m..].iter().zip(&b[m..]) {
+        s += x * y;
+    }
+    s
+}
+
+/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
+/// block's share of `P r` into `part` (indices a..n).
+#[allow(clippy::too_many_arguments)]
+fn block_pass(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [f64],
+    part: &mut [f64],
+    pc: &[f64],
+    s: f64,
+    r: &[f64],
+) {
+    part.iter_mut().for_each(|x| *x = 0.0);
+    let mut o = 0;
+    for i in a..b {
+        let len = n - i;
+        let row = &mut tri[o..o + len];
+        o += len;
+        let ci = pc[i] * s;
+        let ri = r[i];
+        let (pcs, rs) = (&pc[i..], &r[i..]);
+        let ys = &mut part[i - a..];
+        // Diagonal entry: contributes once.
+        row[0] -= ci * pcs[0];
+        let mut acc = row[0] * rs[0];
+        // Off-diagonal entries (i, j > i) stand for (j, i) too.
+        let mut acc4 = [0.0f64; 4];
+        let (rrow, rpc, rr, ry) = (&mut row[1..], &pcs[1..], &rs[1..], &mut ys[1..]);
+        let m = rrow.len() / 4 * 4;
+        for (((p4, c4), r4), y4) in rrow[..m]
+            .chunks_exact_mut(4)
+            .zip(rpc[..m].chunks_exact(4))
+            .zip(rr[..m].chunks_exact(4))
+            .zip(ry[..m].chunks_exact_mut(4))
+        {
+            for l in 0..4 {
+                let p = p4[l] - ci * c4[l];
+                p4[l] = p;
+                acc4[l] += p * r4[l];
+                y4[l] += p * ri;
+            }
+        }
+        for l in m..rrow.len() {
+            let p = rrow[l] - ci * rpc[l];
+            rrow[l] = p;
+            acc += p * rr[l];
+            ry[l] += p * ri;
+        }
+        ys[0] += acc + ((acc4[0] + acc4[1]) + (acc4[2] + acc4[3]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Solve the SPD system `a x = b` (n x n, k right-hand sides) by Gaussian elimination.
+    fn solve(n: usize, mut a: Vec<f64>, mut b: Vec<f64>, k: usize) -> Vec<f64> {
+        for c in 0..n {
+            let piv = a[c * n + c];
+            for r in c + 1..n {
+                let f = a[r * n + c] / piv;
+                for j in c..n {
+                    a[r * n + j] -= f * a[c * n + j];
+                }
+                for j in 0..k {
+                    b[r * k + j] -= f * b[c * k + j];
+                }
+            }
+        }
+        for c in (0..n).rev() {
+            for j in 0..k {
+                let mut s = b[c * k + j];
+                for r in c + 1..n {
+                    s -= a[c * n + r] * b[r * k + j];
+                }
+                b[c * k + j] = s / a[c * n + c];
+            }
+        }
+        b
+    }
+
+    /// RLS over m samples equals the regularised least-squares solution, and P its inverse Gram
+    /// matrix, for serial and parallel passes alike (bit-identical).
+    #[test]
+    fn rls_equals_ridge_regression() {
+        let (n, k, m, lambda) = (37, 3, 120, 0.7);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let rs: Vec<f64> = (0..m * n).map(|_| rng.random::<f64>() * 2.0).collect();
+        let ys: Vec<f64> = (0..m * k).map(|_| rng.random::<f64>() - 0.5).collect();
+        let mut outs = Vec::new();
+        for parallel in [false, true] {
+            let mut rls = Rls::new(n, k, lambda, Gain::Exact).unwrap();
+            let mut z = vec![0.0; k];
+            for t in 0..m {
+                let r = &rs[t * n..(t + 1) * n];
+                rls.readout(r, &mut z);
+                let e: Vec<f64> = z.iter().zip(&ys[t * k..]).map(|(a, b)| a - b).collect();
+                rls.update(r, &e, parallel);
+            }
+            outs.push((rls.d.clone(), rls.matrix()));
+        }
+        assert_eq!(outs[0], outs[1]);
+        let mut gram = vec![0.0; n * n];
+        let mut rty = vec![0.0; n * k];
+        for t in 0..m {
+            let r = &rs[t * n..(t + 1) * n];
+            for i in 0..n {
+                for j in 0..n {
+                    gram[i * n + j] += r[i] * r[j];
+                }
+                for c in 0..k {
+                    rty[i * k + c] += r[i] * ys[t * k + c];
+                }
+            }
+        }
+        for i in 0..n {
+            gram[i * n + i] += lambda;
+        }
+        let d = solve(n, gram.clone(), rty, k);
+        let norm = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let got = &outs[0].0;
+        let diff = (0..n * k)
+            .map(|x| (d[x] - got[(x % k) * n + x / k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(diff < 1e-9 * norm, "decoders differ: {diff} vs norm {norm}");
+        // P * (lambda I + R^T R) = I.
+        let p = &outs[0].1;
+        for i in 0..n {
+            for j in 0..n {
+                let s: f64 = (0..n).map(|l| p[i * n + l] * gram[l * n + j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((s - want).abs() < 1e-8, "P G [{i},{j}] = {s}");
+            }
+        }
+    }
+}
