@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod hardware;
 pub mod io;
 pub mod parallel;
 pub mod rsnn;
