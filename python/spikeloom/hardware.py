@@ -511,7 +511,10 @@ def chip_accuracy(
     else:
         df = monte_carlo(net, data, hardware, chips=chips, seed=seed, threads=threads)
     acc = df["accuracy"].to_numpy()
-    return {"chip_accuracy_mean": float(acc.mean()), "chip_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0}
+    return {
+        "chip_accuracy_mean": float(acc.mean()),
+        "chip_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+    }
 
 
 __all__ = [
@@ -523,3 +526,48 @@ __all__ = [
     "fit_hardware",
     "monte_carlo",
 ]
+
+
+#: Recipes (task, method) whose training runs the hardware model (others refuse ``--hardware``).
+RECIPES: set[tuple[str, str]] = {("yinyang", "ttfs")}
+
+
+def recipe_hardware(args: Any, net: Any) -> Hardware | None:
+    """The hardware of a recipe run (``args.hardware``: None, a preset name or a :class:`Hardware`)."""
+    if args.hardware is None:
+        if args.hardware_mode != "ideal":
+            raise InvalidParameterError(
+                f"hardware_mode: {args.hardware_mode!r} needs a hardware model; pass hardware=PRESET"
+            )
+        return None
+    if args.hardware_mode not in MODES:
+        raise InvalidParameterError(f"hardware_mode: expected one of {list(MODES)}, got {args.hardware_mode!r}")
+    return _as_hardware(args.hardware, net)
+
+
+def recipe_metrics(args: Any, net: Any, hw: Hardware, test: tuple[Any, Any]) -> dict[str, Any]:
+    """The hardware entries of a recipe's final metrics: settings and deployed test accuracy."""
+    m: dict[str, Any] = {"hardware": hw.name, "hardware_mode": args.hardware_mode, "chips": args.chips}
+    m.update(
+        chip_accuracy(
+            net,
+            test,
+            hw,
+            args.hardware_mode,
+            chips=v.positive_int("chips", args.chips),
+            chip_seed=args.seed,
+            threads=args.threads,
+        )
+    )
+    return m
+
+
+def check_recipe(task: str, method: str, hardware: Any, mode: str) -> None:
+    """Refuse hardware settings for recipes that do not run the hardware model, saying which do."""
+    if hardware is None:
+        raise InvalidParameterError(f"hardware_mode: {mode!r} needs a hardware model; pass --hardware PRESET")
+    if (task, method) not in RECIPES:
+        supported = ", ".join(f"{t} --method {m}" for t, m in sorted(RECIPES))
+        raise UnsupportedError(
+            f"hardware: recipe {task} --method {method} does not run the hardware model; recipes that do: {supported}"
+        )

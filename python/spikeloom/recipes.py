@@ -27,6 +27,12 @@ class RecipeArgs:
     progress: bool = True
     #: Path of a dataset that cannot ship with spikeloom (e.g. the SHD files), for recipes that need one.
     data: str | None = None
+    #: Hardware model (a preset name or a :class:`spikeloom.hardware.Hardware`); None = no hardware.
+    hardware: Any = None
+    #: "ideal" (deploy after training), "aware" or "in-the-loop" (see :mod:`spikeloom.hardware`).
+    hardware_mode: str = "ideal"
+    #: Chip instances (or, in the loop, trials on the training chip) the test accuracy is measured on.
+    chips: int = 10
 
 
 @dataclass
