@@ -525,6 +525,7 @@ __all__ = [
     "chip_accuracy",
     "fit_hardware",
     "monte_carlo",
+    "run_on_chip",
 ]
 
 
@@ -571,3 +572,30 @@ def check_recipe(task: str, method: str, hardware: Any, mode: str) -> None:
         raise UnsupportedError(
             f"hardware: recipe {task} --method {method} does not run the hardware model; recipes that do: {supported}"
         )
+
+
+def run_on_chip(
+    net: TTFSNetwork,
+    times: Any,
+    hardware: Hardware | str,
+    *,
+    chip_seed: int = 0,
+    trial_seed: int = 0,
+    threads: int = 0,
+) -> list[np.ndarray]:
+    """Spike times of every layer of ``net`` run on chip ``chip_seed`` (as observed: jitter and lost
+    spikes of trial ``trial_seed`` included), one ``(samples, n_neurons)`` array per layer, seconds;
+    ``inf`` = no spike. With :meth:`Hardware.ideal` this equals ``net.run(times)``."""
+    _need_ttfs(net, "run_on_chip")
+    hw = _as_hardware(hardware, net)
+    x = v.spike_times("times", times, net.sizes[0])
+    return list(
+        _core.hardware_run(
+            net._net,
+            hw.spec_json(),
+            v.seed("chip_seed", chip_seed),
+            v.seed("trial_seed", trial_seed),
+            x,
+            v.positive_int("threads", threads, 0),
+        )
+    )

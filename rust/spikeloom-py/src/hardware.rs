@@ -6,7 +6,7 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spikeloom_core::hardware::{evaluate_chips, Chip, HardwareSpec, Quantizer};
+use spikeloom_core::hardware::{evaluate_chips, run_chip, Chip, HardwareSpec, Quantizer};
 use spikeloom_core::train::{ComsaLoss, LabelledTimes, Objective, TtfsLoss};
 use spikeloom_core::Error;
 
@@ -137,5 +137,31 @@ pub fn hardware_evaluate<'py>(
     Ok(out
         .into_iter()
         .map(|e| (e.seed, e.loss, e.accuracy, e.spikes))
+        .collect())
+}
+
+/// Spike times of every layer (`[samples, n_l]` arrays, +inf = none) of `net` run on chip `chip_seed`.
+#[pyfunction]
+#[pyo3(signature = (net, spec, chip_seed, trial_seed, times, threads=0))]
+pub fn hardware_run<'py>(
+    py: Python<'py>,
+    net: &PyTtfsNetwork,
+    spec: &str,
+    chip_seed: u64,
+    trial_seed: u64,
+    times: PyReadonlyArray2<'py, f64>,
+    threads: usize,
+) -> PyResult<Vec<Bound<'py, PyArray2<f64>>>> {
+    let spec = spec_from_json(py, spec)?;
+    let inner = &net.inner;
+    let n = times.as_array().nrows();
+    let x: Vec<f64> = times.as_array().iter().copied().collect();
+    let out = enter_core(py, || {
+        run_chip(inner, &spec, chip_seed, trial_seed, &x, n, threads)
+    })?;
+    Ok(out
+        .iter()
+        .zip(inner.layers())
+        .map(|(v, l)| matrix(py, v, n, l.n_out))
         .collect())
 }

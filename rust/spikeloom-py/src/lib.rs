@@ -22,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_quantize, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_chip, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_run, m)?)?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
     m.add_class::<sim::PySimGroup>()?;

@@ -253,3 +253,51 @@ pub(crate) fn evaluate_one(
         spikes: spikes.into_iter().map(|s| s as f64 / nf).collect(),
     }
 }
+
+/// Spike times of every layer of `net` run on chip `chip_seed` of `spec` for `n` samples (`x`:
+/// `[n, n_inputs]`), as observed (jitter included); trial noise of sample `i` from
+/// `(trial_seed, i)`. Returns one `[n, n_l]` row-major vector per layer; +inf = no spike.
+pub fn run_chip(
+    net: &Network,
+    spec: &HardwareSpec,
+    chip_seed: u64,
+    trial_seed: u64,
+    x: &[f64],
+    n: usize,
+    threads: usize,
+) -> Result<Vec<Vec<f64>>> {
+    net.check_inputs("times", x, n)?;
+    let cn = Chip::sample(spec, net, chip_seed)?.network(net)?;
+    let n_in = net.n_inputs();
+    let sizes: Vec<usize> = net.layers().iter().map(|l| l.n_out).collect();
+    let total: usize = sizes.iter().sum();
+    let mut flat = vec![0.0; n * total];
+    with_threads(threads, || {
+        flat.par_chunks_mut(total * CHUNK)
+            .enumerate()
+            .for_each_init(
+                || (cn.effective.workspace(), ChipScratch::default()),
+                |(ws, scratch), (c, out)| {
+                    for (r, o) in out.chunks_mut(total).enumerate() {
+                        let i = c * CHUNK + r;
+                        let mut rng = ChaCha8Rng::seed_from_u64(mix(trial_seed, i as u64));
+                        chip_forward(&cn, &x[i * n_in..(i + 1) * n_in], ws, scratch, &mut rng);
+                        let mut at = 0;
+                        for layer_out in &ws.outputs {
+                            o[at..at + layer_out.len()].copy_from_slice(layer_out);
+                            at += layer_out.len();
+                        }
+                    }
+                },
+            );
+    })?;
+    let mut per_layer: Vec<Vec<f64>> = sizes.iter().map(|&s| Vec::with_capacity(n * s)).collect();
+    for sample in flat.chunks(total.max(1)) {
+        let mut at = 0;
+        for (l, &s) in sizes.iter().enumerate() {
+            per_layer[l].extend_from_slice(&sample[at..at + s]);
+            at += s;
+        }
+    }
+    Ok(per_layer)
+}

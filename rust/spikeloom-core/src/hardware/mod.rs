@@ -25,7 +25,7 @@ pub mod forward;
 pub mod quantize;
 
 pub use chip::{Chip, HardwareSpec};
-pub use forward::{chip_forward, evaluate_chips, ChipEvaluation, ChipScratch};
+pub use forward::{chip_forward, evaluate_chips, run_chip, ChipEvaluation, ChipScratch};
 pub use quantize::Quantizer;
 
 use serde::{Deserialize, Serialize};
