@@ -24,6 +24,7 @@ fn spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
 /// `(quantised weights, straight-through derivative)` of `w` for `bits` of magnitude over `range`.
 #[pyfunction]
 #[pyo3(signature = (w, bits, range))]
+#[allow(clippy::type_complexity)]
 pub fn hardware_quantize<'py>(
     py: Python<'py>,
     w: PyReadonlyArray1<'py, f64>,

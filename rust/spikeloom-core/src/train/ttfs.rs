@@ -719,7 +719,9 @@ fn comsa_backward_options(c: &ComsaSettings) -> BackwardOptions {
 
 /// Forward pass, loss and gradient of the samples `ids` of chunk number `chunk` for Comsa et al.'s
 /// method: each sample runs forward in its own workspace, then one backward pass covers the
-/// contributing samples neuron by neuron. Does not allocate.
+/// contributing samples neuron by neuron. Does not allocate. With `chip`, samples run on the batch's
+/// chip (see [`batch_chip`]).
+#[allow(clippy::too_many_arguments)]
 fn comsa_chunk(
     net: &Network,
     st: &mut ChunkState,
