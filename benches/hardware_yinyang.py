@@ -3,8 +3,8 @@
 What is measured
 ----------------
 1. The recipe network (4-120-3 + bias spikes, ``LIF(5e-3, 5e-3)``, Göltz et al.'s ``TTFSConfig``,
-   standard splits) with ``Hardware.brainscales2()`` (6-bit magnitude + sign, 63 levels of 1/30 up to
-   2.1, threshold spread 8 %, tau spread 5 %, synapse spread 5 %, jitter 0.04 tau_syn), trained
+   standard splits) with ``Hardware.brainscales2()`` (6-bit magnitude + sign, 63 levels of 1/15 up to
+   4.2, threshold spread 8 %, tau spread 5 %, synapse spread 5 %, jitter 0.04 tau_syn), trained
    - ideal, then deployed: ordinary training, then measured on ``--chips`` fresh chip instances;
    - hardware-aware: every batch on a freshly sampled chip (gradient straight through the quantiser),
      then measured on the same fresh chip instances;
@@ -86,7 +86,7 @@ def sweep_runs(epochs: int, hidden: int, chips: int) -> list[dict[str, Any]]:
                     {
                         "hardware_mode": mode,
                         "bits": bits,
-                        "weight_range": 2.1,
+                        "weight_range": 4.2,
                         "mismatch": m,
                         "threshold_mismatch": m,
                         "tau_mismatch": m,

@@ -49,9 +49,13 @@ from .training import FitResult, TTFSConfig, fit
 HardwareMode = Literal["ideal", "aware", "in-the-loop"]
 MODES: tuple[str, ...] = ("ideal", "aware", "in-the-loop")
 
-#: BrainScaleS-2 weight scale of Göltz et al.'s code: a weight w is programmed as round(w * 30),
-#: magnitude 0..63 (6 bits + sign), so the range is 63 / 30 = 2.1 in the network's weight unit.
-BSS2_WEIGHT_SCALE = 30.0
+#: Levels per unit weight of the BrainScaleS-2-like preset: a weight w is held as round(w * 15) with
+#: magnitude 0..63 (6 bits + sign), i.e. the range 63 / 15 = 4.2 in this library's weight unit (threshold
+#: 1, kernel peak 1/e per unit weight). The chip-to-model weight gain is a calibration choice: Göltz et
+#: al.'s code programs round(w * 30) (range 2.1) in the units of its own hardware model (leak
+#: conductance 4, threshold 1.08), which are not these; 15 makes the 63 levels cover the weights the
+#: Yin-Yang recipe learns (|w| up to ~4.3).
+BSS2_WEIGHT_SCALE = 15.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class Hardware:
     def brainscales2(cls, time_unit: float = 5e-3) -> Hardware:
         """A BrainScaleS-2-like profile (Göltz et al. 2021; DelGrad hardware-aware settings).
 
-        6-bit weight magnitude plus sign, 63 levels of 1/30 up to 2.1 (``BSS2_WEIGHT_SCALE``);
+        6-bit weight magnitude plus sign, 63 levels of 1/15 up to 4.2 (see ``BSS2_WEIGHT_SCALE``);
         threshold fixed-pattern spread sd 0.08 (relative to the threshold 1 of the model);
         time-constant spread 5 % after calibration; synapse spread 5 %; trial-to-trial noise sd 0.04
         time units of spike-time jitter; no lost spikes.

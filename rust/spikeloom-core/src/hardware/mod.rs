@@ -18,7 +18,9 @@
 //!
 //! Training ([`HardwareTraining`], used by [`crate::train::fit`]) keeps float shadow weights; the
 //! forward pass runs on a chip and the gradient reaches the shadow weights straight through the
-//! quantiser (identity inside the range, zero where a weight is clipped).
+//! quantiser (identity inside the range, zero where a weight is clipped). With a finite weight range
+//! the shadow weights are clipped to it after every update (a weight beyond the range has no effect
+//! on the chip and no gradient, and would otherwise drift under weight bumping).
 
 pub mod chip;
 pub mod forward;

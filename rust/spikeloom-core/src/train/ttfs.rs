@@ -499,6 +499,13 @@ fn fit_with_pool(
         None => None,
     };
     let mut chain: Vec<f64> = Vec::new();
+    // With a limited weight range the shadow weights are kept inside it after every update: a weight
+    // beyond the range has no effect on the chip and no gradient (straight-through derivative 0), so
+    // it could only drift (e.g. under repeated bumping of neurons the range keeps silent).
+    let shadow_range = match hw {
+        Some(h) => h.spec.weight_range.filter(|r| r.is_finite()),
+        None => None,
+    };
 
     for epoch in 0..cfg.epochs {
         let start = Instant::now();
@@ -607,7 +614,8 @@ fn fit_with_pool(
                         contributing,
                         (&mut grad, &mut adam, lr),
                         (&mut bias_grad, &mut pulse_adam),
-                    )
+                    );
+                    net.update_layers_par(|layers| clamp_shadow(layers, shadow_range));
                 });
                 continue;
             }
@@ -645,6 +653,7 @@ fn fit_with_pool(
                             row.iter_mut().for_each(|w| *w += bump_value);
                         }
                     }
+                    clamp_shadow(layers, shadow_range);
                 });
                 last_bumped = Some(l);
                 bumps += 1;
@@ -656,7 +665,8 @@ fn fit_with_pool(
                     lr,
                     &grad,
                     layers.iter_mut().map(|l| l.weights.as_mut_slice()),
-                )
+                );
+                clamp_shadow(layers, shadow_range);
             });
         }
         let (val_loss, val_accuracy) = match (validation, &fixed_chip) {
@@ -991,5 +1001,14 @@ fn apply_chain(hw: Option<&HardwareTraining>, chain: &[f64], grad: &mut [f64]) {
     }) = hw
     {
         grad.iter_mut().zip(chain).for_each(|(g, c)| *g *= c);
+    }
+}
+
+/// Clip every weight to `[-range, range]` (no-op without a range).
+fn clamp_shadow(layers: &mut [crate::engine::Layer], range: Option<f64>) {
+    if let Some(r) = range {
+        for l in layers.iter_mut() {
+            l.weights.iter_mut().for_each(|w| *w = w.clamp(-r, r));
+        }
     }
 }
