@@ -316,3 +316,23 @@ def test_cli_refuses_hardware_for_recipes_without_it(capsys):
     assert "does not run the hardware model" in capsys.readouterr().err
     assert main(["train", "yinyang", "--hardware-mode", "aware"]) == 2
     assert "needs a hardware model" in capsys.readouterr().err
+
+
+def test_s4nn_networks_deploy_through_their_weights():
+    from spikeloom.s4nn import S4NNNetwork
+
+    net = S4NNNetwork([6, 5, 3], t_max=20)
+    before = net.weights
+    hw = Hardware(bits=2, weight_range=0.5, threshold_mismatch=0.0)
+    hw.deploy(net, seed=0)
+    for w0, w1 in zip(before, net.weights, strict=True):
+        np.testing.assert_allclose(w1, hw.quantize(w0)[0])
+    for layer, w in enumerate(before):
+        net.set_weights(layer, w)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 21, (30, 6))
+    y = rng.integers(0, 3, 30)
+    df = monte_carlo(net, (x, y), Hardware(bits=3, threshold_mismatch=0.1, spike_loss=0.2), chips=3)
+    assert df.height == 3 and df["loss"].is_null().all()
+    for w0, w1 in zip(before, net.weights, strict=True):  # restored afterwards
+        np.testing.assert_array_equal(w0, w1)

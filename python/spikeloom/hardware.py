@@ -452,7 +452,7 @@ def _monte_carlo_params(
         for i, s in enumerate(seeds):
             hw.deploy(net, s)
             for t in range(trials):
-                xt = _trial_inputs(np.asarray(x), hw, seed + t, is_s4nn)
+                xt = _trial_inputs(np.asarray(x), hw, seed + t, net.t_max if is_s4nn else None)
                 m = net.evaluate(xt, y, threads=threads)
                 rows.append(
                     {
@@ -479,15 +479,15 @@ def _monte_carlo_params(
     return rows
 
 
-def _trial_inputs(x: np.ndarray, hw: Hardware, seed: int, times: bool) -> np.ndarray:
-    """Lost input spikes: event rasters lose events, spike-time arrays get +inf (S4NN: -1 = none)."""
+def _trial_inputs(x: np.ndarray, hw: Hardware, seed: int, t_max: int | None) -> np.ndarray:
+    """Lost input spikes: event rasters lose events; S4NN step times move to ``t_max`` (never)."""
     if hw.spike_loss == 0.0:
         return x
     rng = np.random.Generator(np.random.PCG64(seed))
     lost = rng.random(x.shape) < hw.spike_loss
     out = x.copy()
-    if times:
-        out[lost] = np.iinfo(out.dtype).max if np.issubdtype(out.dtype, np.integer) else np.inf
+    if t_max is not None:
+        out[lost] = t_max
     else:
         out[lost] = 0
     return out
