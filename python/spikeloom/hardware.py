@@ -21,7 +21,8 @@ Gains are truncated at 0.05 so that no parameter changes sign. A chip instance i
 
 Training modes (:func:`fit_hardware`): ``"ideal"`` (train without the model, deploy afterwards),
 ``"aware"`` (every batch runs on a freshly sampled chip; gradients go through the chip's effective
-parameters and straight through the quantiser to the shadow weights) and ``"in-the-loop"`` (every
+parameters and straight through the quantiser to the shadow weights, which are kept inside the
+weight range) and ``"in-the-loop"`` (every
 batch runs on one fixed chip; the gradient is the ideal model's evaluated at the spike times the chip
 produced, as Göltz et al. did on BrainScaleS-2).
 """
