@@ -10,17 +10,19 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, force, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import datasets, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
 from .decolle import DecolleConfig, DecolleNetwork
 from .encoders import ComsaLatency, LinearLatency
 from .errors import SpikeloomError
+from .hardware import Hardware, fit_hardware, monte_carlo
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha
 from .recurrent import Readout, Recording, RecurrentNetwork, SpikingLayer
 from .s4nn import S4NNNetwork
+from .sweep import sweep
 from .training import FitResult, TTFSConfig, fit
 
 __all__ = [
@@ -53,4 +55,9 @@ __all__ = [
     "force",
     "recipes",
     "ttfs",
+    "hardware",
+    "Hardware",
+    "fit_hardware",
+    "monte_carlo",
+    "sweep",
 ]

@@ -233,3 +233,27 @@ class ForceNetwork:
     def reset_rls(self) -> None: ...
     def state(self) -> dict[str, npt.NDArray[np.float64]]: ...
     def set_potentials(self, v: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) -> None: ...
+# --- hardware model (spikeloom.hardware) ---
+def hardware_quantize(
+    w: npt.NDArray[np.float64], bits: int | None, range: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def hardware_chip(net: TtfsNetwork, spec: str, seed: int) -> dict[str, list[npt.NDArray[np.float64]]]: ...
+def hardware_evaluate(
+    net: TtfsNetwork,
+    spec: str,
+    chip_seeds: list[int],
+    trial_seed: int,
+    times: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    loss: str,
+    params: list[float],
+    threads: int = 0,
+) -> list[tuple[int, float, float, list[float]]]: ...
+def hardware_run(
+    net: TtfsNetwork,
+    spec: str,
+    chip_seed: int,
+    trial_seed: int,
+    times: npt.NDArray[np.float64],
+    threads: int = 0,
+) -> list[npt.NDArray[np.float64]]: ...

@@ -29,12 +29,27 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="folder for history.parquet and the network")
     t.add_argument("--json", action="store_true", help="end the output with one JSON line of final metrics")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--hardware", default=None, help="hardware preset: ideal or brainscales2 (see spikeloom.hardware)")
+    t.add_argument(
+        "--hardware-mode",
+        default="ideal",
+        choices=["ideal", "aware", "in-the-loop"],
+        help="how the hardware is trained",
+    )
+    t.add_argument("--chips", type=int, default=10, help="chip instances the deployed test accuracy is measured on")
+    from .sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     sub.add_parser("recipes", help="list the paper recipes")
     return p
 
 
 def _train(a: argparse.Namespace) -> int:
     recipe = recipes.get(a.task, a.method)
+    if a.hardware is not None or a.hardware_mode != "ideal":
+        from .hardware import check_recipe
+
+        check_recipe(recipe.task, recipe.method, a.hardware, a.hardware_mode)
     args = recipes.RecipeArgs(
         epochs=a.epochs,
         hidden=a.hidden,
@@ -43,6 +58,9 @@ def _train(a: argparse.Namespace) -> int:
         progress=not a.no_progress,
         data=a.data,
         neuron=a.neuron,
+        hardware=a.hardware,
+        hardware_mode=a.hardware_mode,
+        chips=a.chips,
     )
     result = recipe.run(args)
     m = result.metrics
@@ -82,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.command == "train":
             return _train(a)
+        if a.command == "sweep":
+            from .sweep import sweep_command
+
+            return sweep_command(a)
         return _list()
     except SpikeloomError as e:
         print(f"spikeloom: error: {e}", file=sys.stderr)

@@ -29,6 +29,12 @@ class RecipeArgs:
     data: str | None = None
     #: Neuron model, for recipes that offer several (e.g. ``sine --method force``: lif, izhikevich, theta).
     neuron: str | None = None
+    #: Hardware model (a preset name or a :class:`spikeloom.hardware.Hardware`); None = no hardware.
+    hardware: Any = None
+    #: "ideal" (deploy after training), "aware" or "in-the-loop" (see :mod:`spikeloom.hardware`).
+    hardware_mode: str = "ideal"
+    #: Chip instances (or, in the loop, trials on the training chip) the test accuracy is measured on.
+    chips: int = 10
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import _validation as v
+from . import hardware
 from .datasets import yin_yang
 from .encoders import LinearLatency
 from .network import TTFSNetwork
@@ -24,15 +25,31 @@ def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
     hidden = v.positive_int("hidden", args.hidden) if args.hidden is not None else 120
     net = TTFSNetwork([4, hidden, 3], neuron=neuron, seed=args.seed, encoder=enc)
     cfg = TTFSConfig(epochs=args.epochs if args.epochs is not None else 300)
+    hw = hardware.recipe_hardware(args, net)
     result, seconds = timed(
-        lambda: fit(
-            net,
-            data.train.encode(enc),
-            validation=data.validation.encode(enc),
-            config=cfg,
-            seed=args.seed,
-            threads=args.threads,
-            progress=args.progress,
+        lambda: (
+            hardware.fit_hardware(
+                net,
+                data.train.encode(enc),
+                hardware=hw,
+                mode=args.hardware_mode,
+                chip_seed=args.seed,
+                validation=data.validation.encode(enc),
+                config=cfg,
+                seed=args.seed,
+                threads=args.threads,
+                progress=args.progress,
+            )
+            if hw is not None
+            else fit(
+                net,
+                data.train.encode(enc),
+                validation=data.validation.encode(enc),
+                config=cfg,
+                seed=args.seed,
+                threads=args.threads,
+                progress=args.progress,
+            )
         )
     )
     test = net.evaluate(enc(data.test.x), data.test.y, threads=args.threads)
@@ -47,4 +64,6 @@ def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
         "train_seconds": seconds,
         "interrupted": result.interrupted,
     }
+    if hw is not None:
+        metrics.update(hardware.recipe_metrics(args, net, hw, (enc(data.test.x), data.test.y)))
     return RecipeResult(metrics=metrics, history=result.history, model=net)

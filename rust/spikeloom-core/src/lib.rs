@@ -14,6 +14,7 @@
 pub mod engine;
 pub mod error;
 pub mod force;
+pub mod hardware;
 pub mod io;
 pub mod parallel;
 pub mod rsnn;

@@ -6,6 +6,7 @@ mod decolle;
 mod errors;
 mod force;
 mod functions;
+mod hardware;
 mod network;
 mod rsnn;
 mod s4nn;
@@ -19,6 +20,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::lambert_w0, m)?)?;
     m.add_function(wrap_pyfunction!(functions::layer_spike_times, m)?)?;
     m.add_class::<network::PyTtfsNetwork>()?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_quantize, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_chip, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_run, m)?)?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
     m.add_class::<sim::PySimGroup>()?;

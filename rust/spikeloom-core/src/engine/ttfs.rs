@@ -84,13 +84,13 @@ fn transpose_into(layer: &Layer, out: &mut Vec<f64>) {
 pub struct Workspace {
     /// Per layer: the input spike vector (previous output + bias spikes).
     pub inputs: Vec<Vec<f64>>,
-    sorted: Vec<SortedInputs>,
+    pub(crate) sorted: Vec<SortedInputs>,
     scratch: LayerScratch,
     /// Per layer: output spike times (+inf = no spike).
     pub outputs: Vec<Vec<f64>>,
-    causal: Vec<Vec<usize>>,
+    pub(crate) causal: Vec<Vec<usize>>,
     /// Per layer: du/dt of each neuron at its spike (NaN if silent), from the forward sweep.
-    slopes: Vec<Vec<f64>>,
+    pub(crate) slopes: Vec<Vec<f64>>,
     /// Per layer: dL/dt of each output spike, set by the loss for the last layer.
     pub deltas: Vec<Vec<f64>>,
     /// dL/dt of every bias spike (flat, layer after layer), written by [`Network::backward_chunk`].
@@ -527,30 +527,39 @@ impl Network {
     /// Exact forward pass of one sample (`x`: input spike times, +inf = no spike). Does not allocate.
     /// Input validation is the caller's job (done once per batch by the public entry points).
     pub fn forward(&self, x: &[f64], ws: &mut Workspace) {
-        for (l, layer) in self.layers.iter().enumerate() {
+        for l in 0..self.layers.len() {
+            let n_in = self.layers[l].n_in;
             let (before, after) = ws.inputs.split_at_mut(l);
-            let input = &mut after[0];
-            if l == 0 {
-                input[..layer.n_in].copy_from_slice(x);
-            } else {
-                input[..layer.n_in].copy_from_slice(&ws.outputs[l - 1]);
-            }
             let _ = before;
-            input[layer.n_in..].copy_from_slice(&layer.bias_times);
-            let sorted = &mut ws.sorted[l];
-            sorted.prepare(input, &self.kernel);
-            first_spike_layer(
-                &self.kernel,
-                self.neuron.threshold,
-                sorted,
-                &self.transposed[l],
-                layer.n_out,
-                &mut ws.scratch,
-                &mut ws.outputs[l],
-                &mut ws.causal[l],
-                &mut ws.slopes[l],
-            );
+            if l == 0 {
+                after[0][..n_in].copy_from_slice(x);
+            } else {
+                after[0][..n_in].copy_from_slice(&ws.outputs[l - 1]);
+            }
+            self.forward_layer(l, ws);
         }
+    }
+
+    /// Forward pass of layer `l` alone, its data inputs already in `ws.inputs[l][..n_in]` (the bias
+    /// spikes are filled in here). Lets a caller alter the spikes between layers (the hardware model's
+    /// lost spikes and jitter) while using the same layer sweep as [`Network::forward`].
+    pub fn forward_layer(&self, l: usize, ws: &mut Workspace) {
+        let layer = &self.layers[l];
+        let input = &mut ws.inputs[l];
+        input[layer.n_in..].copy_from_slice(&layer.bias_times);
+        let sorted = &mut ws.sorted[l];
+        sorted.prepare(input, &self.kernel);
+        first_spike_layer(
+            &self.kernel,
+            self.neuron.threshold,
+            sorted,
+            &self.transposed[l],
+            layer.n_out,
+            &mut ws.scratch,
+            &mut ws.outputs[l],
+            &mut ws.causal[l],
+            &mut ws.slopes[l],
+        );
     }
 
     /// Backward pass of the sample last run through [`Network::forward`] in `ws`, with

@@ -25,6 +25,8 @@ use super::{first_to_spike, Adam, TtfsLoss};
 use crate::engine::ttfs::{BackwardOptions, BackwardStats};
 use crate::engine::{Network, Workspace};
 use crate::error::{ensure_positive, Error, Result};
+use crate::hardware::forward::{evaluate_one, mix, ChipNetwork};
+use crate::hardware::{chip_forward, Chip, ChipScratch, HardwareMode, HardwareTraining};
 use crate::parallel::{pool, with_threads, CHUNK};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -107,6 +109,10 @@ pub struct FitConfig {
     /// latest on ties, as Comsa et al.'s reference). Needs a validation set; default off.
     #[serde(default)]
     pub restore_best: bool,
+    /// Train with a hardware model in the forward pass (hardware-aware or hardware-in-the-loop, see
+    /// [`crate::hardware`]); None = ideal training.
+    #[serde(default)]
+    pub hardware: Option<HardwareTraining>,
 }
 
 /// The training method of [`fit`].
@@ -135,8 +141,9 @@ impl Objective {
             Objective::Comsa(l) => l.validate(),
         }
     }
+    /// Loss of one sample's output times; writes dL/dt to `grad`.
     #[inline]
-    fn loss_and_grad(&self, t: &[f64], label: usize, grad: &mut [f64]) -> f64 {
+    pub fn loss_and_grad(&self, t: &[f64], label: usize, grad: &mut [f64]) -> f64 {
         match self {
             Objective::Goltz(l) => l.loss_and_grad(t, label, grad),
             Objective::Comsa(l) => l.loss_and_grad(t, label, grad),
@@ -174,6 +181,7 @@ impl FitConfig {
             method: Method::Goltz,
             adam_eps_placement: EpsPlacement::Outside,
             restore_best: false,
+            hardware: None,
         }
     }
 
@@ -205,6 +213,7 @@ impl FitConfig {
             method: Method::Comsa(settings),
             adam_eps_placement: EpsPlacement::Inside,
             restore_best: true,
+            hardware: None,
         }
     }
 
@@ -254,6 +263,9 @@ impl FitConfig {
         }
         if !(self.bump.is_finite() && self.bump >= 0.0) {
             return Err(Error::param("bump", "a finite value >= 0", self.bump));
+        }
+        if let Some(h) = &self.hardware {
+            h.spec.validate()?;
         }
         if !(self.input_noise.is_finite() && self.input_noise >= 0.0) {
             return Err(Error::param(
@@ -310,6 +322,8 @@ struct ChunkState {
     /// Per layer, per neuron: samples of this chunk in which the neuron was silent.
     silent: Vec<Vec<usize>>,
     x: Vec<f64>,
+    /// Buffers of the hardware model's neuron-by-neuron path.
+    scratch: ChipScratch,
     loss: f64,
     correct: usize,
     stats: BackwardStats,
@@ -327,6 +341,7 @@ impl ChunkState {
             contributing: 0,
             silent: net.layers().iter().map(|l| vec![0; l.n_out]).collect(),
             x: vec![0.0; net.n_inputs()],
+            scratch: ChipScratch::default(),
             loss: 0.0,
             correct: 0,
             stats: BackwardStats::default(),
@@ -477,6 +492,20 @@ fn fit_with_pool(
     let mut bump_value = cfg.bump;
     let mut last_bumped: Option<usize> = None;
     let mut history = Vec::with_capacity(cfg.epochs);
+    // Hardware model: the chip of in-the-loop training (and of validation in both modes).
+    let hw = cfg.hardware.as_ref();
+    let fixed_chip = match hw {
+        Some(h) => Some(Chip::sample(&h.spec, net, h.chip_seed)?),
+        None => None,
+    };
+    let mut chain: Vec<f64> = Vec::new();
+    // With a limited weight range the shadow weights are kept inside it after every update: a weight
+    // beyond the range has no effect on the chip and no gradient (straight-through derivative 0), so
+    // it could only drift (e.g. under repeated bumping of neurons the range keeps silent).
+    let shadow_range = match hw {
+        Some(h) => h.spec.weight_range.filter(|r| r.is_finite()),
+        None => None,
+    };
 
     for epoch in 0..cfg.epochs {
         let start = Instant::now();
@@ -485,6 +514,15 @@ fn fit_with_pool(
         let (mut loss_sum, mut correct, mut bumps, mut chopped) = (0.0, 0usize, 0usize, 0usize);
         for (b, idx) in order.chunks(batch).enumerate() {
             let batch_seed = noise.map(|_| stream_seed(cfg.seed, epoch, b));
+            let chip_net =
+                batch_chip(hw, fixed_chip.as_ref(), net, cfg.seed, epoch, b, &mut chain)?;
+            let chip = chip_net.as_ref().map(|cn| {
+                (
+                    cn,
+                    stream_seed(mix(cfg.seed, 0x4857), epoch, b),
+                    hw.map(|h| h.mode),
+                )
+            });
             let net_ref: &Network = net;
             let inv_batch = 1.0 / idx.len() as f64;
             let active = &mut chunks[..idx.len().div_ceil(CHUNK)];
@@ -508,7 +546,7 @@ fn fit_with_pool(
                             st.bias_grad.iter_mut().for_each(|g| *g = 0.0);
                             st.contributing = 0;
                             let noise = noise.zip(batch_seed);
-                            comsa_chunk(net_ref, st, train, ids, (cs, opts), noise, c);
+                            comsa_chunk(net_ref, st, train, ids, (cs, opts), noise, c, chip);
                             return;
                         }
                         for (i, &s) in ids.iter().enumerate() {
@@ -524,7 +562,16 @@ fn fit_with_pool(
                                     *t = (*t + dist.sample(&mut r)).abs();
                                 }
                             }
-                            net_ref.forward(&st.x, &mut st.ws);
+                            match chip {
+                                Some((cn, trial, _)) => {
+                                    let mut r = ChaCha8Rng::seed_from_u64(mix(
+                                        trial,
+                                        (c * CHUNK + i) as u64,
+                                    ));
+                                    chip_forward(cn, &st.x, &mut st.ws, &mut st.scratch, &mut r);
+                                }
+                                None => net_ref.forward(&st.x, &mut st.ws),
+                            }
                             for (l, out) in st.ws.outputs.iter().enumerate() {
                                 for (k, t) in out.iter().enumerate() {
                                     st.silent[l][k] += usize::from(!t.is_finite());
@@ -537,7 +584,14 @@ fn fit_with_pool(
                             // Gradient of the batch-mean loss: clipping compares this sample's share of
                             // the batch gradient with max_dw_norm, as the reference does.
                             st.ws.deltas[last].iter_mut().for_each(|d| *d *= inv_batch);
-                            let s = net_ref.backward(&mut st.ws, &mut st.grad, cfg.max_dw_norm);
+                            // Aware: through the chip's effective network; in the loop: the ideal
+                            // model at the chip's spike times and the shadow weights.
+                            let backward_net = match chip {
+                                Some((cn, _, Some(HardwareMode::Aware))) => &cn.effective,
+                                _ => net_ref,
+                            };
+                            let s =
+                                backward_net.backward(&mut st.ws, &mut st.grad, cfg.max_dw_norm);
                             st.stats.chopped += s.chopped;
                             st.stats.tangential += s.tangential;
                         }
@@ -553,13 +607,15 @@ fn fit_with_pool(
                 let contributing = reduce_bias_grads(used, &mut bias_grad);
                 pool.install(|| {
                     reduce_par(used, &mut grad);
+                    apply_chain(hw, &chain, &mut grad);
                     comsa_step(
                         net,
                         c,
                         contributing,
                         (&mut grad, &mut adam, lr),
                         (&mut bias_grad, &mut pulse_adam),
-                    )
+                    );
+                    net.update_layers_par(|layers| clamp_shadow(layers, shadow_range));
                 });
                 continue;
             }
@@ -573,6 +629,7 @@ fn fit_with_pool(
                 correct += st.correct;
                 chopped += st.stats.chopped + st.stats.tangential;
             }
+            apply_chain(hw, &chain, &mut grad);
             // Weight bumping for silent neurons: hidden layers first, then the output layer.
             let bumped_layer = (0..n_layers).find(|&l| {
                 let n_out = net.layers()[l].n_out;
@@ -596,6 +653,7 @@ fn fit_with_pool(
                             row.iter_mut().for_each(|w| *w += bump_value);
                         }
                     }
+                    clamp_shadow(layers, shadow_range);
                 });
                 last_bumped = Some(l);
                 bumps += 1;
@@ -607,15 +665,24 @@ fn fit_with_pool(
                     lr,
                     &grad,
                     layers.iter_mut().map(|l| l.weights.as_mut_slice()),
-                )
+                );
+                clamp_shadow(layers, shadow_range);
             });
         }
-        let (val_loss, val_accuracy) = match validation {
-            Some(v) => {
+        let (val_loss, val_accuracy) = match (validation, &fixed_chip) {
+            (Some(v), Some(chip)) => {
+                // On the chip of the run (one trial per sample).
+                let cn = chip.network(net)?;
+                let e = pool.install(|| {
+                    evaluate_one(&cn, chip.seed, mix(cfg.seed, epoch as u64), v, &objective)
+                });
+                (Some(e.loss), Some(e.accuracy))
+            }
+            (Some(v), None) => {
                 let e = pool.install(|| evaluate_in_pool(net, v, &objective));
                 (Some(e.loss), Some(e.accuracy))
             }
-            None => (None, None),
+            (None, _) => (None, None),
         };
         if cfg.restore_best {
             if let Some(acc) = val_accuracy {
@@ -662,7 +729,9 @@ fn comsa_backward_options(c: &ComsaSettings) -> BackwardOptions {
 
 /// Forward pass, loss and gradient of the samples `ids` of chunk number `chunk` for Comsa et al.'s
 /// method: each sample runs forward in its own workspace, then one backward pass covers the
-/// contributing samples neuron by neuron. Does not allocate.
+/// contributing samples neuron by neuron. Does not allocate. With `chip`, samples run on the batch's
+/// chip (see [`batch_chip`]).
+#[allow(clippy::too_many_arguments)]
 fn comsa_chunk(
     net: &Network,
     st: &mut ChunkState,
@@ -671,6 +740,7 @@ fn comsa_chunk(
     (c, opts): (&ComsaSettings, &BackwardOptions),
     noise: Option<(Normal<f64>, u64)>,
     chunk: usize,
+    chip: Option<BatchChip>,
 ) {
     let n_in = net.n_inputs();
     let loss = c.loss();
@@ -687,7 +757,13 @@ fn comsa_chunk(
             }
         }
         let ws = &mut st.wss[i];
-        net.forward(&st.x, ws);
+        match chip {
+            Some((cn, trial, _)) => {
+                let mut r = ChaCha8Rng::seed_from_u64(mix(trial, (chunk * CHUNK + i) as u64));
+                chip_forward(cn, &st.x, ws, &mut st.scratch, &mut r);
+            }
+            None => net.forward(&st.x, ws),
+        }
         for (l, out) in ws.outputs.iter().enumerate() {
             for (k, t) in out.iter().enumerate() {
                 st.silent[l][k] += usize::from(!t.is_finite());
@@ -702,7 +778,11 @@ fn comsa_chunk(
         st.contributing += usize::from(st.active[i]);
     }
     let n = ids.len();
-    let stats = net.backward_chunk(&mut st.wss[..n], &st.active[..n], &mut st.grad, opts);
+    let backward_net = match chip {
+        Some((cn, _, Some(HardwareMode::Aware))) => &cn.effective,
+        _ => net,
+    };
+    let stats = backward_net.backward_chunk(&mut st.wss[..n], &st.active[..n], &mut st.grad, opts);
     st.stats.tangential += stats.tangential;
     if opts.bias_times {
         for (ws, _) in st.wss[..n].iter().zip(&st.active).filter(|(_, a)| **a) {
@@ -834,7 +914,16 @@ pub fn comsa_gradients(
                 .for_each(|(c, (st, ids))| {
                     st.bias_grad.iter_mut().for_each(|x| *x = 0.0);
                     (st.loss, st.correct, st.contributing) = (0.0, 0, 0);
-                    comsa_chunk(net, st, data, ids, (settings, &opts), None, g * GROUP + c)
+                    comsa_chunk(
+                        net,
+                        st,
+                        data,
+                        ids,
+                        (settings, &opts),
+                        None,
+                        g * GROUP + c,
+                        None,
+                    )
                 })
         });
         for st in used.iter() {
@@ -871,4 +960,55 @@ fn stream_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A batch's chip: its network, the seed of its trial noise, and the training mode.
+type BatchChip<'a> = (&'a ChipNetwork, u64, Option<HardwareMode>);
+
+/// The chip a batch runs on: in the loop, the run's chip; hardware-aware, a fresh instance per batch
+/// (its straight-through chain d w_eff / d w written to `chain`). None without a hardware model.
+fn batch_chip(
+    hw: Option<&HardwareTraining>,
+    fixed: Option<&Chip>,
+    net: &Network,
+    seed: u64,
+    epoch: usize,
+    batch: usize,
+    chain: &mut Vec<f64>,
+) -> Result<Option<ChipNetwork>> {
+    let (Some(h), Some(fixed)) = (hw, fixed) else {
+        return Ok(None);
+    };
+    match h.mode {
+        HardwareMode::InTheLoop => Ok(Some(fixed.network(net)?)),
+        HardwareMode::Aware => {
+            let chip = Chip::sample(
+                &h.spec,
+                net,
+                mix(h.chip_seed, stream_seed(seed, epoch, batch)),
+            )?;
+            chip.chain(net, chain);
+            Ok(Some(chip.network(net)?))
+        }
+    }
+}
+
+/// Hardware-aware training: dL/dw = dL/dw_eff * d w_eff / d w (straight through the quantiser).
+fn apply_chain(hw: Option<&HardwareTraining>, chain: &[f64], grad: &mut [f64]) {
+    if let Some(HardwareTraining {
+        mode: HardwareMode::Aware,
+        ..
+    }) = hw
+    {
+        grad.iter_mut().zip(chain).for_each(|(g, c)| *g *= c);
+    }
+}
+
+/// Clip every weight to `[-range, range]` (no-op without a range).
+fn clamp_shadow(layers: &mut [crate::engine::Layer], range: Option<f64>) {
+    if let Some(r) = range {
+        for l in layers.iter_mut() {
+            l.weights.iter_mut().for_each(|w| *w = w.clamp(-r, r));
+        }
+    }
 }

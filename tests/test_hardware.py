@@ -1,0 +1,338 @@
+"""The hardware model: quantiser, chip instances, mismatch physics, trial noise, training modes."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+import spikeloom as sl
+from spikeloom.cli import main
+from spikeloom.errors import InvalidParameterError, UnknownNameError, UnsupportedError
+from spikeloom.hardware import Hardware, fit_hardware, monte_carlo, run_on_chip
+
+TAU = 5e-3
+
+
+def _net(sizes=(4, 20, 3), seed=1, neuron=None):
+    return sl.TTFSNetwork(list(sizes), neuron=neuron or sl.LIF(TAU, TAU, 1.0), seed=seed)
+
+
+# --- quantisation ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("bits", "rng_range"), [(1, 1.0), (3, 1.5), (6, 2.1), (8, 0.7)])
+def test_quantised_weights_take_only_allowed_levels_and_saturate(bits, rng_range, rng):
+    hw = Hardware(bits=bits, weight_range=rng_range)
+    w = rng.uniform(-3 * rng_range, 3 * rng_range, 20_000)
+    q, ste = hw.quantize(w)
+    n = 2**bits - 1
+    k = q / rng_range * n
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)  # on the grid k * range / n
+    assert np.all(np.abs(np.round(k)) <= n)
+    assert len(np.unique(np.round(k))) <= 2 * n + 1
+    clipped = np.abs(w) > rng_range
+    np.testing.assert_array_equal(q[clipped], np.sign(w[clipped]) * rng_range)  # saturates at the range
+    # Nearest level (independent reference: clip, scale, round).
+    ref = np.round(np.clip(w, -rng_range, rng_range) / rng_range * n) * rng_range / n
+    np.testing.assert_allclose(q, ref, atol=1e-12)
+    np.testing.assert_array_equal(ste, (~clipped).astype(float))
+
+
+def test_brainscales2_preset_has_63_levels_of_one_fifteenth():
+    hw = Hardware.brainscales2(TAU)
+    assert hw.bits == 6 and hw.levels == 63
+    q, _ = hw.quantize(np.linspace(-6, 6, 10_001))
+    levels = np.unique(np.round(q * 15).astype(int))
+    np.testing.assert_array_equal(levels, np.arange(-63, 64))
+    assert hw.jitter == pytest.approx(0.04 * TAU)
+
+
+def test_float_chip_without_range_is_the_identity(rng):
+    q, ste = Hardware().quantize(rng.normal(0, 10, 100))
+    assert np.all(ste == 1.0)
+
+
+# --- chip instances -------------------------------------------------------------------------------
+def test_mismatch_statistics_match_the_requested_spread():
+    net = _net((4, 3000, 3))
+    hw = Hardware(weight_mismatch=0.1, threshold_mismatch=0.08, tau_mismatch=0.05)
+    chip = hw.chip(net, seed=7)
+    wg = np.concatenate([g.ravel() for g in chip["weight_gain"]])
+    tg = np.concatenate(chip["threshold_gain"])
+    sg = np.concatenate(chip["tau_gain"])
+    for g, sd in ((wg, 0.1), (tg, 0.08), (sg, 0.05)):
+        n = g.size
+        assert abs(g.mean() - 1.0) < 4 * sd / np.sqrt(n)
+        assert abs(g.std(ddof=1) / sd - 1.0) < 4 / np.sqrt(2 * (n - 1))
+    # Independent draws: gains of different parameter kinds are uncorrelated.
+    assert abs(np.corrcoef(tg[:3000], sg[:3000])[0, 1]) < 0.08
+
+
+def test_same_seed_same_chip_and_other_seed_other_chip():
+    net = _net()
+    hw = Hardware.brainscales2(TAU)
+    a, b, c = hw.chip(net, 3), hw.chip(net, 3), hw.chip(net, 4)
+    for key in ("weight_gain", "threshold_gain", "tau_gain", "effective_weights"):
+        for x, y, z in zip(a[key], b[key], c[key], strict=True):
+            np.testing.assert_array_equal(x, y)
+            assert not np.array_equal(x, z)
+
+
+def test_effective_weights_are_quantised_times_gains_over_threshold_gain():
+    net = _net()
+    hw = Hardware(bits=4, weight_range=2.0, weight_mismatch=0.1, threshold_mismatch=0.1)
+    chip = hw.chip(net, 11)
+    for w, wg, tg, eff in zip(
+        net.weights, chip["weight_gain"], chip["threshold_gain"], chip["effective_weights"], strict=True
+    ):
+        q = np.round(np.clip(w, -2.0, 2.0) / 2.0 * 15) * 2.0 / 15
+        np.testing.assert_allclose(eff, q * wg / tg[:, None], rtol=1e-12, atol=1e-15)
+
+
+def test_threshold_mismatch_equals_a_network_with_that_threshold(yinyang_encoded):
+    """The chip's weight scaling reproduces neurons whose threshold really is theta * g (engine reference)."""
+    _, train, _, _ = yinyang_encoded
+    x = train.x[:200]
+    net = sl.TTFSNetwork([4, 6], neuron=sl.LIF(TAU, TAU, 1.0), seed=5, init=[(1.5, 0.5)])
+    hw = Hardware(threshold_mismatch=0.1)
+    g = hw.chip(net, 2)["threshold_gain"][0]
+    got = run_on_chip(net, x, hw, chip_seed=2)[0]
+    for k in range(6):
+        ref = sl.TTFSNetwork([4, 1], neuron=sl.LIF(TAU, TAU, 1.0 * g[k]), seed=0, init=[(0, 0)])
+        ref.set_weights(0, net.weights[0][k : k + 1])
+        np.testing.assert_allclose(got[:, k], ref.run(x)[0][:, 0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_tau_mismatch_equals_a_network_with_those_time_constants(yinyang_encoded, ratio):
+    _, train, _, _ = yinyang_encoded
+    x = train.x[:200]
+    net = sl.TTFSNetwork([4, 5], neuron=sl.LIF(ratio * TAU, TAU, 0.8), seed=6, init=[(1.5, 0.5)])
+    hw = Hardware(tau_mismatch=0.15)
+    g = hw.chip(net, 9)["tau_gain"][0]
+    got = run_on_chip(net, x, hw, chip_seed=9)[0]
+    for k in range(5):
+        ref = sl.TTFSNetwork(
+            [4, 1], neuron=sl.LIF(ratio * TAU * g[k], TAU * g[k], 0.8), seed=0, init=[(0, 0)], bias_times=net.bias_times
+        )
+        ref.set_weights(0, net.weights[0][k : k + 1])
+        np.testing.assert_allclose(got[:, k], ref.run(x)[0][:, 0], rtol=1e-9)
+
+
+def test_ideal_chip_runs_the_network_exactly(yinyang_encoded):
+    _, train, _, _ = yinyang_encoded
+    net = _net()
+    for a, b in zip(run_on_chip(net, train.x[:300], "ideal", chip_seed=4), net.run(train.x[:300]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_trial_noise_jitter_and_lost_spikes_have_the_requested_statistics(yinyang_encoded):
+    _, train, _, _ = yinyang_encoded
+    x = train.x[:2000]
+    net = sl.TTFSNetwork([4, 1], neuron=sl.LIF(TAU, TAU, 1.0), seed=0, init=[(0, 0)], bias_times=None)
+    net.set_weights(0, np.array([[5.0, 0.0, 0.0, 0.0]]))  # fires right after input 0
+    clean = net.run(x)[0][:, 0]
+    jit = 0.01 * TAU
+    noisy = run_on_chip(net, x, Hardware(jitter=jit), trial_seed=3)[0][:, 0]
+    # Input jitter shifts the single causal input (dt*/dt_in = 1 for one input), plus output jitter:
+    # the difference has sd jit * sqrt(2).
+    d = noisy - clean
+    assert abs(d.mean()) < 4 * jit * np.sqrt(2) / np.sqrt(d.size)
+    assert abs(d.std() / (jit * np.sqrt(2)) - 1) < 0.08
+    lost = run_on_chip(net, x, Hardware(spike_loss=0.3), trial_seed=3)[0][:, 0]
+    frac = np.mean(~np.isfinite(lost))
+    assert abs(frac - 0.3) < 4 * np.sqrt(0.3 * 0.7 / x.shape[0])
+    other = run_on_chip(net, x, Hardware(spike_loss=0.3), trial_seed=4)[0][:, 0]
+    assert not np.array_equal(np.isfinite(lost), np.isfinite(other))  # new noise every trial
+
+
+# --- training ---------------------------------------------------------------------------------------
+def _small_fit(net, data, mode, hw, epochs=2, **cfg):
+    config = sl.TTFSConfig(epochs=epochs, batch_size=100, **cfg)
+    return fit_hardware(net, data, hardware=hw, mode=mode, config=config, progress=False, chip_seed=5, seed=2)
+
+
+def test_in_the_loop_on_the_ideal_chip_is_exactly_ideal_training(yinyang_encoded):
+    _, train, _, _ = yinyang_encoded
+    data = (train.x[:1000], train.y[:1000])
+    a, b = _net(), _net()
+    sl.fit(a, data, config=sl.TTFSConfig(epochs=2, batch_size=100), seed=2, progress=False)
+    _small_fit(b, data, "in-the-loop", Hardware.ideal())
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(x, y)
+    c = _net()
+    _small_fit(c, data, "aware", Hardware.ideal())
+    for x, y in zip(a.weights, c.weights, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_straight_through_gradient_reaches_the_shadow_weights(yinyang_encoded):
+    """One aware Adam step from float weights w equals the ideal step taken at Q(w) (the gradient is
+    evaluated on the quantised network and passed straight through), except that clipped weights get
+    no gradient (zero straight-through derivative) and are held at the range."""
+    _, train, _, _ = yinyang_encoded
+    data = (train.x[:300], train.y[:300])
+    hw = Hardware(bits=3, weight_range=1.8)
+    cfg = {"epochs": 1, "batch_size": 300, "max_missing": [1.0, 1.0], "lr": 1e-3}
+    aware = _net()
+    before = aware.weights
+    fit_hardware(aware, data, hardware=hw, mode="aware", config=sl.TTFSConfig(**cfg), progress=False)
+    ref = _net()
+    for layer, w in enumerate(before):
+        ref.set_weights(layer, hw.quantize(w)[0])
+    ref_before = ref.weights
+    sl.fit(ref, data, config=sl.TTFSConfig(**cfg), progress=False)
+    moved_any = False
+    for w0, w1, r0, r1 in zip(before, aware.weights, ref_before, ref.weights, strict=True):
+        clipped = np.abs(w0) > 1.8
+        assert clipped.any()
+        # No gradient beyond the range; the shadow weight is then kept at the range.
+        np.testing.assert_array_equal(w1[clipped], np.sign(w0[clipped]) * 1.8)
+        inside = np.abs(w0) < 1.8 - 2e-3  # not pushed over the range by this step
+        np.testing.assert_allclose((w1 - w0)[inside], (r1 - r0)[inside], rtol=1e-6, atol=1e-12)
+        moved_any |= bool(np.any(w1 != w0))
+    assert moved_any
+
+
+def test_hardware_modes_train_and_deploy(yinyang_encoded):
+    _, train, val, test = yinyang_encoded
+    data = (train.x[:1500], train.y[:1500])
+    hw = Hardware.brainscales2(TAU)
+    results = {}
+    for mode in ("aware", "in-the-loop"):
+        net = _net()
+        r = _small_fit(net, data, mode, hw, epochs=3)
+        assert r.history.height == 3
+        results[mode] = net
+    loop = results["in-the-loop"]
+    df = monte_carlo(loop, (test.x, test.y), hw, chip_seeds=[5], trials=2)
+    assert df.height == 2 and df["trial_seed"].n_unique() == 2
+    # Deterministic: same seeds, same table.
+    df2 = monte_carlo(loop, (test.x, test.y), hw, chip_seeds=[5], trials=2, threads=1)
+    assert df.equals(df2)
+
+
+def test_monte_carlo_table_and_ideal_chips_match_evaluate(yinyang_encoded):
+    _, _, _, test = yinyang_encoded
+    net = _net()
+    df = monte_carlo(net, (test.x, test.y), "ideal", chips=3, seed=10)
+    assert df.columns == ["instance", "seed", "trial_seed", "accuracy", "loss", "hidden_spikes", "output_spikes"]
+    assert df["seed"].to_list() == [10, 11, 12]
+    ref = net.evaluate(test.x, test.y)
+    assert np.all(df["accuracy"].to_numpy() == ref["accuracy"])
+    np.testing.assert_allclose(df["loss"].to_numpy(), ref["loss"], rtol=1e-12)
+    out = net.run(test.x)
+    np.testing.assert_allclose(df["hidden_spikes"][0], np.isfinite(out[0]).sum(1).mean())
+    bss = monte_carlo(net, (test.x, test.y), "brainscales2", chips=3, seed=10)
+    assert bss["accuracy"].n_unique() > 1  # chips differ
+
+
+def test_alpha_network_runs_on_chips_and_trains_in_the_loop(yinyang_encoded):
+    _, train, _, test = yinyang_encoded
+    net = sl.AlphaNetwork([4, 10, 3], seed=0)
+    data = (train.x[:200], train.y[:200])
+    fit_hardware(
+        net,
+        data,
+        hardware="brainscales2",
+        mode="in-the-loop",
+        config=sl.AlphaConfig(epochs=1, restore_best=False),
+        progress=False,
+    )
+    df = monte_carlo(net, (test.x[:200], test.y[:200]), "brainscales2", chips=2)
+    assert df.height == 2 and np.all(np.isfinite(df["loss"].to_numpy()))
+
+
+def test_recurrent_networks_deploy_through_their_parameters():
+    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(8)], sl.Readout(2), dt=1e-3, seed=0)
+    before = net.parameters()
+    hw = Hardware(bits=3, weight_mismatch=0.0)
+    hw.deploy(net, seed=1)
+    after = net.parameters()
+    for name, p in after.items():
+        if name.rsplit(".", 1)[-1].startswith("w"):
+            r = np.abs(before[name]).max()
+            k = p / r * 7
+            np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+        else:
+            np.testing.assert_array_equal(p, before[name])
+    x = (np.random.default_rng(0).random((6, 20, 3)) < 0.2).astype(np.float32)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    net.set_parameters(**before)
+    df = monte_carlo(net, (x, y), Hardware(bits=4, tau_mismatch=0.1, spike_loss=0.1), chips=2)
+    assert df.height == 2
+    for name, p in net.parameters().items():  # restored afterwards
+        np.testing.assert_array_equal(p, before[name])
+    with pytest.raises(UnsupportedError, match="per-batch forward pass on a chip"):
+        fit_hardware(net, (x, y), hardware="brainscales2", mode="aware")
+
+
+# --- errors -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bits": 0}, "bits"),
+        ({"bits": 3.5}, "bits"),
+        ({"weight_range": -1.0}, "weight_range"),
+        ({"weight_mismatch": -0.1}, "weight_mismatch"),
+        ({"spike_loss": 1.0}, "spike_loss"),
+        ({"jitter": float("nan")}, "jitter"),
+    ],
+)
+def test_bad_hardware_settings_are_refused_by_name(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        Hardware(**kwargs)
+
+
+def test_other_errors_name_the_argument():
+    with pytest.raises(UnknownNameError, match="hardware"):
+        Hardware.preset("loihi")
+    with pytest.raises(InvalidParameterError, match="weight_range"):
+        Hardware(bits=4).quantize([1.0])
+    with pytest.raises(InvalidParameterError, match="mode"):
+        fit_hardware(_net(), (np.zeros((2, 4)), np.zeros(2, int)), hardware="ideal", mode="chip")
+    with pytest.raises(InvalidParameterError, match="zeta"):
+        Hardware().replace(zeta=1)
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+def test_cli_train_with_hardware_reports_chip_accuracy():
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["train", "yinyang", "--epochs", "1", "--hidden", "8", "--hardware", "brainscales2"]
+    argv += ["--hardware-mode", "in-the-loop", "--chips", "3", "--json", "--no-progress", "--threads", "1"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    assert code == 0, err.getvalue()
+    m = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert m["hardware"] == "brainscales2" and m["hardware_mode"] == "in-the-loop" and m["chips"] == 3
+    assert 0.0 <= m["chip_accuracy_mean"] <= 1.0 and m["chip_accuracy_std"] >= 0.0
+
+
+def test_cli_refuses_hardware_for_recipes_without_it(capsys):
+    methods = {(r.task, r.method) for r in sl.recipes.all_recipes()} - sl.hardware.RECIPES
+    task, method = sorted(methods)[0]
+    assert main(["train", task, "--method", method, "--hardware", "brainscales2"]) == 2
+    assert "does not run the hardware model" in capsys.readouterr().err
+    assert main(["train", "yinyang", "--hardware-mode", "aware"]) == 2
+    assert "needs a hardware model" in capsys.readouterr().err
+
+
+def test_s4nn_networks_deploy_through_their_weights():
+    from spikeloom.s4nn import S4NNNetwork
+
+    net = S4NNNetwork([6, 5, 3], t_max=20)
+    before = net.weights
+    hw = Hardware(bits=2, weight_range=0.5, threshold_mismatch=0.0)
+    hw.deploy(net, seed=0)
+    for w0, w1 in zip(before, net.weights, strict=True):
+        np.testing.assert_allclose(w1, hw.quantize(w0)[0])
+    for layer, w in enumerate(before):
+        net.set_weights(layer, w)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 21, (30, 6))
+    y = rng.integers(0, 3, 30)
+    df = monte_carlo(net, (x, y), Hardware(bits=3, threshold_mismatch=0.1, spike_loss=0.2), chips=3)
+    assert df.height == 3 and df["loss"].is_null().all()
+    for w0, w1 in zip(before, net.weights, strict=True):  # restored afterwards
+        np.testing.assert_array_equal(w0, w1)
