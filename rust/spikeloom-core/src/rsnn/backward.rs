@@ -15,7 +15,9 @@
 //! passed to the layer below at t: W_in delta I[t]
 //! ```
 //! `detach_reset` drops the reset's dependence on the spike (the multiplicative mask of a zero reset
-//! still gates the membrane path). Weight gradients are outer products of the sparse spike/input
+//! still gates the membrane path). `detach_recurrent` drops the recurrent spike path (`z[t-1] -> I[t]`
+//! through `W_rec` is a constant; `W_rec` still gets its gradient): with both detached, BPTT computes
+//! exactly the gradient that e-prop with symmetric feedback computes forward in time. Weight gradients are outer products of the sparse spike/input
 //! events with the dense `delta I`, so they cost (events x fan-out); the dense parts are the
 //! matrix-vector products `W delta I`, done with vectorised dot products over weight rows.
 //!
@@ -94,6 +96,7 @@ pub fn backward<F: Real>(
     dy: &[F],
     direct: &[DirectGrad<F>],
     detach_reset: bool,
+    detach_recurrent: bool,
     grad: &mut [F],
     s: &mut BackwardScratch<F>,
 ) {
@@ -248,7 +251,9 @@ pub fn backward<F: Real>(
                         }
                     }
                 }
-                add_scaled_rows(&mut s.dzc[l], dcur, &m.wt[o.w_rec.clone()]);
+                if !detach_recurrent {
+                    add_scaled_rows(&mut s.dzc[l], dcur, &m.wt[o.w_rec.clone()]);
+                }
             }
             if l > 0 {
                 let below = &mut s.dza[l - 1];

@@ -115,6 +115,10 @@ pub struct BpttConfig {
     pub surrogate: Surrogate,
     #[serde(default)]
     pub detach_reset: bool,
+    /// Treat the recurrent spike path `z[t-1] -> W_rec -> I[t]` as a constant in the reverse pass
+    /// (e-prop's approximation; with `detach_reset` too, BPTT equals symmetric e-prop).
+    #[serde(default)]
+    pub detach_recurrent: bool,
     #[serde(default)]
     pub regulariser: RateRegulariser,
     /// Clip the global gradient norm to this value (`None` = no clipping).
@@ -327,6 +331,7 @@ fn one_sample<F: Real>(
     loss: &LossSpec,
     reg: &RateRegulariser,
     detach_reset: bool,
+    detach_recurrent: bool,
     scale: f64,
     w: &mut Work<F>,
     grad: Option<&mut [F]>,
@@ -446,6 +451,7 @@ fn one_sample<F: Real>(
                 &w.dy,
                 &direct,
                 detach_reset,
+                detach_recurrent,
                 grad,
                 &mut w.back,
             );
@@ -526,6 +532,7 @@ fn gradient_span<F: Real>(
                 &cfg.loss,
                 &cfg.regulariser,
                 cfg.detach_reset,
+                cfg.detach_recurrent,
                 scale,
                 w,
                 Some(&mut g),
@@ -588,6 +595,7 @@ pub fn evaluate<F: Real>(
                         s,
                         loss,
                         &reg,
+                        false,
                         false,
                         1.0,
                         w,
