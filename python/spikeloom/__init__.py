@@ -10,11 +10,12 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import datasets, eprop, errors, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
 from .decolle import DecolleConfig, DecolleNetwork
+from .eprop import EpropConfig
 from .encoders import ComsaLatency, LinearLatency
 from .errors import SpikeloomError
 from .network import TTFSNetwork
@@ -31,6 +32,8 @@ __all__ = [
     "BPTTConfig",
     "DecolleConfig",
     "DecolleNetwork",
+    "EpropConfig",
+    "eprop",
     "Readout",
     "Recording",
     "RecurrentNetwork",

@@ -193,49 +193,75 @@ impl<F: Real> Block<F> {
             }
             let r = i * n..(i + 1) * n;
             let ebar = &mut self.ebar[r.clone()];
-            let has_esum = !self.esum.is_empty();
-            if w.adaptive {
-                let ea = &mut self.eps_a[r.clone()];
+            let g = &mut self.g[r.clone()];
+            let slow = lreg.is_some() || !self.esum.is_empty();
+            if slow {
+                // General path (regularisers): e is needed on its own.
+                let es = &mut self.esum;
                 for j in 0..n {
-                    let a = w.rho[j] * ea[j] + psi_prev[j] * (zb_old - beta * ea[j]);
-                    ea[j] = a;
-                }
-                if lreg.is_some() || has_esum {
-                    for j in 0..n {
-                        let e = psi[j] * (zb - beta * ea[j]);
-                        ebar[j] = kappa * ebar[j] + e;
-                        if let Some(lr) = lreg {
-                            self.g[i * n + j] += lr[j] * e;
-                        }
-                        if has_esum {
-                            self.esum[i * n + j] += e;
-                        }
-                    }
-                } else {
-                    for j in 0..n {
-                        ebar[j] = kappa * ebar[j] + psi[j] * (zb - beta * ea[j]);
-                    }
-                }
-            } else if lreg.is_some() || has_esum {
-                for j in 0..n {
-                    let e = psi[j] * zb;
+                    let e = if w.adaptive {
+                        let ea = &mut self.eps_a[i * n + j];
+                        *ea = w.rho[j] * *ea + psi_prev[j] * (zb_old - beta * *ea);
+                        psi[j] * (zb - beta * *ea)
+                    } else {
+                        psi[j] * zb
+                    };
                     ebar[j] = kappa * ebar[j] + e;
                     if let Some(lr) = lreg {
-                        self.g[i * n + j] += lr[j] * e;
+                        g[j] += lr[j] * e;
                     }
-                    if has_esum {
-                        self.esum[i * n + j] += e;
+                    if !es.is_empty() {
+                        es[i * n + j] += e;
+                    }
+                    if let Some(l) = l {
+                        g[j] += l[j] * ebar[j];
                     }
                 }
-            } else {
-                for j in 0..n {
-                    ebar[j] = kappa * ebar[j] + psi[j] * zb;
-                }
+                continue;
             }
-            if let Some(l) = l {
-                let g = &mut self.g[r];
-                for j in 0..n {
-                    g[j] += l[j] * ebar[j];
+            // Fused, vectorisable loops.
+            match (w.adaptive, l) {
+                (false, None) => {
+                    for (e, &p) in ebar.iter_mut().zip(psi) {
+                        *e = kappa * *e + p * zb;
+                    }
+                }
+                (false, Some(l)) => {
+                    for ((e, gj), (&p, &lj)) in
+                        ebar.iter_mut().zip(g.iter_mut()).zip(psi.iter().zip(l))
+                    {
+                        let v = kappa * *e + p * zb;
+                        *e = v;
+                        *gj += lj * v;
+                    }
+                }
+                (true, l) => {
+                    let ea = &mut self.eps_a[r];
+                    let it = ebar
+                        .iter_mut()
+                        .zip(ea.iter_mut())
+                        .zip(psi.iter().zip(psi_prev))
+                        .zip(&w.rho);
+                    match l {
+                        None => {
+                            for (((e, a), (&p, &pp)), &rho) in it {
+                                let av = rho * *a + pp * (zb_old - beta * *a);
+                                *a = av;
+                                *e = kappa * *e + p * (zb - beta * av);
+                            }
+                        }
+                        Some(l) => {
+                            for ((((e, a), (&p, &pp)), &rho), (gj, &lj)) in
+                                it.zip(g.iter_mut().zip(l))
+                            {
+                                let av = rho * *a + pp * (zb_old - beta * *a);
+                                *a = av;
+                                let v = kappa * *e + p * (zb - beta * av);
+                                *e = v;
+                                *gj += lj * v;
+                            }
+                        }
+                    }
                 }
             }
         }
