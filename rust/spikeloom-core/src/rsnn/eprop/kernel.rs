@@ -139,6 +139,7 @@ pub struct Block<F: Real> {
     pub g: Vec<F>,
     /// `sum_t e` (for the batch-average rate regulariser; empty when not needed).
     pub esum: Vec<F>,
+    scratch: Vec<F>,
 }
 
 impl<F: Real> Block<F> {
@@ -166,6 +167,7 @@ impl<F: Real> Block<F> {
                 + self.g.len()
                 + self.esum.len())
             + self.active.len()
+            + std::mem::size_of::<F>() * self.scratch.len()
     }
 
     /// Advance every row by one step with presynaptic values `p` (`p(i)`).
@@ -196,25 +198,44 @@ impl<F: Real> Block<F> {
             let g = &mut self.g[r.clone()];
             let slow = lreg.is_some() || !self.esum.is_empty();
             if slow {
-                // General path (regularisers): e is needed on its own.
-                let es = &mut self.esum;
-                for j in 0..n {
-                    let e = if w.adaptive {
-                        let ea = &mut self.eps_a[i * n + j];
-                        *ea = w.rho[j] * *ea + psi_prev[j] * (zb_old - beta * *ea);
-                        psi[j] * (zb - beta * *ea)
-                    } else {
-                        psi[j] * zb
-                    };
-                    ebar[j] = kappa * ebar[j] + e;
-                    if let Some(lr) = lreg {
-                        g[j] += lr[j] * e;
+                // With a regulariser e is needed on its own: compute it into a scratch row, then
+                // one vectorisable pass per use.
+                let e = &mut self.scratch;
+                e.resize(n, F::zero());
+                if w.adaptive {
+                    let ea = &mut self.eps_a[r.clone()];
+                    for ((((ej, a), &p), &pp), &rho) in e
+                        .iter_mut()
+                        .zip(ea.iter_mut())
+                        .zip(psi)
+                        .zip(psi_prev)
+                        .zip(&w.rho)
+                    {
+                        let av = rho * *a + pp * (zb_old - beta * *a);
+                        *a = av;
+                        *ej = p * (zb - beta * av);
                     }
-                    if !es.is_empty() {
-                        es[i * n + j] += e;
+                } else {
+                    for (ej, &p) in e.iter_mut().zip(psi) {
+                        *ej = p * zb;
                     }
-                    if let Some(l) = l {
-                        g[j] += l[j] * ebar[j];
+                }
+                for (b, &ej) in ebar.iter_mut().zip(e.iter()) {
+                    *b = kappa * *b + ej;
+                }
+                if let Some(l) = l {
+                    for ((gj, &lj), &b) in g.iter_mut().zip(l).zip(ebar.iter()) {
+                        *gj += lj * b;
+                    }
+                }
+                if let Some(lr) = lreg {
+                    for ((gj, &lj), &ej) in g.iter_mut().zip(lr).zip(e.iter()) {
+                        *gj += lj * ej;
+                    }
+                }
+                if !self.esum.is_empty() {
+                    for (sj, &ej) in self.esum[r].iter_mut().zip(e.iter()) {
+                        *sj += ej;
                     }
                 }
                 continue;
