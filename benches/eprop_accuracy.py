@@ -60,25 +60,52 @@ def evidence(iterations: int, n_train: int, method: str, threads: int, seed: int
         )
         return err >= 0.07  # the reference's stop criterion
 
-    sl.fit(net, data.train, validation=data.validation, config=cfg, seed=seed, threads=threads, progress=False,
-           callback=on_epoch)
+    sl.fit(
+        net,
+        data.train,
+        validation=data.validation,
+        config=cfg,
+        seed=seed,
+        threads=threads,
+        progress=False,
+        callback=on_epoch,
+    )
     test = net.evaluate(data.test.x, data.test.y, loss="ce_per_step", loss_start=start, threads=threads)
-    print(json.dumps({"test_error": 1.0 - test["accuracy"], "rates_hz": test["rates_hz"],
-                      "seconds": time.perf_counter() - t0}), flush=True)
+    print(
+        json.dumps(
+            {"test_error": 1.0 - test["accuracy"], "rates_hz": test["rates_hz"], "seconds": time.perf_counter() - t0}
+        ),
+        flush=True,
+    )
 
 
 def sines(iterations: int, threads: int, seed: int) -> None:
     data = sum_of_sines(seed=seed)
     net = sines_network(seed)
-    cfg = EpropConfig(epochs=100, batch_size=1, lr=3e-3, loss="mse", surrogate=bellec_pseudo_derivative(0.03),
-                      reg_rate=1e-5, reg_target_hz=10.0)
+    cfg = EpropConfig(
+        epochs=100,
+        batch_size=1,
+        lr=3e-3,
+        loss="mse",
+        surrogate=bellec_pseudo_derivative(0.03),
+        reg_rate=1e-5,
+        reg_target_hz=10.0,
+    )
     t0 = time.perf_counter()
     for k in range(iterations // 100):
         sl.fit(net, data.train, config=cfg, seed=seed + k, threads=threads, progress=False)
         rec = net.run(data.test.x)
-        print(json.dumps({"iterations": 100 * (k + 1), "normalised_mse": round(normalised_mse(rec.readout, data.test.y), 4),
-                          "rate_hz": round(float(rec.rates_hz()[0].mean()), 2),
-                          "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "iterations": 100 * (k + 1),
+                    "normalised_mse": round(normalised_mse(rec.readout, data.test.y), 4),
+                    "rate_hz": round(float(rec.rates_hz()[0].mean()), 2),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -64,9 +64,7 @@ def sum_of_sines(
     x = rng.random((1, n, c)) < r * dt
     y = sum_of_sines_target(n, periods, dt, int(seeds[1].generate_state(1)[0]))[None, :, None]
     split = Split(x, y)
-    return SequenceDataset(
-        name="sum_of_sines", train=split, validation=split, test=split, n_classes=0, dt=float(dt)
-    )
+    return SequenceDataset(name="sum_of_sines", train=split, validation=split, test=split, n_classes=0, dt=float(dt))
 
 
 def normalised_mse(prediction: np.ndarray, target: np.ndarray) -> float:

@@ -21,9 +21,7 @@ from .base import SequenceDataset, Split, steps_for
 GROUPS = ("store", "recall", "bit0", "bit1")
 
 
-def _sample(
-    n: int, rng: np.random.Generator, n_slots: int, slot_steps: int, g: int, p: float, p_noise: float
-) -> Split:
+def _sample(n: int, rng: np.random.Generator, n_slots: int, slot_steps: int, g: int, p: float, p_noise: float) -> Split:
     steps = n_slots * slot_steps
     x = rng.random((n, steps, 4 * g)) < p_noise
     bits = rng.integers(0, 2, size=(n, n_slots - 1))
