@@ -128,3 +128,35 @@ pub fn eprop_workspace_bytes<'py>(
         Precision::F64 => eprop::workspace_bytes::<f64>(inner, data, &cfg),
     })
 }
+
+/// Scaling measurement of online e-prop on a sparse LIF network (one thread): build a network of
+/// `n_rec` neurons with connection probabilities `p_in` / `p_rec`, drive it with Poisson inputs at
+/// `rate_hz` and train it online towards a 1-output sine for `steps` steps of `dt`. Returns a dict with
+/// seconds_per_step, synapses, rate_hz (recurrent), bytes and build_seconds.
+#[pyfunction]
+#[pyo3(signature = (n_in, n_rec, p_in, p_rec, steps, rate_hz=20.0, gain=3.0, lr=1e-4, dt=1e-3, seed=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn eprop_sparse_benchmark<'py>(
+    py: Python<'py>,
+    n_in: usize,
+    n_rec: usize,
+    p_in: f64,
+    p_rec: f64,
+    steps: usize,
+    rate_hz: f64,
+    gain: f64,
+    lr: f32,
+    dt: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let r = enter_core(py, || {
+        eprop::sparse::benchmark(n_in, n_rec, p_in, p_rec, steps, rate_hz, gain, lr, dt, seed)
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("seconds_per_step", r.seconds_per_step)?;
+    d.set_item("build_seconds", r.build_seconds)?;
+    d.set_item("synapses", r.synapses)?;
+    d.set_item("rate_hz", r.rate_hz)?;
+    d.set_item("bytes", r.bytes)?;
+    Ok(d)
+}

@@ -26,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eprop::eprop_fit, m)?)?;
     m.add_function(wrap_pyfunction!(eprop::eprop_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(eprop::eprop_workspace_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(eprop::eprop_sparse_benchmark, m)?)?;
     Ok(())
 }

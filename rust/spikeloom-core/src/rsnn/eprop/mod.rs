@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod kernel;
+pub mod sparse;
 pub mod train;
 
 #[cfg(test)]
