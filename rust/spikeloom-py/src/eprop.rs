@@ -134,7 +134,7 @@ pub fn eprop_workspace_bytes<'py>(
 /// `rate_hz` and train it online towards a 1-output sine for `steps` steps of `dt`. Returns a dict with
 /// seconds_per_step, synapses, rate_hz (recurrent), bytes and build_seconds.
 #[pyfunction]
-#[pyo3(signature = (n_in, n_rec, p_in, p_rec, steps, rate_hz=20.0, gain=3.0, lr=1e-4, dt=1e-3, seed=0))]
+#[pyo3(signature = (n_in, n_rec, p_in, p_rec, steps, rate_hz=20.0, gain=1.2, lr=1e-4, dt=1e-3, seed=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn eprop_sparse_benchmark<'py>(
     py: Python<'py>,
