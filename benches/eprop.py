@@ -103,7 +103,8 @@ def main() -> None:
     nest_ms = nest_sines_ms(a.nest_iterations)
     if nest_ms is not None:
         print(
-            f"NEST 3.10 shipped sine-wave e-prop example ({a.nest_iterations} iterations, 1 process): {nest_ms:.1f} ms per iteration"
+            f"NEST 3.10 shipped sine-wave e-prop example ({a.nest_iterations} iterations, 1 process): "
+            f"{nest_ms:.1f} ms per iteration"
         )
     else:
         print(
@@ -135,7 +136,8 @@ def main() -> None:
 
     r = _core.eprop_sparse_benchmark(100, a.n_rec, 0.1, 0.1, a.scaling_steps, gain=1.2)
     print(
-        f"scaling: {a.n_rec} LIF, 10% connectivity ({r['synapses'] / 1e6:.1f} M synapses, {r['bytes'] / 2**20:.0f} MiB), "
+        f"scaling: {a.n_rec} LIF, 10% connectivity ({r['synapses'] / 1e6:.1f} M synapses, "
+        f"{r['bytes'] / 2**20:.0f} MiB), "
         f"online e-prop, 1 thread: {1e3 * r['seconds_per_step']:.1f} ms per 1-ms step "
         f"({1e9 * r['seconds_per_step'] / r['synapses']:.2f} ns per synapse), rate {r['rate_hz']:.1f} Hz, "
         f"build {r['build_seconds']:.1f} s"

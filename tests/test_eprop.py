@@ -7,13 +7,12 @@ import json
 
 import numpy as np
 import pytest
-
 import spikeloom as sl
+from eprop_reference import eprop as reference_eprop
 from spikeloom import surrogates as sg
 from spikeloom.datasets import normalised_mse, store_recall, sum_of_sines, sum_of_sines_target
 from spikeloom.eprop import EpropConfig, eprop_update, workspace_bytes
 from spikeloom.errors import InvalidParameterError
-from eprop_reference import eprop as reference_eprop
 
 WIDTH, SCALE = 0.5, 0.3
 

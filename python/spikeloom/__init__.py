@@ -15,8 +15,8 @@ from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
 from .decolle import DecolleConfig, DecolleNetwork
-from .eprop import EpropConfig
 from .encoders import ComsaLatency, LinearLatency
+from .eprop import EpropConfig
 from .errors import SpikeloomError
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha

@@ -147,7 +147,8 @@ def fit(
     The method follows the network and config: exact spike-time gradients with :class:`TTFSConfig`
     (Göltz et al. 2021) or :class:`AlphaConfig` (Comsa et al. 2020) for a :class:`TTFSNetwork` /
     :class:`AlphaNetwork`; surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
-    :class:`~spikeloom.recurrent.RecurrentNetwork` (or e-prop with :class:`~spikeloom.eprop.EpropConfig`), and DECOLLE's local learning
+    :class:`~spikeloom.recurrent.RecurrentNetwork` (or e-prop with
+    :class:`~spikeloom.eprop.EpropConfig`), and DECOLLE's local learning
     (:class:`~spikeloom.decolle.DecolleConfig`) for a :class:`~spikeloom.decolle.DecolleNetwork`; the
     data of both are sequences ``[samples, steps, channels]``.
 

@@ -4,6 +4,9 @@
 //! work per step is (synapses of active presynaptic units) and no gradient buffer is needed. Rows whose
 //! presynaptic trace has never been non-zero are skipped.
 
+// Index loops walk several per-neuron arrays in step; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use crate::rsnn::surrogate::{SpikeFn, Surrogate};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -265,7 +268,7 @@ pub fn benchmark(
             return Err(Error::param(name, "a probability in (0, 1]", p));
         }
     }
-    if n_in == 0 || n_rec == 0 || steps == 0 || !(dt > 0.0) || !(rate_hz * dt <= 1.0) {
+    if n_in == 0 || n_rec == 0 || steps == 0 || dt.is_nan() || dt <= 0.0 || rate_hz.is_nan() || rate_hz * dt > 1.0 {
         return Err(Error::param(
             "n_in, n_rec, steps, dt, rate_hz",
             "n_in, n_rec, steps >= 1, dt > 0, rate_hz * dt <= 1",
