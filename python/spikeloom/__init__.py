@@ -10,12 +10,13 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import datasets, eprop, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
 from .decolle import DecolleConfig, DecolleNetwork
 from .encoders import ComsaLatency, LinearLatency
+from .eprop import EpropConfig
 from .errors import SpikeloomError
 from .hardware import Hardware, fit_hardware, monte_carlo
 from .network import TTFSNetwork
@@ -33,6 +34,8 @@ __all__ = [
     "BPTTConfig",
     "DecolleConfig",
     "DecolleNetwork",
+    "EpropConfig",
+    "eprop",
     "Readout",
     "Recording",
     "RecurrentNetwork",

@@ -257,3 +257,29 @@ def hardware_run(
     times: npt.NDArray[np.float64],
     threads: int = 0,
 ) -> list[npt.NDArray[np.float64]]: ...
+# e-prop (spikeloom.eprop)
+def eprop_fit(
+    net: RsnnNetwork,
+    x: Any,
+    y: Any,
+    val_x: Any | None,
+    val_y: Any | None,
+    config: str,
+    callback: Any | None = None,
+) -> tuple[list[dict[str, Any]], bool]: ...
+def eprop_gradient(
+    net: RsnnNetwork, x: Any, y: Any, config: str, online_sum: bool = False
+) -> tuple[float, npt.NDArray[np.float64]]: ...
+def eprop_workspace_bytes(net: RsnnNetwork, x: Any, y: Any, config: str) -> int: ...
+def eprop_sparse_benchmark(
+    n_in: int,
+    n_rec: int,
+    p_in: float,
+    p_rec: float,
+    steps: int,
+    rate_hz: float = 20.0,
+    gain: float = 1.2,
+    lr: float = 1e-4,
+    dt: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, Any]: ...

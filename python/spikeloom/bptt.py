@@ -55,6 +55,8 @@ class BPTTConfig:
         loss, loss_start, loss_end: the loss and its window of steps (see the module doc).
         surrogate: the surrogate derivative (:mod:`spikeloom.surrogates`).
         detach_reset: stop the gradient through the reset's dependence on the spike.
+        detach_recurrent: stop the gradient through the recurrent spikes (``z[t-1] -> W_rec``); with
+            ``detach_reset`` too, BPTT's gradient equals symmetric e-prop's (:mod:`spikeloom.eprop`).
         rate_lower, rate_low_hz, rate_upper, rate_high_hz: firing-rate regularisers.
         clip_grad_norm: clip the global gradient norm (``None``: no clipping).
         truncation: truncated BPTT: windows of this many steps; the state is carried from window to
@@ -77,6 +79,7 @@ class BPTTConfig:
     loss_end: int | None = None
     surrogate: Any = field(default_factory=sg.FastSigmoid)
     detach_reset: bool = False
+    detach_recurrent: bool = False
     rate_lower: float = 0.0
     rate_low_hz: float = 0.0
     rate_upper: float = 0.0
@@ -120,6 +123,7 @@ class BPTTConfig:
             "loss": _loss_dict(self.loss, self.loss_start, self.loss_end),
             "surrogate": self.surrogate.to_dict(),
             "detach_reset": self.detach_reset,
+            "detach_recurrent": self.detach_recurrent,
             "regulariser": {
                 "lower": self.rate_lower,
                 "rate_low": self.rate_low_hz,

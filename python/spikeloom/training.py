@@ -147,7 +147,8 @@ def fit(
     The method follows the network and config: exact spike-time gradients with :class:`TTFSConfig`
     (Göltz et al. 2021) or :class:`AlphaConfig` (Comsa et al. 2020) for a :class:`TTFSNetwork` /
     :class:`AlphaNetwork`; surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
-    :class:`~spikeloom.recurrent.RecurrentNetwork`, and DECOLLE's local learning
+    :class:`~spikeloom.recurrent.RecurrentNetwork` (or e-prop with
+    :class:`~spikeloom.eprop.EpropConfig`), and DECOLLE's local learning
     (:class:`~spikeloom.decolle.DecolleConfig`) for a :class:`~spikeloom.decolle.DecolleNetwork`; the
     data of both are sequences ``[samples, steps, channels]``.
 
@@ -177,6 +178,20 @@ def fit(
             train,
             validation=validation,
             config=config,  # type: ignore[arg-type]
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+        )
+
+    from .eprop import EpropConfig, fit_eprop
+
+    if isinstance(config, EpropConfig):
+        return fit_eprop(
+            net,
+            train,
+            validation=validation,
+            config=config,
             seed=seed,
             threads=threads,
             progress=progress,

@@ -12,9 +12,11 @@ from .events import events_to_raster
 from .evidence import EvidenceAccumulation, evidence_accumulation
 from .logic import noisy_logic
 from .mnist import mnist, mnist_path
+from .patterns import normalised_mse, sum_of_sines, sum_of_sines_target
 from .randman import RandomManifold, randman
 from .sequential import mnist_permutation, sequential_digits, sequential_mnist
 from .shd import shd
+from .storerecall import store_recall
 from .yinyang import CLASS_NAMES as YIN_YANG_CLASSES
 from .yinyang import yin_yang, yin_yang_split
 
@@ -34,10 +36,14 @@ __all__ = [
     "mnist_path",
     "mnist_permutation",
     "noisy_logic",
+    "normalised_mse",
     "randman",
     "sequential_digits",
     "sequential_mnist",
     "shd",
+    "store_recall",
+    "sum_of_sines",
+    "sum_of_sines_target",
     "yin_yang",
     "yin_yang_split",
 ]

@@ -3,6 +3,7 @@
 
 mod callback;
 mod decolle;
+mod eprop;
 mod errors;
 mod force;
 mod functions;
@@ -29,5 +30,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::PySimGroup>()?;
     m.add_class::<decolle::PyDecolleNetwork>()?;
     m.add_class::<force::PyForceNetwork>()?;
+    m.add_function(wrap_pyfunction!(eprop::eprop_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(eprop::eprop_gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(eprop::eprop_workspace_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(eprop::eprop_sparse_benchmark, m)?)?;
     Ok(())
 }

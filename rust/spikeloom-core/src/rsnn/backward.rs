@@ -15,7 +15,9 @@
 //! passed to the layer below at t: W_in delta I[t]
 //! ```
 //! `detach_reset` drops the reset's dependence on the spike (the multiplicative mask of a zero reset
-//! still gates the membrane path). Weight gradients are outer products of the sparse spike/input
+//! still gates the membrane path). `detach_recurrent` drops the recurrent spike path (`z[t-1] -> I[t]`
+//! through `W_rec` is a constant; `W_rec` still gets its gradient): with both detached, BPTT computes
+//! exactly the gradient that e-prop with symmetric feedback computes forward in time. Weight gradients are outer products of the sparse spike/input
 //! events with the dense `delta I`, so they cost (events x fan-out); the dense parts are the
 //! matrix-vector products `W delta I`, done with vectorised dot products over weight rows.
 //!
@@ -117,6 +119,7 @@ pub fn backward<F: Real>(
     dy: &[F],
     direct: &[DirectGrad<F>],
     detach_reset: bool,
+    detach_recurrent: bool,
     grad: &mut [F],
     s: &mut BackwardScratch<F>,
 ) {
@@ -128,7 +131,7 @@ pub fn backward<F: Real>(
         direct,
         s,
     }];
-    backward_chunk(m, &mut one, detach_reset, grad);
+    backward_chunk(m, &mut one, detach_reset, detach_recurrent, grad);
 }
 
 /// Accumulate the gradients of several samples (same number of steps) into `grad`, running their
@@ -140,12 +143,14 @@ pub fn backward_chunk<F: Real>(
     m: &Model<F>,
     items: &mut [SampleAdjoint<'_, F>],
     detach_reset: bool,
+    detach_recurrent: bool,
     grad: &mut [F],
 ) {
     struct Op<'a, 'b, F: Real> {
         m: &'a Model<F>,
         items: &'a mut [SampleAdjoint<'b, F>],
         detach_reset: bool,
+        detach_recurrent: bool,
         grad: &'a mut [F],
     }
     impl<F: Real> pulp::WithSimd for Op<'_, '_, F> {
@@ -156,13 +161,20 @@ pub fn backward_chunk<F: Real>(
         // multiply-adds, no reassociation.
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) {
-            backward_impl(self.m, self.items, self.detach_reset, self.grad)
+            backward_impl(
+                self.m,
+                self.items,
+                self.detach_reset,
+                self.detach_recurrent,
+                self.grad,
+            )
         }
     }
     pulp::Arch::new().dispatch(Op {
         m,
         items,
         detach_reset,
+        detach_recurrent,
         grad,
     });
 }
@@ -265,6 +277,7 @@ fn backward_impl<F: Real>(
     m: &Model<F>,
     items: &mut [SampleAdjoint<'_, F>],
     detach_reset: bool,
+    detach_recurrent: bool,
     grad: &mut [F],
 ) {
     let Some(steps) = items.first().map(|it| it.tr.steps) else {
@@ -388,7 +401,7 @@ fn backward_impl<F: Real>(
                     s.zprev[l].iter_mut().for_each(|z| *z = F::zero());
                 }
             }
-            if lm.recurrent {
+            if lm.recurrent && !detach_recurrent {
                 lockstep_rows(items, Product::Recurrent(l), top, &m.wt[o.w_rec.clone()]);
             }
             if l > 0 {

@@ -14,6 +14,7 @@
 
 pub mod backward;
 pub mod decolle;
+pub mod eprop;
 pub mod forward;
 pub mod input;
 pub mod io;

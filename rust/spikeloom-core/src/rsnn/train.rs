@@ -115,6 +115,10 @@ pub struct BpttConfig {
     pub surrogate: Surrogate,
     #[serde(default)]
     pub detach_reset: bool,
+    /// Treat the recurrent spike path `z[t-1] -> W_rec -> I[t]` as a constant in the reverse pass
+    /// (e-prop's approximation; with `detach_reset` too, BPTT equals symmetric e-prop).
+    #[serde(default)]
+    pub detach_recurrent: bool,
     #[serde(default)]
     pub regulariser: RateRegulariser,
     /// Clip the global gradient norm to this value (`None` = no clipping).
@@ -540,7 +544,13 @@ fn gradient_span<F: Real>(
                     s: &mut w.back,
                 })
                 .collect();
-            backward_chunk(&m, &mut items, cfg.detach_reset, &mut g);
+            backward_chunk(
+                &m,
+                &mut items,
+                cfg.detach_reset,
+                cfg.detach_recurrent,
+                &mut g,
+            );
             (g, st)
         };
     let parts: Vec<(Vec<F>, BatchStats)> = match states {
