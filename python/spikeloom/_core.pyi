@@ -233,6 +233,7 @@ class ForceNetwork:
     def reset_rls(self) -> None: ...
     def state(self) -> dict[str, npt.NDArray[np.float64]]: ...
     def set_potentials(self, v: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) -> None: ...
+
 # --- hardware model (spikeloom.hardware) ---
 def hardware_quantize(
     w: npt.NDArray[np.float64], bits: int | None, range: float
@@ -257,6 +258,7 @@ def hardware_run(
     times: npt.NDArray[np.float64],
     threads: int = 0,
 ) -> list[npt.NDArray[np.float64]]: ...
+
 # e-prop (spikeloom.eprop)
 def eprop_fit(
     net: RsnnNetwork,
