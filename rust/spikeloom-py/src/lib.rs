@@ -1,6 +1,7 @@
 //! `spikeloom._core`: thin PyO3 bindings of spikeloom-core. No numerics here: argument conversion,
 //! GIL release, error mapping. The idiomatic API lives in the Python package `spikeloom`.
 
+mod burst;
 mod callback;
 mod decolle;
 mod errors;
@@ -22,5 +23,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rsnn::PyRsnnNetwork>()?;
     m.add_class::<sim::PySimGroup>()?;
     m.add_class::<decolle::PyDecolleNetwork>()?;
+    m.add_class::<burst::PyBurstNetwork>()?;
+    m.add_function(wrap_pyfunction!(burst::burst_neuron_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(burst::classify_bursts, m)?)?;
+    m.add_function(wrap_pyfunction!(burst::tm_efficacies, m)?)?;
     Ok(())
 }
