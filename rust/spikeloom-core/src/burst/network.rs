@@ -211,7 +211,7 @@ struct Population {
     detector: Detector,
     rates: RateEstimate,
     rng: ChaCha8Rng,
-    bg_next: Vec<Vec<f64>>,
+    bg_mean: Vec<f64>,
     i_s: Vec<f64>,
     i_d: Vec<f64>,
     incoming: Vec<Projection>,
@@ -243,9 +243,26 @@ pub struct Network {
     pops: Vec<Population>,
 }
 
-fn exp_draw(rng: &mut ChaCha8Rng, rate: f64) -> f64 {
-    let u: f64 = 1.0 - rng.random::<f64>();
-    -u.ln() / rate
+/// A Poisson(mean) count: inversion for small means, normal approximation above 60 (the count of
+/// background events of a whole population in one step).
+fn poisson_count(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
+    if mean < 60.0 {
+        let mut k = 0u64;
+        let mut p = (-mean).exp();
+        let mut cdf = p;
+        let u: f64 = rng.random::<f64>();
+        while u > cdf && k < 10_000 {
+            k += 1;
+            p *= mean / k as f64;
+            cdf += p;
+        }
+        k
+    } else {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mean + mean.sqrt() * z).round().max(0.0) as u64
+    }
 }
 
 impl Network {
@@ -290,20 +307,10 @@ impl Network {
                     *v = spec.params.e_l + spec.v_init_sd * z;
                 }
             }
-            let bg_next = spec
+            let bg_mean = spec
                 .backgrounds
                 .iter()
-                .map(|b| {
-                    (0..spec.n)
-                        .map(|_| {
-                            if b.rate > 0.0 {
-                                exp_draw(&mut rng, b.rate)
-                            } else {
-                                f64::INFINITY
-                            }
-                        })
-                        .collect()
-                })
+                .map(|b| b.rate * dt * spec.n as f64)
                 .collect();
             built.push(Population {
                 detector: Detector::new(spec.n, spec.burst_window)?,
@@ -317,7 +324,7 @@ impl Network {
                 stepper,
                 state,
                 rng,
-                bg_next,
+                bg_mean,
                 i_s: vec![0.0; spec.n],
                 i_d: vec![0.0; spec.n],
                 incoming: Vec::new(),
@@ -561,19 +568,23 @@ impl Population {
                 delivered += (b - a) as u64;
             }
         }
-        // (2) Background Poisson inputs.
-        for (b, next) in self.spec.backgrounds.iter().zip(self.bg_next.iter_mut()) {
+        // (2) Background Poisson inputs: the superposition of the n independent per-neuron processes of
+        // a source is one Poisson process of rate n * rate whose events land on uniformly drawn neurons.
+        let n = self.spec.n;
+        for (b, &mean) in self.spec.backgrounds.iter().zip(&self.bg_mean) {
             let g = match (b.compartment, b.receptor) {
                 (Compartment::Soma, Receptor::Exc) => &mut st.ge_s,
                 (Compartment::Soma, Receptor::Inh) => &mut st.gi_s,
                 (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
                 (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
             };
-            for (gi, nx) in g.iter_mut().zip(next.iter_mut()) {
-                while *nx <= t {
-                    *gi += b.weight;
-                    *nx += exp_draw(&mut self.rng, b.rate);
-                }
+            if mean <= 0.0 {
+                continue;
+            }
+            let count = poisson_count(&mut self.rng, mean);
+            for _ in 0..count {
+                let i = ((self.rng.random::<f64>() * n as f64) as usize).min(n - 1);
+                g[i] += b.weight;
             }
         }
         // (3)-(4) Integrate, threshold, classify.

@@ -253,6 +253,12 @@ pub struct Stepper {
     decay_thr: f64,
     refr_steps: u32,
     bap_steps: u32,
+    // dt/tau_s, dt/C_s, dt/tau_d, dt/C_d, dt/tau_wd (no divisions in the step loop)
+    k_s: f64,
+    c_s: f64,
+    k_d: f64,
+    c_d: f64,
+    k_wd: f64,
 }
 
 impl Stepper {
@@ -267,6 +273,11 @@ impl Stepper {
             decay_thr: (-dt / p.tau_thr).exp(),
             refr_steps: (p.refractory / dt).round() as u32,
             bap_steps: (p.bap_duration / dt).round() as u32,
+            k_s: dt / p.tau_s,
+            c_s: dt / p.c_s,
+            k_d: dt / p.tau_d,
+            c_d: dt / p.c_d,
+            k_wd: dt / p.tau_wd,
         })
     }
 
@@ -300,7 +311,6 @@ impl Stepper {
         mut draw: impl FnMut() -> f64,
     ) -> StepSpike {
         let p = &self.p;
-        let dt = self.dt;
         let vs = s.vs[i];
         let vd = s.vd[i];
         let leak_s = -(vs - p.e_l) + s.ge_s[i] * (p.e_exc - vs) + s.gi_s[i] * (p.e_inh - vs);
@@ -316,10 +326,10 @@ impl Stepper {
                 s.bap[i] -= 1;
             }
         }
-        s.vs[i] = vs + dt * (leak_s / p.tau_s + cur_s / p.c_s);
-        s.vd[i] = vd + dt * (leak_d / p.tau_d + cur_d / p.c_d);
+        s.vs[i] = vs + leak_s * self.k_s + cur_s * self.c_s;
+        s.vd[i] = vd + leak_d * self.k_d + cur_d * self.c_d;
         s.ws[i] *= self.decay_ws;
-        s.wd[i] += dt / p.tau_wd * (-s.wd[i] + p.a_wd * (vd - p.e_l));
+        s.wd[i] += self.k_wd * (-s.wd[i] + p.a_wd * (vd - p.e_l));
         s.thr[i] = p.thr0 + (s.thr[i] - p.thr0) * self.decay_thr;
         if s.refr[i] > 0 {
             s.refr[i] -= 1;
