@@ -228,7 +228,7 @@ def neuron_trace(
 
     def arr(name: str, x: Any | None, shape: tuple[int, ...]) -> np.ndarray:
         if x is None:
-            return np.zeros(shape)
+            return np.zeros(int(np.prod(shape)))
         b = np.asarray(x, dtype=np.float64)
         if b.shape != shape:
             raise ShapeError(f"{name}: expected shape {shape}, got {b.shape}")
@@ -238,8 +238,8 @@ def neuron_trace(
     unknown = set(g) - {"ge_s", "gi_s", "ge_d", "gi_d"}
     if unknown:
         raise UnknownNameError(f"conductances: unknown keys {sorted(unknown)}; expected ge_s, gi_s, ge_d, gi_d")
-    vs = arr("vs0", vs0, (n,)) if vs0 is not None else np.full(n, neuron.e_l)
-    vd = arr("vd0", vd0, (n,)) if vd0 is not None else np.full(n, neuron.e_l)
+    vs = arr("vs0", vs0, (n,)) if vs0 is not None else np.full(n, float(neuron.e_l))
+    vd = arr("vd0", vd0, (n,)) if vd0 is not None else np.full(n, float(neuron.e_l))
     out = _trace(
         neuron.to_json(),
         v.positive("dt", dt),
@@ -470,7 +470,12 @@ class BurstNetwork:
         """Set the external current (A) of a population's neurons (a scalar or one value per neuron)."""
         k = self.index(pop)
         _check_choice("compartment", compartment, ("soma", "dendrite"))
-        arr = np.broadcast_to(np.asarray(values, dtype=np.float64), (self._pops[k].n,))
+        n = self._pops[k].n
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(n, float(arr))
+        if arr.shape != (n,):
+            raise ShapeError(f"current: expected a scalar or {n} values (one per neuron), got shape {arr.shape}")
         self.core.set_current(k, compartment, np.ascontiguousarray(arr))
 
     def estimates(self, pop: str | int) -> tuple[np.ndarray, np.ndarray]:
