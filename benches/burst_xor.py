@@ -42,8 +42,11 @@ def main() -> None:
         seed=a.seed,
         threads=a.threads,
     )
-    print(f"XOR burstprop: 5 x {cfg.n} neurons, p={cfg.p:.2f}, dt={cfg.dt * 1e3:.2f} ms, {cfg.examples} examples "
-          f"x {cfg.durex} s, tau_avg={cfg.tau_avg} s, threads={cfg.threads}, cores={os.cpu_count()}", flush=True)
+    print(
+        f"XOR burstprop: 5 x {cfg.n} neurons, p={cfg.p:.2f}, dt={cfg.dt * 1e3:.2f} ms, {cfg.examples} examples "
+        f"x {cfg.durex} s, tau_avg={cfg.tau_avg} s, threads={cfg.threads}, cores={os.cpu_count()}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     _, res = train_xor(cfg, progress=True, log_every=20)
     wall = time.perf_counter() - t0
@@ -54,10 +57,21 @@ def main() -> None:
         ok = (r > thr) == bool(x1 ^ x2)
         print(f"  ({x1}, {x2}) -> {r:6.2f} Hz   target {want:4s}  {'OK' if ok else 'WRONG'}")
     print(f"correct patterns: {res.correct}/4")
-    print(f"simulated {res.simulated_seconds:.0f} s in {wall:.0f} s wall ({wall / res.simulated_seconds:.3f} s per "
-          f"simulated s); reference C++ 3-4 h per run")
-    print(json.dumps({"correct": res.correct, "rates": {f"{k[0]}{k[1]}": v for k, v in res.rates.items()},
-                      "wall_s": wall, "simulated_s": res.simulated_seconds, "interrupted": res.interrupted}))
+    print(
+        f"simulated {res.simulated_seconds:.0f} s in {wall:.0f} s wall ({wall / res.simulated_seconds:.3f} s per "
+        f"simulated s); reference C++ 3-4 h per run"
+    )
+    print(
+        json.dumps(
+            {
+                "correct": res.correct,
+                "rates": {f"{k[0]}{k[1]}": v for k, v in res.rates.items()},
+                "wall_s": wall,
+                "simulated_s": res.simulated_seconds,
+                "interrupted": res.interrupted,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from burst_reference import naud_reference, tm_fine_grid
-
 from spikeloom.burst import (
     Background,
     BurstNetwork,

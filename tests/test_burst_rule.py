@@ -4,7 +4,6 @@ below) and the exact weight change reconstructed from the recorded spikes."""
 from __future__ import annotations
 
 import numpy as np
-
 from spikeloom.burst import BurstNetwork, BurstRule, TwoCompartment
 
 DT, TAU_AVG, TAU_PRE, ETA = 1e-4, 2.0, 0.1, 1e-3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from spikeloom.burstprop import BurstPropConfig, BurstPropNetwork
 from spikeloom.datasets import digits
 from spikeloom.errors import InvalidParameterError, ShapeError

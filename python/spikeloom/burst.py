@@ -599,9 +599,7 @@ def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]
         net.connect(h, "output", p=p, weight=cfg.w_inh, receptor="inh", transmit="events")
     for k, h in enumerate(("hidden1", "hidden2")):
         net.connect("output", h, p=p, weight=cfg.w_fb_exc[k], compartment="dendrite", transmit="bursts")
-        net.connect(
-            "output", h, p=p, weight=cfg.w_fb_inh[k], compartment="dendrite", receptor="inh", transmit="bursts"
-        )
+        net.connect("output", h, p=p, weight=cfg.w_fb_inh[k], compartment="dendrite", receptor="inh", transmit="bursts")
     net.set_current("hidden1", cfg.bias_hidden_soma)
     net.set_current("hidden2", cfg.bias_hidden_soma)
     net.set_current("output", cfg.bias_output_soma)
