@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--tau-avg", type=float, default=1.0)
     ap.add_argument("--dt", type=float, default=2.5e-4)
     ap.add_argument("--eta-scale", type=float, default=1.0)
+    ap.add_argument("--learn-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -35,6 +36,7 @@ def main() -> None:
         n=a.n,
         examples=a.examples,
         durex=a.durex,
+        learn_fraction=a.learn_fraction,
         tau_avg=a.tau_avg,
         dt=a.dt,
         eta_hidden=base.eta_hidden * a.eta_scale,
