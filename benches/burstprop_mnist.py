@@ -18,8 +18,8 @@ from spikeloom.datasets import mnist
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--hidden", type=int, nargs="+", default=[500])
+    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[200])
     ap.add_argument("--feedback", default="symmetric", choices=["symmetric", "fixed", "learned"])
     ap.add_argument("--lr", type=float, default=2.0)
     ap.add_argument("--batch-size", type=int, default=20)
