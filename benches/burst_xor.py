@@ -61,7 +61,8 @@ def main() -> None:
     print(f"correct patterns: {res.correct}/4")
     print(
         f"simulated {res.simulated_seconds:.0f} s in {wall:.0f} s wall ({wall / res.simulated_seconds:.3f} s per "
-        f"simulated s); reference C++ 3-4 h per run"
+        f"simulated s), {cpu:.0f} s CPU ({cpu / res.simulated_seconds:.3f} CPU s per simulated s); "
+        "reference C++ 3-4 h per run"
     )
     print(
         json.dumps(
@@ -69,6 +70,7 @@ def main() -> None:
                 "correct": res.correct,
                 "rates": {f"{k[0]}{k[1]}": v for k, v in res.rates.items()},
                 "wall_s": wall,
+                "cpu_s": cpu,
                 "simulated_s": res.simulated_seconds,
                 "interrupted": res.interrupted,
             }
