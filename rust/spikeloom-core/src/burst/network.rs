@@ -96,12 +96,14 @@ struct Projection {
     receptor: Receptor,
     transmit: Transmit,
     rule: Option<RuleParams>,
+    // Post-major index (plasticity at postsynaptic spikes): synapse `in_syn[s]` from `in_pre[s]`.
     in_ptr: Vec<u32>,
     in_pre: Vec<u32>,
+    in_syn: Vec<u32>,
+    // Weights and targets are stored pre-major, so delivering a spike reads them sequentially.
     w: Vec<f64>,
     out_ptr: Vec<u32>,
-    out_syn: Vec<u32>,
-    syn_post: Vec<u32>,
+    out_post: Vec<u32>,
     pre_trace: Vec<f64>,
     pre_decay: f64,
     stp: Option<TmState>,
@@ -174,11 +176,12 @@ impl Projection {
         for i in 0..n_pre {
             out_ptr[i + 1] += out_ptr[i];
         }
-        let out_syn = syn_of_pair; // pairs are pre-major already
-        let mut syn_post = vec![0u32; nnz];
-        for (k, &(_, j)) in pairs.iter().enumerate() {
-            syn_post[out_syn[k] as usize] = j;
+        // pairs are pre-major: pair k is synapse k; syn_of_pair maps it to its post-major slot
+        let mut in_syn = vec![0u32; nnz];
+        for (k, &slot) in syn_of_pair.iter().enumerate() {
+            in_syn[slot as usize] = k as u32;
         }
+        let out_post: Vec<u32> = pairs.iter().map(|&(_, j)| j).collect();
         let tau_pre = spec.rule.map_or(1.0, |r| r.tau_pre);
         Ok(Projection {
             pre: spec.pre,
@@ -188,10 +191,10 @@ impl Projection {
             rule: spec.rule,
             in_ptr,
             in_pre,
+            in_syn,
             w: vec![spec.weight; nnz],
             out_ptr,
-            out_syn,
-            syn_post,
+            out_post,
             pre_trace: if spec.rule.is_some() {
                 vec![0.0; n_pre]
             } else {
@@ -439,7 +442,8 @@ impl Network {
                 posts.push(j as u32);
             }
         }
-        Ok((pr.in_pre.clone(), posts, pr.w.clone()))
+        let w = pr.in_syn.iter().map(|&k| pr.w[k as usize]).collect();
+        Ok((pr.in_pre.clone(), posts, w))
     }
 
     /// Replace the weights of a projection (same order as [`Network::weights`]).
@@ -451,7 +455,10 @@ impl Network {
         if let Some(v) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
             return Err(Error::param("weights", "finite weights >= 0", v));
         }
-        self.pops[post].incoming[index].w.copy_from_slice(w);
+        let pr = &mut self.pops[post].incoming[index];
+        for (s, &k) in pr.in_syn.iter().enumerate() {
+            pr.w[k as usize] = w[s];
+        }
         Ok(())
     }
 
@@ -537,11 +544,10 @@ impl Population {
                     pr.pre_trace[i as usize] += 1.0;
                     if plastic && rule.min_rate > 0.0 {
                         let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
-                        for &s in &pr.out_syn[a as usize..b as usize] {
-                            let j = pr.syn_post[s as usize] as usize;
-                            let dw = rule.pre_event_change(rates.event[j]);
+                        for k in a as usize..b as usize {
+                            let dw = rule.pre_event_change(rates.event[pr.out_post[k] as usize]);
                             if dw != 0.0 {
-                                pr.w[s as usize] = rule.clip(pr.w[s as usize] + dw);
+                                pr.w[k] = rule.clip(pr.w[k] + dw);
                             }
                         }
                     }
@@ -562,8 +568,9 @@ impl Population {
                     None => 1.0,
                 };
                 let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
-                for &s in &pr.out_syn[a as usize..b as usize] {
-                    g[pr.syn_post[s as usize] as usize] += eff * pr.w[s as usize];
+                let (a, b) = (a as usize, b as usize);
+                for (&j, &w) in pr.out_post[a..b].iter().zip(&pr.w[a..b]) {
+                    g[j as usize] += eff * w;
                 }
                 delivered += (b - a) as u64;
             }
@@ -623,7 +630,8 @@ impl Population {
                     let c = rule.eta * factor;
                     for s in pr.in_ptr[j] as usize..pr.in_ptr[j + 1] as usize {
                         let x = pr.pre_trace[pr.in_pre[s] as usize];
-                        pr.w[s] = rule.clip(pr.w[s] + c * x);
+                        let k = pr.in_syn[s] as usize;
+                        pr.w[k] = rule.clip(pr.w[k] + c * x);
                     }
                 }
             }
