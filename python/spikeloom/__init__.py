@@ -10,10 +10,12 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import datasets, eprop, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import burst, burstprop, datasets, eprop, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
+from .burst import BurstNetwork, BurstRule, TwoCompartment
+from .burstprop import BurstPropConfig, BurstPropNetwork
 from .decolle import DecolleConfig, DecolleNetwork
 from .encoders import ComsaLatency, LinearLatency
 from .eprop import EpropConfig
@@ -32,6 +34,13 @@ __all__ = [
     "AlphaConfig",
     "AlphaNetwork",
     "BPTTConfig",
+    "BurstNetwork",
+    "BurstPropConfig",
+    "BurstPropNetwork",
+    "BurstRule",
+    "TwoCompartment",
+    "burst",
+    "burstprop",
     "DecolleConfig",
     "DecolleNetwork",
     "EpropConfig",

@@ -11,6 +11,7 @@
 //! 3. [`train`]: the paper's loss, Adam, clipping, weight bumping and the training loop.
 //! 4. [`io`]: safetensors files with JSON metadata, written atomically.
 
+pub mod burst;
 pub mod engine;
 pub mod error;
 pub mod force;

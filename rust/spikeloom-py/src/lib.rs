@@ -1,6 +1,7 @@
 //! `spikeloom._core`: thin PyO3 bindings of spikeloom-core. No numerics here: argument conversion,
 //! GIL release, error mapping. The idiomatic API lives in the Python package `spikeloom`.
 
+mod burst;
 mod callback;
 mod decolle;
 mod eprop;
@@ -34,5 +35,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eprop::eprop_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(eprop::eprop_workspace_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(eprop::eprop_sparse_benchmark, m)?)?;
+    m.add_class::<burst::PyBurstNetwork>()?;
+    m.add_function(wrap_pyfunction!(burst::burst_neuron_trace, m)?)?;
+    m.add_function(wrap_pyfunction!(burst::classify_bursts, m)?)?;
+    m.add_function(wrap_pyfunction!(burst::tm_efficacies, m)?)?;
     Ok(())
 }

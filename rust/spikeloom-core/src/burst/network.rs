@@ -1,0 +1,644 @@
+//! Networks of two-compartment populations with background Poisson drive, sparse projections onto
+//! soma or dendrite, idealised or Tsodyks-Markram short-term plasticity and the burst-dependent rule.
+//!
+//! Every step (`dt`): each population (1) adds the spikes its presynaptic populations emitted in the
+//! previous step (walking each spike's outgoing synapse list: work = spikes x fan-out; one step of
+//! transmission delay), (2) adds its background Poisson inputs (per neuron and source, exponential
+//! inter-arrival times), (3) integrates its neurons, (4) classifies its spikes into events and bursts,
+//! updates its rate / burst-probability averages, and (5) applies the plasticity rule on its incoming
+//! plastic synapses. Each population owns its incoming projections and its own random stream, so
+//! populations run in parallel (rayon) and results do not depend on the number of threads.
+
+use super::detect::{Detector, RateEstimate, SpikeKind};
+use super::neuron::{StepSpike, Stepper, TwoCompartmentParams, TwoCompartmentState};
+use super::rule::RuleParams;
+use super::stp::{TmState, Transmit};
+use crate::error::{Error, Result};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+/// Target compartment of a synapse or input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compartment {
+    Soma,
+    Dendrite,
+}
+
+/// Receptor of a synapse: excitatory (AMPA, reversal `e_exc`) or inhibitory (GABA, `e_inh`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Receptor {
+    Exc,
+    Inh,
+}
+
+/// An independent Poisson source per neuron onto one compartment and receptor.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    pub compartment: Compartment,
+    pub receptor: Receptor,
+    /// Rate (Hz) and conductance jump (units of the leak conductance).
+    pub rate: f64,
+    pub weight: f64,
+}
+
+/// A population of identical two-compartment neurons.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationSpec {
+    pub n: usize,
+    pub params: TwoCompartmentParams,
+    pub backgrounds: Vec<Background>,
+    /// Moving-average time constant of the event-rate / burst-probability estimates (s).
+    pub tau_avg: f64,
+    /// Event/burst classification window (s; 16 ms).
+    pub burst_window: f64,
+    /// Initial somatic and dendritic potentials are E_L + N(0, v_init_sd) (V).
+    pub v_init_sd: f64,
+    /// Initial values of the event-rate and burst-rate averages (Hz).
+    pub event_rate0: f64,
+    pub burst_rate0: f64,
+}
+
+/// A random projection from population `pre` to population `post`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionSpec {
+    pub pre: usize,
+    pub post: usize,
+    /// Each pair is connected with probability `p`, with initial weight `weight` (dimensionless).
+    pub p: f64,
+    pub weight: f64,
+    pub compartment: Compartment,
+    pub receptor: Receptor,
+    pub transmit: Transmit,
+    pub rule: Option<RuleParams>,
+    pub seed: u64,
+}
+
+/// Description of a whole network (JSON-serialisable).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub dt: f64,
+    pub seed: u64,
+    pub populations: Vec<PopulationSpec>,
+    pub projections: Vec<ProjectionSpec>,
+}
+
+#[derive(Clone, Debug)]
+struct Projection {
+    pre: usize,
+    compartment: Compartment,
+    receptor: Receptor,
+    transmit: Transmit,
+    rule: Option<RuleParams>,
+    // Post-major index (plasticity at postsynaptic spikes): synapse `in_syn[s]` from `in_pre[s]`.
+    in_ptr: Vec<u32>,
+    in_pre: Vec<u32>,
+    in_syn: Vec<u32>,
+    // Weights and targets are stored pre-major, so delivering a spike reads them sequentially.
+    w: Vec<f64>,
+    out_ptr: Vec<u32>,
+    out_post: Vec<u32>,
+    pre_trace: Vec<f64>,
+    pre_decay: f64,
+    stp: Option<TmState>,
+}
+
+impl Projection {
+    fn build(spec: &ProjectionSpec, n_pre: usize, n_post: usize, dt: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&spec.p) {
+            return Err(Error::param("p", "a probability in [0, 1]", spec.p));
+        }
+        if !(spec.weight.is_finite() && spec.weight >= 0.0) {
+            return Err(Error::param(
+                "weight",
+                "a finite conductance >= 0 (units of the leak conductance; the receptor sets the sign)",
+                spec.weight,
+            ));
+        }
+        if let Some(r) = &spec.rule {
+            r.validate()?;
+        }
+        let stp = match spec.transmit {
+            Transmit::Stp(tm) => {
+                tm.validate()?;
+                Some(TmState::new(n_pre, tm))
+            }
+            _ => None,
+        };
+        // Draw the pairs pre-major (geometric skipping), then index them post-major.
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        if spec.p > 0.0 && n_post > 0 {
+            let log_q = (1.0 - spec.p).ln();
+            for i in 0..n_pre {
+                if spec.p >= 1.0 {
+                    pairs.extend((0..n_post).map(|j| (i as u32, j as u32)));
+                    continue;
+                }
+                let mut k: f64 = -1.0;
+                loop {
+                    let u: f64 = 1.0 - rng.random::<f64>();
+                    k += 1.0 + (u.ln() / log_q).floor();
+                    if k >= n_post as f64 {
+                        break;
+                    }
+                    pairs.push((i as u32, k as u32));
+                }
+            }
+        }
+        let nnz = pairs.len();
+        let mut in_ptr = vec![0u32; n_post + 1];
+        for &(_, j) in &pairs {
+            in_ptr[j as usize + 1] += 1;
+        }
+        for j in 0..n_post {
+            in_ptr[j + 1] += in_ptr[j];
+        }
+        let mut fill = in_ptr.clone();
+        let mut in_pre = vec![0u32; nnz];
+        let mut syn_of_pair = vec![0u32; nnz];
+        for (k, &(i, j)) in pairs.iter().enumerate() {
+            let s = fill[j as usize] as usize;
+            in_pre[s] = i;
+            syn_of_pair[k] = s as u32;
+            fill[j as usize] += 1;
+        }
+        let mut out_ptr = vec![0u32; n_pre + 1];
+        for &(i, _) in &pairs {
+            out_ptr[i as usize + 1] += 1;
+        }
+        for i in 0..n_pre {
+            out_ptr[i + 1] += out_ptr[i];
+        }
+        // pairs are pre-major: pair k is synapse k; syn_of_pair maps it to its post-major slot
+        let mut in_syn = vec![0u32; nnz];
+        for (k, &slot) in syn_of_pair.iter().enumerate() {
+            in_syn[slot as usize] = k as u32;
+        }
+        let out_post: Vec<u32> = pairs.iter().map(|&(_, j)| j).collect();
+        let tau_pre = spec.rule.map_or(1.0, |r| r.tau_pre);
+        Ok(Projection {
+            pre: spec.pre,
+            compartment: spec.compartment,
+            receptor: spec.receptor,
+            transmit: spec.transmit,
+            rule: spec.rule,
+            in_ptr,
+            in_pre,
+            in_syn,
+            w: vec![spec.weight; nnz],
+            out_ptr,
+            out_post,
+            pre_trace: if spec.rule.is_some() {
+                vec![0.0; n_pre]
+            } else {
+                Vec::new()
+            },
+            pre_decay: (-dt / tau_pre).exp(),
+            stp,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Population {
+    spec: PopulationSpec,
+    stepper: Stepper,
+    state: TwoCompartmentState,
+    detector: Detector,
+    rates: RateEstimate,
+    rng: ChaCha8Rng,
+    bg_mean: Vec<f64>,
+    i_s: Vec<f64>,
+    i_d: Vec<f64>,
+    incoming: Vec<Projection>,
+    spikes: Vec<(u32, SpikeKind)>,
+    n_events: Vec<u32>,
+    n_bursts: Vec<u32>,
+    n_spikes: Vec<u32>,
+}
+
+/// Counts of one run, per population and neuron, and the optional raster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunResult {
+    pub events: Vec<Vec<u32>>,
+    pub bursts: Vec<Vec<u32>>,
+    pub spikes: Vec<Vec<u32>>,
+    /// Raster (only if recorded): step, population, neuron, kind code (0 event, 1 burst, 2 within).
+    pub rec_step: Vec<u64>,
+    pub rec_pop: Vec<u32>,
+    pub rec_id: Vec<u32>,
+    pub rec_kind: Vec<u8>,
+    pub synaptic_events: u64,
+}
+
+/// A network of two-compartment populations (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub dt: f64,
+    step: u64,
+    pops: Vec<Population>,
+}
+
+/// A Poisson(mean) count: inversion for small means, normal approximation above 60 (the count of
+/// background events of a whole population in one step).
+fn poisson_count(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
+    if mean < 60.0 {
+        let mut k = 0u64;
+        let mut p = (-mean).exp();
+        let mut cdf = p;
+        let u: f64 = rng.random::<f64>();
+        while u > cdf && k < 10_000 {
+            k += 1;
+            p *= mean / k as f64;
+            cdf += p;
+        }
+        k
+    } else {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (mean + mean.sqrt() * z).round().max(0.0) as u64
+    }
+}
+
+impl Network {
+    /// Build the network; `seed` sets initial potentials, background and burst draws.
+    pub fn new(
+        dt: f64,
+        pops: &[PopulationSpec],
+        projections: &[ProjectionSpec],
+        seed: u64,
+    ) -> Result<Self> {
+        let mut built = Vec::with_capacity(pops.len());
+        for (k, spec) in pops.iter().enumerate() {
+            let stepper = Stepper::new(&spec.params, dt)?;
+            if !(spec.v_init_sd.is_finite() && spec.v_init_sd >= 0.0) {
+                return Err(Error::param(
+                    "v_init_sd",
+                    "a finite value >= 0 (V)",
+                    spec.v_init_sd,
+                ));
+            }
+            for b in &spec.backgrounds {
+                if !(b.rate.is_finite() && b.rate >= 0.0 && b.weight.is_finite() && b.weight >= 0.0)
+                {
+                    return Err(Error::param(
+                        "background",
+                        "finite rate >= 0 (Hz) and weight >= 0",
+                        format!("rate {} weight {}", b.rate, b.weight),
+                    ));
+                }
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(k as u64 + 1),
+            );
+            let mut state = TwoCompartmentState::rest(spec.n, &spec.params);
+            for i in 0..spec.n {
+                // Box-Muller normal draws for the initial potentials.
+                for v in [&mut state.vs[i], &mut state.vd[i]] {
+                    let u1: f64 = 1.0 - rng.random::<f64>();
+                    let u2: f64 = rng.random::<f64>();
+                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    *v = spec.params.e_l + spec.v_init_sd * z;
+                }
+            }
+            let bg_mean = spec
+                .backgrounds
+                .iter()
+                .map(|b| b.rate * dt * spec.n as f64)
+                .collect();
+            built.push(Population {
+                detector: Detector::new(spec.n, spec.burst_window)?,
+                rates: RateEstimate::new(
+                    spec.n,
+                    spec.tau_avg,
+                    dt,
+                    spec.event_rate0,
+                    spec.burst_rate0,
+                )?,
+                stepper,
+                state,
+                rng,
+                bg_mean,
+                i_s: vec![0.0; spec.n],
+                i_d: vec![0.0; spec.n],
+                incoming: Vec::new(),
+                spikes: Vec::new(),
+                n_events: vec![0; spec.n],
+                n_bursts: vec![0; spec.n],
+                n_spikes: vec![0; spec.n],
+                spec: spec.clone(),
+            });
+        }
+        for (k, ps) in projections.iter().enumerate() {
+            if ps.pre >= pops.len() || ps.post >= pops.len() {
+                return Err(Error::param(
+                    format!("projections[{k}].pre/post"),
+                    format!("population indices in 0..{}", pops.len()),
+                    format!("{} -> {}", ps.pre, ps.post),
+                ));
+            }
+            let proj = Projection::build(ps, pops[ps.pre].n, pops[ps.post].n, dt)?;
+            built[ps.post].incoming.push(proj);
+        }
+        Ok(Network {
+            dt,
+            step: 0,
+            pops: built,
+        })
+    }
+
+    /// Simulated time so far (s).
+    pub fn time(&self) -> f64 {
+        self.step as f64 * self.dt
+    }
+
+    pub fn n_populations(&self) -> usize {
+        self.pops.len()
+    }
+
+    fn pop(&self, k: usize) -> Result<&Population> {
+        self.pops.get(k).ok_or_else(|| {
+            Error::param(
+                "population",
+                format!("an index in 0..{}", self.pops.len()),
+                k,
+            )
+        })
+    }
+
+    /// Set the external current (A) of every neuron of population `k` in one compartment.
+    pub fn set_current(
+        &mut self,
+        k: usize,
+        compartment: Compartment,
+        values: &[f64],
+    ) -> Result<()> {
+        let n = self.pop(k)?.spec.n;
+        if values.len() != n {
+            return Err(Error::shape(
+                "current",
+                format!("{n} values (one per neuron)"),
+                values.len(),
+            ));
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::param("current", "finite currents (A)", v));
+        }
+        let p = &mut self.pops[k];
+        match compartment {
+            Compartment::Soma => p.i_s.copy_from_slice(values),
+            Compartment::Dendrite => p.i_d.copy_from_slice(values),
+        }
+        Ok(())
+    }
+
+    /// Moving-average event rates (Hz) and burst probabilities of population `k`.
+    pub fn estimates(&self, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+        let p = self.pop(k)?;
+        let n = p.spec.n;
+        Ok((
+            p.rates.event.clone(),
+            (0..n).map(|i| p.rates.p_bar(i)).collect(),
+        ))
+    }
+
+    /// Somatic and dendritic potentials (V) of population `k`.
+    pub fn potentials(&self, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+        let p = self.pop(k)?;
+        Ok((p.state.vs.clone(), p.state.vd.clone()))
+    }
+
+    fn projection(&self, post: usize, index: usize) -> Result<&Projection> {
+        let p = self.pop(post)?;
+        p.incoming.get(index).ok_or_else(|| {
+            Error::param(
+                "projection",
+                format!(
+                    "an index in 0..{} (incoming projections of population {post})",
+                    p.incoming.len()
+                ),
+                index,
+            )
+        })
+    }
+
+    /// Weights of the `index`-th incoming projection of population `post` with their (pre, post)
+    /// neuron indices, post-major.
+    pub fn weights(&self, post: usize, index: usize) -> Result<(Vec<u32>, Vec<u32>, Vec<f64>)> {
+        let pr = self.projection(post, index)?;
+        let n_post = pr.in_ptr.len() - 1;
+        let mut posts = Vec::with_capacity(pr.w.len());
+        for j in 0..n_post {
+            for _ in pr.in_ptr[j]..pr.in_ptr[j + 1] {
+                posts.push(j as u32);
+            }
+        }
+        let w = pr.in_syn.iter().map(|&k| pr.w[k as usize]).collect();
+        Ok((pr.in_pre.clone(), posts, w))
+    }
+
+    /// Replace the weights of a projection (same order as [`Network::weights`]).
+    pub fn set_weights(&mut self, post: usize, index: usize, w: &[f64]) -> Result<()> {
+        let nnz = self.projection(post, index)?.w.len();
+        if w.len() != nnz {
+            return Err(Error::shape("weights", format!("{nnz} weights"), w.len()));
+        }
+        if let Some(v) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            return Err(Error::param("weights", "finite weights >= 0", v));
+        }
+        let pr = &mut self.pops[post].incoming[index];
+        for (s, &k) in pr.in_syn.iter().enumerate() {
+            pr.w[k as usize] = w[s];
+        }
+        Ok(())
+    }
+
+    /// Run `steps` steps; plasticity only if `plastic`; record the raster if `record`.
+    pub fn run(
+        &mut self,
+        steps: u64,
+        plastic: bool,
+        record: bool,
+        threads: usize,
+    ) -> Result<RunResult> {
+        let n_pops = self.pops.len();
+        for p in &mut self.pops {
+            p.n_events.iter_mut().for_each(|c| *c = 0);
+            p.n_bursts.iter_mut().for_each(|c| *c = 0);
+            p.n_spikes.iter_mut().for_each(|c| *c = 0);
+        }
+        let mut res = RunResult::default();
+        let dt = self.dt;
+        let pool = crate::parallel::pool(threads)?;
+        let parallel = pool.current_num_threads() > 1 && n_pops > 1;
+        let mut prev: Vec<Vec<(u32, SpikeKind)>> =
+            self.pops.iter().map(|p| p.spikes.clone()).collect();
+        let mut syn_events = 0u64;
+        pool.install(|| {
+            for _ in 0..steps {
+                self.step += 1;
+                let t = self.step as f64 * dt;
+                let prev_ref = &prev;
+                let delivered: u64 = if parallel {
+                    self.pops
+                        .par_iter_mut()
+                        .map(|p| p.advance(prev_ref, t, dt, plastic))
+                        .sum()
+                } else {
+                    self.pops
+                        .iter_mut()
+                        .map(|p| p.advance(prev_ref, t, dt, plastic))
+                        .sum()
+                };
+                syn_events += delivered;
+                for (k, p) in self.pops.iter().enumerate() {
+                    prev[k].clear();
+                    prev[k].extend_from_slice(&p.spikes);
+                    if record {
+                        for &(i, kind) in &p.spikes {
+                            res.rec_step.push(self.step);
+                            res.rec_pop.push(k as u32);
+                            res.rec_id.push(i);
+                            res.rec_kind.push(kind.code());
+                        }
+                    }
+                }
+            }
+        });
+        res.synaptic_events = syn_events;
+        for p in &self.pops {
+            res.events.push(p.n_events.clone());
+            res.bursts.push(p.n_bursts.clone());
+            res.spikes.push(p.n_spikes.clone());
+        }
+        Ok(res)
+    }
+}
+
+impl Population {
+    /// One step ending at time `t`; returns the synaptic deliveries made.
+    fn advance(&mut self, prev: &[Vec<(u32, SpikeKind)>], t: f64, dt: f64, plastic: bool) -> u64 {
+        let t_prev = t - dt;
+        let mut delivered = 0u64;
+        // (1) Deliver last step's spikes of the presynaptic populations; presynaptic traces.
+        let st = &mut self.state;
+        let rates = &self.rates;
+        for pr in &mut self.incoming {
+            if let Some(rule) = pr.rule {
+                for x in &mut pr.pre_trace {
+                    *x *= pr.pre_decay;
+                }
+                for &(i, kind) in &prev[pr.pre] {
+                    if kind != SpikeKind::Event {
+                        continue;
+                    }
+                    pr.pre_trace[i as usize] += 1.0;
+                    if plastic && rule.min_rate > 0.0 {
+                        let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
+                        for k in a as usize..b as usize {
+                            let dw = rule.pre_event_change(rates.event[pr.out_post[k] as usize]);
+                            if dw != 0.0 {
+                                pr.w[k] = rule.clip(pr.w[k] + dw);
+                            }
+                        }
+                    }
+                }
+            }
+            let g = match (pr.compartment, pr.receptor) {
+                (Compartment::Soma, Receptor::Exc) => &mut st.ge_s,
+                (Compartment::Soma, Receptor::Inh) => &mut st.gi_s,
+                (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
+                (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
+            };
+            for &(i, kind) in &prev[pr.pre] {
+                if !pr.transmit.passes(kind) {
+                    continue;
+                }
+                let eff = match &mut pr.stp {
+                    Some(tm) => tm.spike(i as usize, t_prev),
+                    None => 1.0,
+                };
+                let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
+                let (a, b) = (a as usize, b as usize);
+                for (&j, &w) in pr.out_post[a..b].iter().zip(&pr.w[a..b]) {
+                    g[j as usize] += eff * w;
+                }
+                delivered += (b - a) as u64;
+            }
+        }
+        // (2) Background Poisson inputs: the superposition of the n independent per-neuron processes of
+        // a source is one Poisson process of rate n * rate whose events land on uniformly drawn neurons.
+        let n = self.spec.n;
+        for (b, &mean) in self.spec.backgrounds.iter().zip(&self.bg_mean) {
+            let g = match (b.compartment, b.receptor) {
+                (Compartment::Soma, Receptor::Exc) => &mut st.ge_s,
+                (Compartment::Soma, Receptor::Inh) => &mut st.gi_s,
+                (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
+                (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
+            };
+            if mean <= 0.0 {
+                continue;
+            }
+            let count = poisson_count(&mut self.rng, mean);
+            for _ in 0..count {
+                let i = ((self.rng.random::<f64>() * n as f64) as usize).min(n - 1);
+                g[i] += b.weight;
+            }
+        }
+        // (3)-(4) Integrate, threshold, classify.
+        self.rates.decay();
+        self.spikes.clear();
+        let rng = &mut self.rng;
+        for i in 0..self.spec.n {
+            let out = self
+                .stepper
+                .step(st, i, self.i_s[i], self.i_d[i], || rng.random::<f64>());
+            self.stepper.decay_conductances(st, i);
+            if out != StepSpike::None {
+                let kind = self.detector.spike(i, t);
+                self.spikes.push((i as u32, kind));
+                self.n_spikes[i] += 1;
+                match kind {
+                    SpikeKind::Event => self.n_events[i] += 1,
+                    SpikeKind::Burst => self.n_bursts[i] += 1,
+                    SpikeKind::Within => {}
+                }
+            }
+        }
+        // (5) Plasticity at postsynaptic events and bursts (with the averages before this step's
+        // spikes), then update the averages.
+        if plastic {
+            for pr in &mut self.incoming {
+                let Some(rule) = pr.rule else { continue };
+                for &(j, kind) in &self.spikes {
+                    let j = j as usize;
+                    let rate = self.rates.event[j];
+                    let factor = match kind {
+                        SpikeKind::Event => rule.event_factor(self.rates.p_bar(j), rate),
+                        SpikeKind::Burst => rule.burst_factor(rate),
+                        SpikeKind::Within => continue,
+                    };
+                    let c = rule.eta * factor;
+                    for s in pr.in_ptr[j] as usize..pr.in_ptr[j + 1] as usize {
+                        let x = pr.pre_trace[pr.in_pre[s] as usize];
+                        let k = pr.in_syn[s] as usize;
+                        pr.w[k] = rule.clip(pr.w[k] + c * x);
+                    }
+                }
+            }
+        }
+        for &(j, kind) in &self.spikes {
+            self.rates.add(j as usize, kind);
+        }
+        delivered
+    }
+}

@@ -1,0 +1,362 @@
+//! The two-compartment pyramidal neuron of Payeur et al. 2021 (after Naud & Sprekeler 2018) and its
+//! simplified stochastic-burst variant (the reference code's `BurstPoissonGroup`, used for XOR).
+//!
+//! Forward Euler with step `dt`, SI units (V, s, A, F). Synaptic conductances are dimensionless, in
+//! units of the compartment's leak conductance (Auryn's convention), so a conductance `g` towards
+//! reversal `E` adds `g (E - V) / tau` to `dV/dt`:
+//!
+//! ```text
+//! dVs/dt = [-(Vs - E_L) + ge_s (E_e - Vs) + gi_s (E_i - Vs)] / tau_s + [gs f(Vd) + ws + I_s] / Cs
+//! dVd/dt = [-(Vd - E_L) + ge_d (E_e - Vd) + gi_d (E_i - Vd)] / tau_d
+//!          + [gd f(Vd) + zeta K(t - t_hat) + wd + I_d] / Cd
+//! f(Vd)  = 1 / (1 + exp(-(Vd - E_d) / D))          (dendritic Ca2+ nonlinearity)
+//! K      = box of `bap_duration` after each somatic spike (back-propagating action potential)
+//! tau_ws dws/dt = -ws + b tau_ws S(t)               (jump b per somatic spike)
+//! tau_wd dwd/dt = -wd + a_wd (Vd - E_L)
+//! tau_thr dthr/dt = -(thr - thr0), jump thr_jump per spike; spike when Vs > thr, reset Vs to v_reset
+//! ```
+//! In the stochastic-burst model the dendrite is passive (no `gs f`, `gd f`, `zeta K` terms): each
+//! threshold crossing is a spike, and with probability `f(Vd)` (with `E_d = -57 mV`) a second spike
+//! follows `U(burst_delay_min, burst_delay_max)` later. Every spike starts an absolute refractory
+//! period (20 ms); the second spike of a burst does not reset the soma.
+
+use crate::error::{Error, Result};
+
+/// Which burst mechanism the neuron uses.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BurstMechanism {
+    /// Active dendrite coupled to the soma through `f(Vd)`, with a back-propagating spike kernel.
+    Dendritic,
+    /// Passive dendrite; bursts are drawn after each somatic spike with probability `f(Vd)`.
+    Stochastic,
+}
+
+/// Constants of the two-compartment neuron (SI units).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoCompartmentParams {
+    pub mechanism: BurstMechanism,
+    pub e_l: f64,
+    pub e_exc: f64,
+    pub e_inh: f64,
+    pub tau_s: f64,
+    pub c_s: f64,
+    /// Dendrite-to-soma coupling gs (A).
+    pub g_s: f64,
+    pub tau_d: f64,
+    pub c_d: f64,
+    /// Dendritic regenerative current gd (A).
+    pub g_d: f64,
+    pub tau_ws: f64,
+    /// Somatic adaptation jump per spike b (A).
+    pub b_ws: f64,
+    pub tau_wd: f64,
+    /// Dendritic adaptation coupling a_wd (S).
+    pub a_wd: f64,
+    /// Back-propagating spike amplitude zeta (A).
+    pub zeta: f64,
+    pub bap_duration: f64,
+    /// Half-activation E_d (V) and slope D (V) of f(Vd).
+    pub e_d: f64,
+    pub d_d: f64,
+    pub thr0: f64,
+    pub thr_jump: f64,
+    pub tau_thr: f64,
+    pub v_reset: f64,
+    pub refractory: f64,
+    pub tau_ampa: f64,
+    pub tau_gaba: f64,
+    pub burst_delay_min: f64,
+    pub burst_delay_max: f64,
+}
+
+impl TwoCompartmentParams {
+    /// The reference constants of the active two-compartment neuron (Payeur et al. 2021, Methods).
+    pub fn naud() -> Self {
+        TwoCompartmentParams {
+            mechanism: BurstMechanism::Dendritic,
+            e_l: -70e-3,
+            e_exc: 0.0,
+            e_inh: -80e-3,
+            tau_s: 16e-3,
+            c_s: 370e-12,
+            g_s: 1300e-12,
+            tau_d: 7e-3,
+            c_d: 170e-12,
+            g_d: 1200e-12,
+            tau_ws: 100e-3,
+            b_ws: -200e-12,
+            tau_wd: 30e-3,
+            a_wd: -13e-9,
+            zeta: 2600e-12,
+            bap_duration: 2e-3,
+            e_d: -38e-3,
+            d_d: 6e-3,
+            thr0: -50e-3,
+            thr_jump: 2e-3,
+            tau_thr: 27e-3,
+            v_reset: -70e-3,
+            refractory: 2e-3,
+            tau_ampa: 5e-3,
+            tau_gaba: 10e-3,
+            burst_delay_min: 5e-3,
+            burst_delay_max: 15e-3,
+        }
+    }
+
+    /// The stochastic-burst variant used for XOR (passive dendrite, E_d = -57 mV, 20 ms refractory).
+    pub fn burst_poisson() -> Self {
+        TwoCompartmentParams {
+            mechanism: BurstMechanism::Stochastic,
+            e_d: -57e-3,
+            refractory: 20e-3,
+            ..Self::naud()
+        }
+    }
+
+    /// Check every constant; `dt` is the integration step (s).
+    pub fn validate(&self, dt: f64) -> Result<()> {
+        let positive = [
+            ("tau_s", self.tau_s),
+            ("c_s", self.c_s),
+            ("tau_d", self.tau_d),
+            ("c_d", self.c_d),
+            ("tau_ws", self.tau_ws),
+            ("tau_wd", self.tau_wd),
+            ("d_d", self.d_d),
+            ("tau_thr", self.tau_thr),
+            ("tau_ampa", self.tau_ampa),
+            ("tau_gaba", self.tau_gaba),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::param(name, "a finite value > 0 (SI units)", v));
+            }
+        }
+        let finite = [
+            ("e_l", self.e_l),
+            ("e_exc", self.e_exc),
+            ("e_inh", self.e_inh),
+            ("g_s", self.g_s),
+            ("g_d", self.g_d),
+            ("b_ws", self.b_ws),
+            ("a_wd", self.a_wd),
+            ("zeta", self.zeta),
+            ("e_d", self.e_d),
+            ("thr0", self.thr0),
+            ("thr_jump", self.thr_jump),
+            ("v_reset", self.v_reset),
+        ];
+        for (name, v) in finite {
+            if !v.is_finite() {
+                return Err(Error::param(name, "a finite value (SI units)", v));
+            }
+        }
+        for (name, v) in [
+            ("bap_duration", self.bap_duration),
+            ("refractory", self.refractory),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::param(name, "a finite duration >= 0 (s)", v));
+            }
+        }
+        if !(self.burst_delay_min.is_finite()
+            && self.burst_delay_min >= dt
+            && self.burst_delay_max >= self.burst_delay_min
+            && self.burst_delay_max.is_finite())
+        {
+            return Err(Error::param(
+                "burst_delay_min/burst_delay_max",
+                format!("dt ({dt}) <= burst_delay_min <= burst_delay_max (s)"),
+                format!("{} / {}", self.burst_delay_min, self.burst_delay_max),
+            ));
+        }
+        if !(dt.is_finite() && dt > 0.0 && dt <= 1e-3) {
+            return Err(Error::param("dt", "a step in (0, 1e-3] s", dt));
+        }
+        Ok(())
+    }
+
+    /// The dendritic nonlinearity f(Vd).
+    #[inline]
+    pub fn f(&self, vd: f64) -> f64 {
+        1.0 / (1.0 + (-(vd - self.e_d) / self.d_d).exp())
+    }
+}
+
+/// State of `n` two-compartment neurons (structure of arrays).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TwoCompartmentState {
+    pub vs: Vec<f64>,
+    pub vd: Vec<f64>,
+    pub ws: Vec<f64>,
+    pub wd: Vec<f64>,
+    pub thr: Vec<f64>,
+    /// Conductances (dimensionless): excitatory/inhibitory onto soma/dendrite.
+    pub ge_s: Vec<f64>,
+    pub gi_s: Vec<f64>,
+    pub ge_d: Vec<f64>,
+    pub gi_d: Vec<f64>,
+    /// Remaining refractory steps, steps until a pending burst spike (0 = none), bAP steps left.
+    pub refr: Vec<u32>,
+    pub burst_wait: Vec<u32>,
+    pub bap: Vec<u32>,
+}
+
+impl TwoCompartmentState {
+    /// All neurons at rest (`E_L`, threshold at `thr0`, no conductance).
+    pub fn rest(n: usize, p: &TwoCompartmentParams) -> Self {
+        TwoCompartmentState {
+            vs: vec![p.e_l; n],
+            vd: vec![p.e_l; n],
+            ws: vec![0.0; n],
+            wd: vec![0.0; n],
+            thr: vec![p.thr0; n],
+            ge_s: vec![0.0; n],
+            gi_s: vec![0.0; n],
+            ge_d: vec![0.0; n],
+            gi_d: vec![0.0; n],
+            refr: vec![0; n],
+            burst_wait: vec![0; n],
+            bap: vec![0; n],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.vs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vs.is_empty()
+    }
+}
+
+/// What a neuron did in one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepSpike {
+    None,
+    /// A threshold crossing (soma reset).
+    Somatic,
+    /// The delayed second spike of a stochastic burst (no reset).
+    BurstSecond,
+}
+
+/// Precomputed per-step factors of a parameter set.
+#[derive(Clone, Debug)]
+pub struct Stepper {
+    pub p: TwoCompartmentParams,
+    pub dt: f64,
+    decay_ampa: f64,
+    decay_gaba: f64,
+    decay_ws: f64,
+    decay_thr: f64,
+    refr_steps: u32,
+    bap_steps: u32,
+    // dt/tau_s, dt/C_s, dt/tau_d, dt/C_d, dt/tau_wd (no divisions in the step loop)
+    k_s: f64,
+    c_s: f64,
+    k_d: f64,
+    c_d: f64,
+    k_wd: f64,
+}
+
+impl Stepper {
+    pub fn new(p: &TwoCompartmentParams, dt: f64) -> Result<Self> {
+        p.validate(dt)?;
+        Ok(Stepper {
+            p: p.clone(),
+            dt,
+            decay_ampa: (-dt / p.tau_ampa).exp(),
+            decay_gaba: (-dt / p.tau_gaba).exp(),
+            decay_ws: (-dt / p.tau_ws).exp(),
+            decay_thr: (-dt / p.tau_thr).exp(),
+            refr_steps: (p.refractory / dt).round() as u32,
+            bap_steps: (p.bap_duration / dt).round() as u32,
+            k_s: dt / p.tau_s,
+            c_s: dt / p.c_s,
+            k_d: dt / p.tau_d,
+            c_d: dt / p.c_d,
+            k_wd: dt / p.tau_wd,
+        })
+    }
+
+    /// Steps of the burst delay for a uniform draw `u` in [0, 1).
+    #[inline]
+    pub fn burst_delay_steps(&self, u: f64) -> u32 {
+        let d = self.p.burst_delay_min + u * (self.p.burst_delay_max - self.p.burst_delay_min);
+        ((d / self.dt).round() as u32).max(1)
+    }
+
+    /// Decay the conductances by one step (exact exponential; called before adding this step's
+    /// synaptic input).
+    #[inline]
+    pub fn decay_conductances(&self, s: &mut TwoCompartmentState, i: usize) {
+        s.ge_s[i] *= self.decay_ampa;
+        s.ge_d[i] *= self.decay_ampa;
+        s.gi_s[i] *= self.decay_gaba;
+        s.gi_d[i] *= self.decay_gaba;
+    }
+
+    /// One Euler step of neuron `i` with external currents `i_s`, `i_d` (A). `u_burst` is a uniform
+    /// draw in [0, 1) used by the stochastic mechanism to decide whether a spike starts a burst and
+    /// `u_delay` another one for the burst delay. Returns what the neuron emitted.
+    #[inline]
+    pub fn step(
+        &self,
+        s: &mut TwoCompartmentState,
+        i: usize,
+        i_s: f64,
+        i_d: f64,
+        mut draw: impl FnMut() -> f64,
+    ) -> StepSpike {
+        let p = &self.p;
+        let vs = s.vs[i];
+        let vd = s.vd[i];
+        let leak_s = -(vs - p.e_l) + s.ge_s[i] * (p.e_exc - vs) + s.gi_s[i] * (p.e_inh - vs);
+        let leak_d = -(vd - p.e_l) + s.ge_d[i] * (p.e_exc - vd) + s.gi_d[i] * (p.e_inh - vd);
+        let mut cur_s = s.ws[i] + i_s;
+        let mut cur_d = s.wd[i] + i_d;
+        if p.mechanism == BurstMechanism::Dendritic {
+            let fv = p.f(vd);
+            cur_s += p.g_s * fv;
+            cur_d += p.g_d * fv;
+            if s.bap[i] > 0 {
+                cur_d += p.zeta;
+                s.bap[i] -= 1;
+            }
+        }
+        s.vs[i] = vs + leak_s * self.k_s + cur_s * self.c_s;
+        s.vd[i] = vd + leak_d * self.k_d + cur_d * self.c_d;
+        s.ws[i] *= self.decay_ws;
+        s.wd[i] += self.k_wd * (-s.wd[i] + p.a_wd * (vd - p.e_l));
+        s.thr[i] = p.thr0 + (s.thr[i] - p.thr0) * self.decay_thr;
+        if s.refr[i] > 0 {
+            s.refr[i] -= 1;
+        }
+        if s.burst_wait[i] > 0 {
+            s.burst_wait[i] -= 1;
+            if s.burst_wait[i] == 0 {
+                s.refr[i] = self.refr_steps;
+                return StepSpike::BurstSecond;
+            }
+        }
+        if s.vs[i] > s.thr[i] && s.refr[i] == 0 {
+            s.vs[i] = p.v_reset;
+            s.thr[i] += p.thr_jump;
+            s.ws[i] += p.b_ws;
+            s.refr[i] = self.refr_steps;
+            match p.mechanism {
+                BurstMechanism::Dendritic => s.bap[i] = self.bap_steps,
+                BurstMechanism::Stochastic => {
+                    let u = draw();
+                    if u < p.f(s.vd[i]) {
+                        s.burst_wait[i] = self.burst_delay_steps(draw());
+                    }
+                }
+            }
+            return StepSpike::Somatic;
+        }
+        StepSpike::None
+    }
+}

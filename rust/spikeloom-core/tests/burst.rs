@@ -1,0 +1,108 @@
+//! Burst module: detector, Tsodyks-Markram closed form, rule factors, network determinism.
+
+use spikeloom_core::burst::{
+    classify, efficacies, Background, Compartment, Network, PopulationSpec, ProjectionSpec,
+    Receptor, RuleParams, SpikeKind, Transmit, TsodyksMarkram, TwoCompartmentParams,
+};
+
+#[test]
+fn detector_classifies_hand_made_train() {
+    let t = [0.0, 0.005, 0.010, 0.100, 0.200, 0.210];
+    let k = classify(&t, &[0; 6], 1, 16e-3).unwrap();
+    use SpikeKind::*;
+    assert_eq!(k, vec![Event, Burst, Within, Event, Event, Burst]);
+    assert!(classify(&[0.2, 0.1], &[0, 0], 1, 16e-3).is_err());
+    assert!(classify(&[0.1], &[3], 1, 16e-3).is_err());
+}
+
+#[test]
+fn tsodyks_markram_first_spikes_closed_form() {
+    let p = TsodyksMarkram::depressing();
+    let e = efficacies(&[0.0, 0.01], p).unwrap();
+    let u1 = p.u0 + p.f * (1.0 - p.u0);
+    assert!((e[0] - u1).abs() < 1e-15);
+    let r = 1.0 - (u1 * 1.0) * (-0.01 / p.tau_d).exp(); // R after spike 1 = 1 - u1, recovering
+    let u2 = p.u0 + (u1 - p.u0) * (-0.01 / p.tau_f).exp();
+    let u2 = u2 + p.f * (1.0 - u2);
+    assert!((e[1] - u2 * r).abs() < 1e-12);
+}
+
+#[test]
+fn rule_factors_have_the_paper_signs() {
+    let r = RuleParams {
+        eta: 1e-3,
+        tau_pre: 0.1,
+        w_min: 0.0,
+        w_max: 1.0,
+        max_rate: 10.0,
+        min_rate: 2.0,
+    };
+    assert!(r.burst_factor(5.0) > 0.0 && r.event_factor(0.3, 5.0) < 0.0);
+    assert_eq!(r.event_factor(1.7, 5.0), -1.0); // P_bar capped at 1
+    assert!(r.burst_factor(20.0) < 1.0); // homeostasis above max_rate
+    assert!(r.pre_event_change(1.0) > 0.0 && r.pre_event_change(3.0) == 0.0);
+}
+
+fn small_network(threads: usize) -> Vec<Vec<u32>> {
+    let nrn = TwoCompartmentParams::burst_poisson();
+    let pop = |n| PopulationSpec {
+        n,
+        params: nrn.clone(),
+        backgrounds: vec![Background {
+            compartment: Compartment::Soma,
+            receptor: Receptor::Exc,
+            rate: 600.0,
+            weight: 0.35,
+        }],
+        tau_avg: 1.0,
+        burst_window: 16e-3,
+        v_init_sd: 5e-3,
+        event_rate0: 5.0,
+        burst_rate0: 1.0,
+    };
+    let proj = ProjectionSpec {
+        pre: 0,
+        post: 1,
+        p: 0.3,
+        weight: 0.2,
+        compartment: Compartment::Soma,
+        receptor: Receptor::Exc,
+        transmit: Transmit::Events,
+        rule: Some(RuleParams {
+            eta: 1e-2,
+            tau_pre: 0.1,
+            w_min: 0.0,
+            w_max: 1.0,
+            max_rate: 10.0,
+            min_rate: 2.0,
+        }),
+        seed: 3,
+    };
+    let fb = ProjectionSpec {
+        pre: 1,
+        post: 0,
+        compartment: Compartment::Dendrite,
+        transmit: Transmit::Bursts,
+        rule: None,
+        ..proj.clone()
+    };
+    let mut net = Network::new(2.5e-4, &[pop(60), pop(40)], &[proj, fb], 9).unwrap();
+    let r = net.run(2000, true, false, threads).unwrap();
+    let mut out = r.spikes.clone();
+    out.push(
+        net.weights(1, 0)
+            .unwrap()
+            .2
+            .iter()
+            .map(|w| (w * 1e9) as u32)
+            .collect(),
+    );
+    out
+}
+
+#[test]
+fn network_results_do_not_depend_on_threads() {
+    let a = small_network(1);
+    assert!(a[0].iter().sum::<u32>() > 0);
+    assert_eq!(a, small_network(2));
+}

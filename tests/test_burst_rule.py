@@ -1,0 +1,76 @@
+"""The burst-dependent rule on a two-neuron network: sign (LTP when bursting is above its average, LTD
+below) and the exact weight change reconstructed from the recorded spikes."""
+
+from __future__ import annotations
+
+import numpy as np
+from spikeloom.burst import BurstNetwork, BurstRule, TwoCompartment
+
+DT, TAU_AVG, TAU_PRE, ETA = 1e-4, 2.0, 0.1, 1e-3
+E0, B0 = 5.0, 1.0
+
+
+def _pair(seed: int):
+    net = BurstNetwork(dt=DT, seed=seed)
+    nrn = TwoCompartment.burst_poisson()
+    net.add_population("pre", 1, nrn, tau_avg=TAU_AVG, event_rate0=E0, burst_rate0=B0)
+    net.add_population("post", 1, nrn, tau_avg=TAU_AVG, event_rate0=E0, burst_rate0=B0)
+    rule = BurstRule(eta=ETA, tau_pre=TAU_PRE, w_min=0.0, w_max=10.0, max_rate=1e6, min_rate=0.0)
+    h = net.connect("pre", "post", p=1.0, weight=0.05, transmit="events", rule=rule)
+    net.set_current("pre", 500e-12)
+    net.set_current("post", 700e-12)
+    net.set_current("post", 150e-12, compartment="dendrite")
+    return net, h
+
+
+def _reconstruct(raster, plastic_from_step: int, steps: int) -> float:
+    """Weight change from the raster: eta * sum over postsynaptic events (-min(P_bar, 1)) and bursts (+1)
+    times the presynaptic event trace, with the engine's step conventions."""
+    t, pop, _, kind = raster
+    step = np.rint(t / DT).astype(np.int64)
+    d_avg, d_pre = np.exp(-DT / TAU_AVG), np.exp(-DT / TAU_PRE)
+    pre_events = step[(pop == 0) & (kind == 0)]
+    post = [(s, k) for s, p, k in zip(step, pop, kind, strict=True) if p == 1]
+    ev = step[(pop == 1) & (kind == 0)]
+    bu = step[(pop == 1) & (kind == 1)]
+    dw = 0.0
+    for s, k in post:
+        if s <= plastic_from_step or k == 2:
+            continue
+        e_tr = E0 * d_avg**s + np.sum(d_avg ** (s - ev[ev < s])) / TAU_AVG
+        b_tr = B0 * d_avg**s + np.sum(d_avg ** (s - bu[bu < s])) / TAU_AVG
+        pre_tr = np.sum(d_pre ** (s - 1 - pre_events[pre_events <= s - 1]))
+        factor = -min(b_tr / e_tr, 1.0) if k == 0 else 1.0
+        dw += ETA * factor * pre_tr
+    return dw
+
+
+def test_rule_sign_and_exact_weight_change():
+    changes = {}
+    for label, i_dend in (("above", 450e-12), ("below", -150e-12)):
+        net, h = _pair(seed=4)
+        warm = net.run(8.0, record=True)  # P_bar settles at the baseline dendritic drive
+        w0 = net.weights(h)[2][0]
+        net.set_current("post", i_dend, compartment="dendrite")
+        learn = net.run(4.0, plastic=True, record=True)
+        w1 = net.weights(h)[2][0]
+        raster = tuple(np.concatenate([a, b]) for a, b in zip(warm.raster, learn.raster, strict=True))
+        expected = _reconstruct(raster, plastic_from_step=int(round(8.0 / DT)), steps=int(round(12.0 / DT)))
+        assert abs((w1 - w0) - expected) < 1e-9 + 1e-6 * abs(expected)
+        assert learn.bursts["post"].sum() > 0 or label == "below"
+        changes[label] = w1 - w0
+    # more dendritic input than during the averaging period: burst probability above P_bar -> LTP;
+    # less: below P_bar -> LTD
+    assert changes["above"] > 0.0
+    assert changes["below"] < 0.0
+
+
+def test_no_plasticity_without_flag_and_bounds_hold():
+    net, h = _pair(seed=1)
+    w0 = net.weights(h)[2].copy()
+    net.run(1.0)
+    np.testing.assert_array_equal(net.weights(h)[2], w0)
+    net.set_weights(h, [9.999])
+    net.set_current("post", 600e-12, compartment="dendrite")
+    net.run(3.0, plastic=True)
+    assert 0.0 <= net.weights(h)[2][0] <= 10.0
