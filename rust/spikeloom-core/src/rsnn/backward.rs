@@ -17,9 +17,13 @@
 //! `detach_reset` drops the reset's dependence on the spike (the multiplicative mask of a zero reset
 //! still gates the membrane path). `detach_recurrent` drops the recurrent spike path (`z[t-1] -> I[t]`
 //! through `W_rec` is a constant; `W_rec` still gets its gradient): with both detached, BPTT computes
-//! exactly the gradient that e-prop with symmetric feedback computes forward in time. Weight gradients are outer products of the sparse spike/input
-//! events with the dense `delta I`, so they cost (events x fan-out); the dense parts are the
-//! matrix-vector products `W delta I`, done with vectorised dot products over weight rows.
+//! exactly the gradient that e-prop with symmetric feedback computes forward in time.
+//!
+//! Weight gradients are outer products of the sparse spike/input events with the dense `delta I`, so
+//! they cost (events x fan-out). The dense parts are the products `W delta I`: the samples of a chunk
+//! run their reverse passes in lockstep ([`backward_chunk`]), so at each step these products are one
+//! small matrix product over the chunk (a register-blocked kernel that loads each weight once per four
+//! samples) instead of one memory-bound matrix-vector product per sample.
 //!
 //! The time-constant slots of the gradient receive derivatives with respect to the *decay factors*
 //! (`alpha`, `alpha_s`, `rho`, `kappa`); the trainer converts them to seconds once per batch
