@@ -99,19 +99,36 @@ def test_console_script():
 
 def test_ctrl_c_stops_training_cleanly_and_keeps_the_weights(tmp_path):
     """SIGINT during training ends it after the current epoch; results are still reported and saved."""
+    import re
     import signal
+    import threading
     import time
 
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         "from spikeloom.cli import main; "
-        f"raise SystemExit(main(['train', 'yinyang', '--epochs', '100000', '--json', '--no-progress', "
+        f"raise SystemExit(main(['train', 'yinyang', '--epochs', '100000', '--json', "
         f"'--out', {str(tmp_path)!r}]))"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5.0)
+    # Send SIGINT only once training runs (the progress bar has reported a finished epoch), however slow
+    # the machine is to import and prepare: an earlier signal would test the import, not the training loop.
+    err_chunks: list[str] = []
+    reader = threading.Thread(target=lambda: err_chunks.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120.0
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and not re.search(r"[1-9][0-9]*/100000", "".join(err_chunks))
+    ):
+        time.sleep(0.05)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    err = "".join(err_chunks)
     assert proc.returncode == 0, err
     metrics = json.loads(out.strip().splitlines()[-1])
     assert metrics["interrupted"] is True
