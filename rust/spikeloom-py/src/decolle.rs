@@ -2,9 +2,8 @@
 //! recording. Configurations cross the boundary as JSON text (validated by the core's serde types);
 //! metrics come back as Python dicts.
 
-use crate::callback::EpochCallback;
-use crate::errors::{enter_core, to_pyerr};
-use crate::rsnn::{json, sequences, targets, to_dict};
+use crate::errors::enter_core;
+use crate::rsnn::{json, sequence_fit, sequences, targets};
 use numpy::ndarray::{Array1, Array3};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -15,7 +14,6 @@ use spikeloom_core::rsnn::decolle::{io, DecolleConfig, DecolleNetwork, DecolleSp
 use spikeloom_core::rsnn::real::Real;
 use spikeloom_core::rsnn::train::Data;
 use spikeloom_core::rsnn::{Precision, Surrogate};
-use spikeloom_core::Error;
 use std::path::PathBuf;
 
 /// A stack of LIF layers trained with DECOLLE's local losses.
@@ -124,38 +122,10 @@ impl PyDecolleNetwork {
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
         let cfg: DecolleConfig = json(py, "config", config)?;
         let n_out = self.inner.spec.n_outputs;
-        let xs = sequences(py, "train.x", x)?;
-        let ys = targets(py, "train.y", y, n_out)?;
-        let val = match (val_x, val_y) {
-            (Some(a), Some(b)) => Some((
-                sequences(py, "validation.x", a)?,
-                targets(py, "validation.y", b, n_out)?,
-            )),
-            (None, None) => None,
-            _ => {
-                return Err(to_pyerr(
-                    py,
-                    Error::param("validation", "both x and y, or neither", "only one"),
-                ))
-            }
-        };
-        let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;
-        let history = enter_core(py, || {
-            train::fit(
-                inner,
-                Data { x: &xs, y: &ys },
-                val.as_ref().map(|(x, y)| Data { x, y }),
-                &cfg,
-                &mut |m| cb.call(|py| to_dict(py, m)),
-            )
-        })?;
-        let interrupted = cb.finish(py)?;
-        let dicts = history
-            .iter()
-            .map(|m| to_dict(py, m))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok((dicts, interrupted))
+        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
+            train::fit(inner, t, v, &cfg, cb)
+        })
     }
 
     /// Mean objective, accuracy (last layer), per-layer accuracies and firing rates (Hz).

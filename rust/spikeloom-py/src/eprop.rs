@@ -1,9 +1,8 @@
 //! e-prop on the recurrent network class: training, the update direction of one batch, and the
 //! per-sample workspace size. Configurations cross the boundary as JSON text (the core's EpropConfig).
 
-use crate::callback::EpochCallback;
-use crate::errors::{enter_core, to_pyerr};
-use crate::rsnn::{json, sequences, targets, to_dict, PyRsnnNetwork};
+use crate::errors::enter_core;
+use crate::rsnn::{json, sequence_fit, sequences, targets, PyRsnnNetwork};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
@@ -11,7 +10,6 @@ use pyo3::types::PyDict;
 use spikeloom_core::rsnn::eprop::{self, EpropConfig};
 use spikeloom_core::rsnn::train::Data;
 use spikeloom_core::rsnn::Precision;
-use spikeloom_core::Error;
 
 /// Train `net` in place with e-prop. Returns (history, interrupted); Ctrl-C stops after the current
 /// epoch.
@@ -30,38 +28,10 @@ pub fn eprop_fit<'py>(
 ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
     let cfg: EpropConfig = json(py, "config", config)?;
     let n_out = net.inner.n_outputs();
-    let xs = sequences(py, "train.x", x)?;
-    let ys = targets(py, "train.y", y, n_out)?;
-    let val = match (val_x, val_y) {
-        (Some(a), Some(b)) => Some((
-            sequences(py, "validation.x", a)?,
-            targets(py, "validation.y", b, n_out)?,
-        )),
-        (None, None) => None,
-        _ => {
-            return Err(to_pyerr(
-                py,
-                Error::param("validation", "both x and y, or neither", "only one"),
-            ))
-        }
-    };
-    let mut cb = EpochCallback::new(callback);
     let inner = &mut net.inner;
-    let history = enter_core(py, || {
-        eprop::fit(
-            inner,
-            Data { x: &xs, y: &ys },
-            val.as_ref().map(|(x, y)| Data { x, y }),
-            &cfg,
-            &mut |m| cb.call(|py| to_dict(py, m)),
-        )
-    })?;
-    let interrupted = cb.finish(py)?;
-    let dicts = history
-        .iter()
-        .map(|m| to_dict(py, m))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok((dicts, interrupted))
+    sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
+        eprop::fit(inner, t, v, &cfg, cb)
+    })
 }
 
 /// (mean loss, e-prop update direction as a flat float64 vector) of one batch holding every sample,

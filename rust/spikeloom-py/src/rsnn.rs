@@ -15,6 +15,7 @@ use spikeloom_core::rsnn::{
     io, BpttConfig, LossSpec, NetworkSpec, Precision, RsnnNetwork, Sequences, Surrogate, Targets,
 };
 use spikeloom_core::Error;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// Recurrent spiking network trained with surrogate-gradient BPTT.
@@ -237,38 +238,10 @@ impl PyRsnnNetwork {
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
         let cfg: BpttConfig = json(py, "config", config)?;
         let n_out = self.inner.n_outputs();
-        let xs = sequences(py, "train.x", x)?;
-        let ys = targets(py, "train.y", y, n_out)?;
-        let val = match (val_x, val_y) {
-            (Some(a), Some(b)) => Some((
-                sequences(py, "validation.x", a)?,
-                targets(py, "validation.y", b, n_out)?,
-            )),
-            (None, None) => None,
-            _ => {
-                return Err(to_pyerr(
-                    py,
-                    Error::param("validation", "both x and y, or neither", "only one"),
-                ))
-            }
-        };
-        let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;
-        let history = enter_core(py, || {
-            train::fit(
-                inner,
-                Data { x: &xs, y: &ys },
-                val.as_ref().map(|(x, y)| Data { x, y }),
-                &cfg,
-                &mut |m| cb.call(|py| to_dict(py, m)),
-            )
-        })?;
-        let interrupted = cb.finish(py)?;
-        let dicts = history
-            .iter()
-            .map(|m| to_dict(py, m))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok((dicts, interrupted))
+        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
+            train::fit(inner, t, v, &cfg, cb)
+        })
     }
 
     /// Mean loss, accuracy and firing rates (Hz) over a data set.
@@ -384,4 +357,54 @@ impl PyRsnnNetwork {
         let (inner, extra) = enter_core(py, || io::load(&path))?;
         Ok((PyRsnnNetwork { inner }, extra))
     }
+}
+
+/// The whole binding of a `fit` on sequence data, shared by BPTT, DECOLLE and e-prop: convert the
+/// training and (both or neither) validation arrays, run `fit` with the GIL released and the user's
+/// epoch callback, and return the history as dicts with whether Ctrl-C stopped training.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    val_x: Option<&Bound<'py, PyAny>>,
+    val_y: Option<&Bound<'py, PyAny>>,
+    n_out: usize,
+    callback: Option<Py<PyAny>>,
+    fit: impl FnOnce(
+            Data<'_>,
+            Option<Data<'_>>,
+            &mut dyn FnMut(&M) -> ControlFlow<()>,
+        ) -> spikeloom_core::Result<Vec<M>>
+        + Send,
+) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+    let xs = sequences(py, "train.x", x)?;
+    let ys = targets(py, "train.y", y, n_out)?;
+    let val = match (val_x, val_y) {
+        (Some(a), Some(b)) => Some((
+            sequences(py, "validation.x", a)?,
+            targets(py, "validation.y", b, n_out)?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(to_pyerr(
+                py,
+                Error::param("validation", "both x and y, or neither", "only one"),
+            ))
+        }
+    };
+    let mut cb = EpochCallback::new(callback);
+    let history = enter_core(py, || {
+        fit(
+            Data { x: &xs, y: &ys },
+            val.as_ref().map(|(x, y)| Data { x, y }),
+            &mut |m| cb.call(|py| to_dict(py, m)),
+        )
+    })?;
+    let interrupted = cb.finish(py)?;
+    let dicts = history
+        .iter()
+        .map(|m| to_dict(py, m))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((dicts, interrupted))
 }
