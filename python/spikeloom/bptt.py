@@ -19,7 +19,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -28,7 +28,7 @@ from . import _validation as v
 from . import surrogates as sg
 from .datasets.base import Split
 from .errors import InvalidParameterError, ShapeError
-from .recurrent import RecurrentNetwork, _choice, _loss_dict, sequences, targets
+from .recurrent import RecurrentNetwork, _choice, _loss_dict, _precision, sequences, targets
 
 HISTORY_SCHEMA = {
     "epoch": pl.Int64,
@@ -43,7 +43,7 @@ HISTORY_SCHEMA = {
 
 
 @dataclass(frozen=True)
-class BPTTConfig:
+class BPTTConfig(sg.TrainingConfig):
     """Hyper-parameters of a BPTT run.
 
     Attributes:
@@ -132,18 +132,12 @@ class BPTTConfig:
             },
             "clip_grad_norm": self.clip_grad_norm,
             "truncation": self.truncation,
-            "precision": {"float32": "f32", "float64": "f64"}[self.precision],
+            "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
             "threads": v.positive_int("threads", threads, minimum=0),
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view (for logs and JSON)."""
-        d = asdict(self)
-        d["surrogate"] = self.surrogate.to_dict()
-        return d
 
 
 def _pair(name: str, data: Any) -> tuple[Any, Any]:

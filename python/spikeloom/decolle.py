@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,7 +64,7 @@ def _burn_in(value: Any) -> int:
 
 
 @dataclass(frozen=True)
-class DecolleConfig:
+class DecolleConfig(sg.TrainingConfig):
     """Hyper-parameters of a DECOLLE run (defaults: the reference's N-MNIST / DvsGesture settings,
     without their 60-step burn-in and learning-rate decay, which depend on the data).
 
@@ -140,12 +140,6 @@ class DecolleConfig:
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view (for logs and JSON)."""
-        d = asdict(self)
-        d["surrogate"] = self.surrogate.to_dict()
-        return d
 
 
 @dataclass

@@ -22,7 +22,7 @@ refractory period (the reference's evidence-accumulation network uses 5 ms).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from . import _validation as v
 from . import surrogates as sg
 from .bptt import run_fit, sequence_data
 from .errors import InvalidParameterError
-from .recurrent import RecurrentNetwork, _choice, _loss_dict, sequences, targets
+from .recurrent import RecurrentNetwork, _choice, _loss_dict, _precision, sequences, targets
 
 HISTORY_SCHEMA = {
     "epoch": pl.Int64,
@@ -54,7 +54,7 @@ def bellec_pseudo_derivative(threshold: float, gamma: float = 0.3) -> sg.Piecewi
 
 
 @dataclass(frozen=True)
-class EpropConfig:
+class EpropConfig(sg.TrainingConfig):
     """Hyper-parameters of an e-prop run.
 
     Attributes:
@@ -142,18 +142,12 @@ class EpropConfig:
             "reg_rate": self.reg_rate,
             "reg_target_hz": self.reg_target_hz,
             "reg_average": self.reg_average,
-            "precision": {"float32": "f32", "float64": "f64"}[self.precision],
+            "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
             "threads": v.positive_int("threads", threads, minimum=0),
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view (for logs and JSON)."""
-        d = asdict(self)
-        d["surrogate"] = self.surrogate.to_dict()
-        return d
 
 
 def _check_net(net: Any) -> RecurrentNetwork:

@@ -26,6 +26,18 @@ from . import _validation as v
 from .errors import InvalidParameterError
 
 
+class TrainingConfig:
+    """Base of the training configurations that hold a ``surrogate`` (BPTT, DECOLLE, e-prop)."""
+
+    surrogate: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (for logs and JSON)."""
+        d = asdict(self)  # type: ignore[call-overload]
+        d["surrogate"] = self.surrogate.to_dict()
+        return d
+
+
 @dataclass(frozen=True)
 class _Surrogate:
     kind = ""
