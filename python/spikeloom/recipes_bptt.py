@@ -109,7 +109,9 @@ def seqdigits_bptt(args: RecipeArgs) -> RecipeResult:
     cfg = BPTTConfig(
         epochs=args.epochs or 50,
         batch_size=32,
-        lr=5e-3,
+        lr=1e-2,
+        lr_step=15,
+        lr_gamma=0.5,
         loss="ce_mean",
         surrogate=FastSigmoid(slope=10.0),
         restore_best=True,

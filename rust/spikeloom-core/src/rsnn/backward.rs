@@ -34,6 +34,7 @@
 
 use super::forward::{LayerModel, LayerTrace, Model, Trace};
 use super::input::SampleInput;
+use super::lockstep::{Lockstep, Panels};
 use super::network::{Adaptation, LayerOffsets, Reset};
 use super::real::{axpy, Real};
 use super::surrogate::SpikeFn;
@@ -56,9 +57,12 @@ pub struct BackwardScratch<F: Real> {
     di: Vec<Vec<F>>,
     dzc: Vec<Vec<F>>,
     dza: Vec<Vec<F>>,
-    d_cur: Vec<Vec<F>>,
+    /// `delta I[t]` of every layer for every step of the window, `[T x n]`: the weight gradients are
+    /// formed from it after the reverse pass ([`deferred_outer`]).
+    hist: Vec<Vec<F>>,
     zprev: Vec<Vec<F>>,
     dyc: Vec<F>,
+    /// `delta q[t]` of the readout for every step, `[T x n_out]`.
     gq: Vec<F>,
     /// Per-neuron work rows of the current layer and step: surrogate derivative, threshold, delta v,
     /// delta u.
@@ -74,7 +78,7 @@ fn zeroed<F: Real>(v: &mut Vec<F>, n: usize) {
 }
 
 impl<F: Real> BackwardScratch<F> {
-    fn prepare(&mut self, m: &Model<F>) {
+    fn prepare(&mut self, m: &Model<F>, steps: usize) {
         let nl = m.layers.len();
         for buf in [
             &mut self.du,
@@ -82,7 +86,6 @@ impl<F: Real> BackwardScratch<F> {
             &mut self.di,
             &mut self.dzc,
             &mut self.dza,
-            &mut self.d_cur,
             &mut self.zprev,
         ] {
             buf.resize_with(nl, Vec::new);
@@ -92,7 +95,11 @@ impl<F: Real> BackwardScratch<F> {
         }
         let no = m.readout.as_ref().map_or(0, |r| r.n);
         zeroed(&mut self.dyc, no);
-        zeroed(&mut self.gq, no);
+        zeroed(&mut self.gq, steps * no);
+        self.hist.resize_with(nl, Vec::new);
+        for (b, lm) in self.hist.iter_mut().zip(&m.layers) {
+            zeroed(b, steps * lm.n);
+        }
         let nmax = m.layers.iter().map(|l| l.n).max().unwrap_or(0);
         for b in [&mut self.sg, &mut self.th, &mut self.dv, &mut self.dun] {
             zeroed(b, nmax);
@@ -195,84 +202,46 @@ enum Product {
 }
 
 #[inline(always)]
-fn product_rows<F: Real>(s: &mut BackwardScratch<F>, p: Product, top: usize) -> (&mut [F], &[F]) {
+fn product_rows<F: Real>(
+    s: &mut BackwardScratch<F>,
+    p: Product,
+    top: usize,
+    t: usize,
+) -> (&mut [F], &[F]) {
+    fn row<F>(h: &[F], n: usize, t: usize) -> &[F] {
+        &h[t * n..(t + 1) * n]
+    }
     match p {
-        Product::Readout => (&mut s.dza[top], &s.gq),
-        Product::Recurrent(l) => (&mut s.dzc[l], &s.d_cur[l]),
-        Product::Below(l) => (&mut s.dza[l - 1], &s.d_cur[l]),
+        Product::Readout => (&mut s.dza[top], row(&s.gq, s.dyc.len(), t)),
+        Product::Recurrent(l) => {
+            let n = s.dzc[l].len();
+            (&mut s.dzc[l], row(&s.hist[l], n, t))
+        }
+        Product::Below(l) => {
+            let n = s.dzc[l].len();
+            (&mut s.dza[l - 1], row(&s.hist[l], n, t))
+        }
     }
 }
 
-/// `y_s += sum_k g_s[k] wt[k]` for every sample `s` (rows `wt[k]` of length `y_s.len()`): a small
-/// matrix product, done four samples at a time by [`rows_kernel`].
+/// `y_s += W g_s` for every sample `s` of the chunk, four samples at a time (see [`Lockstep`]).
 #[inline(always)]
-fn lockstep_rows<F: Real>(items: &mut [SampleAdjoint<'_, F>], p: Product, top: usize, wt: &[F]) {
-    let mut quads = items.chunks_exact_mut(4);
-    for q in &mut quads {
-        if let [a, b, c, d] = q {
-            let (y0, g0) = product_rows(a.s, p, top);
-            let (y1, g1) = product_rows(b.s, p, top);
-            let (y2, g2) = product_rows(c.s, p, top);
-            let (y3, g3) = product_rows(d.s, p, top);
-            rows_kernel([y0, y1, y2, y3], [g0, g1, g2, g3], wt);
+fn lockstep_rows<F: Real>(
+    items: &mut [SampleAdjoint<'_, F>],
+    p: Product,
+    top: usize,
+    t: usize,
+    w: &Panels<F>,
+    ls: &mut Lockstep<F>,
+) {
+    for q in items.chunks_mut(4) {
+        let mut ys: [&mut [F]; 4] = Default::default();
+        let mut gs: [&[F]; 4] = Default::default();
+        let ns = q.len();
+        for (i, it) in q.iter_mut().enumerate() {
+            (ys[i], gs[i]) = product_rows(it.s, p, top, t);
         }
-    }
-    for it in quads.into_remainder() {
-        let (y, g) = product_rows(it.s, p, top);
-        rows_kernel([y], [g], wt);
-    }
-}
-
-/// Output columns per register block of [`rows_kernel`] (two AVX registers of `f32`).
-const COLS: usize = 16;
-
-/// `y_s[j] += sum_k g_s[k] wt[k * n + j]` for `S` (1 or 4) samples at once. Each block of [`COLS`]
-/// outputs of the samples is accumulated in registers over all rows `k` (so each weight is loaded
-/// once per `S` samples and each output is stored once): the register-blocked inner kernel of a
-/// matrix product. Rows whose factors are all zero are skipped (sparse error vectors). The summation
-/// order is fixed by the shapes alone.
-#[inline(always)]
-fn rows_kernel<F: Real, const S: usize>(ys: [&mut [F]; S], gs: [&[F]; S], wt: &[F]) {
-    let n = ys[0].len();
-    let rows = gs[0].len();
-    let zero = F::zero();
-    // Factors of the four samples (the missing ones of a single sample are zero, never read back).
-    let g = |s: usize, k: usize| if s < S { gs[s][k] } else { zero };
-    let mut j = 0;
-    while j + COLS <= n {
-        // Four named accumulator blocks (not an array indexed by sample) so that they stay in registers.
-        let (mut a0, mut a1, mut a2, mut a3) =
-            ([zero; COLS], [zero; COLS], [zero; COLS], [zero; COLS]);
-        for k in 0..rows {
-            let (g0, g1, g2, g3) = (g(0, k), g(1, k), g(2, k), g(3, k));
-            if g0 == zero && g1 == zero && g2 == zero && g3 == zero {
-                continue;
-            }
-            let w = &wt[k * n + j..k * n + j + COLS];
-            for i in 0..COLS {
-                a0[i] += g0 * w[i];
-                if S > 1 {
-                    a1[i] += g1 * w[i];
-                    a2[i] += g2 * w[i];
-                    a3[i] += g3 * w[i];
-                }
-            }
-        }
-        for (s, a) in [a0, a1, a2, a3].iter().enumerate().take(S) {
-            for i in 0..COLS {
-                ys[s][j + i] += a[i];
-            }
-        }
-        j += COLS;
-    }
-    for jj in j..n {
-        for s in 0..S {
-            let mut a = zero;
-            for k in 0..rows {
-                a += gs[s][k] * wt[k * n + jj];
-            }
-            ys[s][jj] += a;
-        }
+        ls.product(&mut ys[..ns], &gs[..ns], w);
     }
 }
 
@@ -289,10 +258,11 @@ fn backward_impl<F: Real>(
     };
     debug_assert!(items.iter().all(|it| it.tr.steps == steps));
     for it in items.iter_mut() {
-        it.s.prepare(m);
+        it.s.prepare(m, steps);
     }
     let nl = m.layers.len();
     let top = nl - 1;
+    let mut ls = Lockstep::default();
     for t in (0..steps).rev() {
         // Readout: delta y, its parameters, and delta z of the last layer.
         if let (Some(rm), Some(o)) = (&m.readout, &m.layout.readout) {
@@ -312,22 +282,15 @@ fn backward_impl<F: Real>(
                     }
                     grad[o.tau.start + k] += dyt * dk;
                     let gq = rm.zeta[k] * dyt;
-                    s.gq[k] = gq;
+                    s.gq[t * no + k] = gq;
                     grad[o.bias.start + k] += gq;
                     s.dyc[k] = rm.kappa[k] * dyt;
                 }
-                let (idx, val) = tr.layers[top].spikes(t);
-                for (&j, &v) in idx.iter().zip(val) {
-                    let j = j as usize;
-                    axpy(
-                        &mut grad[o.w.start + j * no..o.w.start + (j + 1) * no],
-                        v,
-                        &s.gq,
-                    );
-                }
                 s.dza[top].iter_mut().for_each(|v| *v = F::zero());
             }
-            lockstep_rows(items, Product::Readout, top, &m.wt[o.w.clone()]);
+            if let Some(w) = &m.packed.readout {
+                lockstep_rows(items, Product::Readout, top, t, w, &mut ls);
+            }
         } else {
             for it in items.iter_mut() {
                 it.s.dza[top].iter_mut().for_each(|v| *v = F::zero());
@@ -357,41 +320,7 @@ fn backward_impl<F: Real>(
                     s.zprev[l].copy_from_slice(&lt.init_z);
                 }
                 neuron_adjoint(lm, &m.spike, lt, t, detach_reset, l, grad, o, s);
-                let dcur = &s.d_cur[l];
-                add_to_range(grad, o.bias.start, dcur);
-                // Weight gradients: one row per input event / spike below.
-                let gw_in = o.w_in.start;
-                if l == 0 {
-                    for (j, v) in it.x.at(it.t0 + t) {
-                        axpy(
-                            &mut grad[gw_in + j * n..gw_in + (j + 1) * n],
-                            F::of(v as f64),
-                            dcur,
-                        );
-                    }
-                } else {
-                    let (idx, val) = tr.layers[l - 1].spikes(t);
-                    for (&j, &v) in idx.iter().zip(val) {
-                        let j = j as usize;
-                        axpy(&mut grad[gw_in + j * n..gw_in + (j + 1) * n], v, dcur);
-                    }
-                }
-                if lm.recurrent {
-                    let gw = o.w_rec.start;
-                    if t > 0 {
-                        let (idx, val) = lt.spikes(t - 1);
-                        for (&j, &v) in idx.iter().zip(val) {
-                            let j = j as usize;
-                            axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
-                        }
-                    } else {
-                        for (j, &v) in lt.init_z.iter().enumerate() {
-                            if v != F::zero() {
-                                axpy(&mut grad[gw + j * n..gw + (j + 1) * n], v, dcur);
-                            }
-                        }
-                    }
-                }
+                add_to_range(grad, o.bias.start, &s.hist[l][t * n..(t + 1) * n]);
                 if l > 0 {
                     s.dza[l - 1].iter_mut().for_each(|v| *v = F::zero());
                 }
@@ -405,13 +334,144 @@ fn backward_impl<F: Real>(
                     s.zprev[l].iter_mut().for_each(|z| *z = F::zero());
                 }
             }
-            if lm.recurrent && !detach_recurrent {
-                lockstep_rows(items, Product::Recurrent(l), top, &m.wt[o.w_rec.clone()]);
+            if let (Some(w), false) = (&m.packed.rec[l], detach_recurrent) {
+                lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls);
             }
-            if l > 0 {
-                lockstep_rows(items, Product::Below(l), top, &m.wt[o.w_in.clone()]);
+            if let Some(w) = &m.packed.below[l] {
+                lockstep_rows(items, Product::Below(l), top, t, w, &mut ls);
             }
         }
+    }
+    weight_gradients(m, items, grad);
+}
+
+/// The events of a chunk grouped by presynaptic unit (counting sort): for unit `j`, entries
+/// `start[j] .. start[j + 1]` give the sample, the step of the factor row they multiply, and the value,
+/// in sample order then step order.
+#[derive(Clone, Debug, Default)]
+struct EventsByPre<F: Real> {
+    start: Vec<usize>,
+    cursor: Vec<usize>,
+    sample: Vec<u32>,
+    row: Vec<u32>,
+    val: Vec<F>,
+}
+
+/// A visitor of the events `(sample, presynaptic unit, factor row, value)` of one weight block.
+type Visit<'v, F> = dyn FnMut(usize, usize, usize, F) + 'v;
+
+impl<F: Real> EventsByPre<F> {
+    /// Group the events that `each` enumerates (it is called twice: to count, then to fill).
+    #[inline(always)]
+    fn group(&mut self, n_pre: usize, each: impl Fn(&mut Visit<'_, F>)) {
+        self.start.clear();
+        self.start.resize(n_pre + 1, 0);
+        each(&mut |_, j, _, _| self.start[j + 1] += 1);
+        for j in 0..n_pre {
+            self.start[j + 1] += self.start[j];
+        }
+        let total = self.start[n_pre];
+        self.sample.resize(total, 0);
+        self.row.resize(total, 0);
+        self.val.resize(total, F::zero());
+        self.cursor.clear();
+        self.cursor.extend_from_slice(&self.start[..n_pre]);
+        let Self {
+            cursor,
+            sample,
+            row,
+            val,
+            ..
+        } = self;
+        each(&mut |s, j, r, v| {
+            let e = cursor[j];
+            cursor[j] += 1;
+            sample[e] = s as u32;
+            row[e] = r as u32;
+            val[e] = v;
+        });
+    }
+
+    /// `block[j] += sum over the events (s, r, v) of unit j of v hists[s][r]` (rows of length `n`).
+    #[inline(always)]
+    fn accumulate(&self, block: &mut [F], n: usize, hists: &[&[F]]) {
+        for (j, g) in block.chunks_exact_mut(n).enumerate() {
+            for e in self.start[j]..self.start[j + 1] {
+                let r = self.row[e] as usize;
+                axpy(
+                    g,
+                    self.val[e],
+                    &hists[self.sample[e] as usize][r * n..(r + 1) * n],
+                );
+            }
+        }
+    }
+}
+
+/// The weight gradients of a chunk after its reverse pass: every weight block's gradient is the sum
+/// of outer products of presynaptic events with the recorded `delta I` (or `delta q`) rows. Grouping
+/// the events by presynaptic unit first makes each gradient row one accumulation that stays in the
+/// cache (instead of one read-modify-write of a row of the whole gradient per event and step).
+#[inline(always)]
+fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad: &mut [F]) {
+    let mut ev = EventsByPre::default();
+    let nl = m.layers.len();
+    for l in 0..nl {
+        let (lm, o) = (&m.layers[l], &m.layout.layers[l]);
+        let hists: Vec<&[F]> = items.iter().map(|it| it.s.hist[l].as_slice()).collect();
+        // W_in: input events (first layer) or spikes of the layer below, at the same step.
+        ev.group(lm.n_pre, |visit| {
+            for (s, it) in items.iter().enumerate() {
+                for t in 0..it.tr.steps {
+                    if l == 0 {
+                        for (j, v) in it.x.at(it.t0 + t) {
+                            visit(s, j, t, F::of(v as f64));
+                        }
+                    } else {
+                        let (idx, val) = it.tr.layers[l - 1].spikes(t);
+                        for (&j, &v) in idx.iter().zip(val) {
+                            visit(s, j as usize, t, v);
+                        }
+                    }
+                }
+            }
+        });
+        ev.accumulate(&mut grad[o.w_in.clone()], lm.n, &hists);
+        // W_rec: the layer's own spikes of step t - 1 (the initial spikes for t = 0).
+        if lm.recurrent {
+            ev.group(lm.n, |visit| {
+                for (s, it) in items.iter().enumerate() {
+                    let lt = &it.tr.layers[l];
+                    for (j, &v) in lt.init_z.iter().enumerate() {
+                        if v != F::zero() {
+                            visit(s, j, 0, v);
+                        }
+                    }
+                    for t in 0..it.tr.steps - 1 {
+                        let (idx, val) = lt.spikes(t);
+                        for (&j, &v) in idx.iter().zip(val) {
+                            visit(s, j as usize, t + 1, v);
+                        }
+                    }
+                }
+            });
+            ev.accumulate(&mut grad[o.w_rec.clone()], lm.n, &hists);
+        }
+    }
+    // W_out: spikes of the last layer with the readout's delta q at the same step.
+    if let (Some(rm), Some(o)) = (&m.readout, &m.layout.readout) {
+        let hists: Vec<&[F]> = items.iter().map(|it| it.s.gq.as_slice()).collect();
+        ev.group(o.n_pre, |visit| {
+            for (s, it) in items.iter().enumerate() {
+                for t in 0..it.tr.steps {
+                    let (idx, val) = it.tr.layers[nl - 1].spikes(t);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        visit(s, j as usize, t, v);
+                    }
+                }
+            }
+        });
+        ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists);
     }
 }
 
@@ -443,7 +503,7 @@ pub fn decay_to_tau(net: &super::network::RsnnNetwork, grad: &mut [f64]) {
 
 /// The per-neuron part of step `t` of layer `l`'s reverse pass (the recursion in the module docs),
 /// one pass per equation so that the model's switches are tested once per pass and each pass is a
-/// straight vectorisable loop. Reads `dza`/`dzc`, writes `d_cur`, the carried adjoints and the
+/// straight vectorisable loop. Reads `dza`/`dzc`, writes `delta I[t]` (`hist`), the carried adjoints and the
 /// time-constant gradients.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -538,7 +598,7 @@ fn neuron_adjoint<F: Real>(
         }
     }
     // Synapse: delta of the drive, passed to the input current.
-    let dcur = &mut s.d_cur[l][..n];
+    let dcur = &mut s.hist[l][row..row + n];
     if lm.synapse {
         let di_c = &mut s.di[l][..n];
         let g_syn = &mut grad[o.tau_syn.clone()];

@@ -10,6 +10,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::input::SampleInput;
+use super::lockstep::Panels;
 use super::network::{Adaptation, InputScale, Layout, Reset, RsnnNetwork};
 use super::real::{axpy, Real};
 use super::surrogate::{SpikeFn, Surrogate};
@@ -47,14 +48,24 @@ pub struct ReadoutModel<F: Real> {
 #[derive(Clone, Debug)]
 pub struct Model<F: Real> {
     pub w: Vec<F>,
-    /// The weight matrices transposed (`[n_post x n_pre]`, same ranges as in `w`): the reverse pass
-    /// computes `W delta` as a sum of scaled columns (vectorised axpys, no reductions).
-    pub wt: Vec<F>,
+    /// The weight matrices packed for the reverse pass's products `W delta` ([`Panels`]).
+    pub packed: PackedWeights<F>,
     pub layout: Layout,
     pub layers: Vec<LayerModel<F>>,
     pub readout: Option<ReadoutModel<F>>,
     pub spike: SpikeFn<F>,
     pub dt: f64,
+}
+
+/// The weight matrices the reverse pass multiplies by dense error vectors, packed once per batch.
+#[derive(Clone, Debug, Default)]
+pub struct PackedWeights<F: Real> {
+    /// Per layer: `W_rec` for `dz[t-1] += W_rec delta I[t]` (recurrent layers only).
+    pub rec: Vec<Option<Panels<F>>>,
+    /// Per layer: `W_in` for `dz_below[t] += W_in delta I[t]` (layers above the first only).
+    pub below: Vec<Option<Panels<F>>>,
+    /// `W_out` for `dz_top[t] += W_out delta q[t]`.
+    pub readout: Option<Panels<F>>,
 }
 
 fn decay<F: Real>(dt: f64, taus: &[f64]) -> Vec<F> {
@@ -128,26 +139,36 @@ impl<F: Real> Model<F> {
                 }
             });
         let w: Vec<F> = p.iter().map(|v| F::of(*v)).collect();
-        let mut wt = vec![F::zero(); net.layout.n_weights];
-        let mut transpose = |r: &std::ops::Range<usize>, rows: usize, cols: usize| {
-            for i in 0..rows {
-                for j in 0..cols {
-                    wt[r.start + j * rows + i] = w[r.start + i * cols + j];
-                }
-            }
+        // Each block is row-major [n_pre x n] (presynaptic rows); the products use W (n_pre outputs
+        // from n factors), i.e. the transpose of the block read as [n x n_pre].
+        let packed = PackedWeights {
+            rec: net
+                .layout
+                .layers
+                .iter()
+                .map(|o| {
+                    (!o.w_rec.is_empty())
+                        .then(|| Panels::transpose_of(&w[o.w_rec.clone()], o.n, o.n))
+                })
+                .collect(),
+            below: net
+                .layout
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(l, o)| {
+                    (l > 0).then(|| Panels::transpose_of(&w[o.w_in.clone()], o.n_pre, o.n))
+                })
+                .collect(),
+            readout: net
+                .layout
+                .readout
+                .as_ref()
+                .map(|o| Panels::transpose_of(&w[o.w.clone()], o.n_pre, o.n)),
         };
-        for o in &net.layout.layers {
-            transpose(&o.w_in, o.n_pre, o.n);
-            if !o.w_rec.is_empty() {
-                transpose(&o.w_rec, o.n, o.n);
-            }
-        }
-        if let Some(o) = &net.layout.readout {
-            transpose(&o.w, o.n_pre, o.n);
-        }
         Model {
             w,
-            wt,
+            packed,
             layout: net.layout.clone(),
             layers,
             readout,
@@ -556,8 +577,17 @@ fn integrate<F: Real>(lm: &LayerModel<F>, spike: &SpikeFn<F>, lt: &mut LayerTrac
         theta[k] = un[k] - theta[k];
     }
     spike.spike_in_place(theta);
-    for (k, &z) in theta.iter().enumerate() {
-        if z != F::zero() {
+    // Keep the non-zero ones: a bit mask per 32 neurons (a vectorised comparison), then its set bits
+    // in increasing order (no unpredictable branch per neuron).
+    for (c, zs) in theta.chunks(32).enumerate() {
+        let mut mask = 0u32;
+        for (i, &z) in zs.iter().enumerate() {
+            mask |= u32::from(z != F::zero()) << i;
+        }
+        while mask != 0 {
+            let k = c * 32 + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let z = zs[k - c * 32];
             idx.push(k as u32);
             val.push(z);
             counts[k] += z;

@@ -18,6 +18,7 @@ pub mod eprop;
 pub mod forward;
 pub mod input;
 pub mod io;
+pub mod lockstep;
 pub mod loss;
 pub mod network;
 pub mod real;
