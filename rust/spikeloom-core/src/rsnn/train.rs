@@ -15,6 +15,11 @@ use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
+
+/// Samples per work item of a BPTT gradient: one lockstep group of the reverse pass (see
+/// [`backward_chunk`]), so a batch of 8 already keeps two cores busy. Fixed, so results are
+/// bit-identical for any thread count.
+const GRAD_CHUNK: usize = 4;
 use crate::train::adam::Adam;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -508,7 +513,7 @@ fn gradient_span<F: Real>(
             let mut st = BatchStats::default();
             let mut states = states;
             ws.resize_with(chunk.len(), Work::new);
-            let mut needs = [false; CHUNK];
+            let mut needs = [false; GRAD_CHUNK];
             for (i, &s) in chunk.iter().enumerate() {
                 let span = match &mut states {
                     Some(sts) => Span::Window {
@@ -556,14 +561,14 @@ fn gradient_span<F: Real>(
     let parts: Vec<(Vec<F>, BatchStats)> = match states {
         None => with_threads(cfg.threads, || {
             samples
-                .par_chunks(CHUNK)
+                .par_chunks(GRAD_CHUNK)
                 .map_init(Vec::new, |ws, chunk| run_chunk(ws, chunk, None))
                 .collect()
         })?,
         Some(states) => with_threads(cfg.threads, || {
             samples
-                .par_chunks(CHUNK)
-                .zip(states.par_chunks_mut(CHUNK))
+                .par_chunks(GRAD_CHUNK)
+                .zip(states.par_chunks_mut(GRAD_CHUNK))
                 .map_init(Vec::new, |ws, (chunk, sts)| run_chunk(ws, chunk, Some(sts)))
                 .collect()
         })?,
