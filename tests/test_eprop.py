@@ -148,6 +148,9 @@ def test_bad_configurations_name_the_argument() -> None:
     with pytest.raises(InvalidParameterError, match="tau_syn"):
         cuba = sl.RecurrentNetwork(4, [sl.SpikingLayer.cuba(5)], sl.Readout(2), dt=1e-3)
         eprop_update(cuba, x, y, config("mse"))
+    with pytest.raises(InvalidParameterError, match="p_rec"):
+        sparse = sl.RecurrentNetwork(4, [sl.SpikingLayer.lif(5, p_rec=0.5)], sl.Readout(2), dt=1e-3)
+        eprop_update(sparse, x, y, config("mse"))
     with pytest.raises(InvalidParameterError, match="loss"):
         EpropConfig(loss="ce_max")
     with pytest.raises(InvalidParameterError, match="reg_average"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,10 @@ VARIANTS = {
     ],
     "cuba": [L.cuba(6, tau_mem=10e-3, tau_syn=5e-3, tau_syn_sd=1e-3, gain=1.5, rec_gain=1.0)],
     "alif_bellec": [L.alif_bellec(6, tau_mem=20e-3, tau_adapt=50e-3, beta=0.3, gain=3.0, rec_gain=2.0)],
+    "sparse_two_layers": [
+        L.lif(8, tau_mem=10e-3, p_in=0.5, p_rec=0.4, gain=3.0, rec_gain=2.0),
+        L.cuba(5, tau_mem=10e-3, tau_syn=5e-3, p_in=0.6, p_rec=0.5, gain=4.0, rec_gain=2.0),
+    ],
     "alif_yin": [
         L.alif_yin(6, tau_mem=20e-3, tau_adapt=30e-3, threshold=0.3, tau_adapt_sd=5e-3, gain=8.0, rec_gain=4.0),
         L.alif_yin(4, tau_mem=20e-3, tau_adapt=50e-3, threshold=0.3, gain=8.0, rec_gain=4.0),
@@ -77,12 +82,51 @@ def test_bptt_matches_dense_numpy_reverse_mode(name: str, loss: str, rng: np.ran
     fw = ref.forward(spec, p, x)
     want_loss, dy = ref.ce_loss_grad(fw.y, y, loss)
     want = ref.backward(spec, p, x, fw, dy, slope)
+    if name.startswith("sparse"):
+        # The dense reference differentiates every entry; a sparse layer has gradients only at its
+        # synapses (the non-zero weights) and exact zeros elsewhere.
+        for k in want:
+            if k.startswith("layers.") and k.split(".")[-1] in ("w_in", "w_rec"):
+                want[k] = np.where(p[k] != 0, want[k], 0.0)
     assert value == pytest.approx(want_loss, rel=1e-12)
     assert set(want) == set(grad)
     for k in want:
         scale = max(np.abs(want[k]).max(), 1e-12)
         np.testing.assert_allclose(grad[k], want[k], rtol=1e-9, atol=1e-10 * scale, err_msg=k)
     assert any(np.abs(g).max() > 0 for g in grad.values())
+
+
+def test_sparse_layers_keep_absent_synapses_at_zero(rng: np.random.Generator, tmp_path: Any) -> None:
+    """Sparse projections: the requested density, no self-connections, absent weights and their
+    gradients exactly zero (also after training), the same synapses after saving and loading."""
+    layers = [L.lif(60, p_in=0.2, p_rec=0.1, gain=3.0, rec_gain=2.0)]
+    net = sl.RecurrentNetwork(40, layers, sl.Readout(3, tau=15e-3), seed=5)
+    p = net.parameters()
+    w_in, w_rec = p["layers.0.w_in"], p["layers.0.w_rec"]
+    assert abs(np.mean(w_in != 0) - 0.2) < 0.03 and abs(np.mean(w_rec != 0) - 0.1) < 0.02
+    assert not np.diag(w_rec).any()
+    # Kept weights are scaled up so the input variance matches the dense layer's.
+    assert np.std(w_in[w_in != 0]) == pytest.approx(3.0 / np.sqrt(0.2 * 40), rel=0.15)
+    x, y = rng.random((8, 30, 40)) < 0.3, np.arange(8) % 3
+    _, g = net.gradient(x, y, sl.BPTTConfig(precision="float64"))
+    assert not g["layers.0.w_in"][w_in == 0].any() and not g["layers.0.w_rec"][w_rec == 0].any()
+    assert np.abs(g["layers.0.w_rec"]).max() > 0
+    sl.fit(net, (x, y), config=sl.BPTTConfig(epochs=3, batch_size=4, lr=1e-2), progress=False)
+    q = net.parameters()
+    assert ((q["layers.0.w_in"] != 0) == (w_in != 0)).all() and ((q["layers.0.w_rec"] != 0) == (w_rec != 0)).all()
+    assert not np.allclose(q["layers.0.w_in"], w_in)
+    net.save(tmp_path / "sparse.safetensors")
+    back = sl.RecurrentNetwork.load(tmp_path / "sparse.safetensors")
+    np.testing.assert_array_equal(back.run(x).spikes[0], net.run(x).spikes[0])
+    # A different seed draws different synapses.
+    other = sl.RecurrentNetwork(40, layers, sl.Readout(3, tau=15e-3), seed=6).parameters()["layers.0.w_in"]
+    assert ((other != 0) != (w_in != 0)).any()
+
+
+@pytest.mark.parametrize("p", [0.0, -0.1, 1.5, float("nan")])
+def test_bad_connection_probability_is_refused(p: float) -> None:
+    with pytest.raises(InvalidParameterError, match="p_rec"):
+        L.lif(10, p_rec=p)
 
 
 def test_detached_reset_changes_only_the_reset_path(rng: np.random.Generator) -> None:

@@ -52,6 +52,9 @@ class SpikingLayer:
     Use the constructors :meth:`lif`, :meth:`cuba`, :meth:`alif_bellec`, :meth:`alif_yin` for the
     published parameterisations. ``gain`` / ``rec_gain`` set the initial weight spread
     ``N(0, (gain / sqrt(fan_in))^2)``; ``*_sd`` the Gaussian spread of the initial time constants.
+    ``p_in`` / ``p_rec`` < 1 make the input / recurrent projection sparse: each synapse exists with that
+    probability (drawn from the network's seed), absent weights stay exactly zero, spikes cost their
+    fan-out in the engine, and the kept weights start with spread ``gain / sqrt(p fan_in)``.
     """
 
     size: int
@@ -72,6 +75,8 @@ class SpikingLayer:
     train_tau_adapt: bool = False
     gain: float = 1.0
     rec_gain: float = 1.0
+    p_in: float = 1.0
+    p_rec: float = 1.0
 
     def __post_init__(self) -> None:
         v.positive_int("size", self.size)
@@ -91,6 +96,10 @@ class SpikingLayer:
             )
         for name in ("beta", "tau_mem_sd", "tau_syn_sd", "tau_adapt_sd", "gain", "rec_gain"):
             v.non_negative(name, getattr(self, name))
+        for name in ("p_in", "p_rec"):
+            p = getattr(self, name)
+            if not (isinstance(p, (int, float)) and 0.0 < p <= 1.0):
+                raise InvalidParameterError(f"{name}: expected a connection probability in (0, 1], got {p!r}")
 
     @classmethod
     def lif(cls, size: int, tau_mem: float = 20e-3, **kw: Any) -> SpikingLayer:
@@ -251,6 +260,8 @@ class RecurrentNetwork:
             "readout": None if readout is None else readout.to_dict(),
             "tau_min": None if tau_min is None else v.positive("tau_min", tau_min),
             "tau_max": v.positive("tau_max", tau_max),
+            # Sparse layers draw their synapses from the network's seed (saved with the network).
+            "connectivity_seed": v.seed("seed", seed),
         }
         self._net = _CoreRsnn(json.dumps(spec), v.seed("seed", seed))
         self._layers = tuple(layers)

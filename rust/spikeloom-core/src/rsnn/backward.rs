@@ -32,6 +32,7 @@
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
+use super::connectivity::Csr;
 use super::forward::{LayerModel, LayerTrace, Model, Trace};
 use super::input::SampleInput;
 use super::lockstep::{Lockstep, Panels};
@@ -334,15 +335,53 @@ fn backward_impl<F: Real>(
                     s.zprev[l].iter_mut().for_each(|z| *z = F::zero());
                 }
             }
-            if let (Some(w), false) = (&m.packed.rec[l], detach_recurrent) {
-                lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls);
+            if lm.recurrent && !detach_recurrent {
+                match (&m.packed.rec[l], &m.conn[l].w_rec) {
+                    (Some(w), _) => lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls),
+                    (None, Some(c)) => {
+                        let w = &m.w[o.w_rec.clone()];
+                        for it in items.iter_mut() {
+                            let (y, g) = product_rows(it.s, Product::Recurrent(l), top, t);
+                            sparse_rows(y, g, w, c);
+                        }
+                    }
+                    (None, None) => unreachable!("a dense recurrent block is packed"),
+                }
             }
-            if let Some(w) = &m.packed.below[l] {
-                lockstep_rows(items, Product::Below(l), top, t, w, &mut ls);
+            if l > 0 {
+                match (&m.packed.below[l], &m.conn[l].w_in) {
+                    (Some(w), _) => lockstep_rows(items, Product::Below(l), top, t, w, &mut ls),
+                    (None, Some(c)) => {
+                        let w = &m.w[o.w_in.clone()];
+                        for it in items.iter_mut() {
+                            let (y, g) = product_rows(it.s, Product::Below(l), top, t);
+                            sparse_rows(y, g, w, c);
+                        }
+                    }
+                    (None, None) => {
+                        unreachable!("a dense input block above the first layer is packed")
+                    }
+                }
             }
         }
     }
     weight_gradients(m, items, grad);
+}
+
+/// `y[j] += sum over the kept synapses (j, k) of W[j, k] g[k]` (row-major `[n_pre x n]` block `w`):
+/// the product `W g` of a sparse projection, at a cost of its synapse count.
+#[inline(always)]
+fn sparse_rows<F: Real>(y: &mut [F], g: &[F], w: &[F], c: &Csr) {
+    let n = c.n;
+    for (j, yj) in y.iter_mut().enumerate() {
+        let row = &w[j * n..(j + 1) * n];
+        let mut acc = F::zero();
+        for &k in c.targets(j) {
+            let k = k as usize;
+            acc += row[k] * g[k];
+        }
+        *yj += acc;
+    }
 }
 
 /// The events of a chunk grouped by presynaptic unit (counting sort): for unit `j`, entries
@@ -392,17 +431,24 @@ impl<F: Real> EventsByPre<F> {
         });
     }
 
-    /// `block[j] += sum over the events (s, r, v) of unit j of v hists[s][r]` (rows of length `n`).
+    /// `block[j] += sum over the events (s, r, v) of unit j of v hists[s][r]` (rows of length `n`),
+    /// only at the kept synapses of a sparse projection `c`.
     #[inline(always)]
-    fn accumulate(&self, block: &mut [F], n: usize, hists: &[&[F]]) {
+    fn accumulate(&self, block: &mut [F], n: usize, hists: &[&[F]], c: Option<&Csr>) {
         for (j, g) in block.chunks_exact_mut(n).enumerate() {
             for e in self.start[j]..self.start[j + 1] {
                 let r = self.row[e] as usize;
-                axpy(
-                    g,
-                    self.val[e],
-                    &hists[self.sample[e] as usize][r * n..(r + 1) * n],
-                );
+                let h = &hists[self.sample[e] as usize][r * n..(r + 1) * n];
+                let v = self.val[e];
+                match c {
+                    None => axpy(g, v, h),
+                    Some(c) => {
+                        for &k in c.targets(j) {
+                            let k = k as usize;
+                            g[k] += v * h[k];
+                        }
+                    }
+                }
             }
         }
     }
@@ -436,7 +482,12 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                 }
             }
         });
-        ev.accumulate(&mut grad[o.w_in.clone()], lm.n, &hists);
+        ev.accumulate(
+            &mut grad[o.w_in.clone()],
+            lm.n,
+            &hists,
+            m.conn[l].w_in.as_ref(),
+        );
         // W_rec: the layer's own spikes of step t - 1 (the initial spikes for t = 0).
         if lm.recurrent {
             ev.group(lm.n, |visit| {
@@ -455,7 +506,12 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                     }
                 }
             });
-            ev.accumulate(&mut grad[o.w_rec.clone()], lm.n, &hists);
+            ev.accumulate(
+                &mut grad[o.w_rec.clone()],
+                lm.n,
+                &hists,
+                m.conn[l].w_rec.as_ref(),
+            );
         }
     }
     // W_out: spikes of the last layer with the readout's delta q at the same step.
@@ -471,7 +527,7 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                 }
             }
         });
-        ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists);
+        ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists, None);
     }
 }
 

@@ -9,6 +9,7 @@
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
+use super::connectivity::{Csr, LayerConnectivity};
 use super::input::SampleInput;
 use super::lockstep::Panels;
 use super::network::{Adaptation, InputScale, Layout, Reset, RsnnNetwork};
@@ -50,6 +51,8 @@ pub struct Model<F: Real> {
     pub w: Vec<F>,
     /// The weight matrices packed for the reverse pass's products `W delta` ([`Panels`]).
     pub packed: PackedWeights<F>,
+    /// Per layer: the sparse projections (events walk only their kept synapses).
+    pub conn: Vec<LayerConnectivity>,
     pub layout: Layout,
     pub layers: Vec<LayerModel<F>>,
     pub readout: Option<ReadoutModel<F>>,
@@ -142,22 +145,17 @@ impl<F: Real> Model<F> {
         // Each block is row-major [n_pre x n] (presynaptic rows); the products use W (n_pre outputs
         // from n factors), i.e. the transpose of the block read as [n x n_pre].
         let packed = PackedWeights {
-            rec: net
-                .layout
-                .layers
-                .iter()
-                .map(|o| {
-                    (!o.w_rec.is_empty())
+            rec: (net.layout.layers.iter().zip(&net.conn))
+                .map(|(o, c)| {
+                    (!o.w_rec.is_empty() && c.w_rec.is_none())
                         .then(|| Panels::transpose_of(&w[o.w_rec.clone()], o.n, o.n))
                 })
                 .collect(),
-            below: net
-                .layout
-                .layers
-                .iter()
+            below: (net.layout.layers.iter().zip(&net.conn))
                 .enumerate()
-                .map(|(l, o)| {
-                    (l > 0).then(|| Panels::transpose_of(&w[o.w_in.clone()], o.n_pre, o.n))
+                .map(|(l, (o, c))| {
+                    (l > 0 && c.w_in.is_none())
+                        .then(|| Panels::transpose_of(&w[o.w_in.clone()], o.n_pre, o.n))
                 })
                 .collect(),
             readout: net
@@ -169,6 +167,7 @@ impl<F: Real> Model<F> {
         Model {
             w,
             packed,
+            conn: net.conn.clone(),
             layout: net.layout.clone(),
             layers,
             readout,
@@ -425,30 +424,31 @@ fn forward_window_impl<F: Real>(
             let cur = &mut lt.cur;
             cur.copy_from_slice(&m.w[o.bias.clone()]);
             let w_in = &m.w[o.w_in.clone()];
+            let c_in = m.conn[l].w_in.as_ref();
             if l == 0 {
                 for (j, v) in x.at(t0 + t) {
-                    axpy(cur, F::of(v as f64), &w_in[j * n..(j + 1) * n]);
+                    add_row(cur, F::of(v as f64), w_in, n, j, c_in);
                 }
             } else {
                 let (idx, val) = below[l - 1].spikes(t);
                 for (&j, &v) in idx.iter().zip(val) {
-                    let j = j as usize;
-                    axpy(cur, v, &w_in[j * n..(j + 1) * n]);
+                    add_row(cur, v, w_in, n, j as usize, c_in);
                 }
             }
             if lm.recurrent {
                 let w_rec = &m.w[o.w_rec.clone()];
+                let c_rec = m.conn[l].w_rec.as_ref();
                 if t > 0 {
                     let (lo, hi) = (lt.ptr[t - 1], lt.ptr[t]);
                     for e in lo..hi {
                         let j = lt.idx[e] as usize;
-                        axpy(&mut lt.cur, lt.val[e], &w_rec[j * n..(j + 1) * n]);
+                        add_row(&mut lt.cur, lt.val[e], w_rec, n, j, c_rec);
                     }
                 } else {
                     for j in 0..n {
                         let v = lt.init_z[j];
                         if v != F::zero() {
-                            axpy(&mut lt.cur, v, &w_rec[j * n..(j + 1) * n]);
+                            add_row(&mut lt.cur, v, w_rec, n, j, c_rec);
                         }
                     }
                 }
@@ -487,6 +487,22 @@ fn forward_window_impl<F: Real>(
                     tr.init_y[k]
                 };
                 tr.y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * tr.q[t * no + k];
+            }
+        }
+    }
+}
+
+/// `cur += v W[j]` for presynaptic unit `j` of a row-major `[n_pre x n]` block: the whole row, or only
+/// the kept synapses of a sparse projection (cost = fan-out).
+#[inline(always)]
+pub(crate) fn add_row<F: Real>(cur: &mut [F], v: F, w: &[F], n: usize, j: usize, c: Option<&Csr>) {
+    let row = &w[j * n..(j + 1) * n];
+    match c {
+        None => axpy(cur, v, row),
+        Some(c) => {
+            for &k in c.targets(j) {
+                let k = k as usize;
+                cur[k] += v * row[k];
             }
         }
     }

@@ -13,6 +13,7 @@
 //!   feed-forward stack of LIF layers, reusing the input events, surrogates and data types above.
 
 pub mod backward;
+pub mod connectivity;
 pub mod decolle;
 pub mod eprop;
 pub mod forward;

@@ -27,6 +27,7 @@
 //! Parameters live in one `f64` vector: every weight tensor first (the "weights" group), then every
 //! time constant (the "taus" group), so each optimiser group is one contiguous range.
 
+use super::connectivity::{Csr, LayerConnectivity};
 use crate::error::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -121,6 +122,14 @@ pub struct LayerSpec {
     /// Initial recurrent weights ~ N(0, (rec_gain / sqrt(size))^2).
     #[serde(default = "default_one")]
     pub rec_gain: f64,
+    /// Connection probability of the input projection (1 = dense; see
+    /// [`super::connectivity`]). Kept weights start ~ N(0, (gain / sqrt(p_in n_pre))^2).
+    #[serde(default = "default_one")]
+    pub p_in: f64,
+    /// Connection probability of the recurrent projection (1 = dense, self-connections excluded
+    /// either way). Kept weights start ~ N(0, (rec_gain / sqrt(p_rec size))^2).
+    #[serde(default = "default_one")]
+    pub p_rec: f64,
 }
 
 /// The leaky-integrator readout.
@@ -159,6 +168,9 @@ pub struct NetworkSpec {
     pub tau_min: Option<f64>,
     #[serde(default = "default_tau_max")]
     pub tau_max: f64,
+    /// Seed of the sparse connectivity of layers with `p_in` or `p_rec` below 1.
+    #[serde(default)]
+    pub connectivity_seed: u64,
 }
 
 /// Where one layer's tensors sit in the flat parameter vector.
@@ -228,6 +240,25 @@ impl NetworkSpec {
     }
 
     /// Check every field; errors name the field (`layers[1].tau_mem`).
+    /// The sparse projections of every layer, drawn from `connectivity_seed` (one stream per
+    /// projection).
+    pub fn connectivity(&self) -> Vec<LayerConnectivity> {
+        let mut n_pre = self.n_inputs;
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (l, s) in self.layers.iter().enumerate() {
+            let seed = self.connectivity_seed;
+            let l = l as u64;
+            out.push(LayerConnectivity {
+                w_in: (s.p_in < 1.0)
+                    .then(|| Csr::random(n_pre, s.size, s.p_in, false, seed, 2 * l)),
+                w_rec: (s.recurrent && s.p_rec < 1.0)
+                    .then(|| Csr::random(s.size, s.size, s.p_rec, true, seed, 2 * l + 1)),
+            });
+            n_pre = s.size;
+        }
+        out
+    }
+
     pub fn validate(&self) -> Result<()> {
         let pos = |name: String, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -276,6 +307,15 @@ impl NetworkSpec {
                 return Err(Error::param(f("size"), "at least 1 neuron", 0));
             }
             pos(f("threshold"), s.threshold)?;
+            for (name, p) in [("p_in", s.p_in), ("p_rec", s.p_rec)] {
+                if !(p > 0.0 && p <= 1.0) {
+                    return Err(Error::param(
+                        f(name),
+                        "a connection probability in (0, 1]",
+                        p,
+                    ));
+                }
+            }
             in_range(f("tau_mem"), s.tau_mem)?;
             sd(f("tau_mem_sd"), s.tau_mem_sd)?;
             sd(f("tau_syn_sd"), s.tau_syn_sd)?;
@@ -420,6 +460,8 @@ pub struct RsnnNetwork {
     pub spec: NetworkSpec,
     pub layout: Layout,
     pub params: Vec<f64>,
+    /// Per layer: the sparse projections (from the description; see [`super::connectivity`]).
+    pub conn: Vec<LayerConnectivity>,
 }
 
 impl RsnnNetwork {
@@ -469,11 +511,15 @@ impl RsnnNetwork {
                 *t = (r.tau + normal(&mut rng, r.tau_sd)).clamp(lo, hi);
             }
         }
-        Ok(RsnnNetwork {
+        let mut net = RsnnNetwork {
+            conn: spec.connectivity(),
             spec,
             layout,
             params,
-        })
+        };
+        net.rescale_sparse_init();
+        net.mask_diagonals();
+        Ok(net)
     }
 
     /// Replace the parameters (e.g. loaded from a file), checking length and finiteness, masking the
@@ -503,14 +549,42 @@ impl RsnnNetwork {
         Ok(())
     }
 
-    /// Zero the recurrent self-connections.
+    /// Zero the recurrent self-connections, and the weights of synapses that a sparse projection
+    /// does not have.
     pub fn mask_diagonals(&mut self) {
-        for o in &self.layout.layers {
-            if o.w_rec.is_empty() {
-                continue;
+        for (o, c) in self.layout.layers.iter().zip(&self.conn) {
+            if !o.w_rec.is_empty() {
+                for k in 0..o.n {
+                    self.params[o.w_rec.start + k * o.n + k] = 0.0;
+                }
             }
-            for k in 0..o.n {
-                self.params[o.w_rec.start + k * o.n + k] = 0.0;
+            for (csr, range) in [(&c.w_in, &o.w_in), (&c.w_rec, &o.w_rec)] {
+                if let Some(csr) = csr {
+                    for (w, keep) in self.params[range.clone()].iter_mut().zip(csr.mask()) {
+                        if !keep {
+                            *w = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scale the initial weights of sparse projections by `1 / sqrt(p)`, so that the expected input
+    /// variance matches the dense layer's (the kept synapses are a fraction `p` of the fan-in).
+    fn rescale_sparse_init(&mut self) {
+        for ((o, c), s) in self
+            .layout
+            .layers
+            .iter()
+            .zip(&self.conn)
+            .zip(&self.spec.layers)
+        {
+            for (csr, range, p) in [(&c.w_in, &o.w_in, s.p_in), (&c.w_rec, &o.w_rec, s.p_rec)] {
+                if csr.is_some() {
+                    let f = 1.0 / p.sqrt();
+                    self.params[range.clone()].iter_mut().for_each(|w| *w *= f);
+                }
             }
         }
     }

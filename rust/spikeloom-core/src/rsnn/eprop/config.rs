@@ -216,6 +216,15 @@ pub fn check_network(net: &RsnnNetwork) -> Result<()> {
             format!("{:?}", l.adaptation),
         ));
     }
+    for (name, p) in [("layers[0].p_in", l.p_in), ("layers[0].p_rec", l.p_rec)] {
+        if p < 1.0 {
+            return Err(Error::param(
+                name,
+                "1 for e-prop (sparse projections are trained with BPTT only)",
+                p,
+            ));
+        }
+    }
     if l.reset != Reset::Subtract {
         return Err(Error::param(
             "layers[0].reset",
