@@ -32,7 +32,7 @@
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use super::connectivity::Csr;
+use super::connectivity::{Csr, SparseBlock};
 use super::forward::{LayerModel, LayerTrace, Model, Trace};
 use super::input::SampleInput;
 use super::lockstep::{Lockstep, Panels};
@@ -336,28 +336,18 @@ fn backward_impl<F: Real>(
                 }
             }
             if lm.recurrent && !detach_recurrent {
-                match (&m.packed.rec[l], &m.conn[l].w_rec) {
+                match (&m.packed.rec[l], &m.sparse[l].w_rec) {
                     (Some(w), _) => lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls),
-                    (None, Some(c)) => {
-                        let w = &m.w[o.w_rec.clone()];
-                        for it in items.iter_mut() {
-                            let (y, g) = product_rows(it.s, Product::Recurrent(l), top, t);
-                            sparse_rows(y, g, w, c);
-                        }
+                    (None, Some(b)) => {
+                        sparse_rows(items, Product::Recurrent(l), top, t, b, &mut ls)
                     }
                     (None, None) => unreachable!("a dense recurrent block is packed"),
                 }
             }
             if l > 0 {
-                match (&m.packed.below[l], &m.conn[l].w_in) {
+                match (&m.packed.below[l], &m.sparse[l].w_in) {
                     (Some(w), _) => lockstep_rows(items, Product::Below(l), top, t, w, &mut ls),
-                    (None, Some(c)) => {
-                        let w = &m.w[o.w_in.clone()];
-                        for it in items.iter_mut() {
-                            let (y, g) = product_rows(it.s, Product::Below(l), top, t);
-                            sparse_rows(y, g, w, c);
-                        }
-                    }
+                    (None, Some(b)) => sparse_rows(items, Product::Below(l), top, t, b, &mut ls),
                     (None, None) => {
                         unreachable!("a dense input block above the first layer is packed")
                     }
@@ -368,19 +358,26 @@ fn backward_impl<F: Real>(
     weight_gradients(m, items, grad);
 }
 
-/// `y[j] += sum over the kept synapses (j, k) of W[j, k] g[k]` (row-major `[n_pre x n]` block `w`):
-/// the product `W g` of a sparse projection, at a cost of its synapse count.
+/// `y_s += W g_s` for every sample `s` of the chunk with a sparse `W`, four samples at a time
+/// (see [`SparseBlock::product`]).
 #[inline(always)]
-fn sparse_rows<F: Real>(y: &mut [F], g: &[F], w: &[F], c: &Csr) {
-    let n = c.n;
-    for (j, yj) in y.iter_mut().enumerate() {
-        let row = &w[j * n..(j + 1) * n];
-        let mut acc = F::zero();
-        for &k in c.targets(j) {
-            let k = k as usize;
-            acc += row[k] * g[k];
+fn sparse_rows<F: Real>(
+    items: &mut [SampleAdjoint<'_, F>],
+    p: Product,
+    top: usize,
+    t: usize,
+    w: &SparseBlock<F>,
+    ls: &mut Lockstep<F>,
+) {
+    for q in items.chunks_mut(4) {
+        let mut ys: [&mut [F]; 4] = Default::default();
+        let mut gs: [&[F]; 4] = Default::default();
+        let ns = q.len();
+        for (i, it) in q.iter_mut().enumerate() {
+            (ys[i], gs[i]) = product_rows(it.s, p, top, t);
         }
-        *yj += acc;
+        let g4 = ls.interleave(&gs[..ns]);
+        w.product(&mut ys[..ns], g4);
     }
 }
 
@@ -431,22 +428,48 @@ impl<F: Real> EventsByPre<F> {
         });
     }
 
-    /// `block[j] += sum over the events (s, r, v) of unit j of v hists[s][r]` (rows of length `n`),
-    /// only at the kept synapses of a sparse projection `c`.
+    /// `block[j] += sum over the events (s, r, v) of unit j of v hists[s][r]` (rows of length `n`);
+    /// for a sparse projection only at its kept synapses (accumulated in synapse order in `packed`,
+    /// then written to the dense block once).
     #[inline(always)]
-    fn accumulate(&self, block: &mut [F], n: usize, hists: &[&[F]], c: Option<&Csr>) {
-        for (j, g) in block.chunks_exact_mut(n).enumerate() {
-            for e in self.start[j]..self.start[j + 1] {
-                let r = self.row[e] as usize;
-                let h = &hists[self.sample[e] as usize][r * n..(r + 1) * n];
-                let v = self.val[e];
-                match c {
-                    None => axpy(g, v, h),
-                    Some(c) => {
-                        for &k in c.targets(j) {
-                            let k = k as usize;
-                            g[k] += v * h[k];
+    fn accumulate(
+        &self,
+        block: &mut [F],
+        n: usize,
+        hists: &[&[F]],
+        sparse: Option<&Csr>,
+        packed: &mut Vec<F>,
+    ) {
+        let rows = (0..block.len() / n.max(1)).filter(|&j| self.start[j] < self.start[j + 1]);
+        match sparse {
+            None => {
+                for j in rows {
+                    let g = &mut block[j * n..(j + 1) * n];
+                    for e in self.start[j]..self.start[j + 1] {
+                        let r = self.row[e] as usize;
+                        let h = &hists[self.sample[e] as usize][r * n..(r + 1) * n];
+                        axpy(g, self.val[e], h);
+                    }
+                }
+            }
+            Some(c) => {
+                packed.clear();
+                packed.resize(c.nnz(), F::zero());
+                for j in rows {
+                    let (lo, hi) = (c.ptr[j], c.ptr[j + 1]);
+                    let (cols, g) = (&c.cols[lo..hi], &mut packed[lo..hi]);
+                    for e in self.start[j]..self.start[j + 1] {
+                        let r = self.row[e] as usize;
+                        let h = &hists[self.sample[e] as usize][r * n..(r + 1) * n];
+                        let v = self.val[e];
+                        for (gk, &k) in g.iter_mut().zip(cols) {
+                            *gk += v * h[k as usize];
                         }
+                    }
+                }
+                for j in 0..c.n_pre {
+                    for e in c.ptr[j]..c.ptr[j + 1] {
+                        block[j * n + c.cols[e] as usize] += packed[e];
                     }
                 }
             }
@@ -461,6 +484,7 @@ impl<F: Real> EventsByPre<F> {
 #[inline(always)]
 fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad: &mut [F]) {
     let mut ev = EventsByPre::default();
+    let mut packed = Vec::new();
     let nl = m.layers.len();
     for l in 0..nl {
         let (lm, o) = (&m.layers[l], &m.layout.layers[l]);
@@ -482,12 +506,9 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                 }
             }
         });
-        ev.accumulate(
-            &mut grad[o.w_in.clone()],
-            lm.n,
-            &hists,
-            m.conn[l].w_in.as_ref(),
-        );
+        let sp = &m.sparse[l];
+        let csr_in = sp.w_in.as_ref().map(|b| &b.csr);
+        ev.accumulate(&mut grad[o.w_in.clone()], lm.n, &hists, csr_in, &mut packed);
         // W_rec: the layer's own spikes of step t - 1 (the initial spikes for t = 0).
         if lm.recurrent {
             ev.group(lm.n, |visit| {
@@ -506,11 +527,13 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                     }
                 }
             });
+            let csr_rec = sp.w_rec.as_ref().map(|b| &b.csr);
             ev.accumulate(
                 &mut grad[o.w_rec.clone()],
                 lm.n,
                 &hists,
-                m.conn[l].w_rec.as_ref(),
+                csr_rec,
+                &mut packed,
             );
         }
     }
@@ -527,7 +550,7 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
                 }
             }
         });
-        ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists, None);
+        ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists, None, &mut packed);
     }
 }
 

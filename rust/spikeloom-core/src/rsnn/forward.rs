@@ -9,7 +9,7 @@
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use super::connectivity::{Csr, LayerConnectivity};
+use super::connectivity::SparseBlock;
 use super::input::SampleInput;
 use super::lockstep::Panels;
 use super::network::{Adaptation, InputScale, Layout, Reset, RsnnNetwork};
@@ -52,12 +52,19 @@ pub struct Model<F: Real> {
     /// The weight matrices packed for the reverse pass's products `W delta` ([`Panels`]).
     pub packed: PackedWeights<F>,
     /// Per layer: the sparse projections (events walk only their kept synapses).
-    pub conn: Vec<LayerConnectivity>,
+    pub sparse: Vec<SparseLayer<F>>,
     pub layout: Layout,
     pub layers: Vec<LayerModel<F>>,
     pub readout: Option<ReadoutModel<F>>,
     pub spike: SpikeFn<F>,
     pub dt: f64,
+}
+
+/// The sparse projections of one layer with their weights (`None` = dense).
+#[derive(Clone, Debug, Default)]
+pub struct SparseLayer<F: Real> {
+    pub w_in: Option<SparseBlock<F>>,
+    pub w_rec: Option<SparseBlock<F>>,
 }
 
 /// The weight matrices the reverse pass multiplies by dense error vectors, packed once per batch.
@@ -164,10 +171,22 @@ impl<F: Real> Model<F> {
                 .as_ref()
                 .map(|o| Panels::transpose_of(&w[o.w.clone()], o.n_pre, o.n)),
         };
+        let sparse = (net.conn.iter().zip(&net.layout.layers))
+            .map(|(c, o)| SparseLayer {
+                w_in: c
+                    .w_in
+                    .as_ref()
+                    .map(|c| SparseBlock::gather(c, &w[o.w_in.clone()])),
+                w_rec: c
+                    .w_rec
+                    .as_ref()
+                    .map(|c| SparseBlock::gather(c, &w[o.w_rec.clone()])),
+            })
+            .collect();
         Model {
             w,
             packed,
-            conn: net.conn.clone(),
+            sparse,
             layout: net.layout.clone(),
             layers,
             readout,
@@ -424,7 +443,7 @@ fn forward_window_impl<F: Real>(
             let cur = &mut lt.cur;
             cur.copy_from_slice(&m.w[o.bias.clone()]);
             let w_in = &m.w[o.w_in.clone()];
-            let c_in = m.conn[l].w_in.as_ref();
+            let c_in = m.sparse[l].w_in.as_ref();
             if l == 0 {
                 for (j, v) in x.at(t0 + t) {
                     add_row(cur, F::of(v as f64), w_in, n, j, c_in);
@@ -437,7 +456,7 @@ fn forward_window_impl<F: Real>(
             }
             if lm.recurrent {
                 let w_rec = &m.w[o.w_rec.clone()];
-                let c_rec = m.conn[l].w_rec.as_ref();
+                let c_rec = m.sparse[l].w_rec.as_ref();
                 if t > 0 {
                     let (lo, hi) = (lt.ptr[t - 1], lt.ptr[t]);
                     for e in lo..hi {
@@ -495,16 +514,17 @@ fn forward_window_impl<F: Real>(
 /// `cur += v W[j]` for presynaptic unit `j` of a row-major `[n_pre x n]` block: the whole row, or only
 /// the kept synapses of a sparse projection (cost = fan-out).
 #[inline(always)]
-pub(crate) fn add_row<F: Real>(cur: &mut [F], v: F, w: &[F], n: usize, j: usize, c: Option<&Csr>) {
-    let row = &w[j * n..(j + 1) * n];
-    match c {
-        None => axpy(cur, v, row),
-        Some(c) => {
-            for &k in c.targets(j) {
-                let k = k as usize;
-                cur[k] += v * row[k];
-            }
-        }
+pub(crate) fn add_row<F: Real>(
+    cur: &mut [F],
+    v: F,
+    w: &[F],
+    n: usize,
+    j: usize,
+    sparse: Option<&SparseBlock<F>>,
+) {
+    match sparse {
+        None => axpy(cur, v, &w[j * n..(j + 1) * n]),
+        Some(b) => b.add_row(cur, v, j),
     }
 }
 

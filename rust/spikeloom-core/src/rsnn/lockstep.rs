@@ -58,6 +58,21 @@ pub struct Lockstep<F: Real> {
 }
 
 impl<F: Real> Lockstep<F> {
+    /// Interleave the factors of up to four samples: `g4[4 k + s] = gs[s][k]`, zero for missing
+    /// samples.
+    #[inline(always)]
+    pub fn interleave(&mut self, gs: &[&[F]]) -> &[F] {
+        let rows = gs.first().map_or(0, |g| g.len());
+        self.g4.clear();
+        self.g4.resize(4 * rows, F::zero());
+        for (s, g) in gs.iter().enumerate() {
+            for (k, &v) in g.iter().enumerate() {
+                self.g4[4 * k + s] = v;
+            }
+        }
+        &self.g4
+    }
+
     /// `ys[s] += W gs[s]` for up to four samples (`ys.len() == gs.len() <= 4`), with `W` packed in `w`
     /// (`gs[s].len() == w.rows`, `ys[s].len() == w.cols`).
     #[inline(always)]
@@ -66,13 +81,7 @@ impl<F: Real> Lockstep<F> {
         debug_assert!(ns <= 4 && ys.len() == ns);
         debug_assert!(gs.iter().all(|g| g.len() == rows) && ys.iter().all(|y| y.len() == w.cols));
         let zero = F::zero();
-        self.g4.clear();
-        self.g4.resize(4 * rows, zero);
-        for (s, g) in gs.iter().enumerate() {
-            for (k, &v) in g.iter().enumerate() {
-                self.g4[4 * k + s] = v;
-            }
-        }
+        self.interleave(gs);
         self.nz.clear();
         for (k, g) in self.g4.chunks_exact(4).enumerate() {
             if g.iter().any(|&v| v != zero) {

@@ -560,10 +560,15 @@ impl RsnnNetwork {
             }
             for (csr, range) in [(&c.w_in, &o.w_in), (&c.w_rec, &o.w_rec)] {
                 if let Some(csr) = csr {
-                    for (w, keep) in self.params[range.clone()].iter_mut().zip(csr.mask()) {
-                        if !keep {
-                            *w = 0.0;
+                    // Zero each row between its kept synapses (targets are increasing).
+                    let block = &mut self.params[range.clone()];
+                    for (j, row) in block.chunks_exact_mut(csr.n).enumerate() {
+                        let mut next = 0;
+                        for &k in csr.targets(j) {
+                            row[next..k as usize].iter_mut().for_each(|w| *w = 0.0);
+                            next = k as usize + 1;
                         }
+                        row[next..].iter_mut().for_each(|w| *w = 0.0);
                     }
                 }
             }
