@@ -2,7 +2,8 @@
 //! output feedback, RLS, and the step loop.
 
 use super::neuron::{NeuronModel, NeuronState};
-use super::rls::{Gain, Rls};
+use super::kernel::{self, StepArrays, StepConsts};
+use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
 use rand::{RngExt, SeedableRng};
@@ -38,6 +39,9 @@ pub struct ForceConfig {
     pub lambda: f64,
     pub gain: Gain,
     pub seed: u64,
+    /// Storage of the RLS matrix `P` (float64 unless asked otherwise).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl ForceConfig {
@@ -182,7 +186,7 @@ impl ForceNetwork {
         }
         crate::error::ensure_all_finite("v", &neurons.v)?;
         crate::error::ensure_all_finite("u", &neurons.u)?;
-        let rls = Rls::new(n, cfg.k, cfg.lambda, cfg.gain)?;
+        let rls = Rls::with_precision(n, cfg.k, cfg.lambda, cfg.gain, cfg.precision)?;
         Ok(ForceNetwork {
             weights,
             encoders,
@@ -234,87 +238,73 @@ impl ForceNetwork {
         let dtm = self.cfg.dt / unit;
         let (trm, tdm) = (self.cfg.tau_rise / unit, self.cfg.tau_decay / unit);
         let single = trm == 0.0;
-        let ed = (-dtm / tdm).exp();
-        let er = if single { 0.0 } else { (-dtm / trm).exp() };
-        let jump = if single { 1.0 / tdm } else { 1.0 / (trm * tdm) };
-        let bias = self.cfg.model.bias();
+        let mut consts = StepConsts {
+            dt: dtm,
+            er: if single { 0.0 } else { (-dtm / trm).exp() },
+            ed: (-dtm / tdm).exp(),
+            jump: if single { 1.0 / tdm } else { 1.0 / (trm * tdm) },
+            single,
+            bias: self.cfg.model.bias(),
+            step: 0,
+        };
         let parallel = opts.parallel && n >= PARALLEL_MIN_N;
+        let n_ref = kernel::refractory_steps(&self.cfg.model, dtm);
+        let mut free_after: Vec<f64> = self
+            .neurons
+            .last_spike
+            .iter()
+            .map(|&l| (l + n_ref) as f64)
+            .collect();
 
         let mut out = RunOutput {
             counts: vec![0; n],
             ..Default::default()
         };
         out.z.reserve(steps / opts.record_every * k + k);
-        let mut current = vec![0.0; n];
         let mut jd = vec![0.0; n];
         let mut spikes: Vec<u32> = Vec::new();
-        let mut flags = vec![0.0f64; n];
         let mut err = vec![0.0; k];
+        let mut z_new = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
-            // 1. Input current: filtered static input + bias + feedback.
-            for (c, &ip) in current.iter_mut().zip(&self.ipsc) {
-                *c = ip + bias;
-            }
-            for (ec, &zc) in self.encoders.chunks_exact(n).zip(&self.z) {
-                for (c, e) in current.iter_mut().zip(ec) {
-                    *c += e * zc;
-                }
-            }
-            // 2. Neurons.
-            self.cfg
-                .model
-                .step(&mut self.neurons, &current, dtm, i, &mut flags);
-            // Spiking neurons, scanning the flags eight at a time (spikes are rare).
+            consts.step = i;
+            // 1.-4. Input current (filtered static input + bias + feedback of the previous readout),
+            // neurons, filters, and the readout d^T r, in one pass.
             spikes.clear();
-            for (c, chunk) in flags.chunks(8).enumerate() {
-                if chunk.iter().any(|&f| f != 0.0) {
-                    for (l, &f) in chunk.iter().enumerate() {
-                        if f != 0.0 {
-                            spikes.push((c * 8 + l) as u32);
-                        }
-                    }
-                }
+            {
+                let mut arrays = StepArrays {
+                    v: &mut self.neurons.v,
+                    u: &mut self.neurons.u,
+                    free_after: &mut free_after,
+                    ipsc: &mut self.ipsc,
+                    h: &mut self.h,
+                    r: &mut self.r,
+                    hr: &mut self.hr,
+                    enc: &self.encoders,
+                    dec: &self.rls.d,
+                };
+                kernel::step_pass(
+                    &self.cfg.model,
+                    &consts,
+                    &mut arrays,
+                    &self.z,
+                    &mut z_new,
+                    &mut spikes,
+                );
             }
-            // 3. Spikes: column sums of the static weights (spikes x fan-out).
-            for &j in &spikes {
-                self.weights.add_column(j as usize, 1.0, &mut jd);
-                out.counts[j as usize] += 1;
-            }
-            // 4. Double-exponential filters of the static input and of the spikes.
-            if single {
-                for (((ip, r), jdv), fl) in self
-                    .ipsc
-                    .iter_mut()
-                    .zip(&mut self.r)
-                    .zip(&mut jd)
-                    .zip(&flags)
-                {
-                    *ip = *ip * ed + *jdv * jump;
-                    *r = *r * ed + fl * jump;
-                    *jdv = 0.0;
+            self.z.copy_from_slice(&z_new);
+            // Spikes: column sums of the static weights (spikes x fan-out) into the static filter.
+            if !spikes.is_empty() {
+                for &j in &spikes {
+                    self.weights.add_column(j as usize, 1.0, &mut jd);
+                    out.counts[j as usize] += 1;
                 }
-            } else {
-                for (((((ip, h), r), hr), jdv), fl) in self
-                    .ipsc
-                    .iter_mut()
-                    .zip(&mut self.h)
-                    .zip(&mut self.r)
-                    .zip(&mut self.hr)
-                    .zip(&mut jd)
-                    .zip(&flags)
-                {
-                    *ip = *ip * er + *h * dtm;
-                    *h = *h * ed + *jdv * jump;
-                    *r = *r * er + *hr * dtm;
-                    *hr = *hr * ed + fl * jump;
-                    *jdv = 0.0;
-                }
+                let x = if single { &mut self.ipsc } else { &mut self.h };
+                kernel::add_spike_input(x, &mut jd, consts.jump);
             }
-            // 5. Readout, error, RLS.
-            self.rls.readout(&self.r, &mut self.z);
+            // 5. Error, RLS.
             if let Some(tg) = target {
                 let y = &tg[t * k..(t + 1) * k];
                 for ((e, zc), yc) in err.iter_mut().zip(&self.z).zip(y) {
@@ -362,6 +352,9 @@ impl ForceNetwork {
                     break;
                 }
             }
+        }
+        for (l, f) in self.neurons.last_spike.iter_mut().zip(&free_after) {
+            *l = (*f as u64).saturating_sub(n_ref);
         }
         if self.z.iter().any(|x| !x.is_finite()) {
             return Err(Error::NonFinite {

@@ -31,8 +31,53 @@ pub enum Gain {
     Reference,
 }
 
+/// How the entries of `P` are stored. The arithmetic is float64 either way; `F32` rounds each entry
+/// to float32 when it is written back, which halves the memory traffic of the O(N^2) pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F64,
+    F32,
+}
+
 /// Row blocks of the packed triangle (fixed: results do not depend on the thread count).
 const BLOCKS: usize = 16;
+
+/// A stored entry of `P`.
+trait Entry: Copy + Send + Sync {
+    fn get(self) -> f64;
+    fn put(x: f64) -> Self;
+}
+
+impl Entry for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x
+    }
+}
+
+impl Entry for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x as f32
+    }
+}
+
+/// The packed upper triangle of `P` (by rows), in the chosen precision.
+#[derive(Clone, Debug)]
+enum Packed {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
 
 /// RLS state: packed upper triangle of `P`, decoders `d` (n x k, row-major), a pending update.
 #[derive(Clone, Debug)]
@@ -41,7 +86,7 @@ pub struct Rls {
     pub k: usize,
     pub lambda: f64,
     pub gain: Gain,
-    packed: Vec<f64>,
+    packed: Packed,
     /// Decoders, column-major: `d[c * n + i]` (output c, neuron i).
     pub d: Vec<f64>,
     /// `P <- P - s c c^T` still to apply (c, s).
@@ -54,6 +99,16 @@ pub struct Rls {
 
 impl Rls {
     pub fn new(n: usize, k: usize, lambda: f64, gain: Gain) -> Result<Self> {
+        Self::with_precision(n, k, lambda, gain, Precision::F64)
+    }
+
+    pub fn with_precision(
+        n: usize,
+        k: usize,
+        lambda: f64,
+        gain: Gain,
+        precision: Precision,
+    ) -> Result<Self> {
         if !(lambda.is_finite() && lambda > 0.0) {
             return Err(Error::param(
                 "lambda",
@@ -69,10 +124,10 @@ impl Rls {
             ));
         }
         let len = n * (n + 1) / 2;
-        let mut packed = vec![0.0; len];
-        for i in 0..n {
-            packed[Self::offset(n, i)] = 1.0 / lambda;
-        }
+        let packed = match precision {
+            Precision::F64 => Packed::F64(vec![0.0; len]),
+            Precision::F32 => Packed::F32(vec![0.0; len]),
+        };
         // Blocks of (about) equal area: row i holds n - i entries.
         let total = len as f64;
         let nb = BLOCKS.min(n);
@@ -86,7 +141,7 @@ impl Rls {
             }
         }
         let partial = blocks.iter().map(|&(a, _)| vec![0.0; n - a]).collect();
-        Ok(Rls {
+        let mut rls = Rls {
             n,
             k,
             lambda,
@@ -97,7 +152,17 @@ impl Rls {
             blocks,
             partial,
             updates: 0,
-        })
+        };
+        rls.reset_matrix();
+        Ok(rls)
+    }
+
+    /// How `P` is stored.
+    pub fn precision(&self) -> Precision {
+        match self.packed {
+            Packed::F64(_) => Precision::F64,
+            Packed::F32(_) => Precision::F32,
+        }
     }
 
     /// Offset of the diagonal entry (i, i) in the packed triangle: sum_{r < i} (n - r).
@@ -139,22 +204,9 @@ impl Rls {
     fn fused_pass(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
         let n = self.n;
         let (pc, s): (Vec<f64>, f64) = self.pending.take().unwrap_or((vec![0.0; n], 0.0));
-        // Split the packed triangle into the blocks' disjoint slices.
-        let mut slices: Vec<(usize, usize, &mut [f64], &mut Vec<f64>)> = Vec::new();
-        let mut rest: &mut [f64] = &mut self.packed;
-        for (&(a, b), part) in self.blocks.iter().zip(self.partial.iter_mut()) {
-            let len: usize = (a..b).map(|i| n - i).sum();
-            let (head, tail) = rest.split_at_mut(len);
-            slices.push((a, b, head, part));
-            rest = tail;
-        }
-        let work = |(a, b, tri, part): (usize, usize, &mut [f64], &mut Vec<f64>)| {
-            block_pass(n, a, b, tri, part, &pc, s, r);
-        };
-        if parallel {
-            slices.into_par_iter().for_each(work);
-        } else {
-            slices.into_iter().for_each(work);
+        match &mut self.packed {
+            Packed::F64(p) => blocks_pass(n, &self.blocks, p, &mut self.partial, &pc, s, r, parallel),
+            Packed::F32(p) => blocks_pass(n, &self.blocks, p, &mut self.partial, &pc, s, r, parallel),
         }
         let mut y = vec![0.0; n];
         for (&(a, _), part) in self.blocks.iter().zip(&self.partial) {
@@ -181,8 +233,12 @@ impl Rls {
         let mut o = 0;
         for i in 0..n {
             for j in i..n {
-                m[i * n + j] = self.packed[o];
-                m[j * n + i] = self.packed[o];
+                let x = match &self.packed {
+                    Packed::F64(p) => p[o],
+                    Packed::F32(p) => p[o] as f64,
+                };
+                m[i * n + j] = x;
+                m[j * n + i] = x;
                 o += 1;
             }
         }
@@ -192,9 +248,16 @@ impl Rls {
     /// Reset `P` to `I / lambda` (decoders kept).
     pub fn reset_matrix(&mut self) {
         self.pending = None;
-        self.packed.iter_mut().for_each(|x| *x = 0.0);
-        for i in 0..self.n {
-            self.packed[Self::offset(self.n, i)] = 1.0 / self.lambda;
+        let (n, diag) = (self.n, 1.0 / self.lambda);
+        match &mut self.packed {
+            Packed::F64(p) => {
+                p.iter_mut().for_each(|x| *x = 0.0);
+                (0..n).for_each(|i| p[Self::offset(n, i)] = diag);
+            }
+            Packed::F32(p) => {
+                p.iter_mut().for_each(|x| *x = 0.0);
+                (0..n).for_each(|i| p[Self::offset(n, i)] = diag as f32);
+            }
         }
     }
 }
@@ -216,14 +279,94 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
-/// block's share of `P r` into `part` (indices a..n).
+/// Split the packed triangle into the blocks' disjoint slices and run [`block_pass`] on each
+/// (on the thread pool when `parallel`); each block writes its own partial product.
 #[allow(clippy::too_many_arguments)]
-fn block_pass(
+fn blocks_pass<T: Entry>(
+    n: usize,
+    blocks: &[(usize, usize)],
+    packed: &mut [T],
+    partial: &mut [Vec<f64>],
+    pc: &[f64],
+    s: f64,
+    r: &[f64],
+    parallel: bool,
+) {
+    let mut slices: Vec<(usize, usize, &mut [T], &mut Vec<f64>)> = Vec::new();
+    let mut rest: &mut [T] = packed;
+    for (&(a, b), part) in blocks.iter().zip(partial.iter_mut()) {
+        let len: usize = (a..b).map(|i| n - i).sum();
+        let (head, tail) = rest.split_at_mut(len);
+        slices.push((a, b, head, part));
+        rest = tail;
+    }
+    let work = |(a, b, tri, part): (usize, usize, &mut [T], &mut Vec<f64>)| {
+        block_pass(n, a, b, tri, part, pc, s, r);
+    };
+    if parallel {
+        slices.into_par_iter().for_each(work);
+    } else {
+        slices.into_iter().for_each(work);
+    }
+}
+
+/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
+/// block's share of `P r` into `part` (indices a..n). Compiled for the widest vector unit of the CPU
+/// (AVX2 + FMA on x86-64, chosen at run time); the fused multiply-adds give the same results on every
+/// CPU (a CPU without FMA computes them in software).
+#[allow(clippy::too_many_arguments)]
+fn block_pass<T: Entry>(
     n: usize,
     a: usize,
     b: usize,
-    tri: &mut [f64],
+    tri: &mut [T],
+    part: &mut [f64],
+    pc: &[f64],
+    s: f64,
+    r: &[f64],
+) {
+    struct Op<'a, T> {
+        n: usize,
+        a: usize,
+        b: usize,
+        tri: &'a mut [T],
+        part: &'a mut [f64],
+        pc: &'a [f64],
+        s: f64,
+        r: &'a [f64],
+    }
+    impl<T: Entry> pulp::WithSimd for Op<'_, T> {
+        type Output = ();
+        // Inlined into pulp's per-CPU entry points, so the loop gets their target features.
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            block_pass_impl(
+                self.n, self.a, self.b, self.tri, self.part, self.pc, self.s, self.r,
+            )
+        }
+    }
+    pulp::Arch::new().dispatch(Op {
+        n,
+        a,
+        b,
+        tri,
+        part,
+        pc,
+        s,
+        r,
+    });
+}
+
+/// Lanes of the inner loop (two AVX2 registers of f64).
+const LANES: usize = 8;
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_pass_impl<T: Entry>(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
     part: &mut [f64],
     pc: &[f64],
     s: f64,
@@ -240,32 +383,41 @@ fn block_pass(
         let (pcs, rs) = (&pc[i..], &r[i..]);
         let ys = &mut part[i - a..];
         // Diagonal entry: contributes once.
-        row[0] -= ci * pcs[0];
-        let mut acc = row[0] * rs[0];
+        let p0 = T::put((-ci).mul_add(pcs[0], row[0].get()));
+        row[0] = p0;
+        let mut acc = p0.get() * rs[0];
         // Off-diagonal entries (i, j > i) stand for (j, i) too.
-        let mut acc4 = [0.0f64; 4];
+        let mut accv = [0.0f64; LANES];
         let (rrow, rpc, rr, ry) = (&mut row[1..], &pcs[1..], &rs[1..], &mut ys[1..]);
-        let m = rrow.len() / 4 * 4;
-        for (((p4, c4), r4), y4) in rrow[..m]
-            .chunks_exact_mut(4)
-            .zip(rpc[..m].chunks_exact(4))
-            .zip(rr[..m].chunks_exact(4))
-            .zip(ry[..m].chunks_exact_mut(4))
+        let m = rrow.len() / LANES * LANES;
+        for (((pv, cv), rv), yv) in rrow[..m]
+            .chunks_exact_mut(LANES)
+            .zip(rpc[..m].chunks_exact(LANES))
+            .zip(rr[..m].chunks_exact(LANES))
+            .zip(ry[..m].chunks_exact_mut(LANES))
         {
-            for l in 0..4 {
-                let p = p4[l] - ci * c4[l];
-                p4[l] = p;
-                acc4[l] += p * r4[l];
-                y4[l] += p * ri;
+            for l in 0..LANES {
+                let p = T::put((-ci).mul_add(cv[l], pv[l].get()));
+                pv[l] = p;
+                let p = p.get();
+                accv[l] = p.mul_add(rv[l], accv[l]);
+                yv[l] = p.mul_add(ri, yv[l]);
             }
         }
         for l in m..rrow.len() {
-            let p = rrow[l] - ci * rpc[l];
+            let p = T::put((-ci).mul_add(rpc[l], rrow[l].get()));
             rrow[l] = p;
-            acc += p * rr[l];
-            ry[l] += p * ri;
+            let p = p.get();
+            acc = p.mul_add(rr[l], acc);
+            ry[l] = p.mul_add(ri, ry[l]);
         }
-        ys[0] += acc + ((acc4[0] + acc4[1]) + (acc4[2] + acc4[3]));
+        let h = [
+            accv[0] + accv[4],
+            accv[1] + accv[5],
+            accv[2] + accv[6],
+            accv[3] + accv[7],
+        ];
+        ys[0] += acc + ((h[0] + h[1]) + (h[2] + h[3]));
     }
 }
 
