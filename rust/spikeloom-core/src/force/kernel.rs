@@ -1,7 +1,7 @@
 //! The per-step pass over the neurons of a FORCE reservoir: input current, neuron update, spike
-//! flags, synaptic filters and the readout, fused into one loop over blocks of eight neurons.
+//! flags, synaptic filters and the readout.
 //!
-//! Each block is branch-free (selects instead of branches) so it vectorises; the whole pass is
+//! Each loop is element-wise and branch-free (selects instead of branches) so it vectorises; the whole pass is
 //! compiled for the widest vector unit of the CPU (AVX2 on x86-64, chosen at run time by `pulp`). The
 //! neuron and filter arithmetic is the same IEEE operations in the same order as the reference loop
 //! (no fused multiply-adds), so results do not depend on the CPU and the spike raster matches a numpy
@@ -9,8 +9,8 @@
 
 use super::neuron::NeuronModel;
 
-/// Neurons per block.
-const L: usize = 8;
+/// Spike flags tested per block.
+const L: usize = 16;
 
 /// Constants of one step, in the model's units.
 #[derive(Clone, Copy, Debug)]
@@ -42,11 +42,31 @@ pub struct StepArrays<'a> {
     pub enc: &'a [f64],
     /// Decoders, column-major (k x n).
     pub dec: &'a [f64],
+    /// Scratch: input currents and spike flags.
+    pub cur: &'a mut [f64],
+    pub flags: &'a mut [f64],
 }
 
-/// One neuron model's Euler step of one neuron: returns whether it spiked.
+/// `if m { a } else { b }` through bit masks, which the loop vectoriser turns into blends (a plain
+/// `if` on values can be compiled to a branch, which stops vectorisation).
+#[inline(always)]
+fn sel(m: bool, a: f64, b: f64) -> f64 {
+    let mask = (m as u64).wrapping_neg();
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
+}
+
+/// One neuron model's Euler step of every neuron: sets `fl[i]` to 1.0 where neuron i spiked, 0.0
+/// elsewhere (element-wise and branch-free, so the loop vectorises).
 trait Cell: Copy {
-    fn step(self, v: &mut f64, u: &mut f64, free_after: &mut f64, cur: f64, step: f64) -> bool;
+    fn step(
+        self,
+        v: &mut [f64],
+        u: &mut [f64],
+        free_after: &mut [f64],
+        cur: &[f64],
+        step: f64,
+        fl: &mut [f64],
+    );
 }
 
 #[derive(Clone, Copy)]
@@ -59,13 +79,23 @@ struct Lif {
 
 impl Cell for Lif {
     #[inline(always)]
-    fn step(self, v: &mut f64, _u: &mut f64, free_after: &mut f64, cur: f64, step: f64) -> bool {
-        let free = step > *free_after;
-        let x = if free { *v + self.f * (cur - *v) } else { *v };
-        let spike = x >= self.v_peak;
-        *v = if spike { self.v_reset } else { x };
-        *free_after = if spike { step + self.n_ref } else { *free_after };
-        spike
+    fn step(
+        self,
+        v: &mut [f64],
+        _u: &mut [f64],
+        free_after: &mut [f64],
+        cur: &[f64],
+        step: f64,
+        fl: &mut [f64],
+    ) {
+        for (((v, fa), &c), fl) in v.iter_mut().zip(free_after.iter_mut()).zip(cur).zip(fl) {
+            let (v0, fa0) = (*v, *fa);
+            let x = sel(step > fa0, v0 + self.f * (c - v0), v0);
+            let spike = x >= self.v_peak;
+            *v = sel(spike, self.v_reset, x);
+            *fa = sel(spike, step + self.n_ref, fa0);
+            *fl = sel(spike, 1.0, 0.0);
+        }
     }
 }
 
@@ -84,14 +114,24 @@ struct Izh {
 
 impl Cell for Izh {
     #[inline(always)]
-    fn step(self, v: &mut f64, u: &mut f64, _f: &mut f64, cur: f64, _step: f64) -> bool {
-        let v0 = *v;
-        let v1 = v0 + self.fc * (self.k * (v0 - self.v_r) * (v0 - self.v_t) - *u + cur);
-        let u1 = *u + self.fa * (self.b * (v0 - self.v_r) - *u);
-        let spike = v1 >= self.v_peak;
-        *v = if spike { self.v_reset } else { v1 };
-        *u = if spike { u1 + self.d } else { u1 };
-        spike
+    fn step(
+        self,
+        v: &mut [f64],
+        u: &mut [f64],
+        _free_after: &mut [f64],
+        cur: &[f64],
+        _step: f64,
+        fl: &mut [f64],
+    ) {
+        for (((v, u), &c), fl) in v.iter_mut().zip(u.iter_mut()).zip(cur).zip(fl) {
+            let (v0, u0) = (*v, *u);
+            let v1 = v0 + self.fc * (self.k * (v0 - self.v_r) * (v0 - self.v_t) - u0 + c);
+            let u1 = u0 + self.fa * (self.b * (v0 - self.v_r) - u0);
+            let spike = v1 >= self.v_peak;
+            *v = sel(spike, self.v_reset, v1);
+            *u = sel(spike, u1 + self.d, u1);
+            *fl = sel(spike, 1.0, 0.0);
+        }
     }
 }
 
@@ -102,13 +142,23 @@ struct ThetaCell {
 
 impl Cell for ThetaCell {
     #[inline(always)]
-    fn step(self, v: &mut f64, _u: &mut f64, _f: &mut f64, cur: f64, _step: f64) -> bool {
+    fn step(
+        self,
+        v: &mut [f64],
+        _u: &mut [f64],
+        _free_after: &mut [f64],
+        cur: &[f64],
+        _step: f64,
+        fl: &mut [f64],
+    ) {
         let pi = std::f64::consts::PI;
-        let cs = v.cos();
-        let x = *v + self.dt * ((1.0 - cs) + (1.0 + cs) * (pi * pi) * cur);
-        let spike = x >= pi;
-        *v = if spike { -pi } else { x };
-        spike
+        for ((v, &c), fl) in v.iter_mut().zip(cur).zip(fl) {
+            let cs = v.cos();
+            let x = *v + self.dt * ((1.0 - cs) + (1.0 + cs) * (pi * pi) * c);
+            let spike = x >= pi;
+            *v = sel(spike, -pi, x);
+            *fl = sel(spike, 1.0, 0.0);
+        }
     }
 }
 
@@ -219,101 +269,77 @@ fn pass<C: Cell>(
     spikes: &mut Vec<u32>,
 ) {
     let n = a.v.len();
-    let k = z.len();
-    let nb = n / L;
-    // Readout partial sums: L lanes per output.
-    let mut acc = [[0.0f64; L]; 8];
-    let kb = k.min(8);
-    let step = c.step as f64;
-    for blk in 0..nb {
-        let lo = blk * L;
-        let mask = block::<C, L>(cell, c, a, lo, z, step, &mut acc[..kb]);
-        if mask != 0 {
-            let mut m = mask;
-            while m != 0 {
-                spikes.push((lo + m.trailing_zeros() as usize) as u32);
-                m &= m - 1;
+    // Input current, as the reference: (IPSC + BIAS) + E z (outputs added in order).
+    let cur = &mut *a.cur;
+    for (x, &ip) in cur.iter_mut().zip(a.ipsc.iter()) {
+        *x = ip + c.bias;
+    }
+    for (e, &zc) in a.enc.chunks_exact(n).zip(z) {
+        for (x, &ei) in cur.iter_mut().zip(e) {
+            *x += ei * zc;
+        }
+    }
+    let fl = &mut *a.flags;
+    cell.step(a.v, a.u, a.free_after, cur, c.step as f64, fl);
+    // Filters; the static input's spikes are added afterwards (`add_spike_input`).
+    if c.single {
+        for ((ip, r), &f) in a.ipsc.iter_mut().zip(a.r.iter_mut()).zip(fl.iter()) {
+            *ip *= c.ed;
+            *r = *r * c.ed + f * c.jump;
+        }
+    } else {
+        for ((((ip, h), r), hr), &f) in a
+            .ipsc
+            .iter_mut()
+            .zip(a.h.iter_mut())
+            .zip(a.r.iter_mut())
+            .zip(a.hr.iter_mut())
+            .zip(fl.iter())
+        {
+            *ip = *ip * c.er + *h * c.dt;
+            *h *= c.ed;
+            *r = *r * c.er + *hr * c.dt;
+            *hr = *hr * c.ed + f * c.jump;
+        }
+    }
+    // Readout d^T r.
+    for (zc, d) in z_new.iter_mut().zip(a.dec.chunks_exact(n)) {
+        *zc = dot8(d, a.r);
+    }
+    // Spiking neurons (rare): test 16 flags at a time.
+    for (b, chunk) in fl.chunks(L).enumerate() {
+        let any = chunk.iter().fold(false, |acc, &f| acc | (f != 0.0));
+        if any {
+            for (l, &f) in chunk.iter().enumerate() {
+                if f != 0.0 {
+                    spikes.push((b * L + l) as u32);
+                }
             }
         }
     }
-    // Remainder, one neuron at a time (lane 0 of the accumulators).
-    for i in nb * L..n {
-        let mut tail = [[0.0f64; 1]; 8];
-        if block::<C, 1>(cell, c, a, i, z, step, &mut tail[..kb]) != 0 {
-            spikes.push(i as u32);
-        }
-        for (ac, t) in acc[..kb].iter_mut().zip(&tail) {
-            ac[0] += t[0];
-        }
-    }
-    for (zc, ac) in z_new.iter_mut().zip(&acc[..kb]) {
-        let h = [ac[0] + ac[4], ac[1] + ac[5], ac[2] + ac[6], ac[3] + ac[7]];
-        *zc = (h[0] + h[1]) + (h[2] + h[3]);
-    }
-    // Outputs beyond 8: a separate dot product each (rare).
-    for cc in kb..k {
-        z_new[cc] = super::rls::dot(&a.dec[cc * n..(cc + 1) * n], a.r);
-    }
 }
 
-/// `W` neurons from `lo`: returns the spike mask (bit l = neuron lo + l spiked).
+/// `a . b` with eight interleaved partial sums (two AVX2 registers; fixed order).
 #[inline(always)]
-fn block<C: Cell, const W: usize>(
-    cell: C,
-    c: &StepConsts,
-    a: &mut StepArrays<'_>,
-    lo: usize,
-    z: &[f64],
-    step: f64,
-    acc: &mut [[f64; W]],
-) -> u32 {
-    let n = a.v.len();
-    let hi = lo + W;
-    let v: &mut [f64; W] = (&mut a.v[lo..hi]).try_into().unwrap();
-    let u: &mut [f64; W] = (&mut a.u[lo..hi]).try_into().unwrap();
-    let fa: &mut [f64; W] = (&mut a.free_after[lo..hi]).try_into().unwrap();
-    let ipsc: &mut [f64; W] = (&mut a.ipsc[lo..hi]).try_into().unwrap();
-    let h: &mut [f64; W] = (&mut a.h[lo..hi]).try_into().unwrap();
-    let r: &mut [f64; W] = (&mut a.r[lo..hi]).try_into().unwrap();
-    let hr: &mut [f64; W] = (&mut a.hr[lo..hi]).try_into().unwrap();
-    // Input current, as the reference: (IPSC + BIAS) + E z (outputs added in order).
-    let mut cur = [0.0f64; W];
-    for l in 0..W {
-        cur[l] = ipsc[l] + c.bias;
-    }
-    for (cc, &zc) in z.iter().enumerate() {
-        let e: &[f64; W] = (&a.enc[cc * n + lo..cc * n + hi]).try_into().unwrap();
-        for l in 0..W {
-            cur[l] += e[l] * zc;
+fn dot8(a: &[f64], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len()) / 8 * 8;
+    let mut acc = [0.0f64; 8];
+    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
         }
     }
-    let mut fl = [0.0f64; W];
-    let mut mask = 0u32;
-    for l in 0..W {
-        let s = cell.step(&mut v[l], &mut u[l], &mut fa[l], cur[l], step);
-        fl[l] = if s { 1.0 } else { 0.0 };
-        mask |= (s as u32) << l;
+    let h = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    let mut s = (h[0] + h[1]) + (h[2] + h[3]);
+    for (x, y) in a[m..].iter().zip(&b[m..]) {
+        s += x * y;
     }
-    if c.single {
-        for l in 0..W {
-            ipsc[l] *= c.ed;
-            r[l] = r[l] * c.ed + fl[l] * c.jump;
-        }
-    } else {
-        for l in 0..W {
-            ipsc[l] = ipsc[l] * c.er + h[l] * c.dt;
-            h[l] *= c.ed;
-            r[l] = r[l] * c.er + hr[l] * c.dt;
-            hr[l] = hr[l] * c.ed + fl[l] * c.jump;
-        }
-    }
-    for (cc, ac) in acc.iter_mut().enumerate() {
-        let d: &[f64; W] = (&a.dec[cc * n + lo..cc * n + hi]).try_into().unwrap();
-        for l in 0..W {
-            ac[l] += d[l] * r[l];
-        }
-    }
-    mask
+    s
 }
 
 /// Add the static input of this step's spikes (`jd`, the column sums of the spiking neurons'

@@ -265,6 +265,7 @@ impl ForceNetwork {
         let mut spikes: Vec<u32> = Vec::new();
         let mut err = vec![0.0; k];
         let mut z_new = vec![0.0; k];
+        let (mut cur, mut flags) = (vec![0.0; n], vec![0.0; n]);
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
@@ -284,6 +285,8 @@ impl ForceNetwork {
                     hr: &mut self.hr,
                     enc: &self.encoders,
                     dec: &self.rls.d,
+                    cur: &mut cur,
+                    flags: &mut flags,
                 };
                 kernel::step_pass(
                     &self.cfg.model,

@@ -11,11 +11,16 @@
 //! [`Gain::Reference`] reproduces that.)
 //!
 //! `P` is symmetric: only its upper triangle is stored (packed by rows), so it stays exactly
-//! symmetric and each update touches N(N+1)/2 numbers. The rank-1 correction of one update is
-//! applied lazily, fused with the matrix-vector product of the next one: one pass over the
-//! triangle per update. Rows are split into a fixed number of blocks of equal work (not depending on
-//! the thread count), each block accumulates its own partial product, and the partials are added in
-//! block order: results are bit-identical for any number of threads.
+//! symmetric and a pass touches N(N+1)/2 numbers. The O(N^2) pass is memory-bound, so the rank-1
+//! corrections are applied lazily: `P = P_s - sum_m s_m c_m c_m^T` with up to [`FOLD`] pending terms
+//! `(c_m, s_m)`, so `P r = P_s r - sum_m c_m s_m (c_m . r)` costs one read-only pass over the stored
+//! `P_s` plus O(N * FOLD). Every [`FOLD`] updates one pass folds the pending terms into the stored
+//! matrix (read and write) while computing the product. Rows are split into a fixed number of blocks
+//! of equal work (not depending on the thread count), each block accumulates its own partial product,
+//! and the partials are added in block order: results are bit-identical for any number of threads.
+//! The passes are compiled for the widest vector unit of the CPU (AVX2 + FMA on x86-64, chosen at run
+//! time); fused multiply-adds give the same results on every CPU (without FMA hardware they are
+//! computed in software).
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -44,10 +49,15 @@ pub enum Precision {
 /// Row blocks of the packed triangle (fixed: results do not depend on the thread count).
 const BLOCKS: usize = 16;
 
+/// Rank-1 corrections kept pending before they are folded into the stored matrix.
+pub const FOLD: usize = 8;
+
 /// A stored entry of `P`.
 trait Entry: Copy + Send + Sync {
     fn get(self) -> f64;
     fn put(x: f64) -> Self;
+    /// The slice itself when the entries are f64.
+    fn as_f64(x: &[Self]) -> Option<&[f64]>;
 }
 
 impl Entry for f64 {
@@ -59,6 +69,10 @@ impl Entry for f64 {
     fn put(x: f64) -> Self {
         x
     }
+    #[inline(always)]
+    fn as_f64(x: &[Self]) -> Option<&[f64]> {
+        Some(x)
+    }
 }
 
 impl Entry for f32 {
@@ -69,6 +83,10 @@ impl Entry for f32 {
     #[inline(always)]
     fn put(x: f64) -> Self {
         x as f32
+    }
+    #[inline(always)]
+    fn as_f64(_: &[Self]) -> Option<&[f64]> {
+        None
     }
 }
 
@@ -89,8 +107,8 @@ pub struct Rls {
     packed: Packed,
     /// Decoders, column-major: `d[c * n + i]` (output c, neuron i).
     pub d: Vec<f64>,
-    /// `P <- P - s c c^T` still to apply (c, s).
-    pending: Option<(Vec<f64>, f64)>,
+    /// `P = P_stored - sum s c c^T` over these (c, s), in order.
+    pending: Vec<(Vec<f64>, f64)>,
     /// Row ranges of the blocks.
     blocks: Vec<(usize, usize)>,
     partial: Vec<Vec<f64>>,
@@ -148,7 +166,7 @@ impl Rls {
             gain,
             packed,
             d: vec![0.0; n * k],
-            pending: None,
+            pending: Vec::with_capacity(FOLD),
             blocks,
             partial,
             updates: 0,
@@ -182,7 +200,7 @@ impl Rls {
     /// One RLS step with filtered rates `r` and a priori error `e = d^T r - y` (length k).
     pub fn update(&mut self, r: &[f64], e: &[f64], parallel: bool) {
         let n = self.n;
-        let c = self.fused_pass(r, parallel);
+        let c = self.product(r, parallel);
         let rc = dot(r, &c);
         let gamma = 1.0 + rc;
         let scale = match self.gain {
@@ -196,17 +214,29 @@ impl Rls {
             }
         }
         debug_assert_eq!(c.len(), n);
-        self.pending = Some((c, 1.0 / gamma));
+        self.pending.push((c, 1.0 / gamma));
         self.updates += 1;
     }
 
-    /// Apply the pending rank-1 correction and return `P r` (with the corrected P), in one pass.
-    fn fused_pass(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
+    /// `P r` with the current `P`: a read-only pass over the stored matrix and the pending terms, or,
+    /// when [`FOLD`] terms are pending, a pass that folds them into the stored matrix first.
+    fn product(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
         let n = self.n;
-        let (pc, s): (Vec<f64>, f64) = self.pending.take().unwrap_or((vec![0.0; n], 0.0));
-        match &mut self.packed {
-            Packed::F64(p) => blocks_pass(n, &self.blocks, p, &mut self.partial, &pc, s, r, parallel),
-            Packed::F32(p) => blocks_pass(n, &self.blocks, p, &mut self.partial, &pc, s, r, parallel),
+        let fold = self.pending.len() >= FOLD;
+        {
+            let terms: Vec<(&[f64], f64)> = if fold {
+                self.pending.iter().map(|(c, s)| (c.as_slice(), *s)).collect()
+            } else {
+                Vec::new()
+            };
+            match &mut self.packed {
+                Packed::F64(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                }
+                Packed::F32(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                }
+            }
         }
         let mut y = vec![0.0; n];
         for (&(a, _), part) in self.blocks.iter().zip(&self.partial) {
@@ -214,14 +244,35 @@ impl Rls {
                 *yj += pj;
             }
         }
+        if fold {
+            self.pending.clear();
+        } else {
+            for (c, s) in &self.pending {
+                let f = s * dot(c, r);
+                for (yj, cj) in y.iter_mut().zip(c) {
+                    *yj -= cj * f;
+                }
+            }
+        }
         y
     }
 
-    /// Apply any pending correction (after this, `matrix` is current).
+    /// Fold any pending corrections into the stored matrix.
     pub fn flush(&mut self, parallel: bool) {
-        if self.pending.is_some() {
-            let zero = vec![0.0; self.n];
-            self.fused_pass(&zero, parallel);
+        if !self.pending.is_empty() {
+            let n = self.n;
+            let terms: Vec<(&[f64], f64)> =
+                self.pending.iter().map(|(c, s)| (c.as_slice(), *s)).collect();
+            let zero = vec![0.0; n];
+            match &mut self.packed {
+                Packed::F64(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, &zero, parallel)
+                }
+                Packed::F32(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, &zero, parallel)
+                }
+            }
+            self.pending.clear();
         }
     }
 
@@ -247,7 +298,7 @@ impl Rls {
 
     /// Reset `P` to `I / lambda` (decoders kept).
     pub fn reset_matrix(&mut self) {
-        self.pending = None;
+        self.pending.clear();
         let (n, diag) = (self.n, 1.0 / self.lambda);
         match &mut self.packed {
             Packed::F64(p) => {
@@ -281,14 +332,12 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Split the packed triangle into the blocks' disjoint slices and run [`block_pass`] on each
 /// (on the thread pool when `parallel`); each block writes its own partial product.
-#[allow(clippy::too_many_arguments)]
 fn blocks_pass<T: Entry>(
     n: usize,
     blocks: &[(usize, usize)],
     packed: &mut [T],
     partial: &mut [Vec<f64>],
-    pc: &[f64],
-    s: f64,
+    terms: &[(&[f64], f64)],
     r: &[f64],
     parallel: bool,
 ) {
@@ -301,7 +350,7 @@ fn blocks_pass<T: Entry>(
         rest = tail;
     }
     let work = |(a, b, tri, part): (usize, usize, &mut [T], &mut Vec<f64>)| {
-        block_pass(n, a, b, tri, part, pc, s, r);
+        block_pass(n, a, b, tri, part, terms, r);
     };
     if parallel {
         slices.into_par_iter().for_each(work);
@@ -310,19 +359,16 @@ fn blocks_pass<T: Entry>(
     }
 }
 
-/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
-/// block's share of `P r` into `part` (indices a..n). Compiled for the widest vector unit of the CPU
-/// (AVX2 + FMA on x86-64, chosen at run time); the fused multiply-adds give the same results on every
-/// CPU (a CPU without FMA computes them in software).
-#[allow(clippy::too_many_arguments)]
+/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= sum s c c^T` over `terms`
+/// (none: read only) and accumulate the block's share of `P r` into `part` (indices a..n), compiled
+/// for the widest vector unit of the CPU.
 fn block_pass<T: Entry>(
     n: usize,
     a: usize,
     b: usize,
     tri: &mut [T],
     part: &mut [f64],
-    pc: &[f64],
-    s: f64,
+    terms: &[(&[f64], f64)],
     r: &[f64],
 ) {
     struct Op<'a, T> {
@@ -331,18 +377,21 @@ fn block_pass<T: Entry>(
         b: usize,
         tri: &'a mut [T],
         part: &'a mut [f64],
-        pc: &'a [f64],
-        s: f64,
+        terms: &'a [(&'a [f64], f64)],
         r: &'a [f64],
     }
     impl<T: Entry> pulp::WithSimd for Op<'_, T> {
         type Output = ();
-        // Inlined into pulp's per-CPU entry points, so the loop gets their target features.
+        // Inlined into pulp's per-CPU entry points, so the loops get their target features.
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) {
-            block_pass_impl(
-                self.n, self.a, self.b, self.tri, self.part, self.pc, self.s, self.r,
-            )
+            if self.terms.is_empty() {
+                product_rows(self.n, self.a, self.b, self.tri, self.part, self.r)
+            } else {
+                fold_rows(
+                    self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                )
+            }
         }
     }
     pulp::Arch::new().dispatch(Op {
@@ -351,73 +400,116 @@ fn block_pass<T: Entry>(
         b,
         tri,
         part,
-        pc,
-        s,
+        terms,
         r,
     });
 }
 
-/// Lanes of the inner loop (two AVX2 registers of f64).
+/// Lanes of the dot-product accumulators (two AVX2 registers of f64).
 const LANES: usize = 8;
 
-#[allow(clippy::too_many_arguments)]
+/// Row `i` of the symmetric product, the row (j >= i) given as f64 values: adds `row[j] r_i` to
+/// `ys[j]` (j > i) and `row . r` to `ys[0]`. Two loops (the row is in L1 for the second): the
+/// update of `ys` vectorises with run-time overlap checks, the dot product through its lane
+/// accumulators; fused, neither does.
 #[inline(always)]
-fn block_pass_impl<T: Entry>(
+fn row_product(row: &[f64], rs: &[f64], ys: &mut [f64]) {
+    let ri = rs[0];
+    let diag = row[0] * rs[0];
+    let (rrow, rr, ry) = (&row[1..], &rs[1..], &mut ys[1..]);
+    for (&p, y) in rrow.iter().zip(ry.iter_mut()) {
+        *y = p.mul_add(ri, *y);
+    }
+    let m = rrow.len().min(rr.len()) / LANES * LANES;
+    let mut acc = [0.0f64; LANES];
+    for (p, r) in rrow[..m].chunks_exact(LANES).zip(rr[..m].chunks_exact(LANES)) {
+        let p: &[f64; LANES] = p.try_into().unwrap();
+        let r: &[f64; LANES] = r.try_into().unwrap();
+        for l in 0..LANES {
+            acc[l] = p[l].mul_add(r[l], acc[l]);
+        }
+    }
+    // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
+    // loop with 2-wide instructions.
+    let acc = std::hint::black_box(acc);
+    let mut tail = 0.0f64;
+    for (&p, &r) in rrow[m..].iter().zip(&rr[m..]) {
+        tail = p.mul_add(r, tail);
+    }
+    let h = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    ys[0] += diag + (tail + ((h[0] + h[1]) + (h[2] + h[3])));
+}
+
+/// Read-only pass: `part = (P r)` restricted to the block's rows (and their transposes).
+#[inline(always)]
+fn product_rows<T: Entry>(
     n: usize,
     a: usize,
     b: usize,
     tri: &mut [T],
     part: &mut [f64],
-    pc: &[f64],
-    s: f64,
     r: &[f64],
 ) {
     part.iter_mut().for_each(|x| *x = 0.0);
+    let mut buf = vec![0.0f64; n - a];
+    let mut o = 0;
+    for i in a..b {
+        let len = n - i;
+        let row = &tri[o..o + len];
+        o += len;
+        // f64 rows are used in place; f32 rows are widened into the buffer first.
+        let row64: &[f64] = match T::as_f64(row) {
+            Some(x) => x,
+            None => {
+                for (x, p) in buf[..len].iter_mut().zip(row) {
+                    *x = p.get();
+                }
+                &buf[..len]
+            }
+        };
+        row_product(row64, &r[i..], &mut part[i - a..]);
+    }
+}
+
+/// Fold pass: `P -= sum s c c^T` over `terms` (in order, in f64, one rounding to the storage type
+/// per entry), then the product as in [`product_rows`] with the new values.
+#[inline(always)]
+fn fold_rows<T: Entry>(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
+    part: &mut [f64],
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+) {
+    part.iter_mut().for_each(|x| *x = 0.0);
+    let mut buf = vec![0.0f64; n - a];
     let mut o = 0;
     for i in a..b {
         let len = n - i;
         let row = &mut tri[o..o + len];
         o += len;
-        let ci = pc[i] * s;
-        let ri = r[i];
-        let (pcs, rs) = (&pc[i..], &r[i..]);
-        let ys = &mut part[i - a..];
-        // Diagonal entry: contributes once.
-        let p0 = T::put((-ci).mul_add(pcs[0], row[0].get()));
-        row[0] = p0;
-        let mut acc = p0.get() * rs[0];
-        // Off-diagonal entries (i, j > i) stand for (j, i) too.
-        let mut accv = [0.0f64; LANES];
-        let (rrow, rpc, rr, ry) = (&mut row[1..], &pcs[1..], &rs[1..], &mut ys[1..]);
-        let m = rrow.len() / LANES * LANES;
-        for (((pv, cv), rv), yv) in rrow[..m]
-            .chunks_exact_mut(LANES)
-            .zip(rpc[..m].chunks_exact(LANES))
-            .zip(rr[..m].chunks_exact(LANES))
-            .zip(ry[..m].chunks_exact_mut(LANES))
-        {
-            for l in 0..LANES {
-                let p = T::put((-ci).mul_add(cv[l], pv[l].get()));
-                pv[l] = p;
-                let p = p.get();
-                accv[l] = p.mul_add(rv[l], accv[l]);
-                yv[l] = p.mul_add(ri, yv[l]);
+        let x = &mut buf[..len];
+        for (xv, p) in x.iter_mut().zip(row.iter()) {
+            *xv = p.get();
+        }
+        for &(c, s) in terms {
+            let ci = -(c[i] * s);
+            for (xv, &cj) in x.iter_mut().zip(&c[i..]) {
+                *xv = ci.mul_add(cj, *xv);
             }
         }
-        for l in m..rrow.len() {
-            let p = T::put((-ci).mul_add(rpc[l], rrow[l].get()));
-            rrow[l] = p;
-            let p = p.get();
-            acc = p.mul_add(rr[l], acc);
-            ry[l] = p.mul_add(ri, ry[l]);
+        for (xv, p) in x.iter_mut().zip(row.iter_mut()) {
+            *p = T::put(*xv);
+            *xv = p.get();
         }
-        let h = [
-            accv[0] + accv[4],
-            accv[1] + accv[5],
-            accv[2] + accv[6],
-            accv[3] + accv[7],
-        ];
-        ys[0] += acc + ((h[0] + h[1]) + (h[2] + h[3]));
+        row_product(x, &r[i..], &mut part[i - a..]);
     }
 }
 
