@@ -415,14 +415,31 @@ const LANES: usize = 8;
 #[inline(always)]
 fn row_product(row: &[f64], rs: &[f64], ys: &mut [f64]) {
     let ri = rs[0];
-    let diag = row[0] * rs[0];
-    let (rrow, rr, ry) = (&row[1..], &rs[1..], &mut ys[1..]);
-    for (&p, y) in rrow.iter().zip(ry.iter_mut()) {
+    for (&p, y) in row[1..].iter().zip(ys[1..].iter_mut()) {
         *y = p.mul_add(ri, *y);
     }
-    let m = rrow.len().min(rr.len()) / LANES * LANES;
+    ys[0] += row[0] * rs[0] + row_dot(&row[1..], &rs[1..]);
+}
+
+/// Rows `i` and `i + 1` of the symmetric product (`row0` from column i, `row1` from column i + 1):
+/// the same operations in the same order as [`row_product`] on each, but one pass over `ys` for both.
+#[inline(always)]
+fn pair_product(row0: &[f64], row1: &[f64], rs: &[f64], ys: &mut [f64]) {
+    let (r0, r1) = (rs[0], rs[1]);
+    ys[1] = row0[1].mul_add(r0, ys[1]);
+    for ((&p0, &p1), y) in row0[2..].iter().zip(&row1[1..]).zip(ys[2..].iter_mut()) {
+        *y = p1.mul_add(r1, p0.mul_add(r0, *y));
+    }
+    ys[0] += row0[0] * rs[0] + row_dot(&row0[1..], &rs[1..]);
+    ys[1] += row1[0] * rs[1] + row_dot(&row1[1..], &rs[2..]);
+}
+
+/// `a . b` with fused multiply-adds into eight lane accumulators (fixed order).
+#[inline(always)]
+fn row_dot(a: &[f64], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len()) / LANES * LANES;
     let mut acc = [0.0f64; LANES];
-    for (p, r) in rrow[..m].chunks_exact(LANES).zip(rr[..m].chunks_exact(LANES)) {
+    for (p, r) in a[..m].chunks_exact(LANES).zip(b[..m].chunks_exact(LANES)) {
         let p: &[f64; LANES] = p.try_into().unwrap();
         let r: &[f64; LANES] = r.try_into().unwrap();
         for l in 0..LANES {
@@ -433,7 +450,7 @@ fn row_product(row: &[f64], rs: &[f64], ys: &mut [f64]) {
     // loop with 2-wide instructions.
     let acc = std::hint::black_box(acc);
     let mut tail = 0.0f64;
-    for (&p, &r) in rrow[m..].iter().zip(&rr[m..]) {
+    for (&p, &r) in a[m..].iter().zip(&b[m..]) {
         tail = p.mul_add(r, tail);
     }
     let h = [
@@ -442,10 +459,11 @@ fn row_product(row: &[f64], rs: &[f64], ys: &mut [f64]) {
         acc[2] + acc[6],
         acc[3] + acc[7],
     ];
-    ys[0] += diag + (tail + ((h[0] + h[1]) + (h[2] + h[3])));
+    tail + ((h[0] + h[1]) + (h[2] + h[3]))
 }
 
-/// Read-only pass: `part = (P r)` restricted to the block's rows (and their transposes).
+/// Read-only pass: `part = (P r)` restricted to the block's rows (and their transposes), two rows
+/// at a time.
 #[inline(always)]
 fn product_rows<T: Entry>(
     n: usize,
@@ -456,23 +474,36 @@ fn product_rows<T: Entry>(
     r: &[f64],
 ) {
     part.iter_mut().for_each(|x| *x = 0.0);
-    let mut buf = vec![0.0f64; n - a];
-    let mut o = 0;
-    for i in a..b {
-        let len = n - i;
-        let row = &tri[o..o + len];
-        o += len;
-        // f64 rows are used in place; f32 rows are widened into the buffer first.
-        let row64: &[f64] = match T::as_f64(row) {
+    let (mut buf0, mut buf1) = (vec![0.0f64; n - a], vec![0.0f64; n - a]);
+    // f64 rows are used in place; f32 rows are widened into a buffer first.
+    fn widen<'a, T: Entry>(row: &'a [T], buf: &'a mut [f64]) -> &'a [f64] {
+        match T::as_f64(row) {
             Some(x) => x,
             None => {
-                for (x, p) in buf[..len].iter_mut().zip(row) {
+                for (x, p) in buf.iter_mut().zip(row) {
                     *x = p.get();
                 }
-                &buf[..len]
+                &buf[..row.len()]
             }
-        };
-        row_product(row64, &r[i..], &mut part[i - a..]);
+        }
+    }
+    let mut o = 0;
+    let mut i = a;
+    while i < b {
+        let len = n - i;
+        if i + 1 < b {
+            let (row0, row1) = (&tri[o..o + len], &tri[o + len..o + 2 * len - 1]);
+            o += 2 * len - 1;
+            let row0 = widen(row0, &mut buf0);
+            let row1 = widen(row1, &mut buf1);
+            pair_product(row0, row1, &r[i..], &mut part[i - a..]);
+            i += 2;
+        } else {
+            let row = widen(&tri[o..o + len], &mut buf0);
+            o += len;
+            row_product(row, &r[i..], &mut part[i - a..]);
+            i += 1;
+        }
     }
 }
 
