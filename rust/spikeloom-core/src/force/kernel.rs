@@ -325,10 +325,15 @@ fn dot8(a: &[f64], b: &[f64]) -> f64 {
     let m = a.len().min(b.len()) / 8 * 8;
     let mut acc = [0.0f64; 8];
     for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
+        let x: &[f64; 8] = x.try_into().unwrap();
+        let y: &[f64; 8] = y.try_into().unwrap();
         for l in 0..8 {
             acc[l] += x[l] * y[l];
         }
     }
+    // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
+    // loop with 2-wide instructions.
+    let acc = std::hint::black_box(acc);
     let h = [
         acc[0] + acc[4],
         acc[1] + acc[5],
