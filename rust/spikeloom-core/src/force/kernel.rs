@@ -1,16 +1,38 @@
 //! The per-step pass over the neurons of a FORCE reservoir: input current, neuron update, spike
-//! flags, synaptic filters and the readout.
+//! flags, synaptic filters and the readout, in one loop.
 //!
-//! Each loop is element-wise and branch-free (selects instead of branches) so it vectorises; the whole pass is
-//! compiled for the widest vector unit of the CPU (AVX2 on x86-64, chosen at run time by `pulp`). The
-//! neuron and filter arithmetic is the same IEEE operations in the same order as the reference loop
-//! (no fused multiply-adds), so results do not depend on the CPU and the spike raster matches a numpy
-//! implementation of the scripts step for step.
+//! During a run the per-neuron state lives in blocks of [`W`] neurons (two AVX2 registers of f64
+//! per state variable, all variables of a block side by side), so the single fused loop touches one
+//! array of state and vectorises without run-time overlap checks; the network packs its state into
+//! blocks at the start of a run and unpacks it at the end. The loop is branch-free (bit-mask
+//! selects) and compiled for the widest vector unit of the CPU (AVX2 on x86-64, chosen at run time
+//! by `pulp`). The neuron and filter arithmetic is the same IEEE operations in the same order as the
+//! reference loop (no fused multiply-adds), so results do not depend on the CPU and the spike raster
+//! matches a numpy implementation of the scripts step for step.
 
 use super::neuron::NeuronModel;
 
-/// Spike flags tested per block.
-const L: usize = 16;
+/// Neurons per block (two AVX2 registers of f64).
+pub const W: usize = 8;
+
+/// The state of [`W`] neurons during a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Block {
+    /// Membrane potential (mV) or phase (rad).
+    pub v: [f64; W],
+    /// LIF: integration resumes once the step index exceeds this (last spike step + refractory
+    /// steps; f64 so the comparison vectorises, exact below 2^53 steps). Izhikevich: `u`.
+    pub aux: [f64; W],
+    pub ipsc: [f64; W],
+    /// Double exponential: `h` decayed by this step, without this step's spike input.
+    pub h: [f64; W],
+    pub r: [f64; W],
+    pub hr: [f64; W],
+    /// Static input of the last step's spikes (column sums of the spikers' weights), added to the
+    /// filter at the start of the next pass: `h = h e^{-dt/td} + jd / (tr td)` exactly as the
+    /// reference, in two halves.
+    pub jd: [f64; W],
+}
 
 /// Constants of one step, in the model's units.
 #[derive(Clone, Copy, Debug)]
@@ -27,46 +49,17 @@ pub struct StepConsts {
     pub step: u64,
 }
 
-/// The reservoir's per-neuron arrays, as the pass sees them.
-pub struct StepArrays<'a> {
-    pub v: &'a mut [f64],
-    pub u: &'a mut [f64],
-    /// LIF: integration resumes once the step index exceeds this (last spike step + refractory
-    /// steps), as f64 so the comparison vectorises (exact below 2^53 steps).
-    pub free_after: &'a mut [f64],
-    pub ipsc: &'a mut [f64],
-    pub h: &'a mut [f64],
-    pub r: &'a mut [f64],
-    pub hr: &'a mut [f64],
-    /// Feedback encoders, column-major (k x n).
-    pub enc: &'a [f64],
-    /// Decoders, column-major (k x n).
-    pub dec: &'a [f64],
-    /// Scratch: input currents and spike flags.
-    pub cur: &'a mut [f64],
-    pub flags: &'a mut [f64],
-}
-
-/// `if m { a } else { b }` through bit masks, which the loop vectoriser turns into blends (a plain
-/// `if` on values can be compiled to a branch, which stops vectorisation).
+/// `if m { a } else { b }` through bit masks, which the vectoriser turns into blends (a plain `if`
+/// on values can be compiled to a branch, which stops vectorisation).
 #[inline(always)]
 fn sel(m: bool, a: f64, b: f64) -> f64 {
     let mask = (m as u64).wrapping_neg();
     f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
 }
 
-/// One neuron model's Euler step of every neuron: sets `fl[i]` to 1.0 where neuron i spiked, 0.0
-/// elsewhere (element-wise and branch-free, so the loop vectorises).
+/// One Euler step of one neuron model: `(v, aux, current, step) -> (v', aux', spiked)`.
 trait Cell: Copy {
-    fn step(
-        self,
-        v: &mut [f64],
-        u: &mut [f64],
-        free_after: &mut [f64],
-        cur: &[f64],
-        step: f64,
-        fl: &mut [f64],
-    );
+    fn step(self, v: f64, aux: f64, cur: f64, step: f64) -> (f64, f64, bool);
 }
 
 #[derive(Clone, Copy)]
@@ -79,23 +72,16 @@ struct Lif {
 
 impl Cell for Lif {
     #[inline(always)]
-    fn step(
-        self,
-        v: &mut [f64],
-        _u: &mut [f64],
-        free_after: &mut [f64],
-        cur: &[f64],
-        step: f64,
-        fl: &mut [f64],
-    ) {
-        for (((v, fa), &c), fl) in v.iter_mut().zip(free_after.iter_mut()).zip(cur).zip(fl) {
-            let (v0, fa0) = (*v, *fa);
-            let x = sel(step > fa0, v0 + self.f * (c - v0), v0);
-            let spike = x >= self.v_peak;
-            *v = sel(spike, self.v_reset, x);
-            *fa = sel(spike, step + self.n_ref, fa0);
-            *fl = sel(spike, 1.0, 0.0);
-        }
+    fn step(self, v: f64, free_after: f64, cur: f64, step: f64) -> (f64, f64, bool) {
+        let x = sel(step > free_after, v + self.f * (cur - v), v);
+        let spike = x >= self.v_peak;
+        // `max` rather than a select of the old value, which compiles to a (slow) masked store; a
+        // spike always moves the bound up (it is below this step + n_ref).
+        (
+            sel(spike, self.v_reset, x),
+            free_after.max(sel(spike, step + self.n_ref, f64::NEG_INFINITY)),
+            spike,
+        )
     }
 }
 
@@ -114,24 +100,15 @@ struct Izh {
 
 impl Cell for Izh {
     #[inline(always)]
-    fn step(
-        self,
-        v: &mut [f64],
-        u: &mut [f64],
-        _free_after: &mut [f64],
-        cur: &[f64],
-        _step: f64,
-        fl: &mut [f64],
-    ) {
-        for (((v, u), &c), fl) in v.iter_mut().zip(u.iter_mut()).zip(cur).zip(fl) {
-            let (v0, u0) = (*v, *u);
-            let v1 = v0 + self.fc * (self.k * (v0 - self.v_r) * (v0 - self.v_t) - u0 + c);
-            let u1 = u0 + self.fa * (self.b * (v0 - self.v_r) - u0);
-            let spike = v1 >= self.v_peak;
-            *v = sel(spike, self.v_reset, v1);
-            *u = sel(spike, u1 + self.d, u1);
-            *fl = sel(spike, 1.0, 0.0);
-        }
+    fn step(self, v: f64, u: f64, cur: f64, _step: f64) -> (f64, f64, bool) {
+        let v1 = v + self.fc * (self.k * (v - self.v_r) * (v - self.v_t) - u + cur);
+        let u1 = u + self.fa * (self.b * (v - self.v_r) - u);
+        let spike = v1 >= self.v_peak;
+        (
+            sel(spike, self.v_reset, v1),
+            sel(spike, u1 + self.d, u1),
+            spike,
+        )
     }
 }
 
@@ -142,23 +119,12 @@ struct ThetaCell {
 
 impl Cell for ThetaCell {
     #[inline(always)]
-    fn step(
-        self,
-        v: &mut [f64],
-        _u: &mut [f64],
-        _free_after: &mut [f64],
-        cur: &[f64],
-        _step: f64,
-        fl: &mut [f64],
-    ) {
+    fn step(self, v: f64, aux: f64, cur: f64, _step: f64) -> (f64, f64, bool) {
         let pi = std::f64::consts::PI;
-        for ((v, &c), fl) in v.iter_mut().zip(cur).zip(fl) {
-            let cs = v.cos();
-            let x = *v + self.dt * ((1.0 - cs) + (1.0 + cs) * (pi * pi) * c);
-            let spike = x >= pi;
-            *v = sel(spike, -pi, x);
-            *fl = sel(spike, 1.0, 0.0);
-        }
+        let cs = v.cos();
+        let x = v + self.dt * ((1.0 - cs) + (1.0 + cs) * (pi * pi) * cur);
+        let spike = x >= pi;
+        (sel(spike, -pi, x), aux, spike)
     }
 }
 
@@ -170,33 +136,49 @@ pub fn refractory_steps(model: &NeuronModel, dt: f64) -> u64 {
     }
 }
 
-/// One step of every neuron: input current `IPSC + bias + enc z` (from the previous readout `z`),
-/// the model's Euler step, the filters of the spikes (`r`, `hr`) and the decay part of the static
-/// input's filter (`ipsc`, `h`; the spikes' weights are added afterwards by the caller through
-/// [`add_spike_input`]), and the new readout `d^T r` into `z_new`. Spiking neurons are appended to
-/// `spikes`.
+/// One step of every neuron: the last step's spike input into the filter, input current
+/// `IPSC + bias + enc z` (from the previous readout `z`), the model's Euler step, the filters, and
+/// the new readout `d^T r` into `z_new`. `enc` and `dec` are column-major (k x n_pad, zero in the
+/// padding lanes); `n` is the number of real neurons (spikes of padding lanes are ignored). Spiking
+/// neurons are appended to `spikes`.
+#[allow(clippy::too_many_arguments)]
 pub fn step_pass(
     model: &NeuronModel,
     c: &StepConsts,
-    a: &mut StepArrays<'_>,
+    blocks: &mut [Block],
+    n: usize,
+    enc: &[f64],
+    dec: &[f64],
     z: &[f64],
     z_new: &mut [f64],
     spikes: &mut Vec<u32>,
 ) {
-    struct Op<'a, 'b> {
+    struct Op<'a> {
         model: &'a NeuronModel,
         c: &'a StepConsts,
-        a: &'a mut StepArrays<'b>,
+        blocks: &'a mut [Block],
+        n: usize,
+        enc: &'a [f64],
+        dec: &'a [f64],
         z: &'a [f64],
         z_new: &'a mut [f64],
         spikes: &'a mut Vec<u32>,
     }
-    impl pulp::WithSimd for Op<'_, '_> {
+    impl pulp::WithSimd for Op<'_> {
         type Output = ();
-        // Inlined into pulp's per-CPU entry points, so the loops get their target features.
+        // Inlined into pulp's per-CPU entry points, so the loop gets their target features.
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) {
             let c = self.c;
+            let (b, n, e, d, z, zn, sp) = (
+                self.blocks,
+                self.n,
+                self.enc,
+                self.dec,
+                self.z,
+                self.z_new,
+                self.spikes,
+            );
             match *self.model {
                 NeuronModel::Lif {
                     tau_mem,
@@ -211,7 +193,7 @@ pub fn step_pass(
                         v_reset,
                         n_ref: (refractory / c.dt).round(),
                     };
-                    pass(cell, c, self.a, self.z, self.z_new, self.spikes)
+                    pass(cell, c, b, n, e, d, z, zn, sp)
                 }
                 NeuronModel::Izhikevich {
                     c: cap,
@@ -219,8 +201,8 @@ pub fn step_pass(
                     v_r,
                     v_t,
                     a,
-                    b,
-                    d,
+                    b: bb,
+                    d: dd,
                     v_peak,
                     v_reset,
                     ..
@@ -231,140 +213,134 @@ pub fn step_pass(
                         k,
                         v_r,
                         v_t,
-                        b,
-                        d,
+                        b: bb,
+                        d: dd,
                         v_peak,
                         v_reset,
                     };
-                    pass(cell, c, self.a, self.z, self.z_new, self.spikes)
+                    pass(cell, c, b, n, e, d, z, zn, sp)
                 }
-                NeuronModel::Theta { .. } => pass(
-                    ThetaCell { dt: c.dt },
-                    c,
-                    self.a,
-                    self.z,
-                    self.z_new,
-                    self.spikes,
-                ),
+                NeuronModel::Theta { .. } => pass(ThetaCell { dt: c.dt }, c, b, n, e, d, z, zn, sp),
             }
         }
     }
     pulp::Arch::new().dispatch(Op {
         model,
         c,
-        a,
+        blocks,
+        n,
+        enc,
+        dec,
         z,
         z_new,
         spikes,
     });
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pass<C: Cell>(
     cell: C,
     c: &StepConsts,
-    a: &mut StepArrays<'_>,
+    blocks: &mut [Block],
+    n: usize,
+    enc: &[f64],
+    dec: &[f64],
     z: &[f64],
     z_new: &mut [f64],
     spikes: &mut Vec<u32>,
 ) {
-    let n = a.v.len();
-    // Input current, as the reference: (IPSC + BIAS) + E z (outputs added in order).
-    let cur = &mut *a.cur;
-    for (x, &ip) in cur.iter_mut().zip(a.ipsc.iter()) {
-        *x = ip + c.bias;
-    }
-    for (e, &zc) in a.enc.chunks_exact(n).zip(z) {
-        for (x, &ei) in cur.iter_mut().zip(e) {
-            *x += ei * zc;
+    let np = blocks.len() * W;
+    let k = z.len();
+    let step = c.step as f64;
+    // Readout lane accumulators for the first (up to) eight outputs, on the stack so they stay in
+    // registers; any further outputs are summed after the loop.
+    let kb = k.min(8);
+    let mut acc = [[0.0f64; W]; 8];
+    for (bi, blk) in blocks.iter_mut().enumerate() {
+        let lo = bi * W;
+        let mut cur = [0.0f64; W];
+        let mut fl = [0.0f64; W];
+        let mut any = false;
+        let mut spk = [false; W];
+        // Last step's spike input; input current, as the reference: (IPSC + BIAS) + E z (outputs
+        // added in order).
+        for l in 0..W {
+            let add = blk.jd[l] * c.jump;
+            if c.single {
+                blk.ipsc[l] += add;
+            } else {
+                blk.h[l] += add;
+            }
+            blk.jd[l] = 0.0;
+            cur[l] = blk.ipsc[l] + c.bias;
         }
-    }
-    let fl = &mut *a.flags;
-    cell.step(a.v, a.u, a.free_after, cur, c.step as f64, fl);
-    // Filters; the static input's spikes are added afterwards (`add_spike_input`).
-    if c.single {
-        for ((ip, r), &f) in a.ipsc.iter_mut().zip(a.r.iter_mut()).zip(fl.iter()) {
-            *ip *= c.ed;
-            *r = *r * c.ed + f * c.jump;
+        for (cc, &zc) in z.iter().enumerate() {
+            let e: &[f64; W] = enc[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+            for l in 0..W {
+                cur[l] += e[l] * zc;
+            }
         }
-    } else {
-        for ((((ip, h), r), hr), &f) in a
-            .ipsc
-            .iter_mut()
-            .zip(a.h.iter_mut())
-            .zip(a.r.iter_mut())
-            .zip(a.hr.iter_mut())
-            .zip(fl.iter())
-        {
-            *ip = *ip * c.er + *h * c.dt;
-            *h *= c.ed;
-            *r = *r * c.er + *hr * c.dt;
-            *hr = *hr * c.ed + f * c.jump;
+        for l in 0..W {
+            let (v, aux, s) = cell.step(blk.v[l], blk.aux[l], cur[l], step);
+            blk.v[l] = v;
+            blk.aux[l] = aux;
+            fl[l] = sel(s, 1.0, 0.0);
+            spk[l] = s;
+            any |= s;
         }
-    }
-    // Readout d^T r.
-    for (zc, d) in z_new.iter_mut().zip(a.dec.chunks_exact(n)) {
-        *zc = dot8(d, a.r);
-    }
-    // Spiking neurons (rare): test 16 flags at a time.
-    for (b, chunk) in fl.chunks(L).enumerate() {
-        let any = chunk.iter().fold(false, |acc, &f| acc | (f != 0.0));
+        if c.single {
+            for l in 0..W {
+                blk.ipsc[l] *= c.ed;
+                blk.r[l] = blk.r[l] * c.ed + fl[l] * c.jump;
+            }
+        } else {
+            for l in 0..W {
+                blk.ipsc[l] = blk.ipsc[l] * c.er + blk.h[l] * c.dt;
+                blk.h[l] *= c.ed;
+                blk.r[l] = blk.r[l] * c.er + blk.hr[l] * c.dt;
+                blk.hr[l] = blk.hr[l] * c.ed + fl[l] * c.jump;
+            }
+        }
+        for (cc, a) in acc[..kb].iter_mut().enumerate() {
+            let d: &[f64; W] = dec[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+            for l in 0..W {
+                a[l] += d[l] * blk.r[l];
+            }
+        }
         if any {
-            for (l, &f) in chunk.iter().enumerate() {
-                if f != 0.0 {
-                    spikes.push((b * L + l) as u32);
+            for (l, &s) in spk.iter().enumerate() {
+                if s && lo + l < n {
+                    spikes.push((lo + l) as u32);
                 }
             }
         }
     }
-}
-
-/// `a . b` with eight interleaved partial sums (two AVX2 registers; fixed order).
-#[inline(always)]
-fn dot8(a: &[f64], b: &[f64]) -> f64 {
-    let m = a.len().min(b.len()) / 8 * 8;
-    let mut acc = [0.0f64; 8];
-    for (x, y) in a[..m].chunks_exact(8).zip(b[..m].chunks_exact(8)) {
-        let x: &[f64; 8] = x.try_into().unwrap();
-        let y: &[f64; 8] = y.try_into().unwrap();
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
-    // loop with 2-wide instructions.
-    let acc = std::hint::black_box(acc);
-    let h = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    let mut s = (h[0] + h[1]) + (h[2] + h[3]);
-    for (x, y) in a[m..].iter().zip(&b[m..]) {
-        s += x * y;
-    }
-    s
-}
-
-/// Add the static input of this step's spikes (`jd`, the column sums of the spiking neurons'
-/// weights) to the filter that was decayed by [`step_pass`]: `x += jd * jump` (`x` = `h`, or `ipsc`
-/// for a single exponential), and clear `jd`.
-pub fn add_spike_input(x: &mut [f64], jd: &mut [f64], jump: f64) {
-    struct Op<'a> {
-        x: &'a mut [f64],
-        jd: &'a mut [f64],
-        jump: f64,
-    }
-    impl pulp::WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _: S) {
-            for (xi, ji) in self.x.iter_mut().zip(self.jd.iter_mut()) {
-                *xi += *ji * self.jump;
-                *ji = 0.0;
+    for cc in kb..k {
+        let mut a = [0.0f64; W];
+        for (bi, blk) in blocks.iter().enumerate() {
+            let d: &[f64; W] = dec[cc * np + bi * W..cc * np + bi * W + W]
+                .try_into()
+                .unwrap();
+            for l in 0..W {
+                a[l] += d[l] * blk.r[l];
             }
         }
+        z_new[cc] = lane_sum(&a);
     }
-    pulp::Arch::new().dispatch(Op { x, jd, jump });
+    for (zc, a) in z_new.iter_mut().zip(&acc[..kb]) {
+        // Through memory: without it the vectoriser may split the lanes.
+        let a = std::hint::black_box(*a);
+        *zc = lane_sum(&a);
+    }
+}
+
+/// Sum of the lane accumulators in a fixed order.
+#[inline(always)]
+fn lane_sum(a: &[f64; W]) -> f64 {
+    let mut h = [0.0f64; 4];
+    for (l, x) in a.iter().enumerate() {
+        h[l % 4] += x;
+    }
+    (h[0] + h[1]) + (h[2] + h[3])
 }

@@ -2,7 +2,7 @@
 //! output feedback, RLS, and the step loop.
 
 use super::neuron::{NeuronModel, NeuronState};
-use super::kernel::{self, StepArrays, StepConsts};
+use super::kernel::{self, Block, StepConsts, W};
 use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
@@ -249,63 +249,75 @@ impl ForceNetwork {
         };
         let parallel = opts.parallel && n >= PARALLEL_MIN_N;
         let n_ref = kernel::refractory_steps(&self.cfg.model, dtm);
-        let mut free_after: Vec<f64> = self
-            .neurons
-            .last_spike
-            .iter()
-            .map(|&l| (l + n_ref) as f64)
-            .collect();
+        let lif = matches!(self.cfg.model, NeuronModel::Lif { .. });
+
+        // The state in blocks of W neurons for the run (padding lanes: zero encoders and decoders,
+        // their spikes ignored).
+        let nb = n.div_ceil(W);
+        let np = nb * W;
+        let mut blocks = vec![Block::default(); nb];
+        for i in 0..n {
+            let (b, l) = (&mut blocks[i / W], i % W);
+            b.v[l] = self.neurons.v[i];
+            b.aux[l] = if lif {
+                (self.neurons.last_spike[i] + n_ref) as f64
+            } else {
+                self.neurons.u[i]
+            };
+            b.ipsc[l] = self.ipsc[i];
+            b.h[l] = self.h[i];
+            b.r[l] = self.r[i];
+            b.hr[l] = self.hr[i];
+        }
+        let pad = |x: &[f64]| -> Vec<f64> {
+            let mut out = vec![0.0; k * np];
+            for (o, col) in out.chunks_exact_mut(np).zip(x.chunks_exact(n)) {
+                o[..n].copy_from_slice(col);
+            }
+            out
+        };
+        let enc = pad(&self.encoders);
+        let mut dec = pad(&self.rls.d);
 
         let mut out = RunOutput {
             counts: vec![0; n],
             ..Default::default()
         };
         out.z.reserve(steps / opts.record_every * k + k);
-        let mut jd = vec![0.0; n];
         let mut spikes: Vec<u32> = Vec::new();
         let mut err = vec![0.0; k];
         let mut z_new = vec![0.0; k];
-        let (mut cur, mut flags) = (vec![0.0; n], vec![0.0; n]);
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
             consts.step = i;
-            // 1.-4. Input current (filtered static input + bias + feedback of the previous readout),
-            // neurons, filters, and the readout d^T r, in one pass.
+            // 1.-4. Last step's spike input, input current (filtered static input + bias + feedback
+            // of the previous readout), neurons, filters, and the readout d^T r, in one pass.
             spikes.clear();
-            {
-                let mut arrays = StepArrays {
-                    v: &mut self.neurons.v,
-                    u: &mut self.neurons.u,
-                    free_after: &mut free_after,
-                    ipsc: &mut self.ipsc,
-                    h: &mut self.h,
-                    r: &mut self.r,
-                    hr: &mut self.hr,
-                    enc: &self.encoders,
-                    dec: &self.rls.d,
-                    cur: &mut cur,
-                    flags: &mut flags,
-                };
-                kernel::step_pass(
-                    &self.cfg.model,
-                    &consts,
-                    &mut arrays,
-                    &self.z,
-                    &mut z_new,
-                    &mut spikes,
-                );
-            }
+            kernel::step_pass(
+                &self.cfg.model,
+                &consts,
+                &mut blocks,
+                n,
+                &enc,
+                &dec,
+                &self.z,
+                &mut z_new,
+                &mut spikes,
+            );
             self.z.copy_from_slice(&z_new);
-            // Spikes: column sums of the static weights (spikes x fan-out) into the static filter.
-            if !spikes.is_empty() {
-                for &j in &spikes {
-                    self.weights.add_column(j as usize, 1.0, &mut jd);
-                    out.counts[j as usize] += 1;
+            // Spikes: column sums of the static weights (spikes x fan-out), into the next pass.
+            for &j in &spikes {
+                let (lo, hi) = (self.weights.ptr[j as usize], self.weights.ptr[j as usize + 1]);
+                for (&post, &w) in self.weights.post[lo..hi]
+                    .iter()
+                    .zip(&self.weights.weight[lo..hi])
+                {
+                    let p = post as usize;
+                    blocks[p / W].jd[p % W] += w;
                 }
-                let x = if single { &mut self.ipsc } else { &mut self.h };
-                kernel::add_spike_input(x, &mut jd, consts.jump);
+                out.counts[j as usize] += 1;
             }
             // 5. Error, RLS.
             if let Some(tg) = target {
@@ -315,11 +327,17 @@ impl ForceNetwork {
                     win_sq += *e * *e;
                 }
                 if learn && (i - 1) % self.cfg.rls_every as u64 == 0 {
+                    for (x, i) in self.r.iter_mut().zip(0..n) {
+                        *x = blocks[i / W].r[i % W];
+                    }
                     if opts.record_updates {
                         out.update_rates.extend_from_slice(&self.r);
                         out.update_targets.extend_from_slice(y);
                     }
                     self.rls.update(&self.r, &err, parallel);
+                    for (o, col) in dec.chunks_exact_mut(np).zip(self.rls.d.chunks_exact(n)) {
+                        o[..n].copy_from_slice(col);
+                    }
                 }
             }
             // 6. Records and progress.
@@ -356,8 +374,20 @@ impl ForceNetwork {
                 }
             }
         }
-        for (l, f) in self.neurons.last_spike.iter_mut().zip(&free_after) {
-            *l = (*f as u64).saturating_sub(n_ref);
+        // Back from blocks, with the last step's spike input added to the filter.
+        for i in 0..n {
+            let (b, l) = (&blocks[i / W], i % W);
+            let add = b.jd[l] * consts.jump;
+            self.neurons.v[i] = b.v[l];
+            if lif {
+                self.neurons.last_spike[i] = (b.aux[l] as u64).saturating_sub(n_ref);
+            } else {
+                self.neurons.u[i] = b.aux[l];
+            }
+            self.ipsc[i] = if single { b.ipsc[l] + add } else { b.ipsc[l] };
+            self.h[i] = if single { b.h[l] } else { b.h[l] + add };
+            self.r[i] = b.r[l];
+            self.hr[i] = b.hr[l];
         }
         if self.z.iter().any(|x| !x.is_finite()) {
             return Err(Error::NonFinite {
