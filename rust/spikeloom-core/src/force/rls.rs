@@ -56,8 +56,6 @@ pub const FOLD: usize = 8;
 trait Entry: Copy + Send + Sync {
     fn get(self) -> f64;
     fn put(x: f64) -> Self;
-    /// The slice itself when the entries are f64.
-    fn as_f64(x: &[Self]) -> Option<&[f64]>;
 }
 
 impl Entry for f64 {
@@ -69,10 +67,6 @@ impl Entry for f64 {
     fn put(x: f64) -> Self {
         x
     }
-    #[inline(always)]
-    fn as_f64(x: &[Self]) -> Option<&[f64]> {
-        Some(x)
-    }
 }
 
 impl Entry for f32 {
@@ -83,10 +77,6 @@ impl Entry for f32 {
     #[inline(always)]
     fn put(x: f64) -> Self {
         x as f32
-    }
-    #[inline(always)]
-    fn as_f64(_: &[Self]) -> Option<&[f64]> {
-        None
     }
 }
 
@@ -408,42 +398,42 @@ fn block_pass<T: Entry>(
 /// Lanes of the dot-product accumulators (two AVX2 registers of f64).
 const LANES: usize = 8;
 
-/// Row `i` of the symmetric product, the row (j >= i) given as f64 values: adds `row[j] r_i` to
-/// `ys[j]` (j > i) and `row . r` to `ys[0]`. Two loops (the row is in L1 for the second): the
-/// update of `ys` vectorises with run-time overlap checks, the dot product through its lane
-/// accumulators; fused, neither does.
+/// Row `i` of the symmetric product (the row from column i on): adds `row[j] r_i` to `ys[j]`
+/// (j > i) and `row . r` to `ys[0]`. Two loops (the row is in L1 for the second): the update of
+/// `ys` vectorises with run-time overlap checks, the dot product through its lane accumulators;
+/// fused, neither does. float32 entries are widened in registers.
 #[inline(always)]
-fn row_product(row: &[f64], rs: &[f64], ys: &mut [f64]) {
+fn row_product<T: Entry>(row: &[T], rs: &[f64], ys: &mut [f64]) {
     let ri = rs[0];
     for (&p, y) in row[1..].iter().zip(ys[1..].iter_mut()) {
-        *y = p.mul_add(ri, *y);
+        *y = p.get().mul_add(ri, *y);
     }
-    ys[0] += row[0] * rs[0] + row_dot(&row[1..], &rs[1..]);
+    ys[0] += row[0].get() * rs[0] + row_dot(&row[1..], &rs[1..]);
 }
 
 /// Rows `i` and `i + 1` of the symmetric product (`row0` from column i, `row1` from column i + 1):
 /// the same operations in the same order as [`row_product`] on each, but one pass over `ys` for both.
 #[inline(always)]
-fn pair_product(row0: &[f64], row1: &[f64], rs: &[f64], ys: &mut [f64]) {
+fn pair_product<T: Entry>(row0: &[T], row1: &[T], rs: &[f64], ys: &mut [f64]) {
     let (r0, r1) = (rs[0], rs[1]);
-    ys[1] = row0[1].mul_add(r0, ys[1]);
+    ys[1] = row0[1].get().mul_add(r0, ys[1]);
     for ((&p0, &p1), y) in row0[2..].iter().zip(&row1[1..]).zip(ys[2..].iter_mut()) {
-        *y = p1.mul_add(r1, p0.mul_add(r0, *y));
+        *y = p1.get().mul_add(r1, p0.get().mul_add(r0, *y));
     }
-    ys[0] += row0[0] * rs[0] + row_dot(&row0[1..], &rs[1..]);
-    ys[1] += row1[0] * rs[1] + row_dot(&row1[1..], &rs[2..]);
+    ys[0] += row0[0].get() * rs[0] + row_dot(&row0[1..], &rs[1..]);
+    ys[1] += row1[0].get() * rs[1] + row_dot(&row1[1..], &rs[2..]);
 }
 
 /// `a . b` with fused multiply-adds into eight lane accumulators (fixed order).
 #[inline(always)]
-fn row_dot(a: &[f64], b: &[f64]) -> f64 {
+fn row_dot<T: Entry>(a: &[T], b: &[f64]) -> f64 {
     let m = a.len().min(b.len()) / LANES * LANES;
     let mut acc = [0.0f64; LANES];
     for (p, r) in a[..m].chunks_exact(LANES).zip(b[..m].chunks_exact(LANES)) {
-        let p: &[f64; LANES] = p.try_into().unwrap();
+        let p: &[T; LANES] = p.try_into().unwrap();
         let r: &[f64; LANES] = r.try_into().unwrap();
         for l in 0..LANES {
-            acc[l] = p[l].mul_add(r[l], acc[l]);
+            acc[l] = p[l].get().mul_add(r[l], acc[l]);
         }
     }
     // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
@@ -451,7 +441,7 @@ fn row_dot(a: &[f64], b: &[f64]) -> f64 {
     let acc = std::hint::black_box(acc);
     let mut tail = 0.0f64;
     for (&p, &r) in a[m..].iter().zip(&b[m..]) {
-        tail = p.mul_add(r, tail);
+        tail = p.get().mul_add(r, tail);
     }
     let h = [
         acc[0] + acc[4],
@@ -474,19 +464,6 @@ fn product_rows<T: Entry>(
     r: &[f64],
 ) {
     part.iter_mut().for_each(|x| *x = 0.0);
-    let (mut buf0, mut buf1) = (vec![0.0f64; n - a], vec![0.0f64; n - a]);
-    // f64 rows are used in place; f32 rows are widened into a buffer first.
-    fn widen<'a, T: Entry>(row: &'a [T], buf: &'a mut [f64]) -> &'a [f64] {
-        match T::as_f64(row) {
-            Some(x) => x,
-            None => {
-                for (x, p) in buf.iter_mut().zip(row) {
-                    *x = p.get();
-                }
-                &buf[..row.len()]
-            }
-        }
-    }
     let mut o = 0;
     let mut i = a;
     while i < b {
@@ -494,14 +471,11 @@ fn product_rows<T: Entry>(
         if i + 1 < b {
             let (row0, row1) = (&tri[o..o + len], &tri[o + len..o + 2 * len - 1]);
             o += 2 * len - 1;
-            let row0 = widen(row0, &mut buf0);
-            let row1 = widen(row1, &mut buf1);
             pair_product(row0, row1, &r[i..], &mut part[i - a..]);
             i += 2;
         } else {
-            let row = widen(&tri[o..o + len], &mut buf0);
+            row_product(&tri[o..o + len], &r[i..], &mut part[i - a..]);
             o += len;
-            row_product(row, &r[i..], &mut part[i - a..]);
             i += 1;
         }
     }
@@ -628,6 +602,46 @@ mod tests {
                 let s: f64 = (0..n).map(|l| p[i * n + l] * gram[l * n + j]).sum();
                 let want = if i == j { 1.0 } else { 0.0 };
                 assert!((s - want).abs() < 1e-8, "P G [{i},{j}] = {s}");
+            }
+        }
+    }
+
+    /// float32 storage: the same recursion with each entry of P rounded to float32 when written;
+    /// decoders close to float64 (the rounding is 2^-24 relative per entry), P exactly symmetric,
+    /// and serial and parallel passes bit-identical.
+    #[test]
+    fn float32_storage_close_to_float64() {
+        let (n, k, m, lambda) = (40, 2, 100, 0.5);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let rs: Vec<f64> = (0..m * n).map(|_| rng.random::<f64>()).collect();
+        let ys: Vec<f64> = (0..m * k).map(|_| rng.random::<f64>() - 0.5).collect();
+        let run = |precision: Precision, parallel: bool| {
+            let mut rls = Rls::with_precision(n, k, lambda, Gain::Exact, precision).unwrap();
+            let mut z = vec![0.0; k];
+            for t in 0..m {
+                let r = &rs[t * n..(t + 1) * n];
+                rls.readout(r, &mut z);
+                let e: Vec<f64> = z.iter().zip(&ys[t * k..]).map(|(a, b)| a - b).collect();
+                rls.update(r, &e, parallel);
+            }
+            (rls.d.clone(), rls.matrix())
+        };
+        let (d64, _) = run(Precision::F64, false);
+        let (d32, p32) = run(Precision::F32, false);
+        assert_eq!((d32.clone(), p32.clone()), run(Precision::F32, true));
+        let norm = d64.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let diff = d64
+            .iter()
+            .zip(&d32)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(diff < 1e-4 * norm, "float32 decoders differ: {diff} vs norm {norm}");
+        assert!(diff > 0.0, "float32 storage should round");
+        for i in 0..n {
+            for j in 0..n {
+                assert_eq!(p32[i * n + j], p32[j * n + i]);
+                assert_eq!(p32[i * n + j], p32[i * n + j] as f32 as f64);
             }
         }
     }
