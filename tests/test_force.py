@@ -88,10 +88,9 @@ def test_rls_decoders_equal_ridge_regression(every: int) -> None:
 def test_float32_rls_matrix() -> None:
     """P stored in float32 (arithmetic in float64, each entry rounded to float32 when written): the
     decoders stay close to the ridge-regression solve. Each stored entry carries a relative rounding
-    error of up to 2^-24 ~ 6e-8; over the 4000 updates here these act like a perturbation of
-    (R^T R + lam I)^-1, amplified in d by the conditioning of the problem. The measured error is ~2e-5;
-    the bound 1e-3 leaves room for other seeds while staying far below what a wrong update would
-    give (the float64 run agrees to 1e-6)."""
+    error of up to 2^-24 ~ 6e-8, which the solve amplifies by at most the condition number of
+    A = R^T R + lam I (~1.7e3 here): 1e-4 relative for d, ~1e-3 for P A - I (times sqrt(n) for the
+    Frobenius norm). Measured: 1.4e-6 and 6e-4 (the float64 run agrees to 1e-6 and 1e-6)."""
     out = {}
     for precision in ("float64", "float32"):
         net = F.lif_sine(n=150, seed=5, rls_every=1, rls_precision=precision)
@@ -103,11 +102,12 @@ def test_float32_rls_matrix() -> None:
     A = R.T @ R + lam * np.eye(150)
     d = np.linalg.solve(A, R.T @ Y)
     err = np.linalg.norm(out["float32"][0] - d) / np.linalg.norm(d)
-    assert err < 1e-3, err
+    assert err < 1e-4, err
+    assert np.linalg.cond(A) < 1e4
     P = out["float32"][3]
     np.testing.assert_array_equal(P, P.T)
     assert np.all(P.astype(np.float32) == P), "entries should be float32 values"
-    assert np.linalg.norm(P @ A - np.eye(150)) < 1e-2
+    assert np.linalg.norm(P @ A - np.eye(150)) < 5e-3
 
 
 def test_results_do_not_depend_on_thread_count() -> None:
