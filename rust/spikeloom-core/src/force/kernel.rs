@@ -237,9 +237,31 @@ pub fn step_pass(
     });
 }
 
+/// Dispatch on the output count: one output (the common case) keeps its readout accumulator in
+/// registers.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pass<C: Cell>(
+    cell: C,
+    c: &StepConsts,
+    blocks: &mut [Block],
+    n: usize,
+    enc: &[f64],
+    dec: &[f64],
+    z: &[f64],
+    z_new: &mut [f64],
+    spikes: &mut Vec<u32>,
+) {
+    if z.len() == 1 {
+        pass_k::<C, true>(cell, c, blocks, n, enc, dec, z, z_new, spikes)
+    } else {
+        pass_k::<C, false>(cell, c, blocks, n, enc, dec, z, z_new, spikes)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass_k<C: Cell, const ONE: bool>(
     cell: C,
     c: &StepConsts,
     blocks: &mut [Block],
@@ -257,6 +279,7 @@ fn pass<C: Cell>(
     // registers; any further outputs are summed after the loop.
     let kb = k.min(8);
     let mut acc = [[0.0f64; W]; 8];
+    let mut acc1 = [0.0f64; W];
     for (bi, blk) in blocks.iter_mut().enumerate() {
         let lo = bi * W;
         let mut cur = [0.0f64; W];
@@ -275,10 +298,17 @@ fn pass<C: Cell>(
             blk.jd[l] = 0.0;
             cur[l] = blk.ipsc[l] + c.bias;
         }
-        for (cc, &zc) in z.iter().enumerate() {
-            let e: &[f64; W] = enc[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+        if ONE {
+            let e: &[f64; W] = enc[lo..lo + W].try_into().unwrap();
             for l in 0..W {
-                cur[l] += e[l] * zc;
+                cur[l] += e[l] * z[0];
+            }
+        } else {
+            for (cc, &zc) in z.iter().enumerate() {
+                let e: &[f64; W] = enc[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+                for l in 0..W {
+                    cur[l] += e[l] * zc;
+                }
             }
         }
         for l in 0..W {
@@ -302,10 +332,17 @@ fn pass<C: Cell>(
                 blk.hr[l] = blk.hr[l] * c.ed + fl[l] * c.jump;
             }
         }
-        for (cc, a) in acc[..kb].iter_mut().enumerate() {
-            let d: &[f64; W] = dec[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+        if ONE {
+            let d: &[f64; W] = dec[lo..lo + W].try_into().unwrap();
             for l in 0..W {
-                a[l] += d[l] * blk.r[l];
+                acc1[l] += d[l] * blk.r[l];
+            }
+        } else {
+            for (cc, a) in acc[..kb].iter_mut().enumerate() {
+                let d: &[f64; W] = dec[cc * np + lo..cc * np + lo + W].try_into().unwrap();
+                for l in 0..W {
+                    a[l] += d[l] * blk.r[l];
+                }
             }
         }
         if any {
@@ -315,6 +352,9 @@ fn pass<C: Cell>(
                 }
             }
         }
+    }
+    if ONE {
+        acc[0] = acc1;
     }
     for cc in kb..k {
         let mut a = [0.0f64; W];
