@@ -66,6 +66,44 @@ def test_reservoir_matches_numpy_reference(kind: str, gain: str) -> None:
     np.testing.assert_allclose(net.state()["v"], ref["v"], rtol=1e-9, atol=1e-9)
 
 
+def test_two_outputs_and_padding_match_numpy_reference() -> None:
+    """k = 2 outputs and a neuron count that does not fill the last block of eight (n = 123): the same
+    spikes, readouts and decoders as the dense numpy loop."""
+    net = F.izhikevich_sine(n=123, k=2, seed=4)
+    steps_free = steps_learn = int(round(0.08 / net.dt))
+    steps = steps_free + steps_learn
+
+    def target(t: np.ndarray) -> np.ndarray:
+        return np.stack([np.sin(2 * np.pi * 5 * t), np.cos(2 * np.pi * 3 * t)], axis=1)
+
+    st = net.state()
+    ref = simulate(
+        net.static_weights(),
+        net.encoders,
+        st["v"],
+        st["u"],
+        net.config["model"],
+        dt=net.dt,
+        tau_rise=net.config["tau_rise"],
+        tau_decay=net.config["tau_decay"],
+        target=target((1 + np.arange(steps)) * net.dt),
+        learn=np.arange(steps) >= steps_free,
+        rls_every=net.config["rls_every"],
+        lam=net.config["lambda"],
+    )
+    a = net.run(steps_free * net.dt, target, record_spikes=True)
+    b = net.run(steps_learn * net.dt, target, learn=True, record_spikes=True)
+    ids = np.concatenate([a.spike_ids, b.spike_ids])
+    steps_of = np.rint(np.concatenate([a.spike_times, b.spike_times]) / net.dt).astype(int)
+    want = [(i + 1, j) for i, s in enumerate(ref["spikes"]) for j in s]
+    assert len(want) > 50 and any(j >= 120 for _, j in want), "the last, partial block should spike"
+    assert list(zip(steps_of.tolist(), ids.tolist(), strict=True)) == want
+    z = np.concatenate([a.z, b.z])
+    np.testing.assert_allclose(z, ref["z"], rtol=0, atol=1e-8 * np.abs(ref["z"]).max())
+    np.testing.assert_allclose(net.decoders, ref["d"], rtol=0, atol=1e-8 * np.abs(ref["d"]).max())
+    np.testing.assert_allclose(net.state()["u"], ref["u"], rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("every", [1, 7])
 def test_rls_decoders_equal_ridge_regression(every: int) -> None:
     """With P(0) = I / lam, the decoders after RLS on the samples (r_m, y_m) of the update steps are

@@ -259,7 +259,8 @@ fn pass<C: Cell>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+// Lane loops index several arrays by lane: that form vectorises.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
 fn pass_k<C: Cell, const ONE: bool>(
     cell: C,

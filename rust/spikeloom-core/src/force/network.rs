@@ -1,8 +1,8 @@
 //! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
 //! output feedback, RLS, and the step loop.
 
-use super::neuron::{NeuronModel, NeuronState};
 use super::kernel::{self, Block, StepConsts, W};
+use super::neuron::{NeuronModel, NeuronState};
 use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
@@ -309,7 +309,10 @@ impl ForceNetwork {
             self.z.copy_from_slice(&z_new);
             // Spikes: column sums of the static weights (spikes x fan-out), into the next pass.
             for &j in &spikes {
-                let (lo, hi) = (self.weights.ptr[j as usize], self.weights.ptr[j as usize + 1]);
+                let (lo, hi) = (
+                    self.weights.ptr[j as usize],
+                    self.weights.ptr[j as usize + 1],
+                );
                 for (&post, &w) in self.weights.post[lo..hi]
                     .iter()
                     .zip(&self.weights.weight[lo..hi])

@@ -215,7 +215,10 @@ impl Rls {
         let fold = self.pending.len() >= FOLD;
         {
             let terms: Vec<(&[f64], f64)> = if fold {
-                self.pending.iter().map(|(c, s)| (c.as_slice(), *s)).collect()
+                self.pending
+                    .iter()
+                    .map(|(c, s)| (c.as_slice(), *s))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -251,16 +254,31 @@ impl Rls {
     pub fn flush(&mut self, parallel: bool) {
         if !self.pending.is_empty() {
             let n = self.n;
-            let terms: Vec<(&[f64], f64)> =
-                self.pending.iter().map(|(c, s)| (c.as_slice(), *s)).collect();
+            let terms: Vec<(&[f64], f64)> = self
+                .pending
+                .iter()
+                .map(|(c, s)| (c.as_slice(), *s))
+                .collect();
             let zero = vec![0.0; n];
             match &mut self.packed {
-                Packed::F64(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, &zero, parallel)
-                }
-                Packed::F32(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, &zero, parallel)
-                }
+                Packed::F64(p) => blocks_pass(
+                    n,
+                    &self.blocks,
+                    p,
+                    &mut self.partial,
+                    &terms,
+                    &zero,
+                    parallel,
+                ),
+                Packed::F32(p) => blocks_pass(
+                    n,
+                    &self.blocks,
+                    p,
+                    &mut self.partial,
+                    &terms,
+                    &zero,
+                    parallel,
+                ),
             }
             self.pending.clear();
         }
@@ -636,7 +654,10 @@ mod tests {
             .map(|(a, b)| (a - b).powi(2))
             .sum::<f64>()
             .sqrt();
-        assert!(diff < 1e-4 * norm, "float32 decoders differ: {diff} vs norm {norm}");
+        assert!(
+            diff < 1e-4 * norm,
+            "float32 decoders differ: {diff} vs norm {norm}"
+        );
         assert!(diff > 0.0, "float32 storage should round");
         for i in 0..n {
             for j in 0..n {
