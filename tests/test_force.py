@@ -66,6 +66,44 @@ def test_reservoir_matches_numpy_reference(kind: str, gain: str) -> None:
     np.testing.assert_allclose(net.state()["v"], ref["v"], rtol=1e-9, atol=1e-9)
 
 
+def test_two_outputs_and_padding_match_numpy_reference() -> None:
+    """k = 2 outputs and a neuron count that does not fill the last block of eight (n = 123): the same
+    spikes, readouts and decoders as the dense numpy loop."""
+    net = F.izhikevich_sine(n=123, k=2, seed=4)
+    steps_free = steps_learn = int(round(0.08 / net.dt))
+    steps = steps_free + steps_learn
+
+    def target(t: np.ndarray) -> np.ndarray:
+        return np.stack([np.sin(2 * np.pi * 5 * t), np.cos(2 * np.pi * 3 * t)], axis=1)
+
+    st = net.state()
+    ref = simulate(
+        net.static_weights(),
+        net.encoders,
+        st["v"],
+        st["u"],
+        net.config["model"],
+        dt=net.dt,
+        tau_rise=net.config["tau_rise"],
+        tau_decay=net.config["tau_decay"],
+        target=target((1 + np.arange(steps)) * net.dt),
+        learn=np.arange(steps) >= steps_free,
+        rls_every=net.config["rls_every"],
+        lam=net.config["lambda"],
+    )
+    a = net.run(steps_free * net.dt, target, record_spikes=True)
+    b = net.run(steps_learn * net.dt, target, learn=True, record_spikes=True)
+    ids = np.concatenate([a.spike_ids, b.spike_ids])
+    steps_of = np.rint(np.concatenate([a.spike_times, b.spike_times]) / net.dt).astype(int)
+    want = [(i + 1, j) for i, s in enumerate(ref["spikes"]) for j in s]
+    assert len(want) > 50 and any(j >= 120 for _, j in want), "the last, partial block should spike"
+    assert list(zip(steps_of.tolist(), ids.tolist(), strict=True)) == want
+    z = np.concatenate([a.z, b.z])
+    np.testing.assert_allclose(z, ref["z"], rtol=0, atol=1e-8 * np.abs(ref["z"]).max())
+    np.testing.assert_allclose(net.decoders, ref["d"], rtol=0, atol=1e-8 * np.abs(ref["d"]).max())
+    np.testing.assert_allclose(net.state()["u"], ref["u"], rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("every", [1, 7])
 def test_rls_decoders_equal_ridge_regression(every: int) -> None:
     """With P(0) = I / lam, the decoders after RLS on the samples (r_m, y_m) of the update steps are
@@ -85,15 +123,43 @@ def test_rls_decoders_equal_ridge_regression(every: int) -> None:
     assert np.linalg.norm(P @ A - np.eye(150)) < 1e-6
 
 
+def test_float32_rls_matrix() -> None:
+    """P stored in float32 (arithmetic in float64, each entry rounded to float32 when written): the
+    decoders stay close to the ridge-regression solve. Each stored entry carries a relative rounding
+    error of up to 2^-24 ~ 6e-8, which the solve amplifies by at most the condition number of
+    A = R^T R + lam I (~1.7e3 here): 1e-4 relative for d, ~1e-3 for P A - I (times sqrt(n) for the
+    Frobenius norm). Measured: 1.4e-6 and 6e-4 (the float64 run agrees to 1e-6 and 1e-6)."""
+    out = {}
+    for precision in ("float64", "float32"):
+        net = F.lif_sine(n=150, seed=5, rls_every=1, rls_precision=precision)
+        net.run(0.1, _sine)
+        run = net.run(0.2, _sine, learn=True, record_updates=True)
+        out[precision] = (net.decoders, run.update_rates, run.update_targets, net.rls_matrix())
+    R, Y = out["float32"][1], out["float32"][2]
+    lam = 1.0 / (0.1 * 5e-5)
+    A = R.T @ R + lam * np.eye(150)
+    d = np.linalg.solve(A, R.T @ Y)
+    err = np.linalg.norm(out["float32"][0] - d) / np.linalg.norm(d)
+    assert err < 1e-4, err
+    assert np.linalg.cond(A) < 1e4
+    P = out["float32"][3]
+    np.testing.assert_array_equal(P, P.T)
+    assert np.all(P.astype(np.float32) == P), "entries should be float32 values"
+    assert np.linalg.norm(P @ A - np.eye(150)) < 5e-3
+
+
 def test_results_do_not_depend_on_thread_count() -> None:
-    """The parallel RLS pass (n >= 768) gives bit-identical decoders for 1 and 2 threads."""
-    out = []
-    for threads in (1, 2):
-        net = F.lif_sine(n=800, seed=2)
-        net.run(0.05, threads=threads)
-        net.run(0.1, _sine, learn=True, threads=threads)
-        out.append(net.decoders)
-    np.testing.assert_array_equal(out[0], out[1])
+    """The parallel RLS pass (n >= 768) gives bit-identical decoders and P for 1 and 2 threads, with P
+    in float64 and float32."""
+    for precision in ("float64", "float32"):
+        out = []
+        for threads in (1, 2):
+            net = F.lif_sine(n=800, seed=2, rls_precision=precision)
+            net.run(0.05, threads=threads)
+            net.run(0.1, _sine, learn=True, threads=threads)
+            out.append((net.decoders, net.rls_matrix()))
+        np.testing.assert_array_equal(out[0][0], out[1][0])
+        np.testing.assert_array_equal(out[0][1], out[1][1])
 
 
 def test_lif_reservoir_learns_sine() -> None:
@@ -128,6 +194,8 @@ def test_bad_arguments_raise_clear_errors() -> None:
         F.ForceNetwork(10, "lif", dt=1e-4, g=1, q=1, lam=1)  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="rls_gain"):
         F.lif_sine(n=10, rls_gain="fast")
+    with pytest.raises(InvalidParameterError, match="rls_precision"):
+        F.lif_sine(n=10, rls_precision="float16")
     with pytest.raises(InvalidParameterError, match="p"):
         F.lif_sine(n=10, p=0.0)
     with pytest.raises(InvalidParameterError, match="lam"):

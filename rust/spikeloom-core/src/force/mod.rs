@@ -14,6 +14,7 @@
 //! their gains `G`, `Q` and `P(0)` carry over; the public API takes seconds and converts.
 //! Spikes are delivered by walking each spiking neuron's outgoing synapses (spikes x fan-out).
 
+pub mod kernel;
 pub mod network;
 pub mod neuron;
 pub mod rls;
@@ -21,5 +22,5 @@ pub mod weights;
 
 pub use network::{ForceConfig, ForceNetwork, Progress, RunOptions, RunOutput};
 pub use neuron::{NeuronModel, NeuronState};
-pub use rls::{Gain, Rls};
+pub use rls::{Gain, Precision, Rls};
 pub use weights::StaticWeights;

@@ -1,8 +1,9 @@
 //! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
 //! output feedback, RLS, and the step loop.
 
+use super::kernel::{self, Block, StepConsts, W};
 use super::neuron::{NeuronModel, NeuronState};
-use super::rls::{Gain, Rls};
+use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
 use rand::{RngExt, SeedableRng};
@@ -38,6 +39,9 @@ pub struct ForceConfig {
     pub lambda: f64,
     pub gain: Gain,
     pub seed: u64,
+    /// Storage of the RLS matrix `P` (float64 unless asked otherwise).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl ForceConfig {
@@ -182,7 +186,7 @@ impl ForceNetwork {
         }
         crate::error::ensure_all_finite("v", &neurons.v)?;
         crate::error::ensure_all_finite("u", &neurons.u)?;
-        let rls = Rls::new(n, cfg.k, cfg.lambda, cfg.gain)?;
+        let rls = Rls::with_precision(n, cfg.k, cfg.lambda, cfg.gain, cfg.precision)?;
         Ok(ForceNetwork {
             weights,
             encoders,
@@ -234,87 +238,91 @@ impl ForceNetwork {
         let dtm = self.cfg.dt / unit;
         let (trm, tdm) = (self.cfg.tau_rise / unit, self.cfg.tau_decay / unit);
         let single = trm == 0.0;
-        let ed = (-dtm / tdm).exp();
-        let er = if single { 0.0 } else { (-dtm / trm).exp() };
-        let jump = if single { 1.0 / tdm } else { 1.0 / (trm * tdm) };
-        let bias = self.cfg.model.bias();
+        let mut consts = StepConsts {
+            dt: dtm,
+            er: if single { 0.0 } else { (-dtm / trm).exp() },
+            ed: (-dtm / tdm).exp(),
+            jump: if single { 1.0 / tdm } else { 1.0 / (trm * tdm) },
+            single,
+            bias: self.cfg.model.bias(),
+            step: 0,
+        };
         let parallel = opts.parallel && n >= PARALLEL_MIN_N;
+        let n_ref = kernel::refractory_steps(&self.cfg.model, dtm);
+        let lif = matches!(self.cfg.model, NeuronModel::Lif { .. });
+
+        // The state in blocks of W neurons for the run (padding lanes: zero encoders and decoders,
+        // their spikes ignored).
+        let nb = n.div_ceil(W);
+        let np = nb * W;
+        let mut blocks = vec![Block::default(); nb];
+        for i in 0..n {
+            let (b, l) = (&mut blocks[i / W], i % W);
+            b.v[l] = self.neurons.v[i];
+            b.aux[l] = if lif {
+                (self.neurons.last_spike[i] + n_ref) as f64
+            } else {
+                self.neurons.u[i]
+            };
+            b.ipsc[l] = self.ipsc[i];
+            b.h[l] = self.h[i];
+            b.r[l] = self.r[i];
+            b.hr[l] = self.hr[i];
+        }
+        let pad = |x: &[f64]| -> Vec<f64> {
+            let mut out = vec![0.0; k * np];
+            for (o, col) in out.chunks_exact_mut(np).zip(x.chunks_exact(n)) {
+                o[..n].copy_from_slice(col);
+            }
+            out
+        };
+        let enc = pad(&self.encoders);
+        let mut dec = pad(&self.rls.d);
 
         let mut out = RunOutput {
             counts: vec![0; n],
             ..Default::default()
         };
         out.z.reserve(steps / opts.record_every * k + k);
-        let mut current = vec![0.0; n];
-        let mut jd = vec![0.0; n];
         let mut spikes: Vec<u32> = Vec::new();
-        let mut flags = vec![0.0f64; n];
         let mut err = vec![0.0; k];
+        let mut z_new = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
-            // 1. Input current: filtered static input + bias + feedback.
-            for (c, &ip) in current.iter_mut().zip(&self.ipsc) {
-                *c = ip + bias;
-            }
-            for (ec, &zc) in self.encoders.chunks_exact(n).zip(&self.z) {
-                for (c, e) in current.iter_mut().zip(ec) {
-                    *c += e * zc;
-                }
-            }
-            // 2. Neurons.
-            self.cfg
-                .model
-                .step(&mut self.neurons, &current, dtm, i, &mut flags);
-            // Spiking neurons, scanning the flags eight at a time (spikes are rare).
+            consts.step = i;
+            // 1.-4. Last step's spike input, input current (filtered static input + bias + feedback
+            // of the previous readout), neurons, filters, and the readout d^T r, in one pass.
             spikes.clear();
-            for (c, chunk) in flags.chunks(8).enumerate() {
-                if chunk.iter().any(|&f| f != 0.0) {
-                    for (l, &f) in chunk.iter().enumerate() {
-                        if f != 0.0 {
-                            spikes.push((c * 8 + l) as u32);
-                        }
-                    }
-                }
-            }
-            // 3. Spikes: column sums of the static weights (spikes x fan-out).
+            kernel::step_pass(
+                &self.cfg.model,
+                &consts,
+                &mut blocks,
+                n,
+                &enc,
+                &dec,
+                &self.z,
+                &mut z_new,
+                &mut spikes,
+            );
+            self.z.copy_from_slice(&z_new);
+            // Spikes: column sums of the static weights (spikes x fan-out), into the next pass.
             for &j in &spikes {
-                self.weights.add_column(j as usize, 1.0, &mut jd);
+                let (lo, hi) = (
+                    self.weights.ptr[j as usize],
+                    self.weights.ptr[j as usize + 1],
+                );
+                for (&post, &w) in self.weights.post[lo..hi]
+                    .iter()
+                    .zip(&self.weights.weight[lo..hi])
+                {
+                    let p = post as usize;
+                    blocks[p / W].jd[p % W] += w;
+                }
                 out.counts[j as usize] += 1;
             }
-            // 4. Double-exponential filters of the static input and of the spikes.
-            if single {
-                for (((ip, r), jdv), fl) in self
-                    .ipsc
-                    .iter_mut()
-                    .zip(&mut self.r)
-                    .zip(&mut jd)
-                    .zip(&flags)
-                {
-                    *ip = *ip * ed + *jdv * jump;
-                    *r = *r * ed + fl * jump;
-                    *jdv = 0.0;
-                }
-            } else {
-                for (((((ip, h), r), hr), jdv), fl) in self
-                    .ipsc
-                    .iter_mut()
-                    .zip(&mut self.h)
-                    .zip(&mut self.r)
-                    .zip(&mut self.hr)
-                    .zip(&mut jd)
-                    .zip(&flags)
-                {
-                    *ip = *ip * er + *h * dtm;
-                    *h = *h * ed + *jdv * jump;
-                    *r = *r * er + *hr * dtm;
-                    *hr = *hr * ed + fl * jump;
-                    *jdv = 0.0;
-                }
-            }
-            // 5. Readout, error, RLS.
-            self.rls.readout(&self.r, &mut self.z);
+            // 5. Error, RLS.
             if let Some(tg) = target {
                 let y = &tg[t * k..(t + 1) * k];
                 for ((e, zc), yc) in err.iter_mut().zip(&self.z).zip(y) {
@@ -322,11 +330,17 @@ impl ForceNetwork {
                     win_sq += *e * *e;
                 }
                 if learn && (i - 1) % self.cfg.rls_every as u64 == 0 {
+                    for (x, i) in self.r.iter_mut().zip(0..n) {
+                        *x = blocks[i / W].r[i % W];
+                    }
                     if opts.record_updates {
                         out.update_rates.extend_from_slice(&self.r);
                         out.update_targets.extend_from_slice(y);
                     }
                     self.rls.update(&self.r, &err, parallel);
+                    for (o, col) in dec.chunks_exact_mut(np).zip(self.rls.d.chunks_exact(n)) {
+                        o[..n].copy_from_slice(col);
+                    }
                 }
             }
             // 6. Records and progress.
@@ -362,6 +376,21 @@ impl ForceNetwork {
                     break;
                 }
             }
+        }
+        // Back from blocks, with the last step's spike input added to the filter.
+        for i in 0..n {
+            let (b, l) = (&blocks[i / W], i % W);
+            let add = b.jd[l] * consts.jump;
+            self.neurons.v[i] = b.v[l];
+            if lif {
+                self.neurons.last_spike[i] = (b.aux[l] as u64).saturating_sub(n_ref);
+            } else {
+                self.neurons.u[i] = b.aux[l];
+            }
+            self.ipsc[i] = if single { b.ipsc[l] + add } else { b.ipsc[l] };
+            self.h[i] = if single { b.h[l] } else { b.h[l] + add };
+            self.r[i] = b.r[l];
+            self.hr[i] = b.hr[l];
         }
         if self.z.iter().any(|x| !x.is_finite()) {
             return Err(Error::NonFinite {

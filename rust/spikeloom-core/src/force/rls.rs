@@ -11,11 +11,16 @@
 //! [`Gain::Reference`] reproduces that.)
 //!
 //! `P` is symmetric: only its upper triangle is stored (packed by rows), so it stays exactly
-//! symmetric and each update touches N(N+1)/2 numbers. The rank-1 correction of one update is
-//! applied lazily, fused with the matrix-vector product of the next one: one pass over the
-//! triangle per update. Rows are split into a fixed number of blocks of equal work (not depending on
-//! the thread count), each block accumulates its own partial product, and the partials are added in
-//! block order: results are bit-identical for any number of threads.
+//! symmetric and a pass touches N(N+1)/2 numbers. The O(N^2) pass is memory-bound, so the rank-1
+//! corrections are applied lazily: `P = P_s - sum_m s_m c_m c_m^T` with up to [`FOLD`] pending terms
+//! `(c_m, s_m)`, so `P r = P_s r - sum_m c_m s_m (c_m . r)` costs one read-only pass over the stored
+//! `P_s` plus O(N * FOLD). Every [`FOLD`] updates one pass folds the pending terms into the stored
+//! matrix (read and write) while computing the product. Rows are split into a fixed number of blocks
+//! of equal work (not depending on the thread count), each block accumulates its own partial product,
+//! and the partials are added in block order: results are bit-identical for any number of threads.
+//! The passes are compiled for the widest vector unit of the CPU (AVX2 + FMA on x86-64, chosen at run
+//! time); fused multiply-adds give the same results on every CPU (without FMA hardware they are
+//! computed in software).
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -31,8 +36,56 @@ pub enum Gain {
     Reference,
 }
 
+/// How the entries of `P` are stored. The arithmetic is float64 either way; `F32` rounds each entry
+/// to float32 when it is written back, which halves the memory traffic of the O(N^2) pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F64,
+    F32,
+}
+
 /// Row blocks of the packed triangle (fixed: results do not depend on the thread count).
 const BLOCKS: usize = 16;
+
+/// Rank-1 corrections kept pending before they are folded into the stored matrix.
+pub const FOLD: usize = 8;
+
+/// A stored entry of `P`.
+trait Entry: Copy + Send + Sync {
+    fn get(self) -> f64;
+    fn put(x: f64) -> Self;
+}
+
+impl Entry for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x
+    }
+}
+
+impl Entry for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x as f32
+    }
+}
+
+/// The packed upper triangle of `P` (by rows), in the chosen precision.
+#[derive(Clone, Debug)]
+enum Packed {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
 
 /// RLS state: packed upper triangle of `P`, decoders `d` (n x k, row-major), a pending update.
 #[derive(Clone, Debug)]
@@ -41,11 +94,11 @@ pub struct Rls {
     pub k: usize,
     pub lambda: f64,
     pub gain: Gain,
-    packed: Vec<f64>,
+    packed: Packed,
     /// Decoders, column-major: `d[c * n + i]` (output c, neuron i).
     pub d: Vec<f64>,
-    /// `P <- P - s c c^T` still to apply (c, s).
-    pending: Option<(Vec<f64>, f64)>,
+    /// `P = P_stored - sum s c c^T` over these (c, s), in order.
+    pending: Vec<(Vec<f64>, f64)>,
     /// Row ranges of the blocks.
     blocks: Vec<(usize, usize)>,
     partial: Vec<Vec<f64>>,
@@ -54,6 +107,16 @@ pub struct Rls {
 
 impl Rls {
     pub fn new(n: usize, k: usize, lambda: f64, gain: Gain) -> Result<Self> {
+        Self::with_precision(n, k, lambda, gain, Precision::F64)
+    }
+
+    pub fn with_precision(
+        n: usize,
+        k: usize,
+        lambda: f64,
+        gain: Gain,
+        precision: Precision,
+    ) -> Result<Self> {
         if !(lambda.is_finite() && lambda > 0.0) {
             return Err(Error::param(
                 "lambda",
@@ -69,10 +132,10 @@ impl Rls {
             ));
         }
         let len = n * (n + 1) / 2;
-        let mut packed = vec![0.0; len];
-        for i in 0..n {
-            packed[Self::offset(n, i)] = 1.0 / lambda;
-        }
+        let packed = match precision {
+            Precision::F64 => Packed::F64(vec![0.0; len]),
+            Precision::F32 => Packed::F32(vec![0.0; len]),
+        };
         // Blocks of (about) equal area: row i holds n - i entries.
         let total = len as f64;
         let nb = BLOCKS.min(n);
@@ -86,18 +149,28 @@ impl Rls {
             }
         }
         let partial = blocks.iter().map(|&(a, _)| vec![0.0; n - a]).collect();
-        Ok(Rls {
+        let mut rls = Rls {
             n,
             k,
             lambda,
             gain,
             packed,
             d: vec![0.0; n * k],
-            pending: None,
+            pending: Vec::with_capacity(FOLD),
             blocks,
             partial,
             updates: 0,
-        })
+        };
+        rls.reset_matrix();
+        Ok(rls)
+    }
+
+    /// How `P` is stored.
+    pub fn precision(&self) -> Precision {
+        match self.packed {
+            Packed::F64(_) => Precision::F64,
+            Packed::F32(_) => Precision::F32,
+        }
     }
 
     /// Offset of the diagonal entry (i, i) in the packed triangle: sum_{r < i} (n - r).
@@ -117,7 +190,7 @@ impl Rls {
     /// One RLS step with filtered rates `r` and a priori error `e = d^T r - y` (length k).
     pub fn update(&mut self, r: &[f64], e: &[f64], parallel: bool) {
         let n = self.n;
-        let c = self.fused_pass(r, parallel);
+        let c = self.product(r, parallel);
         let rc = dot(r, &c);
         let gamma = 1.0 + rc;
         let scale = match self.gain {
@@ -131,30 +204,32 @@ impl Rls {
             }
         }
         debug_assert_eq!(c.len(), n);
-        self.pending = Some((c, 1.0 / gamma));
+        self.pending.push((c, 1.0 / gamma));
         self.updates += 1;
     }
 
-    /// Apply the pending rank-1 correction and return `P r` (with the corrected P), in one pass.
-    fn fused_pass(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
+    /// `P r` with the current `P`: a read-only pass over the stored matrix and the pending terms, or,
+    /// when [`FOLD`] terms are pending, a pass that folds them into the stored matrix first.
+    fn product(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
         let n = self.n;
-        let (pc, s): (Vec<f64>, f64) = self.pending.take().unwrap_or((vec![0.0; n], 0.0));
-        // Split the packed triangle into the blocks' disjoint slices.
-        let mut slices: Vec<(usize, usize, &mut [f64], &mut Vec<f64>)> = Vec::new();
-        let mut rest: &mut [f64] = &mut self.packed;
-        for (&(a, b), part) in self.blocks.iter().zip(self.partial.iter_mut()) {
-            let len: usize = (a..b).map(|i| n - i).sum();
-            let (head, tail) = rest.split_at_mut(len);
-            slices.push((a, b, head, part));
-            rest = tail;
-        }
-        let work = |(a, b, tri, part): (usize, usize, &mut [f64], &mut Vec<f64>)| {
-            block_pass(n, a, b, tri, part, &pc, s, r);
-        };
-        if parallel {
-            slices.into_par_iter().for_each(work);
-        } else {
-            slices.into_iter().for_each(work);
+        let fold = self.pending.len() >= FOLD;
+        {
+            let terms: Vec<(&[f64], f64)> = if fold {
+                self.pending
+                    .iter()
+                    .map(|(c, s)| (c.as_slice(), *s))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            match &mut self.packed {
+                Packed::F64(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                }
+                Packed::F32(p) => {
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                }
+            }
         }
         let mut y = vec![0.0; n];
         for (&(a, _), part) in self.blocks.iter().zip(&self.partial) {
@@ -162,14 +237,50 @@ impl Rls {
                 *yj += pj;
             }
         }
+        if fold {
+            self.pending.clear();
+        } else {
+            for (c, s) in &self.pending {
+                let f = s * dot(c, r);
+                for (yj, cj) in y.iter_mut().zip(c) {
+                    *yj -= cj * f;
+                }
+            }
+        }
         y
     }
 
-    /// Apply any pending correction (after this, `matrix` is current).
+    /// Fold any pending corrections into the stored matrix.
     pub fn flush(&mut self, parallel: bool) {
-        if self.pending.is_some() {
-            let zero = vec![0.0; self.n];
-            self.fused_pass(&zero, parallel);
+        if !self.pending.is_empty() {
+            let n = self.n;
+            let terms: Vec<(&[f64], f64)> = self
+                .pending
+                .iter()
+                .map(|(c, s)| (c.as_slice(), *s))
+                .collect();
+            let zero = vec![0.0; n];
+            match &mut self.packed {
+                Packed::F64(p) => blocks_pass(
+                    n,
+                    &self.blocks,
+                    p,
+                    &mut self.partial,
+                    &terms,
+                    &zero,
+                    parallel,
+                ),
+                Packed::F32(p) => blocks_pass(
+                    n,
+                    &self.blocks,
+                    p,
+                    &mut self.partial,
+                    &terms,
+                    &zero,
+                    parallel,
+                ),
+            }
+            self.pending.clear();
         }
     }
 
@@ -181,8 +292,12 @@ impl Rls {
         let mut o = 0;
         for i in 0..n {
             for j in i..n {
-                m[i * n + j] = self.packed[o];
-                m[j * n + i] = self.packed[o];
+                let x = match &self.packed {
+                    Packed::F64(p) => p[o],
+                    Packed::F32(p) => p[o] as f64,
+                };
+                m[i * n + j] = x;
+                m[j * n + i] = x;
                 o += 1;
             }
         }
@@ -191,10 +306,17 @@ impl Rls {
 
     /// Reset `P` to `I / lambda` (decoders kept).
     pub fn reset_matrix(&mut self) {
-        self.pending = None;
-        self.packed.iter_mut().for_each(|x| *x = 0.0);
-        for i in 0..self.n {
-            self.packed[Self::offset(self.n, i)] = 1.0 / self.lambda;
+        self.pending.clear();
+        let (n, diag) = (self.n, 1.0 / self.lambda);
+        match &mut self.packed {
+            Packed::F64(p) => {
+                p.iter_mut().for_each(|x| *x = 0.0);
+                (0..n).for_each(|i| p[Self::offset(n, i)] = diag);
+            }
+            Packed::F32(p) => {
+                p.iter_mut().for_each(|x| *x = 0.0);
+                (0..n).for_each(|i| p[Self::offset(n, i)] = diag as f32);
+            }
         }
     }
 }
@@ -216,56 +338,201 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= s pc pc^T` and accumulate the
-/// block's share of `P r` into `part` (indices a..n).
-#[allow(clippy::too_many_arguments)]
-fn block_pass(
+/// Split the packed triangle into the blocks' disjoint slices and run [`block_pass`] on each
+/// (on the thread pool when `parallel`); each block writes its own partial product.
+fn blocks_pass<T: Entry>(
+    n: usize,
+    blocks: &[(usize, usize)],
+    packed: &mut [T],
+    partial: &mut [Vec<f64>],
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+    parallel: bool,
+) {
+    let mut slices: Vec<(usize, usize, &mut [T], &mut Vec<f64>)> = Vec::new();
+    let mut rest: &mut [T] = packed;
+    for (&(a, b), part) in blocks.iter().zip(partial.iter_mut()) {
+        let len: usize = (a..b).map(|i| n - i).sum();
+        let (head, tail) = rest.split_at_mut(len);
+        slices.push((a, b, head, part));
+        rest = tail;
+    }
+    let work = |(a, b, tri, part): (usize, usize, &mut [T], &mut Vec<f64>)| {
+        block_pass(n, a, b, tri, part, terms, r);
+    };
+    if parallel {
+        slices.into_par_iter().for_each(work);
+    } else {
+        slices.into_iter().for_each(work);
+    }
+}
+
+/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= sum s c c^T` over `terms`
+/// (none: read only) and accumulate the block's share of `P r` into `part` (indices a..n), compiled
+/// for the widest vector unit of the CPU.
+fn block_pass<T: Entry>(
     n: usize,
     a: usize,
     b: usize,
-    tri: &mut [f64],
+    tri: &mut [T],
     part: &mut [f64],
-    pc: &[f64],
-    s: f64,
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+) {
+    struct Op<'a, T> {
+        n: usize,
+        a: usize,
+        b: usize,
+        tri: &'a mut [T],
+        part: &'a mut [f64],
+        terms: &'a [(&'a [f64], f64)],
+        r: &'a [f64],
+    }
+    impl<T: Entry> pulp::WithSimd for Op<'_, T> {
+        type Output = ();
+        // Inlined into pulp's per-CPU entry points, so the loops get their target features.
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            if self.terms.is_empty() {
+                product_rows(self.n, self.a, self.b, self.tri, self.part, self.r)
+            } else {
+                fold_rows(
+                    self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                )
+            }
+        }
+    }
+    pulp::Arch::new().dispatch(Op {
+        n,
+        a,
+        b,
+        tri,
+        part,
+        terms,
+        r,
+    });
+}
+
+/// Lanes of the dot-product accumulators (two AVX2 registers of f64).
+const LANES: usize = 8;
+
+/// Row `i` of the symmetric product (the row from column i on): adds `row[j] r_i` to `ys[j]`
+/// (j > i) and `row . r` to `ys[0]`. Two loops (the row is in L1 for the second): the update of
+/// `ys` vectorises with run-time overlap checks, the dot product through its lane accumulators;
+/// fused, neither does. float32 entries are widened in registers.
+#[inline(always)]
+fn row_product<T: Entry>(row: &[T], rs: &[f64], ys: &mut [f64]) {
+    let ri = rs[0];
+    for (&p, y) in row[1..].iter().zip(ys[1..].iter_mut()) {
+        *y = p.get().mul_add(ri, *y);
+    }
+    ys[0] += row[0].get() * rs[0] + row_dot(&row[1..], &rs[1..]);
+}
+
+/// Rows `i` and `i + 1` of the symmetric product (`row0` from column i, `row1` from column i + 1):
+/// the same operations in the same order as [`row_product`] on each, but one pass over `ys` for both.
+#[inline(always)]
+fn pair_product<T: Entry>(row0: &[T], row1: &[T], rs: &[f64], ys: &mut [f64]) {
+    let (r0, r1) = (rs[0], rs[1]);
+    ys[1] = row0[1].get().mul_add(r0, ys[1]);
+    for ((&p0, &p1), y) in row0[2..].iter().zip(&row1[1..]).zip(ys[2..].iter_mut()) {
+        *y = p1.get().mul_add(r1, p0.get().mul_add(r0, *y));
+    }
+    ys[0] += row0[0].get() * rs[0] + row_dot(&row0[1..], &rs[1..]);
+    ys[1] += row1[0].get() * rs[1] + row_dot(&row1[1..], &rs[2..]);
+}
+
+/// `a . b` with fused multiply-adds into eight lane accumulators (fixed order).
+#[inline(always)]
+fn row_dot<T: Entry>(a: &[T], b: &[f64]) -> f64 {
+    let m = a.len().min(b.len()) / LANES * LANES;
+    let mut acc = [0.0f64; LANES];
+    for (p, r) in a[..m].chunks_exact(LANES).zip(b[..m].chunks_exact(LANES)) {
+        let p: &[T; LANES] = p.try_into().unwrap();
+        let r: &[f64; LANES] = r.try_into().unwrap();
+        for l in 0..LANES {
+            acc[l] = p[l].get().mul_add(r[l], acc[l]);
+        }
+    }
+    // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
+    // loop with 2-wide instructions.
+    let acc = std::hint::black_box(acc);
+    let mut tail = 0.0f64;
+    for (&p, &r) in a[m..].iter().zip(&b[m..]) {
+        tail = p.get().mul_add(r, tail);
+    }
+    let h = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
+    tail + ((h[0] + h[1]) + (h[2] + h[3]))
+}
+
+/// Read-only pass: `part = (P r)` restricted to the block's rows (and their transposes), two rows
+/// at a time.
+#[inline(always)]
+fn product_rows<T: Entry>(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
+    part: &mut [f64],
     r: &[f64],
 ) {
     part.iter_mut().for_each(|x| *x = 0.0);
+    let mut o = 0;
+    let mut i = a;
+    while i < b {
+        let len = n - i;
+        if i + 1 < b {
+            let (row0, row1) = (&tri[o..o + len], &tri[o + len..o + 2 * len - 1]);
+            o += 2 * len - 1;
+            pair_product(row0, row1, &r[i..], &mut part[i - a..]);
+            i += 2;
+        } else {
+            row_product(&tri[o..o + len], &r[i..], &mut part[i - a..]);
+            o += len;
+            i += 1;
+        }
+    }
+}
+
+/// Fold pass: `P -= sum s c c^T` over `terms` (in order, in f64, one rounding to the storage type
+/// per entry), then the product as in [`product_rows`] with the new values.
+#[inline(always)]
+fn fold_rows<T: Entry>(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
+    part: &mut [f64],
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+) {
+    part.iter_mut().for_each(|x| *x = 0.0);
+    let mut buf = vec![0.0f64; n - a];
     let mut o = 0;
     for i in a..b {
         let len = n - i;
         let row = &mut tri[o..o + len];
         o += len;
-        let ci = pc[i] * s;
-        let ri = r[i];
-        let (pcs, rs) = (&pc[i..], &r[i..]);
-        let ys = &mut part[i - a..];
-        // Diagonal entry: contributes once.
-        row[0] -= ci * pcs[0];
-        let mut acc = row[0] * rs[0];
-        // Off-diagonal entries (i, j > i) stand for (j, i) too.
-        let mut acc4 = [0.0f64; 4];
-        let (rrow, rpc, rr, ry) = (&mut row[1..], &pcs[1..], &rs[1..], &mut ys[1..]);
-        let m = rrow.len() / 4 * 4;
-        for (((p4, c4), r4), y4) in rrow[..m]
-            .chunks_exact_mut(4)
-            .zip(rpc[..m].chunks_exact(4))
-            .zip(rr[..m].chunks_exact(4))
-            .zip(ry[..m].chunks_exact_mut(4))
-        {
-            for l in 0..4 {
-                let p = p4[l] - ci * c4[l];
-                p4[l] = p;
-                acc4[l] += p * r4[l];
-                y4[l] += p * ri;
+        let x = &mut buf[..len];
+        for (xv, p) in x.iter_mut().zip(row.iter()) {
+            *xv = p.get();
+        }
+        for &(c, s) in terms {
+            let ci = -(c[i] * s);
+            for (xv, &cj) in x.iter_mut().zip(&c[i..]) {
+                *xv = ci.mul_add(cj, *xv);
             }
         }
-        for l in m..rrow.len() {
-            let p = rrow[l] - ci * rpc[l];
-            rrow[l] = p;
-            acc += p * rr[l];
-            ry[l] += p * ri;
+        for (xv, p) in x.iter_mut().zip(row.iter_mut()) {
+            *p = T::put(*xv);
+            *xv = p.get();
         }
-        ys[0] += acc + ((acc4[0] + acc4[1]) + (acc4[2] + acc4[3]));
+        row_product(x, &r[i..], &mut part[i - a..]);
     }
 }
 
@@ -353,6 +620,49 @@ mod tests {
                 let s: f64 = (0..n).map(|l| p[i * n + l] * gram[l * n + j]).sum();
                 let want = if i == j { 1.0 } else { 0.0 };
                 assert!((s - want).abs() < 1e-8, "P G [{i},{j}] = {s}");
+            }
+        }
+    }
+
+    /// float32 storage: the same recursion with each entry of P rounded to float32 when written;
+    /// decoders close to float64 (the rounding is 2^-24 relative per entry), P exactly symmetric,
+    /// and serial and parallel passes bit-identical.
+    #[test]
+    fn float32_storage_close_to_float64() {
+        let (n, k, m, lambda) = (40, 2, 100, 0.5);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let rs: Vec<f64> = (0..m * n).map(|_| rng.random::<f64>()).collect();
+        let ys: Vec<f64> = (0..m * k).map(|_| rng.random::<f64>() - 0.5).collect();
+        let run = |precision: Precision, parallel: bool| {
+            let mut rls = Rls::with_precision(n, k, lambda, Gain::Exact, precision).unwrap();
+            let mut z = vec![0.0; k];
+            for t in 0..m {
+                let r = &rs[t * n..(t + 1) * n];
+                rls.readout(r, &mut z);
+                let e: Vec<f64> = z.iter().zip(&ys[t * k..]).map(|(a, b)| a - b).collect();
+                rls.update(r, &e, parallel);
+            }
+            (rls.d.clone(), rls.matrix())
+        };
+        let (d64, _) = run(Precision::F64, false);
+        let (d32, p32) = run(Precision::F32, false);
+        assert_eq!((d32.clone(), p32.clone()), run(Precision::F32, true));
+        let norm = d64.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let diff = d64
+            .iter()
+            .zip(&d32)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            diff < 1e-4 * norm,
+            "float32 decoders differ: {diff} vs norm {norm}"
+        );
+        assert!(diff > 0.0, "float32 storage should round");
+        for i in 0..n {
+            for j in 0..n {
+                assert_eq!(p32[i * n + j], p32[j * n + i]);
+                assert_eq!(p32[i * n + j], p32[i * n + j] as f32 as f64);
             }
         }
     }
