@@ -225,14 +225,33 @@ fn product_rows<F: Real>(
     }
 }
 
-/// `y_s += W g_s` for every sample `s` of the chunk, four samples at a time (see [`Lockstep`]).
+/// A weight block of a reverse-pass product: dense (packed in panels) or sparse.
+#[derive(Clone, Copy)]
+enum Block<'a, F: Real> {
+    Dense(&'a Panels<F>),
+    Sparse(&'a SparseBlock<F>),
+}
+
+impl<'a, F: Real> Block<'a, F> {
+    /// The packed block if dense, else the sparse one (a projection is one or the other).
+    fn of(dense: &'a Option<Panels<F>>, sparse: &'a Option<SparseBlock<F>>) -> Option<Self> {
+        match (dense, sparse) {
+            (Some(d), _) => Some(Block::Dense(d)),
+            (None, Some(s)) => Some(Block::Sparse(s)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `y_s += W g_s` for every sample `s` of the chunk, four samples at a time (see [`Lockstep`] and
+/// [`SparseBlock::product`]).
 #[inline(always)]
 fn lockstep_rows<F: Real>(
     items: &mut [SampleAdjoint<'_, F>],
     p: Product,
     top: usize,
     t: usize,
-    w: &Panels<F>,
+    w: Block<'_, F>,
     ls: &mut Lockstep<F>,
 ) {
     for q in items.chunks_mut(4) {
@@ -242,7 +261,13 @@ fn lockstep_rows<F: Real>(
         for (i, it) in q.iter_mut().enumerate() {
             (ys[i], gs[i]) = product_rows(it.s, p, top, t);
         }
-        ls.product(&mut ys[..ns], &gs[..ns], w);
+        match w {
+            Block::Dense(w) => ls.product(&mut ys[..ns], &gs[..ns], w),
+            Block::Sparse(w) => {
+                let g4 = ls.interleave(&gs[..ns]);
+                w.product(&mut ys[..ns], g4);
+            }
+        }
     }
 }
 
@@ -290,7 +315,7 @@ fn backward_impl<F: Real>(
                 s.dza[top].iter_mut().for_each(|v| *v = F::zero());
             }
             if let Some(w) = &m.packed.readout {
-                lockstep_rows(items, Product::Readout, top, t, w, &mut ls);
+                lockstep_rows(items, Product::Readout, top, t, Block::Dense(w), &mut ls);
             }
         } else {
             for it in items.iter_mut() {
@@ -300,6 +325,7 @@ fn backward_impl<F: Real>(
         for l in (0..nl).rev() {
             let lm = &m.layers[l];
             let o = &m.layout.layers[l];
+            let sp = &m.sparse[l];
             let n = lm.n;
             for it in items.iter_mut() {
                 let (tr, s) = (it.tr, &mut *it.s);
@@ -335,50 +361,15 @@ fn backward_impl<F: Real>(
                     s.zprev[l].iter_mut().for_each(|z| *z = F::zero());
                 }
             }
-            if lm.recurrent && !detach_recurrent {
-                match (&m.packed.rec[l], &m.sparse[l].w_rec) {
-                    (Some(w), _) => lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls),
-                    (None, Some(b)) => {
-                        sparse_rows(items, Product::Recurrent(l), top, t, b, &mut ls)
-                    }
-                    (None, None) => unreachable!("a dense recurrent block is packed"),
-                }
+            if let (Some(w), false) = (Block::of(&m.packed.rec[l], &sp.w_rec), detach_recurrent) {
+                lockstep_rows(items, Product::Recurrent(l), top, t, w, &mut ls);
             }
-            if l > 0 {
-                match (&m.packed.below[l], &m.sparse[l].w_in) {
-                    (Some(w), _) => lockstep_rows(items, Product::Below(l), top, t, w, &mut ls),
-                    (None, Some(b)) => sparse_rows(items, Product::Below(l), top, t, b, &mut ls),
-                    (None, None) => {
-                        unreachable!("a dense input block above the first layer is packed")
-                    }
-                }
+            if let (Some(w), true) = (Block::of(&m.packed.below[l], &sp.w_in), l > 0) {
+                lockstep_rows(items, Product::Below(l), top, t, w, &mut ls);
             }
         }
     }
     weight_gradients(m, items, grad);
-}
-
-/// `y_s += W g_s` for every sample `s` of the chunk with a sparse `W`, four samples at a time
-/// (see [`SparseBlock::product`]).
-#[inline(always)]
-fn sparse_rows<F: Real>(
-    items: &mut [SampleAdjoint<'_, F>],
-    p: Product,
-    top: usize,
-    t: usize,
-    w: &SparseBlock<F>,
-    ls: &mut Lockstep<F>,
-) {
-    for q in items.chunks_mut(4) {
-        let mut ys: [&mut [F]; 4] = Default::default();
-        let mut gs: [&[F]; 4] = Default::default();
-        let ns = q.len();
-        for (i, it) in q.iter_mut().enumerate() {
-            (ys[i], gs[i]) = product_rows(it.s, p, top, t);
-        }
-        let g4 = ls.interleave(&gs[..ns]);
-        w.product(&mut ys[..ns], g4);
-    }
 }
 
 /// The events of a chunk grouped by presynaptic unit (counting sort): for unit `j`, entries
