@@ -15,6 +15,7 @@
 pub mod backward;
 pub mod connectivity;
 pub mod decolle;
+pub mod epochs;
 pub mod eprop;
 pub mod forward;
 pub mod input;

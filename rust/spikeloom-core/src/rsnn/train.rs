@@ -7,6 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
+use super::epochs::{run_epochs, step_lr, EpochSpec, EpochWork};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
@@ -21,9 +22,6 @@ use crate::parallel::{with_threads, CHUNK};
 /// bit-identical for any thread count.
 const GRAD_CHUNK: usize = 4;
 use crate::train::adam::Adam;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -686,69 +684,115 @@ fn fit_impl<F: Real>(
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
 ) -> Result<Vec<BpttEpochMetrics>> {
     let nw = net.layout.n_weights;
-    let n_tau = net.layout.len - nw;
-    let tau_mask = trainable_taus(net);
-    let any_tau = tau_mask.iter().any(|&b| b);
     let (b1, b2) = cfg.betas;
-    let mut adam_w = Adam::new(nw, b1, b2, cfg.eps);
-    let mut adam_tau = Adam::new(n_tau, b1, b2, cfg.eps);
-    let mut order: Vec<usize> = (0..train.x.n_samples).collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    let steps = train.x.n_steps;
-    let classification = cfg.loss.kind.is_classification();
-    for epoch in 1..=cfg.epochs {
-        let start = Instant::now();
-        let decays = (epoch - 1).checked_div(cfg.lr_step).unwrap_or(0);
-        let factor = cfg.lr_gamma.powi(decays as i32);
-        let (lr, lr_tau) = (cfg.lr * factor, cfg.lr_tau * factor);
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(epoch as u64));
-        order.shuffle(&mut rng);
-        let mut total = BatchStats::default();
-        for batch in order.chunks(cfg.batch_size) {
-            let windows: Vec<(usize, usize)> = match cfg.truncation {
-                Some(k) if k < steps => (0..steps)
-                    .step_by(k)
-                    .map(|t0| (t0, k.min(steps - t0)))
-                    .collect(),
-                _ => vec![(0, steps)],
+    let tau_mask = trainable_taus(net);
+    let mut work = BpttEpoch::<F> {
+        train,
+        validation,
+        cfg,
+        adam_w: Adam::new(nw, b1, b2, cfg.eps),
+        adam_tau: Adam::new(net.layout.len - nw, b1, b2, cfg.eps),
+        any_tau: tau_mask.iter().any(|&b| b),
+        tau_mask,
+        _f: std::marker::PhantomData,
+    };
+    let spec = EpochSpec {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+        restore_best: cfg.restore_best,
+    };
+    run_epochs(
+        net,
+        |n| &mut n.params,
+        train.x.n_samples,
+        spec,
+        &mut work,
+        callback,
+    )
+}
+
+/// One BPTT epoch's batches (Adam per batch, or per window under truncated BPTT) and metrics.
+struct BpttEpoch<'a, F> {
+    train: Data<'a>,
+    validation: Option<Data<'a>>,
+    cfg: &'a BpttConfig,
+    adam_w: Adam,
+    adam_tau: Adam,
+    tau_mask: Vec<bool>,
+    any_tau: bool,
+    _f: std::marker::PhantomData<F>,
+}
+
+impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
+    type Stats = BatchStats;
+    type Metrics = BpttEpochMetrics;
+
+    fn batch(
+        &mut self,
+        net: &mut RsnnNetwork,
+        epoch: usize,
+        batch: &[usize],
+        total: &mut BatchStats,
+    ) -> Result<()> {
+        let (cfg, train) = (self.cfg, self.train);
+        let nw = net.layout.n_weights;
+        let steps = train.x.n_steps;
+        let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch);
+        let lr_tau = step_lr(cfg.lr_tau, cfg.lr_gamma, cfg.lr_step, epoch);
+        let windows: Vec<(usize, usize)> = match cfg.truncation {
+            Some(k) if k < steps => (0..steps)
+                .step_by(k)
+                .map(|t0| (t0, k.min(steps - t0)))
+                .collect(),
+            _ => vec![(0, steps)],
+        };
+        let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
+        for &(t0, len) in &windows {
+            let (mut g, st) = if windows.len() == 1 {
+                gradient::<F>(net, train, batch, cfg)?
+            } else {
+                gradient_window::<F>(net, train, batch, cfg, t0, len, &mut states)?
             };
-            let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
-            for &(t0, len) in &windows {
-                let (mut g, st) = if windows.len() == 1 {
-                    gradient::<F>(net, train, batch, cfg)?
-                } else {
-                    gradient_window::<F>(net, train, batch, cfg, t0, len, &mut states)?
-                };
-                if let Some(i) = g.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::NonFinite {
-                        arg: "gradient".into(),
-                        expected: "finite gradients (lower the learning rate or clip_grad_norm)"
-                            .into(),
-                        got: format!("{} at parameter {i} in epoch {epoch}", g[i]),
-                    });
-                }
-                for (gi, on) in g[nw..].iter_mut().zip(&tau_mask) {
-                    if !on {
-                        *gi = 0.0;
-                    }
-                }
-                if let Some(c) = cfg.clip_grad_norm {
-                    let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    if norm > c {
-                        g.iter_mut().for_each(|v| *v *= c / norm);
-                    }
-                }
-                let (pw, pt) = net.params.split_at_mut(nw);
-                adam_w.step(lr, &g[..nw], [pw]);
-                if any_tau {
-                    adam_tau.step(lr_tau, &g[nw..], [pt]);
-                }
-                net.mask_diagonals();
-                net.clamp_taus();
-                total.add(&st);
+            if let Some(i) = g.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    arg: "gradient".into(),
+                    expected: "finite gradients (lower the learning rate or clip_grad_norm)".into(),
+                    got: format!("{} at parameter {i} in epoch {epoch}", g[i]),
+                });
             }
+            for (gi, on) in g[nw..].iter_mut().zip(&self.tau_mask) {
+                if !on {
+                    *gi = 0.0;
+                }
+            }
+            if let Some(c) = cfg.clip_grad_norm {
+                let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if norm > c {
+                    g.iter_mut().for_each(|v| *v *= c / norm);
+                }
+            }
+            let (pw, pt) = net.params.split_at_mut(nw);
+            self.adam_w.step(lr, &g[..nw], [pw]);
+            if self.any_tau {
+                self.adam_tau.step(lr_tau, &g[nw..], [pt]);
+            }
+            net.mask_diagonals();
+            net.clamp_taus();
+            total.add(&st);
         }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        net: &mut RsnnNetwork,
+        epoch: usize,
+        total: &BatchStats,
+        start: Instant,
+    ) -> Result<(BpttEpochMetrics, Option<f64>)> {
+        let cfg = self.cfg;
+        let classification = cfg.loss.kind.is_classification();
         let n = total.samples.max(1) as f64;
         let mut metrics = BpttEpochMetrics {
             epoch,
@@ -758,32 +802,22 @@ fn fit_impl<F: Real>(
             } else {
                 f64::NAN
             },
-            rates_hz: mean_rates(net, &total, steps),
-            lr,
+            rates_hz: mean_rates(net, total, self.train.x.n_steps),
+            lr: step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch),
             ..Default::default()
         };
-        if let Some(v) = validation {
+        let mut score = None;
+        if let Some(v) = self.validation {
             let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
             let nv = st.samples.max(1) as f64;
             let (vl, va) = (st.loss / nv, st.correct as f64 / nv);
             metrics.val_loss = Some(vl);
             metrics.val_accuracy = classification.then_some(va);
-            let score = if classification { va } else { -vl };
-            if cfg.restore_best && best.as_ref().map_or(true, |(b, _)| score >= *b) {
-                best = Some((score, net.params.clone()));
-            }
+            score = Some(if classification { va } else { -vl });
         }
         metrics.seconds = start.elapsed().as_secs_f64();
-        let flow = callback(&metrics);
-        history.push(metrics);
-        if flow.is_break() {
-            break;
-        }
+        Ok((metrics, score))
     }
-    if let Some((_, p)) = best {
-        net.params = p;
-    }
-    Ok(history)
 }
 
 /// Run every sample of `x` and return its full trajectory (spikes, membrane, adaptation, drive and

@@ -22,15 +22,13 @@ use super::loss::{local_gradient, LocalLoss, LossScratch};
 use super::network::DecolleNetwork;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
+use crate::rsnn::epochs::{run_epochs, step_lr, EpochSpec, EpochWork};
 use crate::rsnn::input::{SampleInput, Sequences};
 use crate::rsnn::loss::argmax;
 use crate::rsnn::real::Real;
 use crate::rsnn::surrogate::Surrogate;
 use crate::rsnn::train::{Data, Precision, Targets};
 use crate::train::adam::{Adam, Adamax};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -566,62 +564,96 @@ fn fit_impl<F: Real>(
     cfg: &DecolleConfig,
     callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
 ) -> Result<Vec<DecolleEpochMetrics>> {
-    let nt = net.layout.n_trainable;
-    let mut opt = Optim::new(cfg, nt);
-    let mut order: Vec<usize> = (0..train.x.n_samples).collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    for epoch in 1..=cfg.epochs {
-        let start = Instant::now();
-        let decays = (epoch - 1).checked_div(cfg.lr_step).unwrap_or(0);
-        let lr = cfg.lr * cfg.lr_gamma.powi(decays as i32);
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(epoch as u64));
-        order.shuffle(&mut rng);
-        let mut total = Stats::default();
-        for batch in order.chunks(cfg.batch_size) {
-            let st = if cfg.online {
-                let (n, o) = (&mut *net, &mut opt);
-                with_threads(cfg.threads, || {
-                    online_batch::<F>(n, train, batch, cfg, o, lr, epoch)
-                })??
-            } else {
-                let (g, st) = gradient::<F>(net, train, batch, cfg)?;
-                opt.step(lr, &g, &mut net.params[..nt], epoch)?;
-                st
-            };
-            total.add(&st);
-        }
+    let mut work = DecolleEpoch::<F> {
+        train,
+        validation,
+        cfg,
+        opt: Optim::new(cfg, net.layout.n_trainable),
+        _f: std::marker::PhantomData,
+    };
+    let spec = EpochSpec {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+        restore_best: cfg.restore_best,
+    };
+    run_epochs(
+        net,
+        |n| &mut n.params,
+        train.x.n_samples,
+        spec,
+        &mut work,
+        callback,
+    )
+}
+
+/// One DECOLLE epoch's batches (per-sequence or online updates) and metrics.
+struct DecolleEpoch<'a, F> {
+    train: Data<'a>,
+    validation: Option<Data<'a>>,
+    cfg: &'a DecolleConfig,
+    opt: Optim,
+    _f: std::marker::PhantomData<F>,
+}
+
+impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
+    type Stats = Stats;
+    type Metrics = DecolleEpochMetrics;
+
+    fn batch(
+        &mut self,
+        net: &mut DecolleNetwork,
+        epoch: usize,
+        batch: &[usize],
+        total: &mut Stats,
+    ) -> Result<()> {
+        let (cfg, train) = (self.cfg, self.train);
+        let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch);
+        let st = if cfg.online {
+            let o = &mut self.opt;
+            with_threads(cfg.threads, || {
+                online_batch::<F>(net, train, batch, cfg, o, lr, epoch)
+            })??
+        } else {
+            let nt = net.layout.n_trainable;
+            let (g, st) = gradient::<F>(net, train, batch, cfg)?;
+            self.opt.step(lr, &g, &mut net.params[..nt], epoch)?;
+            st
+        };
+        total.add(&st);
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        net: &mut DecolleNetwork,
+        epoch: usize,
+        total: &Stats,
+        start: Instant,
+    ) -> Result<(DecolleEpochMetrics, Option<f64>)> {
+        let cfg = self.cfg;
         let n = total.samples.max(1) as f64;
         let mut metrics = DecolleEpochMetrics {
             epoch,
             train_loss: total.loss / n,
             train_accuracy: total.accuracy(),
             train_layer_accuracy: total.layer_accuracy(),
-            rates_hz: total.rates_hz(net, train.x.n_steps),
-            lr,
+            rates_hz: total.rates_hz(net, self.train.x.n_steps),
+            lr: step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch),
             ..Default::default()
         };
-        if let Some(v) = validation {
+        let mut score = None;
+        if let Some(v) = self.validation {
             let st = evaluate::<F>(net, v, cfg.loss, cfg.burn_in, &cfg.surrogate, cfg.threads)?;
             let va = st.accuracy();
             metrics.val_loss = Some(st.loss / st.samples.max(1) as f64);
             metrics.val_accuracy = Some(va);
             metrics.val_layer_accuracy = Some(st.layer_accuracy());
-            if cfg.restore_best && best.as_ref().map_or(true, |(b, _)| va >= *b) {
-                best = Some((va, net.params.clone()));
-            }
+            score = Some(va);
         }
         metrics.seconds = start.elapsed().as_secs_f64();
-        let flow = callback(&metrics);
-        history.push(metrics);
-        if flow.is_break() {
-            break;
-        }
+        Ok((metrics, score))
     }
-    if let Some((_, p)) = best {
-        net.params = p;
-    }
-    Ok(history)
 }
 
 /// Run every sample of `x` with fixed weights and record each layer's spikes, membrane and readout

@@ -6,12 +6,12 @@ use super::config::{check_network, EpropConfig, Feedback, Mode, Optimizer, RateA
 use super::kernel::{RegSpec, Weights, Workspace};
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
+use crate::rsnn::epochs::{run_epochs, EpochSpec, EpochWork};
 use crate::rsnn::loss::{LossKind, Target};
 use crate::rsnn::network::RsnnNetwork;
 use crate::rsnn::real::Real;
 use crate::rsnn::train::{evaluate, Data, Precision, Targets};
 use crate::train::adam::Adam;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -425,39 +425,84 @@ fn fit_impl<F: Real>(
     callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
 ) -> Result<Vec<EpropEpochMetrics>> {
     check_network(net)?;
-    let mut up = Updater::new(net, cfg);
-    let mut order: Vec<usize> = (0..train.x.n_samples).collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    let steps = train.x.n_steps;
-    let classification = cfg.loss.kind != LossKind::Mse;
-    let mut works: Vec<Workspace<F>> = Vec::new();
-    let mut updates = 0;
-    let n_rec = net.spec.layers[0].size;
-    for epoch in 1..=cfg.epochs {
-        let start = Instant::now();
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(epoch as u64));
-        order.shuffle(&mut rng);
-        let mut total = EpropStats::default();
-        for batch in order.chunks(cfg.batch_size) {
-            let st = match cfg.mode {
-                Mode::PerTrial => {
-                    let (g, st) = gradient::<F>(net, train, batch, cfg, up.fb.as_deref())?;
-                    up.apply(net, &g)?;
-                    updates += 1;
-                    st
-                }
-                Mode::Online => {
-                    updates += steps;
-                    online_batch::<F>(net, train, batch, cfg, &mut up, &mut works)?
-                }
-            };
-            total.add(&st);
-        }
+    let mut work = EpropEpoch::<F> {
+        train,
+        validation,
+        cfg,
+        up: Updater::new(net, cfg),
+        works: Vec::new(),
+        updates: 0,
+    };
+    let spec = EpochSpec {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+        restore_best: cfg.restore_best,
+    };
+    run_epochs(
+        net,
+        |n| &mut n.params,
+        train.x.n_samples,
+        spec,
+        &mut work,
+        callback,
+    )
+}
+
+/// One e-prop epoch's batches (per-trial or online updates) and metrics.
+struct EpropEpoch<'a, F: Real> {
+    train: Data<'a>,
+    validation: Option<Data<'a>>,
+    cfg: &'a EpropConfig,
+    up: Updater,
+    works: Vec<Workspace<F>>,
+    /// Weight updates so far (over all epochs).
+    updates: usize,
+}
+
+impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
+    type Stats = EpropStats;
+    type Metrics = EpropEpochMetrics;
+
+    fn batch(
+        &mut self,
+        net: &mut RsnnNetwork,
+        _epoch: usize,
+        batch: &[usize],
+        total: &mut EpropStats,
+    ) -> Result<()> {
+        let (cfg, train) = (self.cfg, self.train);
+        let st = match cfg.mode {
+            Mode::PerTrial => {
+                let (g, st) = gradient::<F>(net, train, batch, cfg, self.up.fb.as_deref())?;
+                self.up.apply(net, &g)?;
+                self.updates += 1;
+                st
+            }
+            Mode::Online => {
+                self.updates += train.x.n_steps;
+                online_batch::<F>(net, train, batch, cfg, &mut self.up, &mut self.works)?
+            }
+        };
+        total.add(&st);
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        net: &mut RsnnNetwork,
+        epoch: usize,
+        total: &EpropStats,
+        start: Instant,
+    ) -> Result<(EpropEpochMetrics, Option<f64>)> {
+        let cfg = self.cfg;
+        let steps = self.train.x.n_steps;
+        let classification = cfg.loss.kind != LossKind::Mse;
+        let n_rec = net.spec.layers[0].size;
         let n = total.samples.max(1) as f64;
         let mut m = EpropEpochMetrics {
             epoch,
-            updates,
+            updates: self.updates,
             train_loss: total.loss / n,
             train_accuracy: if classification {
                 total.correct as f64 / n
@@ -467,28 +512,18 @@ fn fit_impl<F: Real>(
             rate_hz: total.spikes / (n * n_rec as f64 * steps as f64 * net.spec.dt),
             ..Default::default()
         };
-        if let Some(v) = validation {
+        let mut score = None;
+        if let Some(v) = self.validation {
             let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
             let nv = st.samples.max(1) as f64;
             let (vl, va) = (st.loss / nv, st.correct as f64 / nv);
             m.val_loss = Some(vl);
             m.val_accuracy = classification.then_some(va);
-            let score = if classification { va } else { -vl };
-            if cfg.restore_best && best.as_ref().map_or(true, |(b, _)| score >= *b) {
-                best = Some((score, net.params.clone()));
-            }
+            score = Some(if classification { va } else { -vl });
         }
         m.seconds = start.elapsed().as_secs_f64();
-        let flow = callback(&m);
-        history.push(m);
-        if flow.is_break() {
-            break;
-        }
+        Ok((m, score))
     }
-    if let Some((_, p)) = best {
-        net.params = p;
-    }
-    Ok(history)
 }
 
 /// Bytes of one e-prop workspace after running `steps` steps of the first sample of `x` (the
