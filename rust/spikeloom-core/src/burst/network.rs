@@ -223,15 +223,15 @@ type Logged = (u64, u32, SpikeKind);
 #[derive(Clone, Debug)]
 struct Population {
     spec: PopulationSpec,
-    stepper: Stepper,
-    state: TwoCompartmentState,
+    stepper: Stepper<f32>,
+    state: TwoCompartmentState<f32>,
     detector: Detector,
     rates: RateEstimate,
     bg: Vec<PoissonAlias>,
     bg_rng: Xoshiro256pp,
     burst_rng: Xoshiro256pp,
-    i_s: Vec<f64>,
-    i_d: Vec<f64>,
+    i_s: Vec<f32>,
+    i_d: Vec<f32>,
     incoming: Vec<Projection>,
     out: Vec<(u32, StepSpike)>,
     step_spikes: Vec<(u32, SpikeKind)>,
@@ -342,7 +342,7 @@ impl Network {
                     let u1: f64 = 1.0 - rng.random::<f64>();
                     let u2: f64 = rng.random::<f64>();
                     let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                    *v = spec.params.e_l + spec.v_init_sd * z;
+                    *v = (spec.params.e_l + spec.v_init_sd * z) as f32;
                 }
             }
             built.push(Population {
@@ -434,10 +434,11 @@ impl Network {
             return Err(Error::param("current", "finite currents (A)", v));
         }
         let p = &mut self.pops[k];
-        match compartment {
-            Compartment::Soma => p.i_s.copy_from_slice(values),
-            Compartment::Dendrite => p.i_d.copy_from_slice(values),
-        }
+        let dst = match compartment {
+            Compartment::Soma => &mut p.i_s,
+            Compartment::Dendrite => &mut p.i_d,
+        };
+        dst.iter_mut().zip(values).for_each(|(d, &v)| *d = v as f32);
         Ok(())
     }
 
@@ -451,7 +452,8 @@ impl Network {
     /// Somatic and dendritic potentials (V) of population `k`.
     pub fn potentials(&self, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         let p = self.pop(k)?;
-        Ok((p.state.vs.clone(), p.state.vd.clone()))
+        let f = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect();
+        Ok((f(&p.state.vs), f(&p.state.vd)))
     }
 
     fn projection(&self, post: usize, index: usize) -> Result<&Projection> {
@@ -666,7 +668,7 @@ impl Population {
                 let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
                 let (a, b) = (a as usize, b as usize);
                 for (&j, &w) in pr.out_post[a..b].iter().zip(&pr.w[a..b]) {
-                    g[j as usize] += eff * w;
+                    g[j as usize] += (eff * w) as f32;
                 }
                 delivered += (b - a) as u64;
             }
@@ -689,17 +691,18 @@ impl Population {
                 (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
                 (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
             };
+            let w = b.weight as f32;
             let count = tab.sample(&mut self.bg_rng);
             let mut left = count;
             while left >= 2 {
                 let u = self.bg_rng.next_u64();
-                g[index32(u as u32, n) as usize] += b.weight;
-                g[index32((u >> 32) as u32, n) as usize] += b.weight;
+                g[index32(u as u32, n) as usize] += w;
+                g[index32((u >> 32) as u32, n) as usize] += w;
                 left -= 2;
             }
             if left == 1 {
                 let u = self.bg_rng.next_u64();
-                g[index32(u as u32, n) as usize] += b.weight;
+                g[index32(u as u32, n) as usize] += w;
             }
         }
     }

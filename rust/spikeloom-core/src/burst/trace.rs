@@ -42,7 +42,7 @@ pub fn simulate(
     inputs: &NeuronInputs<'_>,
     seed: u64,
 ) -> Result<NeuronTrace> {
-    let stepper = Stepper::new(params, dt)?;
+    let stepper = Stepper::<f64>::new(params, dt)?;
     let len = n * steps;
     for (name, a) in [
         ("i_s", inputs.i_s),
@@ -64,7 +64,7 @@ pub fn simulate(
             return Err(Error::shape(name, format!("{n} potentials (V)"), a.len()));
         }
     }
-    let mut s = TwoCompartmentState::rest(n, params);
+    let mut s = TwoCompartmentState::<f64>::rest(n, params);
     s.vs.copy_from_slice(vs0);
     s.vd.copy_from_slice(vd0);
     let mut rng = Xoshiro256pp::new(seed, 0);
