@@ -73,6 +73,25 @@ def main() -> None:
         e0 = start // 4
         print(f"  {e0:5d}-{e0 + len(rows) // 4 - 1:<5d} " + " ".join(f"{r:7.2f}" for r in rates) + f"  {cost:.3f}")
 
+    print(f"\nhidden event rates (Hz) and mean plastic weights, mean over {a.curve_every} epochs:")
+    wkeys = [k for k in (hist[0] if hist else {}) if k.startswith("mean_w ")]
+    print("  epochs       h1:00  h1:01  h1:10  h1:11  h2:00  h2:01  h2:10  h2:11  " + "  ".join(k[7:] for k in wkeys))
+    for start in range(0, len(hist), per):
+        rows = hist[start : start + per]
+        cells = []
+        for key in ("hidden1_rate_hz", "hidden2_rate_hz"):
+            for x1, x2 in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                r = [h[key] for h in rows if (h["x1"], h["x2"]) == (x1, x2)]
+                cells.append(float(np.mean(r)) if r else float("nan"))
+        ws = [rows[-1][k] for k in wkeys]
+        e0 = start // 4
+        print(
+            f"  {e0:5d}-{e0 + len(rows) // 4 - 1:<5d} "
+            + " ".join(f"{c:6.2f}" for c in cells)
+            + "  "
+            + "  ".join(f"{w:.3f}".rjust(len(k) - 7) for w, k in zip(ws, wkeys, strict=True))
+        )
+
     print(f"\noutput event rate after training (boundary {thr:.0f} Hz):")
     for (x1, x2), r in res.rates.items():
         want = "high" if x1 ^ x2 else "low"

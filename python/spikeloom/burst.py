@@ -673,7 +673,8 @@ class XORResult:
         correct: patterns on the correct side of ``(e_min + e_max) / 2``.
         history: one dict per example (example, pattern, output rate over the prediction phase, its moving
             average at the end of the prediction phase and the reference's cost computed from it, hidden
-            rates, hidden burst probabilities during learning, mean teaching current).
+            rates, hidden burst probabilities during learning, mean teaching current, mean weight of each
+            plastic projection after the example).
         simulated_seconds, wall_seconds: totals.
         interrupted: training stopped by Ctrl-C.
     """
@@ -721,7 +722,7 @@ def train_xor(
     v.positive_int("examples", cfg.examples, minimum=0)
     if not 0.0 < cfg.learn_fraction < 1.0:
         raise InvalidParameterError(f"learn_fraction: expected a value in (0, 1), got {cfg.learn_fraction}")
-    net, _ = xor_network(cfg)
+    net, handles = xor_network(cfg)
     t0 = time.perf_counter()
     result = XORResult(rates={}, correct=0)
     net.run(3 * cfg.tau_avg)  # burn-in of the moving averages
@@ -752,6 +753,8 @@ def train_xor(
                 "teach_current_pa": float(teach.mean() * 1e12),
                 "simulated_s": net.time,
             }
+            for name, h in handles.items():
+                row[f"mean_w {name}"] = float(net.weights(h)[2].mean())
             result.history.append(row)
             if callback is not None:
                 callback(row)

@@ -303,7 +303,11 @@ impl Network {
             return Err(Error::param("dt", "a finite step > 0 (s)", dt));
         }
         if !(delay.is_finite() && delay >= 0.0 && delay <= 1.0) {
-            return Err(Error::param("delay", "a transmission delay in [0, 1] s", delay));
+            return Err(Error::param(
+                "delay",
+                "a transmission delay in [0, 1] s",
+                delay,
+            ));
         }
         let delay_steps = ((delay / dt).round() as u64).max(1);
         let mut built = Vec::with_capacity(pops.len());
@@ -454,6 +458,14 @@ impl Network {
         let p = self.pop(k)?;
         let f = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect();
         Ok((f(&p.state.vs), f(&p.state.vd)))
+    }
+
+    /// Synaptic conductances (units of the leak conductance) of population `k`: excitatory soma,
+    /// inhibitory soma, excitatory dendrite, inhibitory dendrite, after the last step's decay.
+    pub fn conductances(&self, k: usize) -> Result<[Vec<f64>; 4]> {
+        let s = &self.pop(k)?.state;
+        let f = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect();
+        Ok([f(&s.ge_s), f(&s.gi_s), f(&s.ge_d), f(&s.gi_d)])
     }
 
     fn projection(&self, post: usize, index: usize) -> Result<&Projection> {

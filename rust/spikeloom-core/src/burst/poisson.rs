@@ -103,7 +103,8 @@ impl PoissonAlias {
         let mut scaled: Vec<f64> = pmf.iter().map(|p| p / total * m as f64).collect();
         let mut prob = vec![1.0; m];
         let mut alias: Vec<u32> = (0..m as u32).collect();
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..m).partition(|&i| scaled[i] < 1.0);
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..m).partition(|&i| scaled[i] < 1.0);
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
             prob[s] = scaled[s];
             alias[s] = l as u32;
@@ -192,7 +193,10 @@ mod tests {
             }
             if cells > 1 {
                 let dof = (cells - 1) as f64;
-                assert!(chi2 < dof + 6.0 * (2.0 * dof).sqrt(), "chi2 {chi2} dof {dof} mean {mean}");
+                assert!(
+                    chi2 < dof + 6.0 * (2.0 * dof).sqrt(),
+                    "chi2 {chi2} dof {dof} mean {mean}"
+                );
             }
         }
         assert!(PoissonAlias::new(-1.0).is_err());
