@@ -302,7 +302,7 @@ impl Network {
         if !(dt.is_finite() && dt > 0.0) {
             return Err(Error::param("dt", "a finite step > 0 (s)", dt));
         }
-        if !(delay.is_finite() && delay >= 0.0 && delay <= 1.0) {
+        if !(delay.is_finite() && (0.0..=1.0).contains(&delay)) {
             return Err(Error::param(
                 "delay",
                 "a transmission delay in [0, 1] s",
