@@ -549,8 +549,10 @@ class XORConfig:
     (hidden somata: excitatory weight ``1.1 * 0.35``, inhibitory ``1.4 * 0.35``), constant dendritic currents
     into the output (400 pA) and hidden2 (500 pA) dendrites, input currents +150 pA ("1") / -350 pA ("0"),
     teaching current into the output dendrites during the last ``learn_fraction`` of each example,
-    homeostasis bounds ``min_rate = e_min``, ``max_rate = e_max``. Time step 0.1 ms and transmission delay
-    0.8 ms as in Auryn (its default step and minimum axonal delay).
+    homeostasis bounds ``min_rate = e_min``, ``max_rate = e_max``. Time step 0.1 ms as in Auryn. Transmission
+    delay 0.8 ms (Auryn's minimum axonal delay), which lets the populations advance 8 steps at a time in
+    parallel; the reference's own event/burst connections deliver at the next step, ``delay=1e-4`` reproduces
+    that at the cost of one synchronisation per step.
     """
 
     n: int = 500
