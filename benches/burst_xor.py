@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=base.dt)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rate-valence", action="store_true", help="the earlier reference rule (valence in Hz)")
     ap.add_argument("--curve-every", type=int, default=50, help="epochs (4 examples) per learning-curve row")
     ap.add_argument("--history", type=str, default="", help="optional JSON file for the per-example history")
     a = ap.parse_args()
@@ -47,11 +48,13 @@ def main() -> None:
         dt=a.dt,
         seed=a.seed,
         threads=a.threads,
+        rate_valence=a.rate_valence,
     )
     print(
         f"XOR burst-dependent plasticity: 5 x {cfg.n} neurons, p={cfg.p:.2f}, dt={cfg.dt * 1e3:.2f} ms, "
         f"delay={cfg.delay * 1e3:.1f} ms, {cfg.examples} examples x {cfg.durex} s, tau_avg={cfg.tau_avg} s, "
-        f"threads={cfg.threads}, cores={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}",
+        f"threads={cfg.threads}, rate_valence={cfg.rate_valence}, cores={os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     t0, c0 = time.perf_counter(), time.process_time()

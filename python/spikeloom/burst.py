@@ -115,7 +115,8 @@ class BurstRule:
     ``dw = eta (-min(P_bar, 1) + hom) E~_pre``, at a burst ``dw = eta (1 + hom) E~_pre``, where ``E~_pre``
     is the presynaptic event trace (time constant ``tau_pre``, s), ``hom = -(r - max_rate) / r`` when the
     postsynaptic event rate ``r`` exceeds ``max_rate`` (Hz); presynaptic events add ``eta (min_rate - r)``
-    when ``r < min_rate``; weights stay in ``[w_min, w_max]``."""
+    when ``r < min_rate``; weights stay in ``[w_min, w_max]``. ``rate_valence`` selects an earlier version of the
+    reference rule: ``-B_bar`` (Hz) at events, ``+E_bar`` (Hz) at bursts, homeostasis ``-(r - max_rate)``."""
 
     eta: float = 4e-3
     tau_pre: float = 100e-3
@@ -123,6 +124,7 @@ class BurstRule:
     w_max: float = 1.0
     max_rate: float = 12.0
     min_rate: float = 2.0
+    rate_valence: bool = False
 
 
 @dataclass(frozen=True)
@@ -586,6 +588,7 @@ class XORConfig:
     hidden_bg_inh_scale: float = 1.4
     bias_output_dend: float = 400e-12
     bias_hidden2_dend: float = 500e-12
+    rate_valence: bool = False
     seed: int = 0
     threads: int = 0
 
@@ -623,7 +626,13 @@ def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]
     for name in ("hidden1", "hidden2"):
         net.add_population(name, cfg.n, nrn, backgrounds=hidden_bg, tau_avg=cfg.tau_avg)
     net.add_population("output", cfg.n, nrn, backgrounds=bg(cfg.bg_soma_hidden), tau_avg=cfg.tau_avg)
-    rule_h = BurstRule(eta=cfg.eta_hidden, tau_pre=cfg.tau_pre, max_rate=cfg.max_rate, min_rate=cfg.min_rate)
+    rule_h = BurstRule(
+        eta=cfg.eta_hidden,
+        tau_pre=cfg.tau_pre,
+        max_rate=cfg.max_rate,
+        min_rate=cfg.min_rate,
+        rate_valence=cfg.rate_valence,
+    )
     rule_o = replace(rule_h, eta=cfg.eta_output)
     handles: dict[str, tuple[str, int]] = {}
     p = cfg.p

@@ -36,11 +36,20 @@ fn rule_factors_have_the_paper_signs() {
         w_max: 1.0,
         max_rate: 10.0,
         min_rate: 2.0,
+        rate_valence: false,
     };
     assert!(r.burst_factor(5.0) > 0.0 && r.event_factor(0.3, 5.0) < 0.0);
     assert_eq!(r.event_factor(1.7, 5.0), -1.0); // P_bar capped at 1
     assert!(r.burst_factor(20.0) < 1.0); // homeostasis above max_rate
     assert!(r.pre_event_change(1.0) > 0.0 && r.pre_event_change(3.0) == 0.0);
+    // the rate-valence variant: -B_bar at events, +E_bar at bursts, absolute homeostasis
+    assert_eq!(r.factors(5.0, 2.0, 0.4), (r.event_factor(0.4, 5.0), 1.0));
+    let v = RuleParams {
+        rate_valence: true,
+        ..r
+    };
+    assert_eq!(v.factors(5.0, 2.0, 0.4), (-2.0, 5.0));
+    assert_eq!(v.factors(12.0, 3.0, 0.25), (-5.0, 10.0));
 }
 
 fn small_network(threads: usize) -> Vec<Vec<u32>> {
@@ -75,6 +84,7 @@ fn small_network(threads: usize) -> Vec<Vec<u32>> {
             w_max: 1.0,
             max_rate: 10.0,
             min_rate: 2.0,
+            rate_valence: false,
         }),
         seed: 3,
     };

@@ -754,10 +754,14 @@ impl Population {
                 let inv_scale = 1.0 / pr.pre_scale;
                 for &(j, kind) in &self.step_spikes {
                     let j = j as usize;
-                    let rate = self.rates.event(j);
+                    let (on_event, on_burst) = rule.factors(
+                        self.rates.event(j),
+                        self.rates.burst(j),
+                        self.rates.p_bar(j),
+                    );
                     let factor = match kind {
-                        SpikeKind::Event => rule.event_factor(self.rates.p_bar(j), rate),
-                        SpikeKind::Burst => rule.burst_factor(rate),
+                        SpikeKind::Event => on_event,
+                        SpikeKind::Burst => on_burst,
                         SpikeKind::Within => continue,
                     };
                     let c = rule.eta * factor * inv_scale;
