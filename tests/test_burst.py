@@ -14,6 +14,7 @@ from spikeloom.burst import (
     burst_probability,
     classify_bursts,
     neuron_trace,
+    teaching_current,
     tm_efficacies,
     xor_network,
 )
@@ -190,3 +191,53 @@ def test_bad_arguments_raise_named_errors():
     net.run(1e-3)
     with pytest.raises(InvalidParameterError, match="frozen"):
         net.add_population("b", 3, TwoCompartment())
+
+
+def test_network_neurons_follow_the_single_neuron_reference():
+    # The network keeps its state in single precision (as the reference Auryn code does); it follows the
+    # double-precision single-neuron recording (itself checked against numpy above) to float rounding,
+    # spike steps included. Bursts off (E_d far above any Vd) so no random draws are involved.
+    nrn = TwoCompartment.burst_poisson(e_d=1.0)
+    dt, steps, n = 1e-4, 3000, 8
+    i_s = np.linspace(50e-12, 900e-12, n)
+    i_d = np.linspace(-200e-12, 300e-12, n)
+    net = BurstNetwork(dt=dt, seed=0)
+    net.add_population("a", n, nrn, v_init_sd=0.0)
+    net.set_current("a", i_s)
+    net.set_current("a", i_d, compartment="dendrite")
+    st = net.run(steps * dt, record=True)
+    vs, vd = net.potentials("a")
+    ref = neuron_trace(nrn, np.tile(i_s, (steps, 1)), np.tile(i_d, (steps, 1)), dt=dt)
+    np.testing.assert_allclose(vs, ref["vs"][-1], atol=2e-6)
+    np.testing.assert_allclose(vd, ref["vd"][-1], atol=2e-6)
+    got = sorted(zip((np.rint(st.raster[0] / dt) - 1).astype(int).tolist(), st.raster[2].tolist(), strict=True))
+    want = sorted(zip(ref["spike_step"].tolist(), ref["spike_id"].tolist(), strict=True))
+    assert got == want and len(want) > 15
+
+
+def test_spikes_arrive_after_the_transmission_delay():
+    dt, steps = 1e-4, 5000
+    nrn = TwoCompartment.burst_poisson()
+    for delay in (1e-4, 0.8e-3, 3e-3):
+        net = BurstNetwork(dt=dt, seed=1, delay=delay)
+        net.add_population("pre", 30, nrn, backgrounds=[Background("soma", "exc", 800.0, 0.35)])
+        net.add_population("post", 10, nrn)
+        net.connect("pre", "post", p=1.0, weight=0.01)
+        st = net.run(steps * dt, record=True)
+        t, pop, _, _ = st.raster
+        step = np.rint(t / dt).astype(int)
+        d = round(delay / dt)
+        # every spike emitted at step s (1..steps) is delivered to the 10 targets at step s + d
+        assert st.synaptic_events == 10 * np.sum((pop == 0) & (step <= steps - d))
+        assert np.sum(pop == 0) > 100
+    with pytest.raises(InvalidParameterError, match="delay"):
+        BurstNetwork(delay=2.0)
+
+
+def test_teaching_current_is_the_reference_error_signal():
+    cfg = XORConfig()
+    rates = np.array([1.5, 3.5, 5.0, 8.5, 9.5, 12.0])
+    up = teaching_current(rates, 1, cfg)
+    np.testing.assert_allclose(up, [1e-9, 1e-9 / 1.5, 1e-9 / 3.0, 1e-9 / 6.5, 0.0, 0.0])
+    down = teaching_current(rates, 0, cfg)
+    np.testing.assert_allclose(down, [0.0, -1e-9 / 6.5, -1e-9 / 5.0, -1e-9 / 1.5, -1e-9, -1e-9])

@@ -6,7 +6,7 @@ dimensionless, in units of the target compartment's leak conductance.
   ``f(Vd) = 1 / (1 + exp(-(Vd - E_d) / D))``, back-propagating spike kernel, somatic and dendritic
   adaptation, moving threshold; :meth:`TwoCompartment.naud`) and its stochastic-burst variant
   (:meth:`TwoCompartment.burst_poisson`: passive dendrite, a somatic spike is followed by a second spike
-  5-15 ms later with probability ``f(Vd)``, 20 ms refractory), integrated with forward Euler.
+  10 ms later with probability ``f(Vd)``, 20 ms refractory), integrated with forward Euler.
 * :func:`classify_bursts`: events (isolated spikes and first spikes of bursts) and bursts (second spikes;
   inter-spike interval below the 16 ms window) of a spike train.
 * :func:`tm_efficacies`: Tsodyks-Markram short-term depression/facilitation.
@@ -87,8 +87,15 @@ class TwoCompartment:
 
     @classmethod
     def burst_poisson(cls, **overrides: Any) -> TwoCompartment:
-        """The stochastic-burst neuron of the XOR network (E_d = -57 mV, 20 ms absolute refractory)."""
-        base = {"mechanism": "stochastic", "e_d": -57e-3, "refractory": 20e-3}
+        """The stochastic-burst neuron of the XOR network (reference ``BurstPoissonGroup``: E_d = -57 mV,
+        20 ms absolute refractory, burst spike 10 ms after the first)."""
+        base = {
+            "mechanism": "stochastic",
+            "e_d": -57e-3,
+            "refractory": 20e-3,
+            "burst_delay_min": 10e-3,
+            "burst_delay_max": 10e-3,
+        }
         base.update(overrides)
         return cls(**base)
 
@@ -108,7 +115,8 @@ class BurstRule:
     ``dw = eta (-min(P_bar, 1) + hom) E~_pre``, at a burst ``dw = eta (1 + hom) E~_pre``, where ``E~_pre``
     is the presynaptic event trace (time constant ``tau_pre``, s), ``hom = -(r - max_rate) / r`` when the
     postsynaptic event rate ``r`` exceeds ``max_rate`` (Hz); presynaptic events add ``eta (min_rate - r)``
-    when ``r < min_rate``; weights stay in ``[w_min, w_max]``."""
+    when ``r < min_rate``; weights stay in ``[w_min, w_max]``. ``rate_valence`` selects an earlier version of the
+    reference rule: ``-B_bar`` (Hz) at events, ``+E_bar`` (Hz) at bursts, homeostasis ``-(r - max_rate)``."""
 
     eta: float = 4e-3
     tau_pre: float = 100e-3
@@ -116,6 +124,7 @@ class BurstRule:
     w_max: float = 1.0
     max_rate: float = 12.0
     min_rate: float = 2.0
+    rate_valence: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,8 +309,10 @@ class BurstNetwork:
     """A network of two-compartment populations (clock-driven, step ``dt`` seconds, seeded).
 
     Build with :meth:`add_population` and :meth:`connect`; the engine is created on the first call that
-    needs it (:meth:`run`, :meth:`set_current`, ...) and the structure is then frozen. Each population
-    owns its random stream and its incoming synapses, so results are identical for any ``threads``.
+    needs it (:meth:`run`, :meth:`set_current`, ...) and the structure is then frozen. Spikes reach their
+    targets ``delay`` seconds after emission (rounded to whole steps, at least one step; default one step);
+    populations advance that many steps at a time in parallel. Each population owns its random streams and
+    its incoming synapses, so results are identical for any ``threads``.
 
     Example::
 
@@ -313,8 +324,11 @@ class BurstNetwork:
         stats = net.run(1.0)
     """
 
-    def __init__(self, dt: float = 1e-4, seed: int = 0, threads: int = 0) -> None:
+    def __init__(self, dt: float = 1e-4, seed: int = 0, threads: int = 0, delay: float | None = None) -> None:
         self.dt = v.positive("dt", dt)
+        self.delay = self.dt if delay is None else v.non_negative("delay", delay)
+        if self.delay > 1.0:
+            raise InvalidParameterError(f"delay: expected a transmission delay in [0, 1] s, got {delay!r}")
         self.seed = v.seed("seed", seed)
         self.threads = v.positive_int("threads", threads, minimum=0)
         self._pops: list[_Pop] = []
@@ -450,7 +464,15 @@ class BurstNetwork:
             }
             for p in self._pops
         ]
-        return json.dumps({"dt": self.dt, "seed": self.seed, "populations": pops, "projections": self._projections})
+        return json.dumps(
+            {
+                "dt": self.dt,
+                "seed": self.seed,
+                "delay": self.delay,
+                "populations": pops,
+                "projections": self._projections,
+            }
+        )
 
     @property
     def core(self) -> _CoreNetwork:
@@ -519,27 +541,35 @@ XOR_PATTERNS = ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0))
 
 @dataclass(frozen=True)
 class XORConfig:
-    """The XOR network and protocol (reference values of ``sim_xor.cpp``/``run_xor.sh`` unless noted).
+    """The XOR network and protocol: the reference code's final version (``sim_xor_test.cpp`` as run by
+    ``run_xor.sh``: N = 500, 8 s examples, 2 s averages, 2000 examples) unless noted.
 
     Populations input1, input2, hidden1, hidden2, output of ``n`` stochastic-burst neurons; connection
     probability ``0.05 * 2000 / n``; plastic excitatory input->hidden and hidden->output synapses (events
-    only), fixed event-only inhibition, burst-only feedback output->hidden dendrites of opposite net
-    sign for the two hidden populations, background Poisson drive, input currents +-200 pA, teaching
-    current into the output dendrites during the last ``learn_fraction`` of each example.
+    only, initial weight ``1.3 * 0.18``), fixed event-only inhibition (``2.5 * 0.1``), burst-only feedback
+    output->hidden dendrites of opposite net sign for the two hidden populations, background Poisson drive
+    (hidden somata: excitatory weight ``1.1 * 0.35``, inhibitory ``1.4 * 0.35``), constant dendritic currents
+    into the output (400 pA) and hidden2 (500 pA) dendrites, input currents +150 pA ("1") / -350 pA ("0"),
+    teaching current into the output dendrites during the last ``learn_fraction`` of each example,
+    homeostasis bounds ``min_rate = e_min``, ``max_rate = e_max``. Time step 0.1 ms as in Auryn. Transmission
+    delay 0.8 ms (Auryn's minimum axonal delay), which lets the populations advance 8 steps at a time in
+    parallel; the reference's own event/burst connections deliver at the next step, ``delay=1e-4`` reproduces
+    that at the cost of one synchronisation per step.
     """
 
     n: int = 500
     dt: float = 1e-4
+    delay: float = 0.8e-3
     durex: float = 8.0
     learn_fraction: float = 0.1
     examples: int = 2000
     tau_avg: float = 2.0
-    input_current: float = 200e-12
+    input_current_on: float = 150e-12
+    input_current_off: float = -350e-12
     e_min: float = 2.0
     e_max: float = 10.0
     teach_amplitude: float = 1000e-12
     teach_tolerance: float = 1.0
-    teach_min_distance: float = 0.5
     w_ff: float = 0.18
     w_ff_init_scale: float = 1.3
     w_inh: float = 0.25
@@ -548,17 +578,17 @@ class XORConfig:
     eta_hidden: float = 8e-3
     eta_output: float = 4e-3
     tau_pre: float = 100e-3
-    max_rate: float = 12.0
-    min_rate: float = 2.0
     bg_rate: float = 5.0
     bg_soma_inputs: float = 100.0
     bg_soma_hidden: float = 30.0
     bg_dend: float = 100.0
     w_bg_soma: float = 0.35
     w_bg_dend: float = 0.05
-    bias_hidden_soma: float = -100e-12
-    bias_output_soma: float = -100e-12
-    bias_output_dend: float = 0.0
+    hidden_bg_exc_scale: float = 1.1
+    hidden_bg_inh_scale: float = 1.4
+    bias_output_dend: float = 400e-12
+    bias_hidden2_dend: float = 500e-12
+    rate_valence: bool = False
     seed: int = 0
     threads: int = 0
 
@@ -566,59 +596,76 @@ class XORConfig:
     def p(self) -> float:
         return min(1.0, 0.05 * 2000 / self.n)
 
+    @property
+    def max_rate(self) -> float:
+        """Homeostatic upper bound of the rule (Hz): ``e_max`` in the reference XOR program."""
+        return self.e_max
+
+    @property
+    def min_rate(self) -> float:
+        """Homeostatic lower bound of the rule (Hz): ``e_min`` in the reference XOR program."""
+        return self.e_min
+
 
 def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]]]:
     """Build the XOR network; returns it and the handles of its plastic projections."""
     nrn = TwoCompartment.burst_poisson()
-    net = BurstNetwork(dt=cfg.dt, seed=cfg.seed, threads=cfg.threads)
+    net = BurstNetwork(dt=cfg.dt, seed=cfg.seed, threads=cfg.threads, delay=cfg.delay)
 
-    def bg(soma_mult: float) -> list[Background]:
+    def bg(soma_mult: float, exc_scale: float = 1.0, inh_scale: float = 1.0) -> list[Background]:
         return [
-            Background("soma", "exc", soma_mult * cfg.bg_rate, cfg.w_bg_soma),
-            Background("soma", "inh", soma_mult * cfg.bg_rate, cfg.w_bg_soma),
+            Background("soma", "exc", soma_mult * cfg.bg_rate, exc_scale * cfg.w_bg_soma),
+            Background("soma", "inh", soma_mult * cfg.bg_rate, inh_scale * cfg.w_bg_soma),
             Background("dendrite", "exc", cfg.bg_dend * cfg.bg_rate, cfg.w_bg_dend),
             Background("dendrite", "inh", cfg.bg_dend * cfg.bg_rate, cfg.w_bg_dend),
         ]
 
     for name in ("input1", "input2"):
         net.add_population(name, cfg.n, nrn, backgrounds=bg(cfg.bg_soma_inputs), tau_avg=cfg.tau_avg)
-    for name in ("hidden1", "hidden2", "output"):
-        net.add_population(name, cfg.n, nrn, backgrounds=bg(cfg.bg_soma_hidden), tau_avg=cfg.tau_avg)
-    rule_h = BurstRule(eta=cfg.eta_hidden, tau_pre=cfg.tau_pre, max_rate=cfg.max_rate, min_rate=cfg.min_rate)
+    hidden_bg = bg(cfg.bg_soma_hidden, cfg.hidden_bg_exc_scale, cfg.hidden_bg_inh_scale)
+    for name in ("hidden1", "hidden2"):
+        net.add_population(name, cfg.n, nrn, backgrounds=hidden_bg, tau_avg=cfg.tau_avg)
+    net.add_population("output", cfg.n, nrn, backgrounds=bg(cfg.bg_soma_hidden), tau_avg=cfg.tau_avg)
+    rule_h = BurstRule(
+        eta=cfg.eta_hidden,
+        tau_pre=cfg.tau_pre,
+        max_rate=cfg.max_rate,
+        min_rate=cfg.min_rate,
+        rate_valence=cfg.rate_valence,
+    )
     rule_o = replace(rule_h, eta=cfg.eta_output)
     handles: dict[str, tuple[str, int]] = {}
     p = cfg.p
+    w0 = cfg.w_ff_init_scale * cfg.w_ff
     for i in ("input1", "input2"):
         for h in ("hidden1", "hidden2"):
-            handles[f"{i}->{h}"] = net.connect(
-                i, h, p=p, weight=cfg.w_ff_init_scale * cfg.w_ff, transmit="events", rule=rule_h
-            )
+            handles[f"{i}->{h}"] = net.connect(i, h, p=p, weight=w0, transmit="events", rule=rule_h)
             net.connect(i, h, p=p, weight=cfg.w_inh, receptor="inh", transmit="events")
     for h in ("hidden1", "hidden2"):
-        handles[f"{h}->output"] = net.connect(h, "output", p=p, weight=cfg.w_ff, transmit="events", rule=rule_o)
+        handles[f"{h}->output"] = net.connect(h, "output", p=p, weight=w0, transmit="events", rule=rule_o)
         net.connect(h, "output", p=p, weight=cfg.w_inh, receptor="inh", transmit="events")
     for k, h in enumerate(("hidden1", "hidden2")):
         net.connect("output", h, p=p, weight=cfg.w_fb_exc[k], compartment="dendrite", transmit="bursts")
         net.connect("output", h, p=p, weight=cfg.w_fb_inh[k], compartment="dendrite", receptor="inh", transmit="bursts")
-    net.set_current("hidden1", cfg.bias_hidden_soma)
-    net.set_current("hidden2", cfg.bias_hidden_soma)
-    net.set_current("output", cfg.bias_output_soma)
+    net.set_current("hidden2", cfg.bias_hidden2_dend, compartment="dendrite")
     net.set_current("output", cfg.bias_output_dend, compartment="dendrite")
     return net, handles
 
 
 def teaching_current(rate: np.ndarray, target: int, cfg: XORConfig) -> np.ndarray:
-    """Dendritic teaching current (A) per output neuron from its event-rate estimate (Hz): zero within
-    ``teach_tolerance`` of the correct bound, else ``+-teach_amplitude / distance`` to the wrong bound
-    (in Hz, at least ``teach_min_distance``): positive for target 1, negative for target 0."""
-    if target == 1:
-        d = np.maximum(rate - cfg.e_min, cfg.teach_min_distance)
-        i = cfg.teach_amplitude / d
-        i[rate >= cfg.e_max - cfg.teach_tolerance] = 0.0
-    else:
-        d = np.maximum(cfg.e_max - rate, cfg.teach_min_distance)
-        i = -cfg.teach_amplitude / d
-        i[rate <= cfg.e_min + cfg.teach_tolerance] = 0.0
+    """Dendritic teaching current (A) per output neuron from its event-rate estimate ``rate`` (Hz), as in the
+    reference ``generate_error``: for target 1, zero within ``teach_tolerance`` of ``e_max`` (or above),
+    ``teach_amplitude`` within the tolerance of ``e_min`` (or below), else ``teach_amplitude / (rate - e_min)``
+    (amplitude per Hz); for target 0 the mirror image, negative, with ``e_max - rate``."""
+    a, tol = cfg.teach_amplitude, cfg.teach_tolerance
+    rate = np.asarray(rate, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        if target == 1:
+            i = np.where(rate <= cfg.e_min + tol, a, a / (rate - cfg.e_min))
+            i[rate >= cfg.e_max - tol] = 0.0
+        else:
+            i = np.where(rate >= cfg.e_max - tol, -a, -a / (cfg.e_max - rate))
+            i[rate <= cfg.e_min + tol] = 0.0
     return i
 
 
@@ -635,7 +682,10 @@ class XORResult:
     Attributes:
         rates: output event rate (Hz) per pattern ``(x1, x2)`` after training (prediction phase, no teaching).
         correct: patterns on the correct side of ``(e_min + e_max) / 2``.
-        history: one dict per example (example, pattern, output rate, cost, hidden rates, burst prob.).
+        history: one dict per example (example, pattern, output rate over the prediction phase, its moving
+            average at the end of the prediction phase and the reference's cost computed from it, hidden
+            rates, hidden burst probabilities during learning, mean teaching current, mean weight of each
+            plastic projection after the example).
         simulated_seconds, wall_seconds: totals.
         interrupted: training stopped by Ctrl-C.
     """
@@ -649,8 +699,8 @@ class XORResult:
 
 
 def _set_inputs(net: BurstNetwork, x1: int, x2: int, cfg: XORConfig) -> None:
-    net.set_current("input1", cfg.input_current if x1 else -cfg.input_current)
-    net.set_current("input2", cfg.input_current if x2 else -cfg.input_current)
+    net.set_current("input1", cfg.input_current_on if x1 else cfg.input_current_off)
+    net.set_current("input2", cfg.input_current_on if x2 else cfg.input_current_off)
 
 
 def evaluate_xor(net: BurstNetwork, cfg: XORConfig, duration: float | None = None) -> dict[tuple[int, int], float]:
@@ -683,7 +733,7 @@ def train_xor(
     v.positive_int("examples", cfg.examples, minimum=0)
     if not 0.0 < cfg.learn_fraction < 1.0:
         raise InvalidParameterError(f"learn_fraction: expected a value in (0, 1), got {cfg.learn_fraction}")
-    net, _ = xor_network(cfg)
+    net, handles = xor_network(cfg)
     t0 = time.perf_counter()
     result = XORResult(rates={}, correct=0)
     net.run(3 * cfg.tau_avg)  # burn-in of the moving averages
@@ -698,13 +748,15 @@ def train_xor(
             net.set_current("output", cfg.bias_output_dend + teach, compartment="dendrite")
             learn = net.run(cfg.learn_fraction * cfg.durex, plastic=True)
             out_rate = pred.event_rate("output")
+            est_rate = float(rate_est.mean())
             row = {
                 "example": float(ex),
                 "x1": float(x1),
                 "x2": float(x2),
                 "target": float(y),
                 "output_rate_hz": out_rate,
-                "cost": xor_cost(out_rate, y, cfg),
+                "output_rate_estimate_hz": est_rate,
+                "cost": xor_cost(est_rate, y, cfg),
                 "hidden1_rate_hz": pred.event_rate("hidden1"),
                 "hidden2_rate_hz": pred.event_rate("hidden2"),
                 "hidden1_burst_prob_learn": learn.burst_probability("hidden1"),
@@ -712,6 +764,8 @@ def train_xor(
                 "teach_current_pa": float(teach.mean() * 1e12),
                 "simulated_s": net.time,
             }
+            for name, h in handles.items():
+                row[f"mean_w {name}"] = float(net.weights(h)[2].mean())
             result.history.append(row)
             if callback is not None:
                 callback(row)

@@ -36,11 +36,20 @@ fn rule_factors_have_the_paper_signs() {
         w_max: 1.0,
         max_rate: 10.0,
         min_rate: 2.0,
+        rate_valence: false,
     };
     assert!(r.burst_factor(5.0) > 0.0 && r.event_factor(0.3, 5.0) < 0.0);
     assert_eq!(r.event_factor(1.7, 5.0), -1.0); // P_bar capped at 1
     assert!(r.burst_factor(20.0) < 1.0); // homeostasis above max_rate
     assert!(r.pre_event_change(1.0) > 0.0 && r.pre_event_change(3.0) == 0.0);
+    // the rate-valence variant: -B_bar at events, +E_bar at bursts, absolute homeostasis
+    assert_eq!(r.factors(5.0, 2.0, 0.4), (r.event_factor(0.4, 5.0), 1.0));
+    let v = RuleParams {
+        rate_valence: true,
+        ..r
+    };
+    assert_eq!(v.factors(5.0, 2.0, 0.4), (-2.0, 5.0));
+    assert_eq!(v.factors(12.0, 3.0, 0.25), (-5.0, 10.0));
 }
 
 fn small_network(threads: usize) -> Vec<Vec<u32>> {
@@ -75,6 +84,7 @@ fn small_network(threads: usize) -> Vec<Vec<u32>> {
             w_max: 1.0,
             max_rate: 10.0,
             min_rate: 2.0,
+            rate_valence: false,
         }),
         seed: 3,
     };
@@ -105,4 +115,56 @@ fn network_results_do_not_depend_on_threads() {
     let a = small_network(1);
     assert!(a[0].iter().sum::<u32>() > 0);
     assert_eq!(a, small_network(2));
+}
+
+fn background_only(seed: u64, rate: f64, weight: f64) -> Network {
+    let mut nrn = TwoCompartmentParams::burst_poisson();
+    nrn.thr0 = 1.0; // never fires: the conductance is pure shot noise
+    let pop = PopulationSpec {
+        n: 200,
+        params: nrn,
+        backgrounds: vec![Background {
+            compartment: Compartment::Soma,
+            receptor: Receptor::Exc,
+            rate,
+            weight,
+        }],
+        tau_avg: 1.0,
+        burst_window: 16e-3,
+        v_init_sd: 0.0,
+        event_rate0: 0.0,
+        burst_rate0: 0.0,
+    };
+    Network::new(1e-4, &[pop], &[], seed).unwrap()
+}
+
+#[test]
+fn background_conductance_has_the_shot_noise_mean_and_is_seeded() {
+    // Each neuron receives Poisson(rate dt) jumps of `weight` per step, and the conductance decays by
+    // a = exp(-dt / tau_ampa) per step after use: the stationary mean after the decay is
+    // a * rate * dt * weight / (1 - a).
+    let (rate, weight, dt) = (500.0, 0.35, 1e-4);
+    let a = (-dt / TwoCompartmentParams::burst_poisson().tau_ampa).exp();
+    let expected = a * rate * dt * weight / (1.0 - a);
+    let mut net = background_only(5, rate, weight);
+    net.run(2000, false, false, 1).unwrap();
+    let (mut sum, mut count) = (0.0, 0usize);
+    for _ in 0..4000 {
+        net.run(5, false, false, 1).unwrap();
+        let g = net.conductances(0).unwrap();
+        sum += g[0].iter().sum::<f64>();
+        count += g[0].len();
+        assert!(g[1].iter().chain(&g[2]).chain(&g[3]).all(|&x| x == 0.0));
+    }
+    let mean = sum / count as f64;
+    // 800k correlated samples (correlation time 50 steps, sampled every 5): relative s.e. ~ 0.3 %
+    assert!((mean / expected - 1.0).abs() < 0.02, "{mean} vs {expected}");
+    // seeded: same seed same conductances, another seed different ones
+    let run = |seed| {
+        let mut n = background_only(seed, rate, weight);
+        n.run(300, false, false, 1).unwrap();
+        n.conductances(0).unwrap()[0].clone()
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
 }

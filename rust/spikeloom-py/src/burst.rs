@@ -42,9 +42,7 @@ impl PyBurstNetwork {
     #[new]
     fn new(py: Python<'_>, spec_json: &str, threads: usize) -> PyResult<Self> {
         let spec: NetworkSpec = json(py, "spec", spec_json)?;
-        let inner = enter_core(py, || {
-            Network::new(spec.dt, &spec.populations, &spec.projections, spec.seed)
-        })?;
+        let inner = enter_core(py, || Network::from_spec(&spec))?;
         Ok(PyBurstNetwork { inner, threads })
     }
 

@@ -111,12 +111,17 @@ pub fn classify(times: &[f64], ids: &[usize], n: usize, tau: f64) -> Result<Vec<
 }
 
 /// Exponential moving averages of event and burst rates, per neuron (Hz), and `P_bar`.
+///
+/// Stored in a running scale so a step costs O(1): the true traces are `stored / scale`, the scale
+/// grows by `exp(dt / tau_avg)` per step (renormalised before it can overflow) and a spike adds
+/// `scale / tau_avg` to its neuron.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateEstimate {
     pub tau_avg: f64,
-    decay: f64,
-    pub event: Vec<f64>,
-    pub burst: Vec<f64>,
+    grow: f64,
+    scale: f64,
+    event: Vec<f64>,
+    burst: Vec<f64>,
 }
 
 impl RateEstimate {
@@ -131,7 +136,8 @@ impl RateEstimate {
         }
         Ok(RateEstimate {
             tau_avg,
-            decay: (-dt / tau_avg).exp(),
+            grow: 1.0 / (-dt / tau_avg).exp(),
+            scale: 1.0,
             event: vec![event0; n],
             burst: vec![burst0; n],
         })
@@ -140,21 +146,40 @@ impl RateEstimate {
     /// Decay every trace by one step.
     #[inline]
     pub fn decay(&mut self) {
-        for e in &mut self.event {
-            *e *= self.decay;
-        }
-        for b in &mut self.burst {
-            *b *= self.decay;
+        self.scale *= self.grow;
+        if self.scale > 1e150 {
+            let inv = 1.0 / self.scale;
+            self.event.iter_mut().for_each(|e| *e *= inv);
+            self.burst.iter_mut().for_each(|b| *b *= inv);
+            self.scale = 1.0;
         }
     }
 
     #[inline]
     pub fn add(&mut self, i: usize, kind: SpikeKind) {
+        let x = self.scale / self.tau_avg;
         match kind {
-            SpikeKind::Event => self.event[i] += 1.0 / self.tau_avg,
-            SpikeKind::Burst => self.burst[i] += 1.0 / self.tau_avg,
+            SpikeKind::Event => self.event[i] += x,
+            SpikeKind::Burst => self.burst[i] += x,
             SpikeKind::Within => {}
         }
+    }
+
+    /// Event-rate estimate of neuron `i` (Hz).
+    #[inline]
+    pub fn event(&self, i: usize) -> f64 {
+        self.event[i] / self.scale
+    }
+
+    /// Burst-rate estimate of neuron `i` (Hz).
+    #[inline]
+    pub fn burst(&self, i: usize) -> f64 {
+        self.burst[i] / self.scale
+    }
+
+    /// All event-rate estimates (Hz).
+    pub fn events(&self) -> Vec<f64> {
+        self.event.iter().map(|e| e / self.scale).collect()
     }
 
     /// Moving-average burst probability of neuron `i` (0 when no event yet).

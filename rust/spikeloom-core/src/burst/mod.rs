@@ -9,11 +9,13 @@
 //! - [`stp`]: idealised (events-only / bursts-only) and Tsodyks-Markram short-term plasticity;
 //! - [`rule`]: the burst-dependent rule `dW = eta (B - P_bar E) E~_pre` with homeostasis and bounds;
 //! - [`network`]: populations, background Poisson drive, projections and the clock-driven step loop;
+//! - [`poisson`]: the background generator (xoshiro256++ and an alias-table Poisson sampler);
 //! - [`trace`]: step-by-step recording of uncoupled neurons.
 
 pub mod detect;
 pub mod network;
 pub mod neuron;
+pub mod poisson;
 pub mod rule;
 pub mod stp;
 pub mod trace;

@@ -1,16 +1,21 @@
 //! Networks of two-compartment populations with background Poisson drive, sparse projections onto
 //! soma or dendrite, idealised or Tsodyks-Markram short-term plasticity and the burst-dependent rule.
 //!
-//! Every step (`dt`): each population (1) adds the spikes its presynaptic populations emitted in the
-//! previous step (walking each spike's outgoing synapse list: work = spikes x fan-out; one step of
-//! transmission delay), (2) adds its background Poisson inputs (per neuron and source, exponential
-//! inter-arrival times), (3) integrates its neurons, (4) classifies its spikes into events and bursts,
-//! updates its rate / burst-probability averages, and (5) applies the plasticity rule on its incoming
-//! plastic synapses. Each population owns its incoming projections and its own random stream, so
-//! populations run in parallel (rayon) and results do not depend on the number of threads.
+//! Spikes reach their targets after a transmission delay of `D >= 1` steps (the reference Auryn
+//! simulations use Auryn's minimum axonal delay of 8 steps of 0.1 ms). Each step (`dt`) every
+//! population (1) adds the spikes its presynaptic populations emitted `D` steps earlier (walking each
+//! spike's outgoing synapse list: work = spikes x fan-out) and updates the presynaptic event traces,
+//! (2) adds its background Poisson inputs (one Poisson count per source and step, spread over
+//! uniformly drawn neurons), (3) integrates its neurons (one vectorised pass), (4) classifies its
+//! spikes into events and bursts and updates its rate / burst-probability averages, and (5) applies
+//! the plasticity rule on its incoming plastic synapses. Because of the delay, populations advance
+//! `D` steps at a time independently of each other (in parallel with rayon, one synchronisation per
+//! block). Each population owns its incoming projections and its random streams, so results do not
+//! depend on the number of threads. Traces decay in O(1) per step (running scale factor).
 
 use super::detect::{Detector, RateEstimate, SpikeKind};
 use super::neuron::{StepSpike, Stepper, TwoCompartmentParams, TwoCompartmentState};
+use super::poisson::{index32, PoissonAlias, Xoshiro256pp};
 use super::rule::RuleParams;
 use super::stp::{TmState, Transmit};
 use crate::error::{Error, Result};
@@ -85,6 +90,9 @@ pub struct ProjectionSpec {
 pub struct NetworkSpec {
     pub dt: f64,
     pub seed: u64,
+    /// Transmission delay (s; rounded to whole steps, at least one step; default one step).
+    #[serde(default)]
+    pub delay: Option<f64>,
     pub populations: Vec<PopulationSpec>,
     pub projections: Vec<ProjectionSpec>,
 }
@@ -104,8 +112,10 @@ struct Projection {
     w: Vec<f64>,
     out_ptr: Vec<u32>,
     out_post: Vec<u32>,
+    // Presynaptic event traces in a running scale: value = pre_trace / pre_scale.
     pre_trace: Vec<f64>,
-    pre_decay: f64,
+    pre_scale: f64,
+    pre_grow: f64,
     stp: Option<TmState>,
 }
 
@@ -200,25 +210,35 @@ impl Projection {
             } else {
                 Vec::new()
             },
-            pre_decay: (-dt / tau_pre).exp(),
+            pre_scale: 1.0,
+            pre_grow: 1.0 / (-dt / tau_pre).exp(),
             stp,
         })
     }
 }
 
+/// A spike in a population's log: emission step, neuron, kind.
+type Logged = (u64, u32, SpikeKind);
+
 #[derive(Clone, Debug)]
 struct Population {
     spec: PopulationSpec,
-    stepper: Stepper,
-    state: TwoCompartmentState,
+    stepper: Stepper<f32>,
+    state: TwoCompartmentState<f32>,
     detector: Detector,
     rates: RateEstimate,
-    rng: ChaCha8Rng,
-    bg_mean: Vec<f64>,
-    i_s: Vec<f64>,
-    i_d: Vec<f64>,
+    bg: Vec<PoissonAlias>,
+    bg_rng: Xoshiro256pp,
+    burst_rng: Xoshiro256pp,
+    i_s: Vec<f32>,
+    i_d: Vec<f32>,
     incoming: Vec<Projection>,
-    spikes: Vec<(u32, SpikeKind)>,
+    out: Vec<(u32, StepSpike)>,
+    step_spikes: Vec<(u32, SpikeKind)>,
+    /// Spikes emitted during the current block (in step order).
+    block: Vec<Logged>,
+    /// Spikes emitted during the last `delay` steps (still to be delivered), in step order.
+    log: Vec<Logged>,
     n_events: Vec<u32>,
     n_bursts: Vec<u32>,
     n_spikes: Vec<u32>,
@@ -243,39 +263,53 @@ pub struct RunResult {
 pub struct Network {
     pub dt: f64,
     step: u64,
+    delay: u64,
     pops: Vec<Population>,
 }
 
-/// A Poisson(mean) count: inversion for small means, normal approximation above 60 (the count of
-/// background events of a whole population in one step).
-fn poisson_count(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
-    if mean < 60.0 {
-        let mut k = 0u64;
-        let mut p = (-mean).exp();
-        let mut cdf = p;
-        let u: f64 = rng.random::<f64>();
-        while u > cdf && k < 10_000 {
-            k += 1;
-            p *= mean / k as f64;
-            cdf += p;
-        }
-        k
-    } else {
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random::<f64>();
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (mean + mean.sqrt() * z).round().max(0.0) as u64
-    }
-}
-
 impl Network {
-    /// Build the network; `seed` sets initial potentials, background and burst draws.
+    /// Build the network with a transmission delay of one step; `seed` sets initial potentials,
+    /// background and burst draws.
     pub fn new(
         dt: f64,
         pops: &[PopulationSpec],
         projections: &[ProjectionSpec],
         seed: u64,
     ) -> Result<Self> {
+        Self::with_delay(dt, pops, projections, seed, dt)
+    }
+
+    /// Build the network described by `spec`.
+    pub fn from_spec(spec: &NetworkSpec) -> Result<Self> {
+        Self::with_delay(
+            spec.dt,
+            &spec.populations,
+            &spec.projections,
+            spec.seed,
+            spec.delay.unwrap_or(spec.dt),
+        )
+    }
+
+    /// Build the network with a transmission delay of `delay` seconds (rounded to whole steps, at
+    /// least one).
+    pub fn with_delay(
+        dt: f64,
+        pops: &[PopulationSpec],
+        projections: &[ProjectionSpec],
+        seed: u64,
+        delay: f64,
+    ) -> Result<Self> {
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(Error::param("dt", "a finite step > 0 (s)", dt));
+        }
+        if !(delay.is_finite() && (0.0..=1.0).contains(&delay)) {
+            return Err(Error::param(
+                "delay",
+                "a transmission delay in [0, 1] s",
+                delay,
+            ));
+        }
+        let delay_steps = ((delay / dt).round() as u64).max(1);
         let mut built = Vec::with_capacity(pops.len());
         for (k, spec) in pops.iter().enumerate() {
             let stepper = Stepper::new(&spec.params, dt)?;
@@ -286,6 +320,10 @@ impl Network {
                     spec.v_init_sd,
                 ));
             }
+            if spec.n == 0 || spec.n > u32::MAX as usize {
+                return Err(Error::param("n", "a population size in 1..2^32", spec.n));
+            }
+            let mut bg = Vec::with_capacity(spec.backgrounds.len());
             for b in &spec.backgrounds {
                 if !(b.rate.is_finite() && b.rate >= 0.0 && b.weight.is_finite() && b.weight >= 0.0)
                 {
@@ -295,6 +333,7 @@ impl Network {
                         format!("rate {} weight {}", b.rate, b.weight),
                     ));
                 }
+                bg.push(PoissonAlias::new(b.rate * dt * spec.n as f64)?);
             }
             let mut rng = ChaCha8Rng::seed_from_u64(
                 seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -307,14 +346,9 @@ impl Network {
                     let u1: f64 = 1.0 - rng.random::<f64>();
                     let u2: f64 = rng.random::<f64>();
                     let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                    *v = spec.params.e_l + spec.v_init_sd * z;
+                    *v = (spec.params.e_l + spec.v_init_sd * z) as f32;
                 }
             }
-            let bg_mean = spec
-                .backgrounds
-                .iter()
-                .map(|b| b.rate * dt * spec.n as f64)
-                .collect();
             built.push(Population {
                 detector: Detector::new(spec.n, spec.burst_window)?,
                 rates: RateEstimate::new(
@@ -326,12 +360,16 @@ impl Network {
                 )?,
                 stepper,
                 state,
-                rng,
-                bg_mean,
+                bg,
+                bg_rng: Xoshiro256pp::new(seed, 4 * k as u64 + 1),
+                burst_rng: Xoshiro256pp::new(seed, 4 * k as u64 + 2),
                 i_s: vec![0.0; spec.n],
                 i_d: vec![0.0; spec.n],
                 incoming: Vec::new(),
-                spikes: Vec::new(),
+                out: Vec::new(),
+                step_spikes: Vec::new(),
+                block: Vec::new(),
+                log: Vec::new(),
                 n_events: vec![0; spec.n],
                 n_bursts: vec![0; spec.n],
                 n_spikes: vec![0; spec.n],
@@ -352,6 +390,7 @@ impl Network {
         Ok(Network {
             dt,
             step: 0,
+            delay: delay_steps,
             pops: built,
         })
     }
@@ -359,6 +398,11 @@ impl Network {
     /// Simulated time so far (s).
     pub fn time(&self) -> f64 {
         self.step as f64 * self.dt
+    }
+
+    /// Transmission delay (steps).
+    pub fn delay_steps(&self) -> u64 {
+        self.delay
     }
 
     pub fn n_populations(&self) -> usize {
@@ -394,10 +438,11 @@ impl Network {
             return Err(Error::param("current", "finite currents (A)", v));
         }
         let p = &mut self.pops[k];
-        match compartment {
-            Compartment::Soma => p.i_s.copy_from_slice(values),
-            Compartment::Dendrite => p.i_d.copy_from_slice(values),
-        }
+        let dst = match compartment {
+            Compartment::Soma => &mut p.i_s,
+            Compartment::Dendrite => &mut p.i_d,
+        };
+        dst.iter_mut().zip(values).for_each(|(d, &v)| *d = v as f32);
         Ok(())
     }
 
@@ -405,16 +450,22 @@ impl Network {
     pub fn estimates(&self, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         let p = self.pop(k)?;
         let n = p.spec.n;
-        Ok((
-            p.rates.event.clone(),
-            (0..n).map(|i| p.rates.p_bar(i)).collect(),
-        ))
+        Ok((p.rates.events(), (0..n).map(|i| p.rates.p_bar(i)).collect()))
     }
 
     /// Somatic and dendritic potentials (V) of population `k`.
     pub fn potentials(&self, k: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         let p = self.pop(k)?;
-        Ok((p.state.vs.clone(), p.state.vd.clone()))
+        let f = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect();
+        Ok((f(&p.state.vs), f(&p.state.vd)))
+    }
+
+    /// Synaptic conductances (units of the leak conductance) of population `k`: excitatory soma,
+    /// inhibitory soma, excitatory dendrite, inhibitory dendrite, after the last step's decay.
+    pub fn conductances(&self, k: usize) -> Result<[Vec<f64>; 4]> {
+        let s = &self.pop(k)?.state;
+        let f = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect();
+        Ok([f(&s.ge_s), f(&s.gi_s), f(&s.ge_d), f(&s.gi_d)])
     }
 
     fn projection(&self, post: usize, index: usize) -> Result<&Projection> {
@@ -478,40 +529,60 @@ impl Network {
         }
         let mut res = RunResult::default();
         let dt = self.dt;
+        let d = self.delay;
         let pool = crate::parallel::pool(threads)?;
         let parallel = pool.current_num_threads() > 1 && n_pops > 1;
-        let mut prev: Vec<Vec<(u32, SpikeKind)>> =
-            self.pops.iter().map(|p| p.spikes.clone()).collect();
         let mut syn_events = 0u64;
+        let mut cursor = vec![0usize; n_pops];
         pool.install(|| {
-            for _ in 0..steps {
-                self.step += 1;
-                let t = self.step as f64 * dt;
-                let prev_ref = &prev;
+            let mut done = 0u64;
+            while done < steps {
+                let b = d.min(steps - done);
+                let t0 = self.step + 1;
+                let logs: Vec<Vec<Logged>> = self
+                    .pops
+                    .iter_mut()
+                    .map(|p| std::mem::take(&mut p.log))
+                    .collect();
+                let logs_ref = &logs;
                 let delivered: u64 = if parallel {
                     self.pops
                         .par_iter_mut()
-                        .map(|p| p.advance(prev_ref, t, dt, plastic))
+                        .map(|p| p.advance_block(logs_ref, t0, b, d, dt, plastic))
                         .sum()
                 } else {
                     self.pops
                         .iter_mut()
-                        .map(|p| p.advance(prev_ref, t, dt, plastic))
+                        .map(|p| p.advance_block(logs_ref, t0, b, d, dt, plastic))
                         .sum()
                 };
                 syn_events += delivered;
-                for (k, p) in self.pops.iter().enumerate() {
-                    prev[k].clear();
-                    prev[k].extend_from_slice(&p.spikes);
-                    if record {
-                        for &(i, kind) in &p.spikes {
-                            res.rec_step.push(self.step);
-                            res.rec_pop.push(k as u32);
-                            res.rec_id.push(i);
-                            res.rec_kind.push(kind.code());
+                if record {
+                    cursor.iter_mut().for_each(|c| *c = 0);
+                    for t in t0..t0 + b {
+                        for (k, p) in self.pops.iter().enumerate() {
+                            while let Some(&(s, i, kind)) = p.block.get(cursor[k]) {
+                                if s != t {
+                                    break;
+                                }
+                                res.rec_step.push(t);
+                                res.rec_pop.push(k as u32);
+                                res.rec_id.push(i);
+                                res.rec_kind.push(kind.code());
+                                cursor[k] += 1;
+                            }
                         }
                     }
                 }
+                // Keep what the next block still has to deliver (emitted at >= t0 + b - d).
+                let keep_from = (t0 + b).saturating_sub(d);
+                for (p, mut log) in self.pops.iter_mut().zip(logs) {
+                    log.retain(|&(s, _, _)| s >= keep_from);
+                    log.append(&mut p.block);
+                    p.log = log;
+                }
+                self.step += b;
+                done += b;
             }
         });
         res.synaptic_events = syn_events;
@@ -524,28 +595,64 @@ impl Network {
     }
 }
 
+/// The entries of a step-ordered log emitted at step `s`.
+#[inline]
+fn emitted_at(log: &[Logged], s: u64) -> &[Logged] {
+    let a = log.partition_point(|e| e.0 < s);
+    let b = a + log[a..].partition_point(|e| e.0 == s);
+    &log[a..b]
+}
+
 impl Population {
-    /// One step ending at time `t`; returns the synaptic deliveries made.
-    fn advance(&mut self, prev: &[Vec<(u32, SpikeKind)>], t: f64, dt: f64, plastic: bool) -> u64 {
-        let t_prev = t - dt;
+    /// Advance `b` steps starting with step `t0`; spikes arrive `d >= b` steps after emission, so all
+    /// spikes delivered in this block are in `logs` (one per population). Returns the deliveries.
+    fn advance_block(
+        &mut self,
+        logs: &[Vec<Logged>],
+        t0: u64,
+        b: u64,
+        d: u64,
+        dt: f64,
+        plastic: bool,
+    ) -> u64 {
         let mut delivered = 0u64;
-        // (1) Deliver last step's spikes of the presynaptic populations; presynaptic traces.
+        self.block.clear();
+        for t in t0..t0 + b {
+            delivered += self.deliver(logs, t, d, dt, plastic);
+            self.background();
+            self.integrate(t, dt, plastic);
+        }
+        delivered
+    }
+
+    /// (1) Deliver the spikes emitted at step `t - d`; presynaptic traces and homeostatic
+    /// potentiation at presynaptic events.
+    fn deliver(&mut self, logs: &[Vec<Logged>], t: u64, d: u64, dt: f64, plastic: bool) -> u64 {
+        let mut delivered = 0u64;
         let st = &mut self.state;
         let rates = &self.rates;
+        let emit = t.checked_sub(d);
         for pr in &mut self.incoming {
+            let arriving = match emit {
+                Some(s) => emitted_at(&logs[pr.pre], s),
+                None => &[],
+            };
             if let Some(rule) = pr.rule {
-                for x in &mut pr.pre_trace {
-                    *x *= pr.pre_decay;
+                pr.pre_scale *= pr.pre_grow;
+                if pr.pre_scale > 1e150 {
+                    let inv = 1.0 / pr.pre_scale;
+                    pr.pre_trace.iter_mut().for_each(|x| *x *= inv);
+                    pr.pre_scale = 1.0;
                 }
-                for &(i, kind) in &prev[pr.pre] {
+                for &(_, i, kind) in arriving {
                     if kind != SpikeKind::Event {
                         continue;
                     }
-                    pr.pre_trace[i as usize] += 1.0;
+                    pr.pre_trace[i as usize] += pr.pre_scale;
                     if plastic && rule.min_rate > 0.0 {
                         let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
                         for k in a as usize..b as usize {
-                            let dw = rule.pre_event_change(rates.event[pr.out_post[k] as usize]);
+                            let dw = rule.pre_event_change(rates.event(pr.out_post[k] as usize));
                             if dw != 0.0 {
                                 pr.w[k] = rule.clip(pr.w[k] + dw);
                             }
@@ -553,81 +660,111 @@ impl Population {
                     }
                 }
             }
+            if arriving.is_empty() {
+                continue;
+            }
             let g = match (pr.compartment, pr.receptor) {
                 (Compartment::Soma, Receptor::Exc) => &mut st.ge_s,
                 (Compartment::Soma, Receptor::Inh) => &mut st.gi_s,
                 (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
                 (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
             };
-            for &(i, kind) in &prev[pr.pre] {
+            for &(s, i, kind) in arriving {
                 if !pr.transmit.passes(kind) {
                     continue;
                 }
                 let eff = match &mut pr.stp {
-                    Some(tm) => tm.spike(i as usize, t_prev),
+                    Some(tm) => tm.spike(i as usize, s as f64 * dt),
                     None => 1.0,
                 };
                 let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
                 let (a, b) = (a as usize, b as usize);
                 for (&j, &w) in pr.out_post[a..b].iter().zip(&pr.w[a..b]) {
-                    g[j as usize] += eff * w;
+                    g[j as usize] += (eff * w) as f32;
                 }
                 delivered += (b - a) as u64;
             }
         }
-        // (2) Background Poisson inputs: the superposition of the n independent per-neuron processes of
-        // a source is one Poisson process of rate n * rate whose events land on uniformly drawn neurons.
-        let n = self.spec.n;
-        for (b, &mean) in self.spec.backgrounds.iter().zip(&self.bg_mean) {
+        delivered
+    }
+
+    /// (2) Background Poisson inputs: the superposition of the `n` independent per-neuron processes
+    /// of a source is one Poisson count per step whose events land on uniformly drawn neurons.
+    fn background(&mut self) {
+        let n = self.spec.n as u32;
+        let st = &mut self.state;
+        for (b, tab) in self.spec.backgrounds.iter().zip(&self.bg) {
+            if tab.mean <= 0.0 {
+                continue;
+            }
             let g = match (b.compartment, b.receptor) {
                 (Compartment::Soma, Receptor::Exc) => &mut st.ge_s,
                 (Compartment::Soma, Receptor::Inh) => &mut st.gi_s,
                 (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
                 (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
             };
-            if mean <= 0.0 {
-                continue;
+            let w = b.weight as f32;
+            let count = tab.sample(&mut self.bg_rng);
+            let mut left = count;
+            while left >= 2 {
+                let u = self.bg_rng.next_u64();
+                g[index32(u as u32, n) as usize] += w;
+                g[index32((u >> 32) as u32, n) as usize] += w;
+                left -= 2;
             }
-            let count = poisson_count(&mut self.rng, mean);
-            for _ in 0..count {
-                let i = ((self.rng.random::<f64>() * n as f64) as usize).min(n - 1);
-                g[i] += b.weight;
+            if left == 1 {
+                let u = self.bg_rng.next_u64();
+                g[index32(u as u32, n) as usize] += w;
             }
         }
-        // (3)-(4) Integrate, threshold, classify.
+    }
+
+    /// (3)-(5) Integrate, classify, plasticity at postsynaptic events and bursts (with the averages
+    /// before this step's spikes), then update the averages.
+    fn integrate(&mut self, t: u64, dt: f64, plastic: bool) {
         self.rates.decay();
-        self.spikes.clear();
-        let rng = &mut self.rng;
-        for i in 0..self.spec.n {
-            let out = self
-                .stepper
-                .step(st, i, self.i_s[i], self.i_d[i], || rng.random::<f64>());
-            self.stepper.decay_conductances(st, i);
-            if out != StepSpike::None {
-                let kind = self.detector.spike(i, t);
-                self.spikes.push((i as u32, kind));
-                self.n_spikes[i] += 1;
-                match kind {
-                    SpikeKind::Event => self.n_events[i] += 1,
-                    SpikeKind::Burst => self.n_bursts[i] += 1,
-                    SpikeKind::Within => {}
-                }
+        self.stepper.advance(
+            &mut self.state,
+            &self.i_s,
+            &self.i_d,
+            t,
+            &mut self.burst_rng,
+            &mut self.out,
+        );
+        self.step_spikes.clear();
+        let time = t as f64 * dt;
+        for &(i, _) in &self.out {
+            let iu = i as usize;
+            let kind = self.detector.spike(iu, time);
+            self.step_spikes.push((i, kind));
+            self.block.push((t, i, kind));
+            self.n_spikes[iu] += 1;
+            match kind {
+                SpikeKind::Event => self.n_events[iu] += 1,
+                SpikeKind::Burst => self.n_bursts[iu] += 1,
+                SpikeKind::Within => {}
             }
         }
-        // (5) Plasticity at postsynaptic events and bursts (with the averages before this step's
-        // spikes), then update the averages.
+        if self.step_spikes.is_empty() {
+            return;
+        }
         if plastic {
             for pr in &mut self.incoming {
                 let Some(rule) = pr.rule else { continue };
-                for &(j, kind) in &self.spikes {
+                let inv_scale = 1.0 / pr.pre_scale;
+                for &(j, kind) in &self.step_spikes {
                     let j = j as usize;
-                    let rate = self.rates.event[j];
+                    let (on_event, on_burst) = rule.factors(
+                        self.rates.event(j),
+                        self.rates.burst(j),
+                        self.rates.p_bar(j),
+                    );
                     let factor = match kind {
-                        SpikeKind::Event => rule.event_factor(self.rates.p_bar(j), rate),
-                        SpikeKind::Burst => rule.burst_factor(rate),
+                        SpikeKind::Event => on_event,
+                        SpikeKind::Burst => on_burst,
                         SpikeKind::Within => continue,
                     };
-                    let c = rule.eta * factor;
+                    let c = rule.eta * factor * inv_scale;
                     for s in pr.in_ptr[j] as usize..pr.in_ptr[j + 1] as usize {
                         let x = pr.pre_trace[pr.in_pre[s] as usize];
                         let k = pr.in_syn[s] as usize;
@@ -636,9 +773,8 @@ impl Population {
                 }
             }
         }
-        for &(j, kind) in &self.spikes {
+        for &(j, kind) in &self.step_spikes {
             self.rates.add(j as usize, kind);
         }
-        delivered
     }
 }

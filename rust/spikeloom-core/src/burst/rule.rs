@@ -26,6 +26,12 @@ pub struct RuleParams {
     pub max_rate: f64,
     /// Event rate (Hz) below which presynaptic events potentiate (homeostasis).
     pub min_rate: f64,
+    /// Valence in rates, as in an earlier version of the reference `AdaptiveEBCPConnection`: at a
+    /// postsynaptic event `-B_bar` (burst-rate estimate, Hz), at a burst `+E_bar` (event-rate
+    /// estimate, Hz), homeostasis `-(r - max_rate)` (Hz): the rule scaled by the event rate,
+    /// `eta E_bar (B - P_bar E)`, without the cap on `P_bar`.
+    #[serde(default)]
+    pub rate_valence: bool,
 }
 
 impl RuleParams {
@@ -86,6 +92,22 @@ impl RuleParams {
             self.eta * (self.min_rate - rate)
         } else {
             0.0
+        }
+    }
+
+    /// Factors at a postsynaptic event and burst for the event- and burst-rate estimates (Hz) and
+    /// burst probability of the postsynaptic neuron, in either valence convention.
+    #[inline]
+    pub fn factors(&self, rate: f64, burst_rate: f64, p_bar: f64) -> (f64, f64) {
+        if self.rate_valence {
+            let hom = if rate > self.max_rate {
+                -(rate - self.max_rate)
+            } else {
+                0.0
+            };
+            (-burst_rate + hom, rate + hom)
+        } else {
+            (self.event_factor(p_bar, rate), self.burst_factor(rate))
         }
     }
 

@@ -2,9 +2,8 @@
 //! against references and for single-neuron experiments).
 
 use super::neuron::{StepSpike, Stepper, TwoCompartmentParams, TwoCompartmentState};
+use super::poisson::Xoshiro256pp;
 use crate::error::{Error, Result};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// Inputs, row-major `[steps][n]`: external currents (A) and conductance increments per step
 /// (dimensionless) onto exc/inh soma and exc/inh dendrite.
@@ -43,7 +42,7 @@ pub fn simulate(
     inputs: &NeuronInputs<'_>,
     seed: u64,
 ) -> Result<NeuronTrace> {
-    let stepper = Stepper::new(params, dt)?;
+    let stepper = Stepper::<f64>::new(params, dt)?;
     let len = n * steps;
     for (name, a) in [
         ("i_s", inputs.i_s),
@@ -65,28 +64,35 @@ pub fn simulate(
             return Err(Error::shape(name, format!("{n} potentials (V)"), a.len()));
         }
     }
-    let mut s = TwoCompartmentState::rest(n, params);
+    let mut s = TwoCompartmentState::<f64>::rest(n, params);
     s.vs.copy_from_slice(vs0);
     s.vd.copy_from_slice(vd0);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = Xoshiro256pp::new(seed, 0);
     let mut tr = NeuronTrace::default();
+    let mut out = Vec::new();
     for t in 0..steps {
-        for i in 0..n {
-            let k = t * n + i;
-            s.ge_s[i] += inputs.ge_s[k];
-            s.gi_s[i] += inputs.gi_s[k];
-            s.ge_d[i] += inputs.ge_d[k];
-            s.gi_d[i] += inputs.gi_d[k];
-            let out = stepper.step(&mut s, i, inputs.i_s[k], inputs.i_d[k], || {
-                rng.random::<f64>()
-            });
-            stepper.decay_conductances(&mut s, i);
-            if out != StepSpike::None {
-                tr.spike_step.push(t as u64);
-                tr.spike_id.push(i as u32);
-                tr.spike_type
-                    .push(if out == StepSpike::Somatic { 1 } else { 2 });
-            }
+        let row = t * n..(t + 1) * n;
+        for (g, x) in [
+            (&mut s.ge_s, inputs.ge_s),
+            (&mut s.gi_s, inputs.gi_s),
+            (&mut s.ge_d, inputs.ge_d),
+            (&mut s.gi_d, inputs.gi_d),
+        ] {
+            g.iter_mut().zip(&x[row.clone()]).for_each(|(g, x)| *g += x);
+        }
+        stepper.advance(
+            &mut s,
+            &inputs.i_s[row.clone()],
+            &inputs.i_d[row],
+            t as u64,
+            &mut rng,
+            &mut out,
+        );
+        for &(i, kind) in &out {
+            tr.spike_step.push(t as u64);
+            tr.spike_id.push(i);
+            tr.spike_type
+                .push(if kind == StepSpike::Somatic { 1 } else { 2 });
         }
         tr.vs.extend_from_slice(&s.vs);
         tr.vd.extend_from_slice(&s.vd);
