@@ -194,21 +194,23 @@ def torch_step(x: np.ndarray, y: np.ndarray, repeats: int) -> dict[str, float]:
 
 def run_case(name: str, steps: int, batch: int, repeats: int, threads: int) -> dict[str, Any]:
     x, y = data(steps, batch, seed=1)
-    net = make_net()
     c = cfg(batch)
-    rates = net.evaluate(x, y, loss="ce_max")["rates_hz"][0]
+    rates = make_net().evaluate(x, y, loss="ce_max")["rates_hz"][0]
     # Steady state: one fit call runs STEPS_PER_CALL training steps (the input conversion to events and
     # the call overhead are paid once per call, as in a real training run); ms per step = call / steps.
     xb = np.concatenate([x] * STEPS_PER_CALL)
     yb = np.concatenate([y] * STEPS_PER_CALL)
 
-    def steps_of(net: sl.RecurrentNetwork, threads: int) -> float:
-        sl.fit(net, (xb, yb), config=c, threads=threads, progress=False)
+    # Every timed call trains a fresh copy of the same initial network (built before the clock starts),
+    # so the measured steps run at the firing rate printed above rather than drifting as it trains.
+    fresh = iter([make_net() for _ in range(2 * repeats + 4)])
+
+    def steps_of(threads: int) -> float:
+        sl.fit(next(fresh), (xb, yb), config=c, threads=threads, progress=False)
         return 0.0
 
-    sl_ms = time_it(lambda: steps_of(net, threads), repeats) / STEPS_PER_CALL
-    net1 = make_net()
-    sl_ms_1 = time_it(lambda: steps_of(net1, 1), max(2, repeats // 2)) / STEPS_PER_CALL
+    sl_ms = time_it(lambda: steps_of(threads), repeats) / STEPS_PER_CALL
+    sl_ms_1 = time_it(lambda: steps_of(1), max(2, repeats // 2)) / STEPS_PER_CALL
     np_step = NumpyStep(make_net())
     np_ms = time_it(lambda: np_step(x.astype(np.float32), y), max(2, repeats // 2))
     res = {
