@@ -20,6 +20,34 @@ pub struct EpochSpec {
     pub restore_best: bool,
 }
 
+impl EpochSpec {
+    pub fn new(epochs: usize, batch_size: usize, seed: u64, restore_best: bool) -> Self {
+        EpochSpec {
+            epochs,
+            batch_size,
+            seed,
+            restore_best,
+        }
+    }
+}
+
+/// A network whose parameters are one flat vector (what best-epoch restore copies).
+pub trait FlatParams {
+    fn flat_params(&mut self) -> &mut Vec<f64>;
+}
+
+impl FlatParams for super::network::RsnnNetwork {
+    fn flat_params(&mut self) -> &mut Vec<f64> {
+        &mut self.params
+    }
+}
+
+impl FlatParams for super::decolle::DecolleNetwork {
+    fn flat_params(&mut self) -> &mut Vec<f64> {
+        &mut self.params
+    }
+}
+
 /// Learning rate of epoch `epoch` (from 1) under StepLR: `lr gamma^floor((epoch - 1) / step)`
 /// (`step = 0`: constant).
 pub fn step_lr(lr: f64, gamma: f64, step: usize, epoch: usize) -> f64 {
@@ -51,13 +79,11 @@ pub trait EpochWork<N> {
     ) -> Result<(Self::Metrics, Option<f64>)>;
 }
 
-/// Run the epochs; returns the metrics of every epoch run. `params` gives the parameter vector that
-/// best-epoch restore copies.
-pub fn run_epochs<N, W: EpochWork<N>>(
+/// Run the epochs over `n_samples` training samples; returns the metrics of every epoch run.
+pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
     net: &mut N,
-    params: fn(&mut N) -> &mut Vec<f64>,
-    n_samples: usize,
     spec: EpochSpec,
+    n_samples: usize,
     work: &mut W,
     callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
 ) -> Result<Vec<W::Metrics>> {
@@ -75,7 +101,7 @@ pub fn run_epochs<N, W: EpochWork<N>>(
         let (metrics, score) = work.finish(net, epoch, &stats, start)?;
         if let (Some(score), true) = (score, spec.restore_best) {
             if best.as_ref().map_or(true, |(b, _)| score >= *b) {
-                best = Some((score, params(net).clone()));
+                best = Some((score, net.flat_params().clone()));
             }
         }
         let flow = callback(&metrics);
@@ -85,7 +111,7 @@ pub fn run_epochs<N, W: EpochWork<N>>(
         }
     }
     if let Some((_, p)) = best {
-        *params(net) = p;
+        *net.flat_params() = p;
     }
     Ok(history)
 }
@@ -97,6 +123,11 @@ mod tests {
     /// A toy trainer: the "network" is a parameter vector whose first entry counts the samples seen;
     /// the validation score peaks at epoch 2.
     struct Toy(Vec<Vec<usize>>);
+    impl FlatParams for Vec<f64> {
+        fn flat_params(&mut self) -> &mut Vec<f64> {
+            self
+        }
+    }
     impl EpochWork<Vec<f64>> for Toy {
         type Stats = usize;
         type Metrics = (usize, usize);
@@ -132,7 +163,7 @@ mod tests {
             restore_best: true,
         };
         let (mut net, mut toy) = (vec![0.0], Toy(Vec::new()));
-        let hist = run_epochs(&mut net, |n| n, 7, spec, &mut toy, &mut |_| {
+        let hist = run_epochs(&mut net, spec, 7, &mut toy, &mut |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -144,13 +175,13 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (0..7).collect::<Vec<_>>());
         let mut again = Toy(Vec::new());
-        run_epochs(&mut vec![0.0], |n| n, 7, spec, &mut again, &mut |_| {
+        run_epochs(&mut vec![0.0], spec, 7, &mut again, &mut |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
         assert_eq!(again.0, toy.0, "same seed, same batches");
         let mut stop = Toy(Vec::new());
-        let h = run_epochs(&mut vec![0.0], |n| n, 7, spec, &mut stop, &mut |m| {
+        let h = run_epochs(&mut vec![0.0], spec, 7, &mut stop, &mut |m| {
             if m.0 == 1 {
                 ControlFlow::Break(())
             } else {

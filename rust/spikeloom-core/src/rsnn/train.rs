@@ -280,6 +280,16 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
+    /// Validation metrics from the statistics of a validation pass: mean loss, accuracy (for a
+    /// classification loss) and the score that best-epoch selection maximises (accuracy, or minus the
+    /// loss for regression).
+    pub fn validation(&self, classification: bool) -> (f64, Option<f64>, f64) {
+        let n = self.samples.max(1) as f64;
+        let (loss, acc) = (self.loss / n, self.correct as f64 / n);
+        let score = if classification { acc } else { -loss };
+        (loss, classification.then_some(acc), score)
+    }
+
     fn add(&mut self, o: &BatchStats) {
         self.loss += o.loss;
         self.correct += o.correct;
@@ -696,20 +706,8 @@ fn fit_impl<F: Real>(
         tau_mask,
         _f: std::marker::PhantomData,
     };
-    let spec = EpochSpec {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        seed: cfg.seed,
-        restore_best: cfg.restore_best,
-    };
-    run_epochs(
-        net,
-        |n| &mut n.params,
-        train.x.n_samples,
-        spec,
-        &mut work,
-        callback,
-    )
+    let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
 }
 
 /// One BPTT epoch's batches (Adam per batch, or per window under truncated BPTT) and metrics.
@@ -809,11 +807,8 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         let mut score = None;
         if let Some(v) = self.validation {
             let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
-            let nv = st.samples.max(1) as f64;
-            let (vl, va) = (st.loss / nv, st.correct as f64 / nv);
-            metrics.val_loss = Some(vl);
-            metrics.val_accuracy = classification.then_some(va);
-            score = Some(if classification { va } else { -vl });
+            let (vl, va, sc) = st.validation(classification);
+            (metrics.val_loss, metrics.val_accuracy, score) = (Some(vl), va, Some(sc));
         }
         metrics.seconds = start.elapsed().as_secs_f64();
         Ok((metrics, score))

@@ -571,20 +571,8 @@ fn fit_impl<F: Real>(
         opt: Optim::new(cfg, net.layout.n_trainable),
         _f: std::marker::PhantomData,
     };
-    let spec = EpochSpec {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        seed: cfg.seed,
-        restore_best: cfg.restore_best,
-    };
-    run_epochs(
-        net,
-        |n| &mut n.params,
-        train.x.n_samples,
-        spec,
-        &mut work,
-        callback,
-    )
+    let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
 }
 
 /// One DECOLLE epoch's batches (per-sequence or online updates) and metrics.

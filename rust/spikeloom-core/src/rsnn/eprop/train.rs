@@ -433,20 +433,8 @@ fn fit_impl<F: Real>(
         works: Vec::new(),
         updates: 0,
     };
-    let spec = EpochSpec {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        seed: cfg.seed,
-        restore_best: cfg.restore_best,
-    };
-    run_epochs(
-        net,
-        |n| &mut n.params,
-        train.x.n_samples,
-        spec,
-        &mut work,
-        callback,
-    )
+    let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
 }
 
 /// One e-prop epoch's batches (per-trial or online updates) and metrics.
@@ -515,11 +503,8 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
         let mut score = None;
         if let Some(v) = self.validation {
             let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
-            let nv = st.samples.max(1) as f64;
-            let (vl, va) = (st.loss / nv, st.correct as f64 / nv);
-            m.val_loss = Some(vl);
-            m.val_accuracy = classification.then_some(va);
-            score = Some(if classification { va } else { -vl });
+            let (vl, va, sc) = st.validation(classification);
+            (m.val_loss, m.val_accuracy, score) = (Some(vl), va, Some(sc));
         }
         m.seconds = start.elapsed().as_secs_f64();
         Ok((m, score))
