@@ -63,7 +63,8 @@ impl Csr {
         self.cols.len()
     }
 
-    /// A dense 0/1 mask `[n_pre x n]` of the kept synapses.
+    /// A dense 0/1 mask `[n_pre x n]` of the kept synapses (for checks against dense references).
+    #[cfg(test)]
     pub fn mask(&self) -> Vec<bool> {
         let mut m = vec![false; self.n_pre * self.n];
         for j in 0..self.n_pre {
