@@ -37,7 +37,7 @@ use super::forward::{LayerModel, LayerTrace, Model, Trace};
 use super::input::SampleInput;
 use super::lockstep::{Lockstep, Panels};
 use super::network::{Adaptation, LayerOffsets, Reset};
-use super::real::{axpy, Real};
+use super::real::{add_scaled_terms, Real};
 use super::surrogate::SpikeFn;
 
 /// A gradient added to a layer's spikes at every step of a window (firing-rate regularisers, a
@@ -436,11 +436,15 @@ impl<F: Real> EventsByPre<F> {
             None => {
                 for j in rows {
                     let g = &mut block[j * n..(j + 1) * n];
-                    for e in self.start[j]..self.start[j + 1] {
-                        let r = self.row[e] as usize;
-                        let h = &hists[self.sample[e] as usize][r * n..(r + 1) * n];
-                        axpy(g, self.val[e], h);
-                    }
+                    add_scaled_terms(g, || {
+                        (self.start[j]..self.start[j + 1]).map(|e| {
+                            let r = self.row[e] as usize;
+                            (
+                                self.val[e],
+                                &hists[self.sample[e] as usize][r * n..(r + 1) * n],
+                            )
+                        })
+                    });
                 }
             }
             Some(c) => {
@@ -632,15 +636,19 @@ fn neuron_adjoint<F: Real>(
     // Membrane: delta v, delta u, the decay's gradient, the reset's dependence on z[t-1].
     {
         let (dza, dzc, du_c) = (&s.dza[l][..n], &mut s.dzc[l][..n], &mut s.du[l][..n]);
-        let g_mem = &mut grad[o.tau_mem.clone()];
+        // Exact-length slices: the loop has no bounds checks and vectorises (elementwise, so the
+        // results are the same as the scalar loop's).
+        let g_mem = &mut grad[o.tau_mem.clone()][..n];
         let d_row = &lt.d[row..row + n];
+        let (up, alpha, zp, sg, th) = (&up[..n], &lm.alpha[..n], &zp[..n], &sg[..n], &th[..n]);
+        let (dvb, dub) = (&mut dvb[..n], &mut dub[..n]);
         for k in 0..n {
             let dv = (dza[k] + dzc[k]) * sg[k];
             let du = dv + du_c[k];
             let mask = one - c_zero * zp[k];
             g_mem[k] += du * mask * up[k] - c_oma * du * d_row[k];
-            dzc[k] = -((r_t0 * lm.theta0 + r_th * th[k] + r_up * lm.alpha[k] * up[k]) * du);
-            du_c[k] = lm.alpha[k] * mask * du;
+            dzc[k] = -((r_t0 * lm.theta0 + r_th * th[k] + r_up * alpha[k] * up[k]) * du);
+            du_c[k] = alpha[k] * mask * du;
             dvb[k] = dv;
             dub[k] = du;
         }
@@ -658,29 +666,32 @@ fn neuron_adjoint<F: Real>(
             zero
         };
         let (dzc, da_c) = (&mut s.dzc[l][..n], &mut s.da[l][..n]);
-        let g_ad = &mut grad[o.tau_adapt.clone()];
+        let g_ad = &mut grad[o.tau_adapt.clone()][..n];
+        let (ap, zp, dvb, dub) = (&ap[..n], &zp[..n], &dvb[..n], &dub[..n]);
+        let (rho, c_a) = (&lm.rho[..n], &lm.c_a[..n]);
         for k in 0..n {
             let dtheta = -dvb[k] - sa * zp[k] * dub[k];
             let da = lm.beta * dtheta + da_c[k];
             g_ad[k] += da * (ap[k] - cy * zp[k]);
-            da_c[k] = lm.rho[k] * da;
-            dzc[k] += lm.c_a[k] * da;
+            da_c[k] = rho[k] * da;
+            dzc[k] += c_a[k] * da;
         }
     }
     // Synapse: delta of the drive, passed to the input current.
     let dcur = &mut s.hist[l][row..row + n];
     if lm.synapse {
         let di_c = &mut s.di[l][..n];
-        let g_syn = &mut grad[o.tau_syn.clone()];
+        let g_syn = &mut grad[o.tau_syn.clone()][..n];
+        let (zeta, alpha_s, ip, dub) = (&lm.zeta[..n], &lm.alpha_s[..n], &ip[..n], &dub[..n]);
         for k in 0..n {
-            let di = lm.zeta[k] * dub[k] + di_c[k];
+            let di = zeta[k] * dub[k] + di_c[k];
             g_syn[k] += di * ip[k];
-            di_c[k] = lm.alpha_s[k] * di;
+            di_c[k] = alpha_s[k] * di;
             dcur[k] = di;
         }
     } else {
-        for k in 0..n {
-            dcur[k] = lm.zeta[k] * dub[k];
+        for ((d, z), du) in dcur.iter_mut().zip(&lm.zeta[..n]).zip(&dub[..n]) {
+            *d = *z * *du;
         }
     }
 }

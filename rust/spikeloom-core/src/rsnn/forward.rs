@@ -13,7 +13,7 @@ use super::connectivity::SparseBlock;
 use super::input::SampleInput;
 use super::lockstep::Panels;
 use super::network::{Adaptation, InputScale, Layout, Reset, RsnnNetwork};
-use super::real::{axpy, Real};
+use super::real::{add_scaled_terms, axpy, Real};
 use super::surrogate::{SpikeFn, Surrogate};
 
 /// Per-neuron constants of one layer in the simulation's float type.
@@ -440,10 +440,52 @@ fn forward_window_impl<F: Real>(
             let o = &m.layout.layers[l];
             let n = lm.n;
             // 1. Input current: bias + one weight row per input event / spike below / own spike.
-            let cur = &mut lt.cur;
-            cur.copy_from_slice(&m.w[o.bias.clone()]);
             let w_in = &m.w[o.w_in.clone()];
             let c_in = m.sparse[l].w_in.as_ref();
+            let dense = c_in.is_none() && (!lm.recurrent || m.sparse[l].w_rec.is_none());
+            if dense && (t > 0 || !lm.recurrent) {
+                // All rows summed into register blocks of the current (the same additions in the
+                // same order as the row-by-row path below, so the same result).
+                let LayerTrace {
+                    cur, ptr, idx, val, ..
+                } = &mut *lt;
+                cur.copy_from_slice(&m.w[o.bias.clone()]);
+                let w_rec: &[F] = if lm.recurrent {
+                    &m.w[o.w_rec.clone()]
+                } else {
+                    &[]
+                };
+                let own = if lm.recurrent {
+                    ptr[t - 1]..ptr[t]
+                } else {
+                    0..0
+                };
+                let (idx, val) = (&idx[..], &val[..]);
+                let rec = || {
+                    own.clone()
+                        .map(move |e| (val[e], &w_rec[idx[e] as usize * n..][..n]))
+                };
+                if l == 0 {
+                    add_scaled_terms(cur, || {
+                        x.at(t0 + t)
+                            .map(|(j, v)| (F::of(v as f64), &w_in[j * n..][..n]))
+                            .chain(rec())
+                    });
+                } else {
+                    let (bi, bv) = below[l - 1].spikes(t);
+                    add_scaled_terms(cur, || {
+                        bi.iter()
+                            .zip(bv)
+                            .map(|(&j, &v)| (v, &w_in[j as usize * n..][..n]))
+                            .chain(rec())
+                    });
+                }
+                integrate(lm, &m.spike, lt, t);
+                record_spikes(lt, t);
+                continue;
+            }
+            let cur = &mut lt.cur;
+            cur.copy_from_slice(&m.w[o.bias.clone()]);
             if l == 0 {
                 for (j, v) in x.at(t0 + t) {
                     add_row(cur, F::of(v as f64), w_in, n, j, c_in);
@@ -475,18 +517,7 @@ fn forward_window_impl<F: Real>(
             // 2. Integrate, threshold, record: one pass per equation over the layer (the model's
             //    switches are tested once per pass, so each pass is a straight vectorisable loop).
             integrate(lm, &m.spike, lt, t);
-            // zprev <- this step's spikes.
-            if t > 0 {
-                for e in lt.ptr[t - 1]..lt.ptr[t] {
-                    lt.zprev[lt.idx[e] as usize] = F::zero();
-                }
-            } else {
-                lt.zprev.iter_mut().for_each(|z| *z = F::zero());
-            }
-            lt.ptr.push(lt.idx.len());
-            for e in lt.ptr[t]..lt.ptr[t + 1] {
-                lt.zprev[lt.idx[e] as usize] = lt.val[e];
-            }
+            record_spikes(lt, t);
         }
         // 3. Readout.
         if let (Some(rm), Some(o)) = (&m.readout, &m.layout.readout) {
@@ -508,6 +539,22 @@ fn forward_window_impl<F: Real>(
                 tr.y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * tr.q[t * no + k];
             }
         }
+    }
+}
+
+/// Close step `t`'s spike list and make `zprev` this step's spikes (dense).
+#[inline(always)]
+fn record_spikes<F: Real>(lt: &mut LayerTrace<F>, t: usize) {
+    if t > 0 {
+        for e in lt.ptr[t - 1]..lt.ptr[t] {
+            lt.zprev[lt.idx[e] as usize] = F::zero();
+        }
+    } else {
+        lt.zprev.iter_mut().for_each(|z| *z = F::zero());
+    }
+    lt.ptr.push(lt.idx.len());
+    for e in lt.ptr[t]..lt.ptr[t + 1] {
+        lt.zprev[lt.idx[e] as usize] = lt.val[e];
     }
 }
 

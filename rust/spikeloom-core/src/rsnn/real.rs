@@ -71,6 +71,39 @@ pub fn add_scaled_rows<F: Real>(y: &mut [F], g: &[F], m: &[F]) {
     }
 }
 
+/// `y += sum_e v_e x_e` over the `(v_e, x_e)` that `terms` yields (each `x_e` at least as long as
+/// `y`), added in the order given, so the result equals a sequence of [`axpy`] calls bit for bit.
+/// `y` is walked in blocks of [`ROW_BLOCK`] that stay in registers while every term is added, so
+/// the cost is one load per element and term (a plain axpy per term also loads and stores `y`).
+#[inline(always)]
+pub fn add_scaled_terms<'a, F: Real, I>(y: &mut [F], terms: impl Fn() -> I)
+where
+    I: Iterator<Item = (F, &'a [F])>,
+{
+    let n = y.len();
+    let mut c0 = 0;
+    while c0 + ROW_BLOCK <= n {
+        let mut acc = [F::zero(); ROW_BLOCK];
+        acc.copy_from_slice(&y[c0..c0 + ROW_BLOCK]);
+        for (v, x) in terms() {
+            let x = &x[c0..c0 + ROW_BLOCK];
+            for c in 0..ROW_BLOCK {
+                acc[c] += v * x[c];
+            }
+        }
+        y[c0..c0 + ROW_BLOCK].copy_from_slice(&acc);
+        c0 += ROW_BLOCK;
+    }
+    if c0 < n {
+        for (v, x) in terms() {
+            axpy(&mut y[c0..], v, &x[c0..n]);
+        }
+    }
+}
+
+/// Block length of [`add_scaled_terms`]: 64 `f32` are eight AVX registers.
+pub const ROW_BLOCK: usize = 64;
+
 /// `y += x`.
 #[inline(always)]
 pub fn add_to<F: Real>(y: &mut [F], x: &[F]) {
@@ -116,6 +149,29 @@ mod tests {
                 let want = 0.5 + (0..rows).map(|j| g[j] * m[j * n + i]).sum::<f64>();
                 assert!((y[i] - want).abs() < 1e-12);
             }
+        }
+    }
+
+    #[test]
+    fn scaled_terms_equal_a_sequence_of_axpys_bit_for_bit() {
+        for n in [0usize, 5, 64, 100, 256] {
+            let rows: Vec<Vec<f64>> = (0..7)
+                .map(|r| {
+                    (0..n + 3)
+                        .map(|i| ((i * 7 + r * 13) as f64 * 0.37).sin())
+                        .collect()
+                })
+                .collect();
+            let vals = [0.3, -1.7, 2.5, 0.0, 1e-3, -0.9, 4.0];
+            let mut want: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
+            let mut got = want.clone();
+            for (v, r) in vals.iter().zip(&rows) {
+                axpy(&mut want, *v, &r[..n]);
+            }
+            add_scaled_terms(&mut got, || {
+                vals.iter().zip(&rows).map(|(v, r)| (*v, r.as_slice()))
+            });
+            assert_eq!(got, want, "n = {n}");
         }
     }
 

@@ -16,16 +16,18 @@ use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-
-/// Samples per work item of a BPTT gradient: one lockstep group of the reverse pass (see
-/// [`backward_chunk`]), so a batch of 8 already keeps two cores busy. Fixed, so results are
-/// bit-identical for any thread count.
-const GRAD_CHUNK: usize = 4;
 use crate::train::adam::Adam;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use std::time::Instant;
+
+/// Samples per work item of a BPTT gradient: one lockstep group of the reverse pass (see
+/// [`backward_chunk`]), so a batch of 8 already keeps two cores busy. Fixed, so results are
+/// bit-identical for any thread count.
+const GRAD_CHUNK: usize = 4;
+/// Elements per parallel block of the gradient reduction and the Adam step.
+const REDUCE_BLOCK: usize = 1 << 14;
 
 /// Floating-point precision of the simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -581,12 +583,24 @@ fn gradient_span<F: Real>(
                 .collect()
         })?,
     };
+    // The chunks' gradients are added in chunk order for every element (blocks of elements in
+    // parallel), so the sum is the same for any thread count.
     let mut grad = vec![0.0; len];
+    with_threads(cfg.threads, || {
+        grad.par_chunks_mut(REDUCE_BLOCK)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let lo = b * REDUCE_BLOCK;
+                let hi = lo + out.len();
+                for (g, _) in &parts {
+                    for (a, x) in out.iter_mut().zip(&g[lo..hi]) {
+                        *a += x.f64();
+                    }
+                }
+            })
+    })?;
     let mut stats = BatchStats::default();
-    for (g, st) in &parts {
-        for (a, b) in grad.iter_mut().zip(g) {
-            *a += b.f64();
-        }
+    for (_, st) in &parts {
         stats.add(st);
     }
     decay_to_tau(net, &mut grad);
@@ -771,7 +785,11 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
                 }
             }
             let (pw, pt) = net.params.split_at_mut(nw);
-            self.adam_w.step(lr, &g[..nw], [pw]);
+            // Element-wise, so the same result for any thread count.
+            let adam_w = &mut self.adam_w;
+            with_threads(cfg.threads, || {
+                adam_w.step_par(lr, &g[..nw], [pw], REDUCE_BLOCK)
+            })?;
             if self.any_tau {
                 self.adam_tau.step(lr_tau, &g[nw..], [pt]);
             }
