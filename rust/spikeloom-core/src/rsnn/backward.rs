@@ -434,17 +434,17 @@ impl<F: Real> EventsByPre<F> {
         let rows = (0..block.len() / n.max(1)).filter(|&j| self.start[j] < self.start[j + 1]);
         match sparse {
             None => {
+                let mut terms: Vec<(F, &[F])> = Vec::new();
                 for j in rows {
-                    let g = &mut block[j * n..(j + 1) * n];
-                    add_scaled_terms(g, || {
-                        (self.start[j]..self.start[j + 1]).map(|e| {
-                            let r = self.row[e] as usize;
-                            (
-                                self.val[e],
-                                &hists[self.sample[e] as usize][r * n..(r + 1) * n],
-                            )
-                        })
-                    });
+                    terms.clear();
+                    terms.extend((self.start[j]..self.start[j + 1]).map(|e| {
+                        let r = self.row[e] as usize;
+                        (
+                            self.val[e],
+                            &hists[self.sample[e] as usize][r * n..(r + 1) * n],
+                        )
+                    }));
+                    add_scaled_terms(&mut block[j * n..(j + 1) * n], &terms);
                 }
             }
             Some(c) => {

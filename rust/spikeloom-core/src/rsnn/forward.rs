@@ -432,6 +432,8 @@ fn forward_window_impl<F: Real>(
 ) {
     tr.prepare(m, steps);
     let n_layers = m.layers.len();
+    // The weight rows of one step's input current (reused: no allocation after the first steps).
+    let mut terms: Vec<(F, &[F])> = Vec::new();
     for t in 0..steps {
         for l in 0..n_layers {
             let (below, rest) = tr.layers.split_at_mut(l);
@@ -455,31 +457,30 @@ fn forward_window_impl<F: Real>(
                 } else {
                     &[]
                 };
-                let own = if lm.recurrent {
-                    ptr[t - 1]..ptr[t]
-                } else {
-                    0..0
-                };
-                let (idx, val) = (&idx[..], &val[..]);
-                let rec = || {
-                    own.clone()
-                        .map(move |e| (val[e], &w_rec[idx[e] as usize * n..][..n]))
-                };
+                terms.clear();
                 if l == 0 {
-                    add_scaled_terms(cur, || {
+                    terms.extend(
                         x.at(t0 + t)
-                            .map(|(j, v)| (F::of(v as f64), &w_in[j * n..][..n]))
-                            .chain(rec())
-                    });
+                            .map(|(j, v)| (F::of(v as f64), &w_in[j * n..][..n])),
+                    );
                 } else {
                     let (bi, bv) = below[l - 1].spikes(t);
-                    add_scaled_terms(cur, || {
+                    terms.extend(
                         bi.iter()
                             .zip(bv)
-                            .map(|(&j, &v)| (v, &w_in[j as usize * n..][..n]))
-                            .chain(rec())
-                    });
+                            .map(|(&j, &v)| (v, &w_in[j as usize * n..][..n])),
+                    );
                 }
+                if lm.recurrent {
+                    let e = ptr[t - 1]..ptr[t];
+                    terms.extend(
+                        idx[e.clone()]
+                            .iter()
+                            .zip(&val[e])
+                            .map(|(&j, &v)| (v, &w_rec[j as usize * n..][..n])),
+                    );
+                }
+                add_scaled_terms(cur, &terms);
                 integrate(lm, &m.spike, lt, t);
                 record_spikes(lt, t);
                 continue;

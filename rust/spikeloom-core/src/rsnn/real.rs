@@ -71,21 +71,18 @@ pub fn add_scaled_rows<F: Real>(y: &mut [F], g: &[F], m: &[F]) {
     }
 }
 
-/// `y += sum_e v_e x_e` over the `(v_e, x_e)` that `terms` yields (each `x_e` at least as long as
-/// `y`), added in the order given, so the result equals a sequence of [`axpy`] calls bit for bit.
-/// `y` is walked in blocks of [`ROW_BLOCK`] that stay in registers while every term is added, so
-/// the cost is one load per element and term (a plain axpy per term also loads and stores `y`).
+/// `y += sum_e v_e x_e` over the terms `(v_e, x_e)` (each `x_e` at least as long as `y`), added in
+/// the order given, so the result equals a sequence of [`axpy`] calls bit for bit. `y` is walked in
+/// blocks of [`ROW_BLOCK`] that stay in registers while every term is added, so the cost is one load
+/// per element and term (a plain axpy per term also loads and stores `y`).
 #[inline(always)]
-pub fn add_scaled_terms<'a, F: Real, I>(y: &mut [F], terms: impl Fn() -> I)
-where
-    I: Iterator<Item = (F, &'a [F])>,
-{
+pub fn add_scaled_terms<F: Real>(y: &mut [F], terms: &[(F, &[F])]) {
     let n = y.len();
     let mut c0 = 0;
     while c0 + ROW_BLOCK <= n {
         let mut acc = [F::zero(); ROW_BLOCK];
         acc.copy_from_slice(&y[c0..c0 + ROW_BLOCK]);
-        for (v, x) in terms() {
+        for &(v, x) in terms {
             let x = &x[c0..c0 + ROW_BLOCK];
             for c in 0..ROW_BLOCK {
                 acc[c] += v * x[c];
@@ -95,7 +92,7 @@ where
         c0 += ROW_BLOCK;
     }
     if c0 < n {
-        for (v, x) in terms() {
+        for &(v, x) in terms {
             axpy(&mut y[c0..], v, &x[c0..n]);
         }
     }
@@ -168,9 +165,12 @@ mod tests {
             for (v, r) in vals.iter().zip(&rows) {
                 axpy(&mut want, *v, &r[..n]);
             }
-            add_scaled_terms(&mut got, || {
-                vals.iter().zip(&rows).map(|(v, r)| (*v, r.as_slice()))
-            });
+            let terms: Vec<(f64, &[f64])> = vals
+                .iter()
+                .zip(&rows)
+                .map(|(v, r)| (*v, r.as_slice()))
+                .collect();
+            add_scaled_terms(&mut got, &terms);
             assert_eq!(got, want, "n = {n}");
         }
     }
