@@ -64,9 +64,18 @@ pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyRe
         }
     }
     if let Ok(a) = x.extract::<PyReadonlyArray3<'_, bool>>() {
+        let (n, t, c) = a.as_array().dim();
+        if let Ok(data) = a.as_slice() {
+            let bytes: &[u8] = bytemuck::cast_slice(data);
+            return enter_core(py, || Sequences::from_bytes(arg, bytes, n, t, c));
+        }
         return build(py, arg, a, |v| if v { 1.0 } else { 0.0 });
     }
     if let Ok(a) = x.extract::<PyReadonlyArray3<'_, u8>>() {
+        let (n, t, c) = a.as_array().dim();
+        if let Ok(data) = a.as_slice() {
+            return enter_core(py, || Sequences::from_bytes(arg, data, n, t, c));
+        }
         return build(py, arg, a, |v| v as f64);
     }
     if let Ok(a) = x.extract::<PyReadonlyArray3<'_, f32>>() {
