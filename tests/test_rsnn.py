@@ -287,3 +287,48 @@ def test_truncated_bptt(rng: np.random.Generator) -> None:
     assert not np.allclose(params[0]["layers.0.w_rec"], params[2]["layers.0.w_rec"])
     with pytest.raises(InvalidParameterError, match="truncation"):
         sl.BPTTConfig(truncation=0)
+
+
+def _ce(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    return np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(labels)), labels]
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_truncated_summed_losses_carry_the_sum_across_windows(rng: np.random.Generator, carry: bool) -> None:
+    """With lr 0 every window sees the same network, so the reported training loss is, per sample, the
+    sum over the windows of the cross-entropy of the spike counts (ce_counts) or summed softmax
+    (ce_sum_softmax, from loss_start) up to the window's end (carry_loss) or inside the window only,
+    computed here from the recorded spikes and readout."""
+    x = rng.random((12, 30, 5)) < 0.4
+    y = rng.integers(0, 3, 12)
+    bounds = [(0, 10), (10, 20), (20, 30)]
+    # Spike counts of a 3-unit output layer.
+    net = sl.RecurrentNetwork(5, [L.lif(8, gain=3.0), L.lif(3, recurrent=False, gain=3.0)], seed=2)
+    z = net.run(x, precision="float64").spikes[1]
+    assert z.sum() > 0
+    want = sum(_ce(z[:, (0 if carry else a) : b].sum(axis=1), y) for a, b in bounds).mean()
+    cfg = sl.BPTTConfig(epochs=1, batch_size=12, lr=0.0, loss="ce_counts", truncation=10, carry_loss=carry,
+                        precision="float64")
+    res = sl.fit(net, (x, y), config=cfg, progress=False)
+    np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
+    if carry:  # the prediction of the last window is the full sequence's
+        full = net.evaluate(x, y, loss="ce_counts", precision="float64")
+        assert res.history["train_accuracy"][0] == full["accuracy"]
+    # Summed softmax of the readout from step 5 (the first window holds only part of the loss window).
+    net = _net("lif_subtract", seed=4)
+    r = net.run(x, precision="float64").readout
+    p = np.exp(r - r.max(axis=2, keepdims=True))
+    p /= p.sum(axis=2, keepdims=True)
+    want = sum(_ce(p[:, (5 if carry else max(a, 5)) : b].sum(axis=1), y) for a, b in bounds).mean()
+    cfg = sl.BPTTConfig(epochs=1, batch_size=12, lr=0.0, loss="ce_sum_softmax", loss_start=5, truncation=10,
+                        carry_loss=carry, precision="float64")
+    res = sl.fit(net, (x, y), config=cfg, progress=False)
+    np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
+
+
+def test_carry_loss_needs_truncation_and_a_summed_loss() -> None:
+    with pytest.raises(InvalidParameterError, match="carry_loss.*truncation"):
+        sl.BPTTConfig(loss="ce_counts", carry_loss=True)
+    with pytest.raises(InvalidParameterError, match="carry_loss.*ce_mean"):
+        sl.BPTTConfig(loss="ce_mean", truncation=10, carry_loss=True)

@@ -62,6 +62,10 @@ class BPTTConfig(sg.TrainingConfig):
         truncation: truncated BPTT: windows of this many steps; the state is carried from window to
             window but the gradient is not, each window's part of the loss window is its loss (``ce_last``:
             only the window holding the last step), and Adam steps after every window (``None``: full BPTT).
+        carry_loss: with ``truncation`` and a summed loss (``ce_counts``, ``ce_sum_softmax``), each
+            window's loss is the cross-entropy of the sum from the start of the loss window to the end of
+            the window, the earlier windows' part held constant (Yin et al. 2021's truncated BPTT), instead
+            of the window's part alone.
         precision: ``"float32"`` (fast) or ``"float64"`` (for gradient checks).
         restore_best: keep the parameters of the best validation epoch.
     """
@@ -86,6 +90,7 @@ class BPTTConfig(sg.TrainingConfig):
     rate_high_hz: float = 0.0
     clip_grad_norm: float | None = None
     truncation: int | None = None
+    carry_loss: bool = False
     precision: str = "float32"
     restore_best: bool = False
 
@@ -107,6 +112,15 @@ class BPTTConfig(sg.TrainingConfig):
             v.positive("clip_grad_norm", self.clip_grad_norm)
         if self.truncation is not None:
             v.positive_int("truncation", self.truncation)
+        if self.carry_loss:
+            if self.truncation is None:
+                raise InvalidParameterError(
+                    "carry_loss: expected a truncation window (it applies to truncated BPTT), got truncation=None"
+                )
+            if self.loss not in ("ce_counts", "ce_sum_softmax"):
+                raise InvalidParameterError(
+                    f"carry_loss: expected a summed loss ('ce_counts' or 'ce_sum_softmax'), got loss={self.loss!r}"
+                )
         _choice("precision", self.precision, ("float32", "float64"))
 
     def to_core_json(self, seed: int, threads: int) -> str:
@@ -132,6 +146,7 @@ class BPTTConfig(sg.TrainingConfig):
             },
             "clip_grad_norm": self.clip_grad_norm,
             "truncation": self.truncation,
+            "carry_loss": bool(self.carry_loss),
             "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
             "threads": v.positive_int("threads", threads, minimum=0),

@@ -283,6 +283,8 @@ pub struct Trace<F: Real> {
 pub struct SampleState<F: Real> {
     layers: Vec<[Vec<F>; 4]>,
     y: Vec<F>,
+    /// The summed loss's logits so far (`BpttConfig::carry_loss`).
+    pub(crate) carry: Vec<f64>,
 }
 
 impl<F: Real> Trace<F> {

@@ -176,6 +176,22 @@ pub struct LossScratch {
     logits: Vec<f64>,
     g: Vec<f64>,
     p: Vec<f64>,
+    /// Offsets added to the logits of the summed losses (`ce_counts`, `ce_sum_softmax`): the sums of
+    /// earlier truncated-BPTT windows, constants here (empty = none).
+    pub carry: Vec<f64>,
+}
+
+impl LossScratch {
+    /// The logits of the last classification loss (including the carried offsets).
+    pub fn logits(&self) -> &[f64] {
+        &self.logits
+    }
+
+    fn add_carry(&mut self) {
+        for (l, c) in self.logits.iter_mut().zip(&self.carry) {
+            *l += *c;
+        }
+    }
 }
 
 /// Loss of one sample from its readout trajectory `y` (`[steps x n_out]`, or the spike `counts` for
@@ -245,6 +261,7 @@ pub fn readout_loss<F: Real>(
                     s.logits[k] += at(t, k) / div;
                 }
             }
+            s.add_carry();
             let loss = cross_entropy(&s.logits, label, &mut s.g);
             for t in lo..hi {
                 for k in 0..n_out {
@@ -271,6 +288,7 @@ pub fn readout_loss<F: Real>(
                     s.logits[k] += p[k];
                 }
             }
+            s.add_carry();
             let loss = cross_entropy(&s.logits, label, &mut s.g);
             for t in start..end {
                 let p = &s.p[(t - start) * n_out..(t - start + 1) * n_out];

@@ -134,6 +134,11 @@ pub struct BpttConfig {
     /// the optimiser steps after every window (`None` = full BPTT).
     #[serde(default)]
     pub truncation: Option<usize>,
+    /// With `truncation` and a summed loss (`ce_counts`, `ce_sum_softmax`): each window's loss is
+    /// the cross-entropy of the sum from the start of the loss window to the window's end, earlier
+    /// windows' part a constant (Yin et al.'s truncated BPTT), instead of the window's part alone.
+    #[serde(default)]
+    pub carry_loss: bool,
     #[serde(default)]
     pub precision: Precision,
     #[serde(default)]
@@ -186,6 +191,22 @@ impl BpttConfig {
                 "a window of at least 1 step, or None",
                 0,
             ));
+        }
+        if self.carry_loss {
+            if self.truncation.is_none() {
+                return Err(Error::param(
+                    "carry_loss",
+                    "a truncation window (carry_loss applies to truncated BPTT)",
+                    "truncation None",
+                ));
+            }
+            if !matches!(self.loss.kind, LossKind::CeCounts | LossKind::CeSumSoftmax) {
+                return Err(Error::param(
+                    "carry_loss",
+                    "a summed loss: ce_counts or ce_sum_softmax",
+                    format!("{:?}", self.loss.kind),
+                ));
+            }
         }
         if let Some(c) = self.clip_grad_norm {
             if !(c.is_finite() && c > 0.0) {
@@ -340,6 +361,7 @@ enum Span<'s, F: Real> {
         t0: usize,
         len: usize,
         state: &'s mut SampleState<F>,
+        carry: bool,
     },
 }
 
@@ -359,18 +381,27 @@ fn one_sample<F: Real>(
 ) -> bool {
     let x = data.x.sample(s);
     let steps = data.x.n_steps;
-    let (t0, len) = match span {
+    let (t0, len, mut carry) = match span {
         Span::Whole => {
             forward(m, x, &mut w.trace);
-            (0, steps)
+            (0, steps, None)
         }
-        Span::Window { t0, len, state } => {
+        Span::Window {
+            t0,
+            len,
+            state,
+            carry,
+        } => {
             w.trace.load_state(m, state);
             forward_window(m, x, &mut w.trace, t0, len);
             w.trace.save_state(state);
-            (t0, len)
+            (t0, len, carry.then_some(&mut state.carry))
         }
     };
+    w.loss.carry.clear();
+    if let Some(c) = &carry {
+        w.loss.carry.extend_from_slice(c);
+    }
     w.t0 = t0;
     let last_window = t0 + len == steps;
     // The loss window in this call's local steps (empty: no loss here).
@@ -423,6 +454,10 @@ fn one_sample<F: Real>(
             &mut w.dy,
             &mut w.loss,
         );
+    }
+    if let (Some(c), true) = (carry.as_mut(), has_loss) {
+        c.clear();
+        c.extend_from_slice(w.loss.logits());
     }
     // Firing-rate regularisers on every spiking layer except a count-loss output layer.
     let mut reg_loss = 0.0;
@@ -530,6 +565,7 @@ fn gradient_span<F: Real>(
                         t0: span_t0,
                         len: span_len,
                         state: &mut sts[i],
+                        carry: cfg.carry_loss,
                     },
                     None => Span::Whole,
                 };
