@@ -308,8 +308,9 @@ def test_truncated_summed_losses_carry_the_sum_across_windows(rng: np.random.Gen
     z = net.run(x, precision="float64").spikes[1]
     assert z.sum() > 0
     want = sum(_ce(z[:, (0 if carry else a) : b].sum(axis=1), y) for a, b in bounds).mean()
-    cfg = sl.BPTTConfig(epochs=1, batch_size=12, lr=0.0, loss="ce_counts", truncation=10, carry_loss=carry,
-                        precision="float64")
+    cfg = sl.BPTTConfig(
+        epochs=1, batch_size=12, lr=0.0, loss="ce_counts", truncation=10, carry_loss=carry, precision="float64"
+    )
     res = sl.fit(net, (x, y), config=cfg, progress=False)
     np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
     if carry:  # the prediction of the last window is the full sequence's
@@ -321,8 +322,16 @@ def test_truncated_summed_losses_carry_the_sum_across_windows(rng: np.random.Gen
     p = np.exp(r - r.max(axis=2, keepdims=True))
     p /= p.sum(axis=2, keepdims=True)
     want = sum(_ce(p[:, (5 if carry else max(a, 5)) : b].sum(axis=1), y) for a, b in bounds).mean()
-    cfg = sl.BPTTConfig(epochs=1, batch_size=12, lr=0.0, loss="ce_sum_softmax", loss_start=5, truncation=10,
-                        carry_loss=carry, precision="float64")
+    cfg = sl.BPTTConfig(
+        epochs=1,
+        batch_size=12,
+        lr=0.0,
+        loss="ce_sum_softmax",
+        loss_start=5,
+        truncation=10,
+        carry_loss=carry,
+        precision="float64",
+    )
     res = sl.fit(net, (x, y), config=cfg, progress=False)
     np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
 
