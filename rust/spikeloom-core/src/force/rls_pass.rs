@@ -1,0 +1,372 @@
+//! The O(N^2) pass of RLS over rows of the packed upper triangle of `P`: optionally fold pending
+//! rank-1 corrections into the stored entries, and accumulate the rows' share of the symmetric
+//! product `P r`.
+//!
+//! Rows are taken four at a time: each column chunk of four entries of the four rows is loaded once
+//! and used for both halves of the symmetric product (the rows' dot products with `r`, kept in lane
+//! accumulators, and `y_j += P_ij r_i` for the transposed entries, one load and store of `y` per
+//! four rows), so a pass does two fused multiply-adds per stored entry and little else. The lanes
+//! are AVX2 + FMA registers when the CPU has them and arrays otherwise (see [`super::lanes`]): the
+//! same operations in the same order, so the results are identical on every CPU. The order of the
+//! additions depends only on the block's row range, not on the thread that runs it.
+
+use super::lanes::{Lanes, Scalar};
+use super::rls::FOLD;
+
+/// A stored entry of `P` (f64, or f32: widened when read, rounded when written).
+pub(crate) trait Entry: Copy + Send + Sync {
+    fn get(self) -> f64;
+    fn put(x: f64) -> Self;
+    fn load<L: Lanes>(s: L, a: &[Self]) -> L::V;
+    fn store<L: Lanes>(s: L, a: &mut [Self], v: L::V);
+    /// The value that [`Entry::store`] keeps, widened back.
+    fn round<L: Lanes>(s: L, v: L::V) -> L::V;
+}
+
+impl Entry for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn load<L: Lanes>(s: L, a: &[f64]) -> L::V {
+        s.load(a)
+    }
+    #[inline(always)]
+    fn store<L: Lanes>(s: L, a: &mut [f64], v: L::V) {
+        s.store(a, v)
+    }
+    #[inline(always)]
+    fn round<L: Lanes>(_: L, v: L::V) -> L::V {
+        v
+    }
+}
+
+impl Entry for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn put(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn load<L: Lanes>(s: L, a: &[f32]) -> L::V {
+        s.load_f32(a)
+    }
+    #[inline(always)]
+    fn store<L: Lanes>(s: L, a: &mut [f32], v: L::V) {
+        s.store_f32(a, v)
+    }
+    #[inline(always)]
+    fn round<L: Lanes>(s: L, v: L::V) -> L::V {
+        s.round_f32(v)
+    }
+}
+
+/// Rows `a..b` of the packed triangle (`tri` starts at row a): apply `P -= sum s c c^T` over `terms`
+/// (in order, in f64, one rounding to the storage type per entry; none: read only) and write the
+/// block's share of `P r` (with the new values) into `part` (indices a..n).
+pub(crate) fn block_pass<T: Entry>(
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
+    part: &mut [f64],
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+) {
+    assert!(terms.len() <= FOLD);
+    struct Op<'a, L, T> {
+        s: L,
+        n: usize,
+        a: usize,
+        b: usize,
+        tri: &'a mut [T],
+        part: &'a mut [f64],
+        terms: &'a [(&'a [f64], f64)],
+        r: &'a [f64],
+    }
+    impl<L: Lanes, T: Entry> pulp::NullaryFnOnce for Op<'_, L, T> {
+        type Output = ();
+        // Inlined into `V3::vectorize`, so the lanes get its target features.
+        #[inline(always)]
+        fn call(self) {
+            if self.terms.is_empty() {
+                rows::<L, T, false>(
+                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                )
+            } else {
+                rows::<L, T, true>(
+                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                )
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = pulp::x86::V3::try_new() {
+        return v3.vectorize(Op {
+            s: super::lanes::Avx(v3),
+            n,
+            a,
+            b,
+            tri,
+            part,
+            terms,
+            r,
+        });
+    }
+    pulp::NullaryFnOnce::call(Op {
+        s: Scalar,
+        n,
+        a,
+        b,
+        tri,
+        part,
+        terms,
+        r,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn rows<L: Lanes, T: Entry, const FOLDING: bool>(
+    s: L,
+    n: usize,
+    a: usize,
+    b: usize,
+    tri: &mut [T],
+    part: &mut [f64],
+    terms: &[(&[f64], f64)],
+    r: &[f64],
+) {
+    part.iter_mut().for_each(|x| *x = 0.0);
+    let mut o = 0;
+    let mut i = a;
+    while i < b {
+        let len = n - i;
+        if i + 4 <= b {
+            let size = 4 * len - 6;
+            quad::<L, T, FOLDING>(
+                s,
+                i,
+                &mut tri[o..o + size],
+                &mut part[i - a..],
+                &r[i..],
+                terms,
+            );
+            o += size;
+            i += 4;
+        } else {
+            single::<L, T, FOLDING>(
+                s,
+                i,
+                &mut tri[o..o + len],
+                &mut part[i - a..],
+                &r[i..],
+                terms,
+            );
+            o += len;
+            i += 1;
+        }
+    }
+}
+
+/// Entry (i, j) with the pending terms folded in (stored) and read back.
+#[inline(always)]
+fn fold_entry<T: Entry, const FOLDING: bool>(
+    p: &mut T,
+    i: usize,
+    j: usize,
+    terms: &[(&[f64], f64)],
+) -> f64 {
+    if !FOLDING {
+        return p.get();
+    }
+    let mut x = p.get();
+    for &(c, sc) in terms {
+        x = (-(c[i] * sc)).mul_add(c[j], x);
+    }
+    *p = T::put(x);
+    p.get()
+}
+
+/// Coefficients `-(c_m[i + q] s_m)` of the rows of a group, as lanes.
+#[inline(always)]
+fn coefficients<L: Lanes, const G: usize>(
+    s: L,
+    i: usize,
+    terms: &[(&[f64], f64)],
+) -> [[L::V; G]; FOLD] {
+    let mut coef = [[s.splat(0.0); G]; FOLD];
+    for (cm, &(c, sc)) in coef.iter_mut().zip(terms) {
+        for (q, x) in cm.iter_mut().enumerate() {
+            *x = s.splat(-(c[i + q] * sc));
+        }
+    }
+    coef
+}
+
+/// Rows i..i+4 (`g`: the four packed rows, from their diagonals; `y`, `r` from column i).
+#[inline(always)]
+fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
+    s: L,
+    i: usize,
+    g: &mut [T],
+    y: &mut [f64],
+    r: &[f64],
+    terms: &[(&[f64], f64)],
+) {
+    let len = r.len();
+    let (p0, rest) = g.split_at_mut(len);
+    let (p1, rest) = rest.split_at_mut(len - 1);
+    let (p2, p3) = rest.split_at_mut(len - 2);
+    // The 4 x 4 diagonal block, entry by entry (row q, column i + t at p_q[t - q]).
+    let mut dd = [0.0f64; 4];
+    for q in 0..4 {
+        for t in q..4 {
+            let p = match q {
+                0 => &mut p0[t],
+                1 => &mut p1[t - 1],
+                2 => &mut p2[t - 2],
+                _ => &mut p3[t - 3],
+            };
+            let x = fold_entry::<T, FOLDING>(p, i + q, i + t, terms);
+            dd[q] = x.mul_add(r[t], dd[q]);
+            if t > q {
+                y[t] = x.mul_add(r[q], y[t]);
+            }
+        }
+    }
+    // Columns i+4.. in chunks of four.
+    let m = (len - 4) / 4 * 4;
+    let coef = if FOLDING {
+        coefficients::<L, 4>(s, i, terms)
+    } else {
+        [[s.splat(0.0); 4]; FOLD]
+    };
+    let ri = [s.splat(r[0]), s.splat(r[1]), s.splat(r[2]), s.splat(r[3])];
+    let mut acc = [s.splat(0.0); 4];
+    let (y_head, y_tail) = y.split_at_mut(4 + m);
+    let (b0, t0) = p0[4..].split_at_mut(m);
+    let (b1, t1) = p1[3..].split_at_mut(m);
+    let (b2, t2) = p2[2..].split_at_mut(m);
+    let (b3, t3) = p3[1..].split_at_mut(m);
+    for (j, (((((c0, c1), c2), c3), yc), rc)) in b0
+        .chunks_exact_mut(4)
+        .zip(b1.chunks_exact_mut(4))
+        .zip(b2.chunks_exact_mut(4))
+        .zip(b3.chunks_exact_mut(4))
+        .zip(y_head[4..].chunks_exact_mut(4))
+        .zip(r[4..4 + m].chunks_exact(4))
+        .enumerate()
+    {
+        let mut p = [
+            T::load(s, c0),
+            T::load(s, c1),
+            T::load(s, c2),
+            T::load(s, c3),
+        ];
+        if FOLDING {
+            let col = i + 4 + 4 * j;
+            for (cm, &(c, _)) in coef.iter().zip(terms) {
+                let cv = s.load(&c[col..]);
+                for q in 0..4 {
+                    p[q] = s.fma(cm[q], cv, p[q]);
+                }
+            }
+            T::store(s, c0, p[0]);
+            T::store(s, c1, p[1]);
+            T::store(s, c2, p[2]);
+            T::store(s, c3, p[3]);
+            for x in p.iter_mut() {
+                *x = T::round(s, *x);
+            }
+        }
+        let rv = s.load(rc);
+        let mut yv = s.load(yc);
+        for q in 0..4 {
+            acc[q] = s.fma(p[q], rv, acc[q]);
+            yv = s.fma(p[q], ri[q], yv);
+        }
+        s.store(yc, yv);
+    }
+    // The last (len - 4) % 4 columns.
+    let mut tl = [0.0f64; 4];
+    for (u, ((((e0, e1), e2), e3), yt)) in t0
+        .iter_mut()
+        .zip(t1.iter_mut())
+        .zip(t2.iter_mut())
+        .zip(t3.iter_mut())
+        .zip(y_tail.iter_mut())
+        .enumerate()
+    {
+        let t = 4 + m + u;
+        for (q, e) in [e0, e1, e2, e3].into_iter().enumerate() {
+            let x = fold_entry::<T, FOLDING>(e, i + q, i + t, terms);
+            tl[q] = x.mul_add(r[t], tl[q]);
+            *yt = x.mul_add(r[q], *yt);
+        }
+    }
+    for q in 0..4 {
+        let a = s.to_array(acc[q]);
+        y[q] += dd[q] + ((a[0] + a[1]) + (a[2] + a[3])) + tl[q];
+    }
+}
+
+/// Row i alone (`row` from its diagonal; `y`, `r` from column i).
+#[inline(always)]
+fn single<L: Lanes, T: Entry, const FOLDING: bool>(
+    s: L,
+    i: usize,
+    row: &mut [T],
+    y: &mut [f64],
+    r: &[f64],
+    terms: &[(&[f64], f64)],
+) {
+    let len = r.len();
+    let x = fold_entry::<T, FOLDING>(&mut row[0], i, i, terms);
+    let dd = x * r[0];
+    let m = (len - 1) / 4 * 4;
+    let coef = if FOLDING {
+        coefficients::<L, 1>(s, i, terms)
+    } else {
+        [[s.splat(0.0); 1]; FOLD]
+    };
+    let ri = s.splat(r[0]);
+    let mut acc = s.splat(0.0);
+    let (y_head, y_tail) = y.split_at_mut(1 + m);
+    let (body, tail) = row[1..].split_at_mut(m);
+    for (j, ((c0, yc), rc)) in body
+        .chunks_exact_mut(4)
+        .zip(y_head[1..].chunks_exact_mut(4))
+        .zip(r[1..1 + m].chunks_exact(4))
+        .enumerate()
+    {
+        let mut p = T::load(s, c0);
+        if FOLDING {
+            let col = i + 1 + 4 * j;
+            for (cm, &(c, _)) in coef.iter().zip(terms) {
+                p = s.fma(cm[0], s.load(&c[col..]), p);
+            }
+            T::store(s, c0, p);
+            p = T::round(s, p);
+        }
+        acc = s.fma(p, s.load(rc), acc);
+        s.store(yc, s.fma(p, ri, s.load(yc)));
+    }
+    let mut tl = 0.0f64;
+    for (u, (e, yt)) in tail.iter_mut().zip(y_tail.iter_mut()).enumerate() {
+        let t = 1 + m + u;
+        let x = fold_entry::<T, FOLDING>(e, i, i + t, terms);
+        tl = x.mul_add(r[t], tl);
+        *yt = x.mul_add(r[0], *yt);
+    }
+    let a = s.to_array(acc);
+    y[0] += dd + ((a[0] + a[1]) + (a[2] + a[3])) + tl;
+}
