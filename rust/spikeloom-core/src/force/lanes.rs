@@ -34,6 +34,8 @@ pub trait Lanes: Copy {
     /// Bit l set where lane l of the mask is set.
     fn bits(self, m: Self::V) -> u32;
     fn to_array(self, v: Self::V) -> [f64; 4];
+    /// A hint to bring the cache line of `x` into the cache (no effect on results).
+    fn prefetch<T>(self, x: &T);
 }
 
 /// The portable lanes.
@@ -133,6 +135,8 @@ impl Lanes for Scalar {
     fn to_array(self, v: [f64; 4]) -> [f64; 4] {
         v
     }
+    #[inline(always)]
+    fn prefetch<T>(self, _: &T) {}
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -141,7 +145,7 @@ pub use avx::Avx;
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use super::Lanes;
-    use core::arch::x86_64::{__m128, __m256d, _CMP_GE_OQ, _CMP_GT_OQ};
+    use core::arch::x86_64::{__m128, __m256d, _CMP_GE_OQ, _CMP_GT_OQ, _MM_HINT_T0};
     use pulp::x86::V3;
 
     /// AVX2 + FMA lanes (only constructed when the CPU has them: `V3::try_new`). The methods must
@@ -163,7 +167,9 @@ mod avx {
         #[inline(always)]
         fn load_f32(self, a: &[f32]) -> __m256d {
             let a: [f32; 4] = a[..4].try_into().unwrap();
-            self.0.avx._mm256_cvtps_pd(pulp::cast::<[f32; 4], __m128>(a))
+            self.0
+                .avx
+                ._mm256_cvtps_pd(pulp::cast::<[f32; 4], __m128>(a))
         }
         #[inline(always)]
         fn store(self, a: &mut [f64], v: __m256d) {
@@ -222,6 +228,12 @@ mod avx {
         #[inline(always)]
         fn to_array(self, v: __m256d) -> [f64; 4] {
             pulp::cast(v)
+        }
+        #[inline(always)]
+        fn prefetch<T>(self, x: &T) {
+            self.0
+                .sse
+                ._mm_prefetch::<_MM_HINT_T0>((x as *const T).cast::<i8>())
         }
     }
 }

@@ -22,7 +22,7 @@
 //! time); fused multiply-adds give the same results on every CPU (without FMA hardware they are
 //! computed in software).
 
-use super::rls_pass::{block_pass, Entry};
+use super::rls_pass::{block_pass, pack_tiles, Entry};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,8 @@ pub struct Rls {
     pub d: Vec<f64>,
     /// `P = P_stored - sum s c c^T` over these (c, s), in order.
     pending: Vec<(Vec<f64>, f64)>,
+    /// The pending vectors in column tiles, for a fold.
+    tiles: Vec<f64>,
     /// Row ranges of the blocks.
     blocks: Vec<(usize, usize)>,
     partial: Vec<Vec<f64>>,
@@ -109,16 +111,20 @@ impl Rls {
             Precision::F64 => Packed::F64(vec![0.0; len]),
             Precision::F32 => Packed::F32(vec![0.0; len]),
         };
-        // Blocks of (about) equal area: row i holds n - i entries.
+        // Blocks of (about) equal area (row i holds n - i entries), starting at multiples of 4.
         let total = len as f64;
         let nb = BLOCKS.min(n);
         let mut blocks = Vec::with_capacity(nb);
-        let (mut start, mut acc) = (0usize, 0.0f64);
+        let (mut start, mut acc, mut cuts) = (0usize, 0.0f64, 0usize);
         for i in 0..n {
             acc += (n - i) as f64;
-            if acc >= total * (blocks.len() + 1) as f64 / nb as f64 || i + 1 == n {
-                blocks.push((start, i + 1));
-                start = i + 1;
+            if acc >= total * (cuts + 1) as f64 / nb as f64 || i + 1 == n {
+                cuts += 1;
+                let end = if i + 1 == n { n } else { (i + 1) / 4 * 4 };
+                if end > start {
+                    blocks.push((start, end));
+                    start = end;
+                }
             }
         }
         let partial = blocks.iter().map(|&(a, _)| vec![0.0; n - a]).collect();
@@ -130,6 +136,7 @@ impl Rls {
             packed,
             d: vec![0.0; n * k],
             pending: Vec::with_capacity(FOLD),
+            tiles: Vec::new(),
             blocks,
             partial,
             updates: 0,
@@ -186,21 +193,15 @@ impl Rls {
     fn product(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
         let n = self.n;
         let fold = self.pending.len() >= FOLD;
-        {
-            let terms: Vec<(&[f64], f64)> = if fold {
-                self.pending
-                    .iter()
-                    .map(|(c, s)| (c.as_slice(), *s))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+        if fold {
+            self.fold_pass(r, parallel);
+        } else {
             match &mut self.packed {
                 Packed::F64(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &[], &[], r, parallel)
                 }
                 Packed::F32(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &[], &[], r, parallel)
                 }
             }
         }
@@ -223,36 +224,48 @@ impl Rls {
         y
     }
 
+    /// Fold the pending corrections into the stored matrix (padded with zero terms, which change
+    /// nothing, to [`FOLD`]) and compute the stored blocks' shares of `P r` with the new values.
+    fn fold_pass(&mut self, r: &[f64], parallel: bool) {
+        let n = self.n;
+        let zero = vec![0.0; n];
+        let mut terms: Vec<(&[f64], f64)> = self
+            .pending
+            .iter()
+            .map(|(c, s)| (c.as_slice(), *s))
+            .collect();
+        terms.resize(FOLD, (&zero, 0.0));
+        pack_tiles(n, &terms, &mut self.tiles);
+        let tiles = &self.tiles;
+        match &mut self.packed {
+            Packed::F64(p) => blocks_pass(
+                n,
+                &self.blocks,
+                p,
+                &mut self.partial,
+                &terms,
+                tiles,
+                r,
+                parallel,
+            ),
+            Packed::F32(p) => blocks_pass(
+                n,
+                &self.blocks,
+                p,
+                &mut self.partial,
+                &terms,
+                tiles,
+                r,
+                parallel,
+            ),
+        }
+    }
+
     /// Fold any pending corrections into the stored matrix.
     pub fn flush(&mut self, parallel: bool) {
         if !self.pending.is_empty() {
-            let n = self.n;
-            let terms: Vec<(&[f64], f64)> = self
-                .pending
-                .iter()
-                .map(|(c, s)| (c.as_slice(), *s))
-                .collect();
-            let zero = vec![0.0; n];
-            match &mut self.packed {
-                Packed::F64(p) => blocks_pass(
-                    n,
-                    &self.blocks,
-                    p,
-                    &mut self.partial,
-                    &terms,
-                    &zero,
-                    parallel,
-                ),
-                Packed::F32(p) => blocks_pass(
-                    n,
-                    &self.blocks,
-                    p,
-                    &mut self.partial,
-                    &terms,
-                    &zero,
-                    parallel,
-                ),
-            }
+            let zero = vec![0.0; self.n];
+            self.fold_pass(&zero, parallel);
             self.pending.clear();
         }
     }
@@ -313,12 +326,14 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Split the packed triangle into the blocks' disjoint slices and run [`block_pass`] on each
 /// (on the thread pool when `parallel`); each block writes its own partial product.
+#[allow(clippy::too_many_arguments)]
 fn blocks_pass<T: Entry>(
     n: usize,
     blocks: &[(usize, usize)],
     packed: &mut [T],
     partial: &mut [Vec<f64>],
     terms: &[(&[f64], f64)],
+    tiles: &[f64],
     r: &[f64],
     parallel: bool,
 ) {
@@ -331,7 +346,7 @@ fn blocks_pass<T: Entry>(
         rest = tail;
     }
     let work = |(a, b, tri, part): (usize, usize, &mut [T], &mut Vec<f64>)| {
-        block_pass(n, a, b, tri, part, terms, r);
+        block_pass(n, a, b, tri, part, terms, tiles, r);
     };
     if parallel {
         slices.into_par_iter().for_each(work);

@@ -69,9 +69,24 @@ impl Entry for f32 {
     }
 }
 
-/// Rows `a..b` of the packed triangle (`tri` starts at row a): apply `P -= sum s c c^T` over `terms`
-/// (in order, in f64, one rounding to the storage type per entry; none: read only) and write the
-/// block's share of `P r` (with the new values) into `part` (indices a..n).
+/// The pending vectors `c_m` of a fold in column tiles: `tiles[(j / 4) * 4 FOLD + 4 m + j % 4] =
+/// c_m[j]` (zero past the last column and for absent terms), so a chunk of four columns of all
+/// terms is one contiguous slice.
+pub(crate) fn pack_tiles(n: usize, terms: &[(&[f64], f64)], tiles: &mut Vec<f64>) {
+    tiles.clear();
+    tiles.resize(n.div_ceil(4) * 4 * FOLD, 0.0);
+    for (m, &(c, _)) in terms.iter().enumerate() {
+        for (j, &x) in c.iter().enumerate() {
+            tiles[(j / 4) * 4 * FOLD + 4 * m + j % 4] = x;
+        }
+    }
+}
+
+/// Rows `a..b` of the packed triangle (`tri` starts at row a; `a` a multiple of 4): apply
+/// `P -= sum s c c^T` over `terms` (exactly [`FOLD`] of them, in order, in f64, one rounding to the
+/// storage type per entry; zero terms change nothing; none: read only; `tiles` from [`pack_tiles`])
+/// and write the block's share of `P r` (with the new values) into `part` (indices a..n).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn block_pass<T: Entry>(
     n: usize,
     a: usize,
@@ -79,9 +94,11 @@ pub(crate) fn block_pass<T: Entry>(
     tri: &mut [T],
     part: &mut [f64],
     terms: &[(&[f64], f64)],
+    tiles: &[f64],
     r: &[f64],
 ) {
-    assert!(terms.len() <= FOLD);
+    assert!(terms.is_empty() || terms.len() == FOLD);
+    assert!(a % 4 == 0);
     struct Op<'a, L, T> {
         s: L,
         n: usize,
@@ -90,6 +107,7 @@ pub(crate) fn block_pass<T: Entry>(
         tri: &'a mut [T],
         part: &'a mut [f64],
         terms: &'a [(&'a [f64], f64)],
+        tiles: &'a [f64],
         r: &'a [f64],
     }
     impl<L: Lanes, T: Entry> pulp::NullaryFnOnce for Op<'_, L, T> {
@@ -99,11 +117,13 @@ pub(crate) fn block_pass<T: Entry>(
         fn call(self) {
             if self.terms.is_empty() {
                 rows::<L, T, false>(
-                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.tiles,
+                    self.r,
                 )
             } else {
                 rows::<L, T, true>(
-                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
+                    self.s, self.n, self.a, self.b, self.tri, self.part, self.terms, self.tiles,
+                    self.r,
                 )
             }
         }
@@ -118,6 +138,7 @@ pub(crate) fn block_pass<T: Entry>(
             tri,
             part,
             terms,
+            tiles,
             r,
         });
     }
@@ -129,6 +150,7 @@ pub(crate) fn block_pass<T: Entry>(
         tri,
         part,
         terms,
+        tiles,
         r,
     })
 }
@@ -143,6 +165,7 @@ fn rows<L: Lanes, T: Entry, const FOLDING: bool>(
     tri: &mut [T],
     part: &mut [f64],
     terms: &[(&[f64], f64)],
+    tiles: &[f64],
     r: &[f64],
 ) {
     part.iter_mut().for_each(|x| *x = 0.0);
@@ -152,6 +175,19 @@ fn rows<L: Lanes, T: Entry, const FOLDING: bool>(
         let len = n - i;
         if i + 4 <= b {
             let size = 4 * len - 6;
+            // The starts of the next group's rows (the hardware prefetcher picks up each row
+            // stream only after a few misses).
+            if i + 8 <= b {
+                let next = len - 4;
+                for q in 0..4 {
+                    let at = o + size + q * next - q * q.saturating_sub(1) / 2;
+                    for x in [at, at + 64 / std::mem::size_of::<T>()] {
+                        if let Some(x) = tri.get(x) {
+                            s.prefetch(x);
+                        }
+                    }
+                }
+            }
             quad::<L, T, FOLDING>(
                 s,
                 i,
@@ -159,6 +195,11 @@ fn rows<L: Lanes, T: Entry, const FOLDING: bool>(
                 &mut part[i - a..],
                 &r[i..],
                 terms,
+                if FOLDING {
+                    &tiles[(i + 4) * FOLD..]
+                } else {
+                    &[]
+                },
             );
             o += size;
             i += 4;
@@ -212,7 +253,8 @@ fn coefficients<L: Lanes, const G: usize>(
     coef
 }
 
-/// Rows i..i+4 (`g`: the four packed rows, from their diagonals; `y`, `r` from column i).
+/// Rows i..i+4 (`g`: the four packed rows, from their diagonals; `y`, `r` from column i; `tiles`
+/// from column i + 4, a multiple of 4).
 #[inline(always)]
 fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
     s: L,
@@ -221,6 +263,7 @@ fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
     y: &mut [f64],
     r: &[f64],
     terms: &[(&[f64], f64)],
+    tiles: &[f64],
 ) {
     let len = r.len();
     let (p0, rest) = g.split_at_mut(len);
@@ -257,14 +300,14 @@ fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
     let (b1, t1) = p1[3..].split_at_mut(m);
     let (b2, t2) = p2[2..].split_at_mut(m);
     let (b3, t3) = p3[1..].split_at_mut(m);
-    for (j, (((((c0, c1), c2), c3), yc), rc)) in b0
+    let tiles = if FOLDING { tiles } else { &[] };
+    for (((((c0, c1), c2), c3), yc), (rc, ct)) in b0
         .chunks_exact_mut(4)
         .zip(b1.chunks_exact_mut(4))
         .zip(b2.chunks_exact_mut(4))
         .zip(b3.chunks_exact_mut(4))
         .zip(y_head[4..].chunks_exact_mut(4))
-        .zip(r[4..4 + m].chunks_exact(4))
-        .enumerate()
+        .zip(r[4..4 + m].chunks_exact(4).zip(ChunksOrEmpty::new(tiles)))
     {
         let mut p = [
             T::load(s, c0),
@@ -273,9 +316,9 @@ fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
             T::load(s, c3),
         ];
         if FOLDING {
-            let col = i + 4 + 4 * j;
-            for (cm, &(c, _)) in coef.iter().zip(terms) {
-                let cv = s.load(&c[col..]);
+            let ct: &[f64; 4 * FOLD] = ct.try_into().unwrap();
+            for (mm, cm) in coef.iter().enumerate() {
+                let cv = s.load(&ct[4 * mm..4 * mm + 4]);
                 for q in 0..4 {
                     p[q] = s.fma(cm[q], cv, p[q]);
                 }
@@ -316,6 +359,36 @@ fn quad<L: Lanes, T: Entry, const FOLDING: bool>(
     for q in 0..4 {
         let a = s.to_array(acc[q]);
         y[q] += dd[q] + ((a[0] + a[1]) + (a[2] + a[3])) + tl[q];
+    }
+}
+
+/// Chunks of `4 FOLD` of the tiles, or (for the read-only pass, which has none) an endless run of
+/// empty slices.
+struct ChunksOrEmpty<'a> {
+    rest: &'a [f64],
+    empty: bool,
+}
+
+impl<'a> ChunksOrEmpty<'a> {
+    #[inline(always)]
+    fn new(tiles: &'a [f64]) -> Self {
+        ChunksOrEmpty {
+            rest: tiles,
+            empty: tiles.is_empty(),
+        }
+    }
+}
+
+impl<'a> Iterator for ChunksOrEmpty<'a> {
+    type Item = &'a [f64];
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a [f64]> {
+        if self.empty {
+            return Some(&[]);
+        }
+        let (head, tail) = self.rest.split_at_checked(4 * FOLD)?;
+        self.rest = tail;
+        Some(head)
     }
 }
 
