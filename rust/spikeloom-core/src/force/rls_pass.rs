@@ -443,3 +443,119 @@ fn single<L: Lanes, T: Entry, const FOLDING: bool>(
     let a = s.to_array(acc);
     y[0] += dd + ((a[0] + a[1]) + (a[2] + a[3])) + tl;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Packed upper triangle of a random symmetric matrix (entries rounded to T).
+    fn triangle<T: Entry>(n: usize, rng: &mut ChaCha8Rng) -> Vec<T> {
+        (0..n * (n + 1) / 2)
+            .map(|_| T::put(rng.random::<f64>() - 0.5))
+            .collect()
+    }
+
+    fn offset(n: usize, i: usize) -> usize {
+        i * n - i * i.saturating_sub(1) / 2
+    }
+
+    /// Rows a..b folded and multiplied: the dispatched pass (AVX2 on CPUs that have it) and the
+    /// portable lanes give identical bits, and both equal a dense computation entry by entry.
+    fn check<T: Entry + PartialEq + std::fmt::Debug>(n: usize, a: usize, b: usize, fold: bool) {
+        let mut rng = ChaCha8Rng::seed_from_u64((n * 1000 + a * 10 + b) as u64);
+        let tri0: Vec<T> = triangle(n, &mut rng);
+        let r: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+        let cs: Vec<Vec<f64>> = (0..FOLD)
+            .map(|_| (0..n).map(|_| rng.random::<f64>() - 0.5).collect())
+            .collect();
+        let ss: Vec<f64> = (0..FOLD).map(|_| rng.random::<f64>()).collect();
+        let terms: Vec<(&[f64], f64)> = if fold {
+            cs.iter()
+                .zip(&ss)
+                .map(|(c, &s)| (c.as_slice(), s))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut tiles = Vec::new();
+        pack_tiles(n, &terms, &mut tiles);
+        let (lo, hi) = (offset(n, a), offset(n, b));
+        let mut tri1 = tri0.clone();
+        let mut part1 = vec![f64::NAN; n - a];
+        block_pass(n, a, b, &mut tri1[lo..hi], &mut part1, &terms, &tiles, &r);
+        let mut tri2 = tri0.clone();
+        let mut part2 = vec![f64::NAN; n - a];
+        if fold {
+            rows::<Scalar, T, true>(
+                Scalar,
+                n,
+                a,
+                b,
+                &mut tri2[lo..hi],
+                &mut part2,
+                &terms,
+                &tiles,
+                &r,
+            );
+        } else {
+            rows::<Scalar, T, false>(
+                Scalar,
+                n,
+                a,
+                b,
+                &mut tri2[lo..hi],
+                &mut part2,
+                &terms,
+                &tiles,
+                &r,
+            );
+        }
+        assert_eq!(tri1, tri2);
+        assert_eq!(
+            part1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            part2.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        // Dense: every stored entry of rows a..b is the fold of the old one; the product uses them.
+        let mut want = vec![0.0; n - a];
+        for i in a..b {
+            for j in i..n {
+                let o = offset(n, i) + j - i;
+                let mut x = tri0[o].get();
+                for (c, s) in &terms {
+                    x = (-(c[i] * s)).mul_add(c[j], x);
+                }
+                assert_eq!(tri1[o], T::put(x), "entry ({i}, {j})");
+                let x = T::put(x).get();
+                want[i - a] += x * r[j];
+                if j > i {
+                    want[j - a] += x * r[i];
+                }
+            }
+        }
+        for (g, w) in part1.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+        // Rows outside the block are untouched.
+        assert_eq!(tri1[..lo], tri0[..lo]);
+        assert_eq!(tri1[hi..], tri0[hi..]);
+    }
+
+    #[test]
+    fn quads_singles_fold_and_product() {
+        for (n, a, b) in [
+            (1, 0, 1),
+            (7, 0, 7),
+            (75, 0, 75),
+            (75, 8, 37),
+            (64, 60, 64),
+            (33, 4, 33),
+        ] {
+            for fold in [false, true] {
+                check::<f64>(n, a, b, fold);
+                check::<f32>(n, a, b, fold);
+            }
+        }
+    }
+}
