@@ -10,6 +10,7 @@
 //! reference loop (no fused multiply-adds), so results do not depend on the CPU and the spike raster
 //! matches a numpy implementation of the scripts step for step.
 
+use super::lanes::Lanes;
 use super::neuron::NeuronModel;
 
 /// Neurons per block (two AVX2 registers of f64).
@@ -28,10 +29,6 @@ pub struct Block {
     pub h: [f64; W],
     pub r: [f64; W],
     pub hr: [f64; W],
-    /// Static input of the last step's spikes (column sums of the spikers' weights), added to the
-    /// filter at the start of the next pass: `h = h e^{-dt/td} + jd / (tr td)` exactly as the
-    /// reference, in two halves.
-    pub jd: [f64; W],
 }
 
 /// Constants of one step, in the model's units.
@@ -70,21 +67,6 @@ struct Lif {
     n_ref: f64,
 }
 
-impl Cell for Lif {
-    #[inline(always)]
-    fn step(self, v: f64, free_after: f64, cur: f64, step: f64) -> (f64, f64, bool) {
-        let x = sel(step > free_after, v + self.f * (cur - v), v);
-        let spike = x >= self.v_peak;
-        // `max` rather than a select of the old value, which compiles to a (slow) masked store; a
-        // spike always moves the bound up (it is below this step + n_ref).
-        (
-            sel(spike, self.v_reset, x),
-            free_after.max(sel(spike, step + self.n_ref, f64::NEG_INFINITY)),
-            spike,
-        )
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Izh {
     fc: f64,
@@ -96,20 +78,6 @@ struct Izh {
     d: f64,
     v_peak: f64,
     v_reset: f64,
-}
-
-impl Cell for Izh {
-    #[inline(always)]
-    fn step(self, v: f64, u: f64, cur: f64, _step: f64) -> (f64, f64, bool) {
-        let v1 = v + self.fc * (self.k * (v - self.v_r) * (v - self.v_t) - u + cur);
-        let u1 = u + self.fa * (self.b * (v - self.v_r) - u);
-        let spike = v1 >= self.v_peak;
-        (
-            sel(spike, self.v_reset, v1),
-            sel(spike, u1 + self.d, u1),
-            spike,
-        )
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -140,12 +108,15 @@ pub fn refractory_steps(model: &NeuronModel, dt: f64) -> u64 {
 /// `IPSC + bias + enc z` (from the previous readout `z`), the model's Euler step, the filters, and
 /// the new readout `d^T r` into `z_new`. `enc` and `dec` are column-major (k x n_pad, zero in the
 /// padding lanes); `n` is the number of real neurons (spikes of padding lanes are ignored). Spiking
-/// neurons are appended to `spikes`.
+/// neurons are appended to `spikes`. `jd` (one per neuron and padding lane) holds the static input
+/// of the last step's spikes (column sums of the spikers' weights), added to the filter here and
+/// zeroed: `h = h e^{-dt/td} + jd / (tr td)` exactly as the reference, in two halves.
 #[allow(clippy::too_many_arguments)]
 pub fn step_pass(
     model: &NeuronModel,
     c: &StepConsts,
     blocks: &mut [Block],
+    jd: &mut [f64],
     n: usize,
     enc: &[f64],
     dec: &[f64],
@@ -157,6 +128,7 @@ pub fn step_pass(
         model: &'a NeuronModel,
         c: &'a StepConsts,
         blocks: &'a mut [Block],
+        jd: &'a mut [f64],
         n: usize,
         enc: &'a [f64],
         dec: &'a [f64],
@@ -170,8 +142,9 @@ pub fn step_pass(
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) {
             let c = self.c;
-            let (b, n, e, d, z, zn, sp) = (
+            let (b, jd, n, e, d, z, zn, sp) = (
                 self.blocks,
+                self.jd,
                 self.n,
                 self.enc,
                 self.dec,
@@ -180,54 +153,89 @@ pub fn step_pass(
                 self.spikes,
             );
             match *self.model {
-                NeuronModel::Lif {
-                    tau_mem,
-                    v_reset,
-                    v_peak,
-                    refractory,
-                    ..
-                } => {
-                    let cell = Lif {
-                        f: c.dt / tau_mem,
-                        v_peak,
-                        v_reset,
-                        n_ref: (refractory / c.dt).round(),
-                    };
-                    pass(cell, c, b, n, e, d, z, zn, sp)
+                NeuronModel::Theta { .. } => {
+                    pass(ThetaCell { dt: c.dt }, c, b, jd, n, e, d, z, zn, sp)
                 }
-                NeuronModel::Izhikevich {
-                    c: cap,
-                    k,
-                    v_r,
-                    v_t,
-                    a,
-                    b: bb,
-                    d: dd,
-                    v_peak,
-                    v_reset,
-                    ..
-                } => {
-                    let cell = Izh {
-                        fc: c.dt / cap,
-                        fa: c.dt * a,
-                        k,
-                        v_r,
-                        v_t,
-                        b: bb,
-                        d: dd,
-                        v_peak,
-                        v_reset,
-                    };
-                    pass(cell, c, b, n, e, d, z, zn, sp)
-                }
-                NeuronModel::Theta { .. } => pass(ThetaCell { dt: c.dt }, c, b, n, e, d, z, zn, sp),
+                _ => unreachable!("LIF and Izhikevich run through the lanes"),
             }
         }
+    }
+    // LIF and Izhikevich: explicit lanes (AVX2 when the CPU has it, the same operations on arrays
+    // otherwise); theta (a cosine per neuron) through the vectoriser.
+    let lanes_cell = match *model {
+        NeuronModel::Lif {
+            tau_mem,
+            v_reset,
+            v_peak,
+            refractory,
+            ..
+        } => Some(AnyCell::Lif(Lif {
+            f: c.dt / tau_mem,
+            v_peak,
+            v_reset,
+            n_ref: (refractory / c.dt).round(),
+        })),
+        NeuronModel::Izhikevich {
+            c: cap,
+            k,
+            v_r,
+            v_t,
+            a,
+            b,
+            d,
+            v_peak,
+            v_reset,
+            ..
+        } => Some(AnyCell::Izh(Izh {
+            fc: c.dt / cap,
+            fa: c.dt * a,
+            k,
+            v_r,
+            v_t,
+            b,
+            d,
+            v_peak,
+            v_reset,
+        })),
+        NeuronModel::Theta { .. } => None,
+    };
+    if let Some(cell) = lanes_cell {
+        let op = LanesOp {
+            s: super::lanes::Scalar,
+            cell,
+            c,
+            blocks,
+            jd,
+            n,
+            enc,
+            dec,
+            z,
+            z_new,
+            spikes,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return v3.vectorize(LanesOp {
+                s: super::lanes::Avx(v3),
+                cell: op.cell,
+                c: op.c,
+                blocks: op.blocks,
+                jd: op.jd,
+                n: op.n,
+                enc: op.enc,
+                dec: op.dec,
+                z: op.z,
+                z_new: op.z_new,
+                spikes: op.spikes,
+            });
+        }
+        return pulp::NullaryFnOnce::call(op);
     }
     pulp::Arch::new().dispatch(Op {
         model,
         c,
         blocks,
+        jd,
         n,
         enc,
         dec,
@@ -235,6 +243,238 @@ pub fn step_pass(
         z_new,
         spikes,
     });
+}
+
+#[derive(Clone, Copy)]
+enum AnyCell {
+    Lif(Lif),
+    Izh(Izh),
+}
+
+struct LanesOp<'a, L> {
+    s: L,
+    cell: AnyCell,
+    c: &'a StepConsts,
+    blocks: &'a mut [Block],
+    jd: &'a mut [f64],
+    n: usize,
+    enc: &'a [f64],
+    dec: &'a [f64],
+    z: &'a [f64],
+    z_new: &'a mut [f64],
+    spikes: &'a mut Vec<u32>,
+}
+
+impl<L: Lanes> pulp::NullaryFnOnce for LanesOp<'_, L> {
+    type Output = ();
+    // Inlined into `V3::vectorize`, so the lanes get its target features.
+    #[inline(always)]
+    fn call(self) {
+        let LanesOp {
+            s,
+            cell,
+            c,
+            blocks,
+            jd,
+            n,
+            enc,
+            dec,
+            z,
+            z_new,
+            spikes,
+        } = self;
+        match (cell, c.single, z.len()) {
+            (AnyCell::Lif(x), false, 1) => {
+                lanes_pass::<L, Lif, false, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
+            }
+            (AnyCell::Lif(x), true, 1) => {
+                lanes_pass::<L, Lif, true, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
+            }
+            (AnyCell::Izh(x), false, 1) => {
+                lanes_pass::<L, Izh, false, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
+            }
+            (AnyCell::Izh(x), false, 5) => {
+                lanes_pass::<L, Izh, false, 5>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
+            }
+            (AnyCell::Lif(x), single, _) => {
+                if single {
+                    lanes_pass::<L, Lif, true, 0>(
+                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
+                    )
+                } else {
+                    lanes_pass::<L, Lif, false, 0>(
+                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
+                    )
+                }
+            }
+            (AnyCell::Izh(x), single, _) => {
+                if single {
+                    lanes_pass::<L, Izh, true, 0>(
+                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
+                    )
+                } else {
+                    lanes_pass::<L, Izh, false, 0>(
+                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// One Euler step of four neurons of one model: `(v, aux, current, step) -> (v', aux', spike mask)`,
+/// the same IEEE operations in the same order as [`Cell`].
+trait LaneCell: Copy {
+    fn step<L: Lanes>(self, s: L, v: L::V, aux: L::V, cur: L::V, step: L::V) -> (L::V, L::V, L::V);
+}
+
+impl LaneCell for Lif {
+    #[inline(always)]
+    fn step<L: Lanes>(
+        self,
+        s: L,
+        v: L::V,
+        free_after: L::V,
+        cur: L::V,
+        step: L::V,
+    ) -> (L::V, L::V, L::V) {
+        let moved = s.add(v, s.mul(s.splat(self.f), s.sub(cur, v)));
+        let x = s.select(s.gt(step, free_after), moved, v);
+        let spike = s.ge(x, s.splat(self.v_peak));
+        let bound = s.select(
+            spike,
+            s.add(step, s.splat(self.n_ref)),
+            s.splat(f64::NEG_INFINITY),
+        );
+        (
+            s.select(spike, s.splat(self.v_reset), x),
+            s.max(free_after, bound),
+            spike,
+        )
+    }
+}
+
+impl LaneCell for Izh {
+    #[inline(always)]
+    fn step<L: Lanes>(self, s: L, v: L::V, u: L::V, cur: L::V, _: L::V) -> (L::V, L::V, L::V) {
+        let dv = s.sub(v, s.splat(self.v_r));
+        let quad = s.mul(s.mul(s.splat(self.k), dv), s.sub(v, s.splat(self.v_t)));
+        let v1 = s.add(v, s.mul(s.splat(self.fc), s.add(s.sub(quad, u), cur)));
+        let u1 = s.add(
+            u,
+            s.mul(s.splat(self.fa), s.sub(s.mul(s.splat(self.b), dv), u)),
+        );
+        let spike = s.ge(v1, s.splat(self.v_peak));
+        (
+            s.select(spike, s.splat(self.v_reset), v1),
+            s.select(spike, s.add(u1, s.splat(self.d)), u1),
+            spike,
+        )
+    }
+}
+
+/// The fused pass over four-neuron lane groups (two per block): `SINGLE` filter kind, `K` outputs
+/// (0: any number, read from `z`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
+    s: L,
+    cell: C,
+    c: &StepConsts,
+    blocks: &mut [Block],
+    jd: &mut [f64],
+    n: usize,
+    enc: &[f64],
+    dec: &[f64],
+    z: &[f64],
+    z_new: &mut [f64],
+    spikes: &mut Vec<u32>,
+) {
+    let np = blocks.len() * W;
+    let k = if K > 0 { K } else { z.len() };
+    let step = s.splat(c.step as f64);
+    let (jump, bias, er, ed, dt) = (
+        s.splat(c.jump),
+        s.splat(c.bias),
+        s.splat(c.er),
+        s.splat(c.ed),
+        s.splat(c.dt),
+    );
+    let one = s.splat(1.0);
+    let zero = s.splat(0.0);
+    // Readout accumulators of the first (up to) eight outputs; any further ones after the loop.
+    let kb = if K > 0 { K.min(8) } else { k.min(8) };
+    let mut acc = [zero; 8];
+    let zs: [L::V; 8] = core::array::from_fn(|cc| s.splat(if cc < k { z[cc] } else { 0.0 }));
+    for (bi, blk) in blocks.iter_mut().enumerate() {
+        for h in 0..2 {
+            let lo = bi * W + 4 * h;
+            let x = 4 * h;
+            let jl = s.load(&jd[lo..]);
+            s.store(&mut jd[lo..], zero);
+            let add = s.mul(jl, jump);
+            let mut ipsc = s.load(&blk.ipsc[x..]);
+            let mut hh = s.load(&blk.h[x..]);
+            if SINGLE {
+                ipsc = s.add(ipsc, add);
+            } else {
+                hh = s.add(hh, add);
+            }
+            let mut cur = s.add(ipsc, bias);
+            for cc in 0..k {
+                let zc = if cc < 8 { zs[cc] } else { s.splat(z[cc]) };
+                cur = s.add(cur, s.mul(s.load(&enc[cc * np + lo..]), zc));
+            }
+            let (v, aux, spike) =
+                cell.step(s, s.load(&blk.v[x..]), s.load(&blk.aux[x..]), cur, step);
+            s.store(&mut blk.v[x..], v);
+            s.store(&mut blk.aux[x..], aux);
+            let fl = s.and(spike, one);
+            let r;
+            if SINGLE {
+                ipsc = s.mul(ipsc, ed);
+                r = s.add(s.mul(s.load(&blk.r[x..]), ed), s.mul(fl, jump));
+            } else {
+                let hr = s.load(&blk.hr[x..]);
+                ipsc = s.add(s.mul(ipsc, er), s.mul(hh, dt));
+                hh = s.mul(hh, ed);
+                r = s.add(s.mul(s.load(&blk.r[x..]), er), s.mul(hr, dt));
+                s.store(&mut blk.hr[x..], s.add(s.mul(hr, ed), s.mul(fl, jump)));
+            }
+            s.store(&mut blk.ipsc[x..], ipsc);
+            s.store(&mut blk.h[x..], hh);
+            s.store(&mut blk.r[x..], r);
+            for (cc, a) in acc[..kb].iter_mut().enumerate() {
+                *a = s.add(*a, s.mul(s.load(&dec[cc * np + lo..]), r));
+            }
+            let mut bits = s.bits(spike);
+            while bits != 0 {
+                let l = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if lo + l < n {
+                    spikes.push((lo + l) as u32);
+                }
+            }
+        }
+    }
+    for cc in kb..k {
+        let mut a = zero;
+        for (bi, blk) in blocks.iter().enumerate() {
+            for h in 0..2 {
+                let lo = bi * W + 4 * h;
+                a = s.add(
+                    a,
+                    s.mul(s.load(&dec[cc * np + lo..]), s.load(&blk.r[4 * h..])),
+                );
+            }
+        }
+        let a = s.to_array(a);
+        z_new[cc] = (a[0] + a[1]) + (a[2] + a[3]);
+    }
+    for (zc, a) in z_new.iter_mut().zip(&acc[..kb]) {
+        let a = s.to_array(*a);
+        *zc = (a[0] + a[1]) + (a[2] + a[3]);
+    }
 }
 
 /// Dispatch on the output count: one output (the common case) keeps its readout accumulator in
@@ -245,6 +485,7 @@ fn pass<C: Cell>(
     cell: C,
     c: &StepConsts,
     blocks: &mut [Block],
+    jd: &mut [f64],
     n: usize,
     enc: &[f64],
     dec: &[f64],
@@ -253,9 +494,9 @@ fn pass<C: Cell>(
     spikes: &mut Vec<u32>,
 ) {
     if z.len() == 1 {
-        pass_k::<C, true>(cell, c, blocks, n, enc, dec, z, z_new, spikes)
+        pass_k::<C, true>(cell, c, blocks, jd, n, enc, dec, z, z_new, spikes)
     } else {
-        pass_k::<C, false>(cell, c, blocks, n, enc, dec, z, z_new, spikes)
+        pass_k::<C, false>(cell, c, blocks, jd, n, enc, dec, z, z_new, spikes)
     }
 }
 
@@ -266,6 +507,7 @@ fn pass_k<C: Cell, const ONE: bool>(
     cell: C,
     c: &StepConsts,
     blocks: &mut [Block],
+    jd: &mut [f64],
     n: usize,
     enc: &[f64],
     dec: &[f64],
@@ -290,13 +532,13 @@ fn pass_k<C: Cell, const ONE: bool>(
         // Last step's spike input; input current, as the reference: (IPSC + BIAS) + E z (outputs
         // added in order).
         for l in 0..W {
-            let add = blk.jd[l] * c.jump;
+            let add = jd[lo + l] * c.jump;
             if c.single {
                 blk.ipsc[l] += add;
             } else {
                 blk.h[l] += add;
             }
-            blk.jd[l] = 0.0;
+            jd[lo + l] = 0.0;
             cur[l] = blk.ipsc[l] + c.bias;
         }
         if ONE {
@@ -384,4 +626,128 @@ fn lane_sum(a: &[f64; W]) -> f64 {
         h[l % 4] += x;
     }
     (h[0] + h[1]) + (h[2] + h[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The LIF and Izhikevich passes give identical bits with AVX2 lanes (on CPUs that have them)
+    /// and with the portable lanes: state, spike input, readouts and spikes.
+    #[test]
+    fn avx_pass_matches_portable_pass() {
+        #[cfg(target_arch = "x86_64")]
+        let Some(v3) = pulp::x86::V3::try_new() else {
+            return;
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        return;
+        let lif = AnyCell::Lif(Lif {
+            f: 0.005,
+            v_peak: -40.0,
+            v_reset: -65.0,
+            n_ref: 40.0,
+        });
+        let izh = AnyCell::Izh(Izh {
+            fc: 0.04 / 250.0,
+            fa: 0.04 * 0.01,
+            k: 2.5,
+            v_r: -60.0,
+            v_t: -20.0,
+            b: 0.0,
+            d: 200.0,
+            v_peak: 30.0,
+            v_reset: -65.0,
+        });
+        for (cell, k, single) in [
+            (lif, 1, false),
+            (lif, 3, true),
+            (izh, 5, false),
+            (izh, 9, false),
+        ] {
+            let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
+            let (nb, n) = (13, 100);
+            let np = nb * W;
+            let mut blocks = vec![Block::default(); nb];
+            for b in blocks.iter_mut() {
+                for l in 0..W {
+                    let (lo, hi) = match cell {
+                        AnyCell::Lif(_) => (-70.0, -38.0),
+                        AnyCell::Izh(_) => (-65.0, 35.0),
+                    };
+                    b.v[l] = lo + (hi - lo) * rng.random::<f64>();
+                    b.aux[l] = match cell {
+                        AnyCell::Lif(_) => (rng.random::<f64>() * 100.0).floor(),
+                        AnyCell::Izh(_) => rng.random::<f64>() * 50.0,
+                    };
+                    b.ipsc[l] = rng.random::<f64>() - 0.5;
+                    b.h[l] = rng.random::<f64>();
+                    b.r[l] = rng.random::<f64>();
+                    b.hr[l] = rng.random::<f64>();
+                }
+            }
+            let jd: Vec<f64> = (0..np).map(|_| rng.random::<f64>() - 0.5).collect();
+            let enc: Vec<f64> = (0..k * np)
+                .map(|_| rng.random::<f64>() * 20.0 - 10.0)
+                .collect();
+            let dec: Vec<f64> = (0..k * np).map(|_| rng.random::<f64>() - 0.5).collect();
+            let z: Vec<f64> = (0..k).map(|_| rng.random::<f64>()).collect();
+            let c = StepConsts {
+                dt: 0.05,
+                er: 0.97,
+                ed: 0.99,
+                jump: 2.5,
+                single,
+                bias: 1.5,
+                step: 77,
+            };
+            let run = |avx: bool| {
+                let (mut b, mut j, mut zn, mut sp) =
+                    (blocks.clone(), jd.clone(), vec![0.0; k], vec![]);
+                let op = LanesOp {
+                    s: crate::force::lanes::Scalar,
+                    cell,
+                    c: &c,
+                    blocks: &mut b,
+                    jd: &mut j,
+                    n,
+                    enc: &enc,
+                    dec: &dec,
+                    z: &z,
+                    z_new: &mut zn,
+                    spikes: &mut sp,
+                };
+                if avx {
+                    v3.vectorize(LanesOp {
+                        s: crate::force::lanes::Avx(v3),
+                        cell: op.cell,
+                        c: op.c,
+                        blocks: op.blocks,
+                        jd: op.jd,
+                        n: op.n,
+                        enc: op.enc,
+                        dec: op.dec,
+                        z: op.z,
+                        z_new: op.z_new,
+                        spikes: op.spikes,
+                    });
+                } else {
+                    pulp::NullaryFnOnce::call(op);
+                }
+                let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let state: Vec<u64> = b
+                    .iter()
+                    .flat_map(|x| [x.v, x.aux, x.ipsc, x.h, x.r, x.hr].concat())
+                    .map(|v| v.to_bits())
+                    .collect();
+                (state, bits(&j), bits(&zn), sp)
+            };
+            let (a, p) = (run(true), run(false));
+            assert_eq!(a, p);
+            assert!(!a.3.is_empty() && a.3.len() < n, "spikes {}", a.3.len());
+            assert!(a.1.iter().all(|&x| x == 0));
+        }
+    }
 }

@@ -15,9 +15,11 @@
 //! Spikes are delivered by walking each spiking neuron's outgoing synapses (spikes x fan-out).
 
 pub mod kernel;
+mod lanes;
 pub mod network;
 pub mod neuron;
 pub mod rls;
+mod rls_pass;
 pub mod weights;
 
 pub use network::{ForceConfig, ForceNetwork, Progress, RunOptions, RunOutput};

@@ -256,6 +256,7 @@ impl ForceNetwork {
         let nb = n.div_ceil(W);
         let np = nb * W;
         let mut blocks = vec![Block::default(); nb];
+        let mut jd = vec![0.0f64; np];
         for i in 0..n {
             let (b, l) = (&mut blocks[i / W], i % W);
             b.v[l] = self.neurons.v[i];
@@ -299,6 +300,7 @@ impl ForceNetwork {
                 &self.cfg.model,
                 &consts,
                 &mut blocks,
+                &mut jd,
                 n,
                 &enc,
                 &dec,
@@ -317,8 +319,7 @@ impl ForceNetwork {
                     .iter()
                     .zip(&self.weights.weight[lo..hi])
                 {
-                    let p = post as usize;
-                    blocks[p / W].jd[p % W] += w;
+                    jd[post as usize] += w;
                 }
                 out.counts[j as usize] += 1;
             }
@@ -380,7 +381,7 @@ impl ForceNetwork {
         // Back from blocks, with the last step's spike input added to the filter.
         for i in 0..n {
             let (b, l) = (&blocks[i / W], i % W);
-            let add = b.jd[l] * consts.jump;
+            let add = jd[i] * consts.jump;
             self.neurons.v[i] = b.v[l];
             if lif {
                 self.neurons.last_spike[i] = (b.aux[l] as u64).saturating_sub(n_ref);

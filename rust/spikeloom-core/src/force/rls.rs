@@ -22,6 +22,7 @@
 //! time); fused multiply-adds give the same results on every CPU (without FMA hardware they are
 //! computed in software).
 
+use super::rls_pass::{block_pass, pack_tiles, Entry};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -52,34 +53,6 @@ const BLOCKS: usize = 16;
 /// Rank-1 corrections kept pending before they are folded into the stored matrix.
 pub const FOLD: usize = 8;
 
-/// A stored entry of `P`.
-trait Entry: Copy + Send + Sync {
-    fn get(self) -> f64;
-    fn put(x: f64) -> Self;
-}
-
-impl Entry for f64 {
-    #[inline(always)]
-    fn get(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn put(x: f64) -> Self {
-        x
-    }
-}
-
-impl Entry for f32 {
-    #[inline(always)]
-    fn get(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn put(x: f64) -> Self {
-        x as f32
-    }
-}
-
 /// The packed upper triangle of `P` (by rows), in the chosen precision.
 #[derive(Clone, Debug)]
 enum Packed {
@@ -99,6 +72,8 @@ pub struct Rls {
     pub d: Vec<f64>,
     /// `P = P_stored - sum s c c^T` over these (c, s), in order.
     pending: Vec<(Vec<f64>, f64)>,
+    /// The pending vectors in column tiles, for a fold.
+    tiles: Vec<f64>,
     /// Row ranges of the blocks.
     blocks: Vec<(usize, usize)>,
     partial: Vec<Vec<f64>>,
@@ -136,16 +111,20 @@ impl Rls {
             Precision::F64 => Packed::F64(vec![0.0; len]),
             Precision::F32 => Packed::F32(vec![0.0; len]),
         };
-        // Blocks of (about) equal area: row i holds n - i entries.
+        // Blocks of (about) equal area (row i holds n - i entries), starting at multiples of 4.
         let total = len as f64;
         let nb = BLOCKS.min(n);
         let mut blocks = Vec::with_capacity(nb);
-        let (mut start, mut acc) = (0usize, 0.0f64);
+        let (mut start, mut acc, mut cuts) = (0usize, 0.0f64, 0usize);
         for i in 0..n {
             acc += (n - i) as f64;
-            if acc >= total * (blocks.len() + 1) as f64 / nb as f64 || i + 1 == n {
-                blocks.push((start, i + 1));
-                start = i + 1;
+            if acc >= total * (cuts + 1) as f64 / nb as f64 || i + 1 == n {
+                cuts += 1;
+                let end = if i + 1 == n { n } else { (i + 1) / 4 * 4 };
+                if end > start {
+                    blocks.push((start, end));
+                    start = end;
+                }
             }
         }
         let partial = blocks.iter().map(|&(a, _)| vec![0.0; n - a]).collect();
@@ -157,6 +136,7 @@ impl Rls {
             packed,
             d: vec![0.0; n * k],
             pending: Vec::with_capacity(FOLD),
+            tiles: Vec::new(),
             blocks,
             partial,
             updates: 0,
@@ -213,21 +193,15 @@ impl Rls {
     fn product(&mut self, r: &[f64], parallel: bool) -> Vec<f64> {
         let n = self.n;
         let fold = self.pending.len() >= FOLD;
-        {
-            let terms: Vec<(&[f64], f64)> = if fold {
-                self.pending
-                    .iter()
-                    .map(|(c, s)| (c.as_slice(), *s))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+        if fold {
+            self.fold_pass(r, parallel);
+        } else {
             match &mut self.packed {
                 Packed::F64(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &[], &[], r, parallel)
                 }
                 Packed::F32(p) => {
-                    blocks_pass(n, &self.blocks, p, &mut self.partial, &terms, r, parallel)
+                    blocks_pass(n, &self.blocks, p, &mut self.partial, &[], &[], r, parallel)
                 }
             }
         }
@@ -250,36 +224,48 @@ impl Rls {
         y
     }
 
+    /// Fold the pending corrections into the stored matrix (padded with zero terms, which change
+    /// nothing, to [`FOLD`]) and compute the stored blocks' shares of `P r` with the new values.
+    fn fold_pass(&mut self, r: &[f64], parallel: bool) {
+        let n = self.n;
+        let zero = vec![0.0; n];
+        let mut terms: Vec<(&[f64], f64)> = self
+            .pending
+            .iter()
+            .map(|(c, s)| (c.as_slice(), *s))
+            .collect();
+        terms.resize(FOLD, (&zero, 0.0));
+        pack_tiles(n, &terms, &mut self.tiles);
+        let tiles = &self.tiles;
+        match &mut self.packed {
+            Packed::F64(p) => blocks_pass(
+                n,
+                &self.blocks,
+                p,
+                &mut self.partial,
+                &terms,
+                tiles,
+                r,
+                parallel,
+            ),
+            Packed::F32(p) => blocks_pass(
+                n,
+                &self.blocks,
+                p,
+                &mut self.partial,
+                &terms,
+                tiles,
+                r,
+                parallel,
+            ),
+        }
+    }
+
     /// Fold any pending corrections into the stored matrix.
     pub fn flush(&mut self, parallel: bool) {
         if !self.pending.is_empty() {
-            let n = self.n;
-            let terms: Vec<(&[f64], f64)> = self
-                .pending
-                .iter()
-                .map(|(c, s)| (c.as_slice(), *s))
-                .collect();
-            let zero = vec![0.0; n];
-            match &mut self.packed {
-                Packed::F64(p) => blocks_pass(
-                    n,
-                    &self.blocks,
-                    p,
-                    &mut self.partial,
-                    &terms,
-                    &zero,
-                    parallel,
-                ),
-                Packed::F32(p) => blocks_pass(
-                    n,
-                    &self.blocks,
-                    p,
-                    &mut self.partial,
-                    &terms,
-                    &zero,
-                    parallel,
-                ),
-            }
+            let zero = vec![0.0; self.n];
+            self.fold_pass(&zero, parallel);
             self.pending.clear();
         }
     }
@@ -340,12 +326,14 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Split the packed triangle into the blocks' disjoint slices and run [`block_pass`] on each
 /// (on the thread pool when `parallel`); each block writes its own partial product.
+#[allow(clippy::too_many_arguments)]
 fn blocks_pass<T: Entry>(
     n: usize,
     blocks: &[(usize, usize)],
     packed: &mut [T],
     partial: &mut [Vec<f64>],
     terms: &[(&[f64], f64)],
+    tiles: &[f64],
     r: &[f64],
     parallel: bool,
 ) {
@@ -358,181 +346,12 @@ fn blocks_pass<T: Entry>(
         rest = tail;
     }
     let work = |(a, b, tri, part): (usize, usize, &mut [T], &mut Vec<f64>)| {
-        block_pass(n, a, b, tri, part, terms, r);
+        block_pass(n, a, b, tri, part, terms, tiles, r);
     };
     if parallel {
         slices.into_par_iter().for_each(work);
     } else {
         slices.into_iter().for_each(work);
-    }
-}
-
-/// Rows a..b of the packed triangle (`tri` starts at row a): apply `P -= sum s c c^T` over `terms`
-/// (none: read only) and accumulate the block's share of `P r` into `part` (indices a..n), compiled
-/// for the widest vector unit of the CPU.
-fn block_pass<T: Entry>(
-    n: usize,
-    a: usize,
-    b: usize,
-    tri: &mut [T],
-    part: &mut [f64],
-    terms: &[(&[f64], f64)],
-    r: &[f64],
-) {
-    struct Op<'a, T> {
-        n: usize,
-        a: usize,
-        b: usize,
-        tri: &'a mut [T],
-        part: &'a mut [f64],
-        terms: &'a [(&'a [f64], f64)],
-        r: &'a [f64],
-    }
-    impl<T: Entry> pulp::WithSimd for Op<'_, T> {
-        type Output = ();
-        // Inlined into pulp's per-CPU entry points, so the loops get their target features.
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _: S) {
-            if self.terms.is_empty() {
-                product_rows(self.n, self.a, self.b, self.tri, self.part, self.r)
-            } else {
-                fold_rows(
-                    self.n, self.a, self.b, self.tri, self.part, self.terms, self.r,
-                )
-            }
-        }
-    }
-    pulp::Arch::new().dispatch(Op {
-        n,
-        a,
-        b,
-        tri,
-        part,
-        terms,
-        r,
-    });
-}
-
-/// Lanes of the dot-product accumulators (two AVX2 registers of f64).
-const LANES: usize = 8;
-
-/// Row `i` of the symmetric product (the row from column i on): adds `row[j] r_i` to `ys[j]`
-/// (j > i) and `row . r` to `ys[0]`. Two loops (the row is in L1 for the second): the update of
-/// `ys` vectorises with run-time overlap checks, the dot product through its lane accumulators;
-/// fused, neither does. float32 entries are widened in registers.
-#[inline(always)]
-fn row_product<T: Entry>(row: &[T], rs: &[f64], ys: &mut [f64]) {
-    let ri = rs[0];
-    for (&p, y) in row[1..].iter().zip(ys[1..].iter_mut()) {
-        *y = p.get().mul_add(ri, *y);
-    }
-    ys[0] += row[0].get() * rs[0] + row_dot(&row[1..], &rs[1..]);
-}
-
-/// Rows `i` and `i + 1` of the symmetric product (`row0` from column i, `row1` from column i + 1):
-/// the same operations in the same order as [`row_product`] on each, but one pass over `ys` for both.
-#[inline(always)]
-fn pair_product<T: Entry>(row0: &[T], row1: &[T], rs: &[f64], ys: &mut [f64]) {
-    let (r0, r1) = (rs[0], rs[1]);
-    ys[1] = row0[1].get().mul_add(r0, ys[1]);
-    for ((&p0, &p1), y) in row0[2..].iter().zip(&row1[1..]).zip(ys[2..].iter_mut()) {
-        *y = p1.get().mul_add(r1, p0.get().mul_add(r0, *y));
-    }
-    ys[0] += row0[0].get() * rs[0] + row_dot(&row0[1..], &rs[1..]);
-    ys[1] += row1[0].get() * rs[1] + row_dot(&row1[1..], &rs[2..]);
-}
-
-/// `a . b` with fused multiply-adds into eight lane accumulators (fixed order).
-#[inline(always)]
-fn row_dot<T: Entry>(a: &[T], b: &[f64]) -> f64 {
-    let m = a.len().min(b.len()) / LANES * LANES;
-    let mut acc = [0.0f64; LANES];
-    for (p, r) in a[..m].chunks_exact(LANES).zip(b[..m].chunks_exact(LANES)) {
-        let p: &[T; LANES] = p.try_into().unwrap();
-        let r: &[f64; LANES] = r.try_into().unwrap();
-        for l in 0..LANES {
-            acc[l] = p[l].get().mul_add(r[l], acc[l]);
-        }
-    }
-    // Through memory: without it the vectoriser pairs the lanes for the final sum and compiles the
-    // loop with 2-wide instructions.
-    let acc = std::hint::black_box(acc);
-    let mut tail = 0.0f64;
-    for (&p, &r) in a[m..].iter().zip(&b[m..]) {
-        tail = p.get().mul_add(r, tail);
-    }
-    let h = [
-        acc[0] + acc[4],
-        acc[1] + acc[5],
-        acc[2] + acc[6],
-        acc[3] + acc[7],
-    ];
-    tail + ((h[0] + h[1]) + (h[2] + h[3]))
-}
-
-/// Read-only pass: `part = (P r)` restricted to the block's rows (and their transposes), two rows
-/// at a time.
-#[inline(always)]
-fn product_rows<T: Entry>(
-    n: usize,
-    a: usize,
-    b: usize,
-    tri: &mut [T],
-    part: &mut [f64],
-    r: &[f64],
-) {
-    part.iter_mut().for_each(|x| *x = 0.0);
-    let mut o = 0;
-    let mut i = a;
-    while i < b {
-        let len = n - i;
-        if i + 1 < b {
-            let (row0, row1) = (&tri[o..o + len], &tri[o + len..o + 2 * len - 1]);
-            o += 2 * len - 1;
-            pair_product(row0, row1, &r[i..], &mut part[i - a..]);
-            i += 2;
-        } else {
-            row_product(&tri[o..o + len], &r[i..], &mut part[i - a..]);
-            o += len;
-            i += 1;
-        }
-    }
-}
-
-/// Fold pass: `P -= sum s c c^T` over `terms` (in order, in f64, one rounding to the storage type
-/// per entry), then the product as in [`product_rows`] with the new values.
-#[inline(always)]
-fn fold_rows<T: Entry>(
-    n: usize,
-    a: usize,
-    b: usize,
-    tri: &mut [T],
-    part: &mut [f64],
-    terms: &[(&[f64], f64)],
-    r: &[f64],
-) {
-    part.iter_mut().for_each(|x| *x = 0.0);
-    let mut buf = vec![0.0f64; n - a];
-    let mut o = 0;
-    for i in a..b {
-        let len = n - i;
-        let row = &mut tri[o..o + len];
-        o += len;
-        let x = &mut buf[..len];
-        for (xv, p) in x.iter_mut().zip(row.iter()) {
-            *xv = p.get();
-        }
-        for &(c, s) in terms {
-            let ci = -(c[i] * s);
-            for (xv, &cj) in x.iter_mut().zip(&c[i..]) {
-                *xv = ci.mul_add(cj, *xv);
-            }
-        }
-        for (xv, p) in x.iter_mut().zip(row.iter_mut()) {
-            *p = T::put(*xv);
-            *xv = p.get();
-        }
-        row_product(x, &r[i..], &mut part[i - a..]);
     }
 }
 
