@@ -9,7 +9,12 @@ feedback onto the hidden dendrites, teaching current into the output dendrites. 
 pattern after training (target: XOR-true patterns above, XOR-false below 6 Hz) and the wall / CPU time
 (target: under 15 min on 2 cores; the reference C++/Auryn code needs 3-4 h per run on one laptop core).
 
+Defaults follow the reference code: the plastic connections classify presynaptic spikes with a 100 ms
+trace (``--pre-window 0.1``; 0 = the 16 ms population classification of the earlier ports) and the dendritic
+synaptic currents use the somatic potential (``--dendritic-drive soma``).
+
 Usage: python benches/burst_xor.py [--examples 2000] [--durex 8] [--threads 2] [--curve-every 50]
+       [--pre-window 0.1] [--dendritic-drive soma|dendrite] [--seed 0] [--history FILE.json]
 """
 
 from __future__ import annotations
