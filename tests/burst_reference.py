@@ -9,7 +9,9 @@ import numpy as np
 
 
 def naud_reference(p, dt, i_s, i_d, g_in, vs0, vd0):
-    """Forward Euler of the active two-compartment neuron; arrays (steps, n). Returns vs, vd, spikes."""
+    """Forward Euler of the active two-compartment neuron; arrays (steps, n). Returns vs, vd, spikes. With
+    ``p.dendritic_drive_somatic`` the dendritic conductances drive towards their reversal from the somatic
+    potential (as in Auryn)."""
     steps, n = i_s.shape
     vs, vd = vs0.copy(), vd0.copy()
     ws, wd, thr = np.zeros(n), np.zeros(n), np.full(n, p.thr0)
@@ -28,7 +30,8 @@ def naud_reference(p, dt, i_s, i_d, g_in, vs0, vd0):
         i_dend = wd + i_d[t] + p.g_d * f + np.where(bap_on, p.zeta, 0.0)
         bap[bap_on] -= 1
         dvs = (-(vs - p.e_l) + ge_s * (p.e_exc - vs) + gi_s * (p.e_inh - vs)) / p.tau_s + i_soma / p.c_s
-        dvd = (-(vd - p.e_l) + ge_d * (p.e_exc - vd) + gi_d * (p.e_inh - vd)) / p.tau_d + i_dend / p.c_d
+        v_syn = vs if p.dendritic_drive_somatic else vd
+        dvd = (-(vd - p.e_l) + ge_d * (p.e_exc - v_syn) + gi_d * (p.e_inh - v_syn)) / p.tau_d + i_dend / p.c_d
         vd_old = vd.copy()
         vs = vs + dt * dvs
         vd = vd + dt * dvd

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from burst_reference import naud_reference, tm_fine_grid
@@ -21,8 +23,9 @@ from spikeloom.burst import (
 from spikeloom.errors import InvalidParameterError, ShapeError, SpikeloomError
 
 
-def test_naud_neuron_matches_numpy_reference():
-    p = TwoCompartment.naud()
+@pytest.mark.parametrize("somatic_drive", [False, True])
+def test_naud_neuron_matches_numpy_reference(somatic_drive):
+    p = TwoCompartment.naud(dendritic_drive_somatic=somatic_drive)
     dt, steps, n = 1e-4, 3000, 4
     rng = np.random.default_rng(1)
     i_s = np.tile(np.array([600e-12, 900e-12, 400e-12, 1200e-12]), (steps, 1))
@@ -41,6 +44,28 @@ def test_naud_neuron_matches_numpy_reference():
     # dendritic input turns spikes into bursts (ISI < 16 ms) through the active dendrite
     kinds = classify_bursts(out["spike_step"] * dt, out["spike_id"], n=n)
     assert np.sum(kinds == 1) > 0
+    # the driving force of the dendritic conductances matters (the reference with the other choice differs)
+    other = naud_reference(replace(p, dendritic_drive_somatic=not somatic_drive), dt, i_s, i_d, g, vs0, vd0)[1]
+    assert np.max(np.abs(other - ref_vd)) > 1e-4
+
+
+def test_passive_dendrite_with_somatic_driving_force_matches_numpy_reference():
+    # The stochastic-burst neuron of the XOR network (passive dendrite; bursts off: E_d far above any Vd),
+    # with the reference code's somatic driving force for the dendritic conductances.
+    p = TwoCompartment.burst_poisson(e_d=1.0, dendritic_drive_somatic=True)
+    dt, steps, n = 1e-4, 3000, 4
+    rng = np.random.default_rng(3)
+    i_s = np.tile(np.array([300e-12, 500e-12, 700e-12, 900e-12]), (steps, 1))
+    i_d = np.tile(np.array([0.0, 500e-12, -200e-12, 300e-12]), (steps, 1))
+    g = {k: (rng.random((steps, n)) < 0.05) * 0.3 for k in ("ge_s", "gi_s", "ge_d", "gi_d")}
+    vs0, vd0 = np.full(n, -70e-3), np.full(n, -70e-3)
+    out = neuron_trace(p, i_s, i_d, dt=dt, conductances=g, vs0=vs0, vd0=vd0)
+    ref = replace(p, g_s=0.0, g_d=0.0, zeta=0.0)  # the passive dendrite as the active model without coupling
+    ref_vs, ref_vd, ref_spikes = naud_reference(ref, dt, i_s, i_d, g, vs0, vd0)
+    np.testing.assert_allclose(out["vs"], ref_vs, atol=1e-12)
+    np.testing.assert_allclose(out["vd"], ref_vd, atol=1e-12)
+    assert list(zip(out["spike_step"].tolist(), out["spike_id"].tolist(), strict=True)) == ref_spikes
+    assert len(ref_spikes) > 10
 
 
 def test_stochastic_bursts_follow_dendritic_sigmoid():

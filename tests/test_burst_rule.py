@@ -4,7 +4,7 @@ below) and the exact weight change reconstructed from the recorded spikes."""
 from __future__ import annotations
 
 import numpy as np
-from spikeloom.burst import BurstNetwork, BurstRule, TwoCompartment
+from spikeloom.burst import Background, BurstNetwork, BurstRule, TwoCompartment
 
 DT, TAU_AVG, TAU_PRE, ETA = 1e-4, 2.0, 0.1, 1e-3
 E0, B0 = 5.0, 1.0
@@ -74,3 +74,60 @@ def test_no_plasticity_without_flag_and_bounds_hold():
     net.set_current("post", 600e-12, compartment="dendrite")
     net.run(3.0, plastic=True)
     assert 0.0 <= net.weights(h)[2][0] <= 10.0
+
+
+def _window_events(times: np.ndarray, ids: np.ndarray, n: int, tau: float) -> np.ndarray:
+    """Independent classification: a spike is an event when the trace sum_k exp(-(t - t_k) / tau) of the
+    neuron's earlier spikes is below 1/e."""
+    out = np.zeros(times.size, dtype=bool)
+    for i in range(n):
+        sel = np.flatnonzero(ids == i)
+        t = times[sel]
+        for k, j in enumerate(sel):
+            out[j] = np.sum(np.exp(-(t[k] - t[:k]) / tau)) < np.exp(-1.0)
+    return out
+
+
+def test_projection_event_window_filters_transmission_and_presynaptic_trace():
+    # A plastic projection with its own 100 ms classification window (the reference XOR connections) transmits
+    # only the presynaptic spikes after ~100 ms of silence, and only those enter its presynaptic event trace.
+    dt, win, n_pre, n_post = 1e-4, 0.1, 40, 5
+    net = BurstNetwork(dt=dt, seed=2)
+    nrn = TwoCompartment.burst_poisson()
+    net.add_population("pre", n_pre, nrn, backgrounds=[Background("soma", "exc", 150.0, 0.35)])
+    net.add_population("post", n_post, nrn, tau_avg=TAU_AVG, event_rate0=E0, burst_rate0=B0)
+    rule = BurstRule(eta=ETA, tau_pre=TAU_PRE, w_min=0.0, w_max=10.0, max_rate=1e6, min_rate=0.0)
+    h = net.connect("pre", "post", p=1.0, weight=0.02, transmit="events", rule=rule, event_window=win)
+    net.set_current("pre", 250e-12, compartment="dendrite")
+    net.set_current("post", 700e-12)
+    net.set_current("post", 200e-12, compartment="dendrite")
+    st = net.run(3.0, plastic=True, record=True)
+    t, pop, nid, kind = st.raster
+    pre = pop == 0
+    ev = _window_events(t[pre], nid[pre], n_pre, win)
+    step = np.rint(t[pre] / dt).astype(np.int64)
+    delay = 1
+    delivered = np.sum(ev & (step <= round(3.0 / dt) - delay))
+    # deliveries: fan-out n_post for each windowed event (those of the last step not yet delivered)
+    assert st.synaptic_events == n_post * delivered
+    assert 0.2 * np.sum(kind[pre] == 0) < delivered < 0.9 * np.sum(kind[pre] == 0)  # fewer than 16 ms events
+    # weight change of each synapse from the raster with the windowed presynaptic event trace
+    w0 = 0.02
+    pre_t, pre_id = step[ev] + delay, nid[pre][ev]  # arrival steps of the windowed events
+    post_sel = pop == 1
+    ps, pid, pk = np.rint(t[post_sel] / dt).astype(np.int64), nid[post_sel], kind[post_sel]
+    d_avg, d_pre = np.exp(-dt / TAU_AVG), np.exp(-dt / TAU_PRE)
+    pres, posts, w = net.weights(h)
+    for i_pre, j_post, wij in zip(pres, posts, w, strict=True):
+        arr = pre_t[pre_id == i_pre]
+        mine = pid == j_post
+        ev_s, bu_s = ps[mine & (pk == 0)], ps[mine & (pk == 1)]
+        dw = 0.0
+        for s, k in zip(ps[mine], pk[mine], strict=True):
+            if k == 2:
+                continue
+            e_tr = E0 * d_avg**s + np.sum(d_avg ** (s - ev_s[ev_s < s])) / TAU_AVG
+            b_tr = B0 * d_avg**s + np.sum(d_avg ** (s - bu_s[bu_s < s])) / TAU_AVG
+            x = np.sum(d_pre ** (s - arr[arr <= s]))
+            dw += ETA * (-min(b_tr / e_tr, 1.0) if k == 0 else 1.0) * x
+        assert abs((wij - w0) - dw) < 1e-9 + 1e-6 * abs(dw)

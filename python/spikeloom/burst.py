@@ -49,7 +49,9 @@ class TwoCompartment:
     ``mechanism`` is ``"dendritic"`` (active dendrite coupled to the soma by ``g_s f(Vd)``, dendritic
     regenerative current ``g_d f(Vd)``, back-propagating spike ``zeta`` for ``bap_duration``) or
     ``"stochastic"`` (passive dendrite, bursts drawn with probability ``f(Vd)`` after each somatic spike;
-    second spike ``U(burst_delay_min, burst_delay_max)`` later).
+    second spike ``U(burst_delay_min, burst_delay_max)`` later). ``dendritic_drive_somatic``: the dendritic
+    synaptic conductances drive ``g (E - Vs)`` (somatic potential) instead of ``g (E - Vd)``, as in the
+    reference Auryn code, whose synapse models compute every conductance current from the somatic potential.
     """
 
     mechanism: Literal["dendritic", "stochastic"] = "dendritic"
@@ -79,6 +81,7 @@ class TwoCompartment:
     tau_gaba: float = 10e-3
     burst_delay_min: float = 5e-3
     burst_delay_max: float = 15e-3
+    dendritic_drive_somatic: bool = False
 
     @classmethod
     def naud(cls, **overrides: Any) -> TwoCompartment:
@@ -412,12 +415,17 @@ class BurstNetwork:
         stp: TsodyksMarkram | None = None,
         rule: BurstRule | None = None,
         seed: int | None = None,
+        event_window: float | None = None,
     ) -> tuple[str, int]:
         """Connect each (pre, post) pair with probability ``p`` and initial ``weight`` (dimensionless).
 
         ``transmit``: ``"all"`` spikes, ``"events"`` only (idealised short-term depression), ``"bursts"`` only
         (idealised facilitation: the burst-marking second spike) or ``"stp"`` (Tsodyks-Markram ``stp``).
-        ``rule`` makes the synapses plastic. Returns a handle ``(post, index)`` for :meth:`weights`.
+        ``rule`` makes the synapses plastic. ``event_window`` (s): this projection classifies the presynaptic
+        spikes itself (event when a per-neuron trace of all presynaptic spikes with this time constant, +1 per
+        spike, is below ``1/e``); the transmission filter and the rule's presynaptic trace use it. ``None``:
+        the presynaptic population's classification (``burst_window``). Returns a handle ``(post, index)``
+        for :meth:`weights`.
         """
         self._frozen()
         a, b = self.index(pre), self.index(post)
@@ -444,6 +452,7 @@ class BurstNetwork:
             "transmit": tr,
             "rule": None if rule is None else asdict(rule),
             "seed": v.seed("seed", seed if seed is not None else (self.seed * 1000 + len(self._projections) + 17)),
+            "event_window": None if event_window is None else v.positive("event_window", event_window),
         }
         self._projections.append(spec)
         idx = self._incoming.get(b, 0)
@@ -555,6 +564,13 @@ class XORConfig:
     delay 0.8 ms (Auryn's minimum axonal delay), which lets the populations advance 8 steps at a time in
     parallel; the reference's own event/burst connections deliver at the next step, ``delay=1e-4`` reproduces
     that at the cost of one synchronisation per step.
+
+    As in the reference code, the plastic connections classify presynaptic spikes with their own presynaptic
+    trace (time constant ``tau_pre``, +1 per spike) against ``1/e`` (``pre_event_window``, s): they transmit,
+    and count in the presynaptic event trace, only spikes that follow ~100 ms without presynaptic firing, so
+    their drive saturates with the presynaptic rate while the fixed inhibition (16 ms events) keeps growing.
+    ``pre_event_window=None`` uses the 16 ms classification instead (the earlier port). The dendritic synaptic
+    currents are computed with the somatic potential (``dendritic_drive_somatic``), as in Auryn.
     """
 
     n: int = 500
@@ -589,6 +605,8 @@ class XORConfig:
     bias_output_dend: float = 400e-12
     bias_hidden2_dend: float = 500e-12
     rate_valence: bool = False
+    pre_event_window: float | None = 0.1
+    dendritic_drive_somatic: bool = True
     seed: int = 0
     threads: int = 0
 
@@ -609,8 +627,9 @@ class XORConfig:
 
 def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]]]:
     """Build the XOR network; returns it and the handles of its plastic projections."""
-    nrn = TwoCompartment.burst_poisson()
+    nrn = TwoCompartment.burst_poisson(dendritic_drive_somatic=cfg.dendritic_drive_somatic)
     net = BurstNetwork(dt=cfg.dt, seed=cfg.seed, threads=cfg.threads, delay=cfg.delay)
+    win = cfg.pre_event_window
 
     def bg(soma_mult: float, exc_scale: float = 1.0, inh_scale: float = 1.0) -> list[Background]:
         return [
@@ -639,10 +658,12 @@ def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]
     w0 = cfg.w_ff_init_scale * cfg.w_ff
     for i in ("input1", "input2"):
         for h in ("hidden1", "hidden2"):
-            handles[f"{i}->{h}"] = net.connect(i, h, p=p, weight=w0, transmit="events", rule=rule_h)
+            handles[f"{i}->{h}"] = net.connect(i, h, p=p, weight=w0, transmit="events", rule=rule_h, event_window=win)
             net.connect(i, h, p=p, weight=cfg.w_inh, receptor="inh", transmit="events")
     for h in ("hidden1", "hidden2"):
-        handles[f"{h}->output"] = net.connect(h, "output", p=p, weight=w0, transmit="events", rule=rule_o)
+        handles[f"{h}->output"] = net.connect(
+            h, "output", p=p, weight=w0, transmit="events", rule=rule_o, event_window=win
+        )
         net.connect(h, "output", p=p, weight=cfg.w_inh, receptor="inh", transmit="events")
     for k, h in enumerate(("hidden1", "hidden2")):
         net.connect("output", h, p=p, weight=cfg.w_fb_exc[k], compartment="dendrite", transmit="bursts")

@@ -87,6 +87,7 @@ fn small_network(threads: usize) -> Vec<Vec<u32>> {
             rate_valence: false,
         }),
         seed: 3,
+        event_window: Some(0.1),
     };
     let fb = ProjectionSpec {
         pre: 1,
@@ -94,6 +95,7 @@ fn small_network(threads: usize) -> Vec<Vec<u32>> {
         compartment: Compartment::Dendrite,
         transmit: Transmit::Bursts,
         rule: None,
+        event_window: None,
         ..proj.clone()
     };
     let mut net = Network::new(2.5e-4, &[pop(60), pop(40)], &[proj, fb], 9).unwrap();

@@ -82,6 +82,14 @@ pub struct ProjectionSpec {
     pub transmit: Transmit,
     pub rule: Option<RuleParams>,
     pub seed: u64,
+    /// Classification window (s) of the presynaptic spikes for this projection: a spike is an event
+    /// for it when a per-neuron trace of all presynaptic spikes (time constant `event_window`, +1
+    /// per spike) is below `1/e`, a burst / within-burst spike otherwise; the transmission filter and
+    /// the rule (presynaptic event trace, homeostatic potentiation) then use this classification.
+    /// `None`: the presynaptic population's (`burst_window`, 16 ms). The reference XOR code's
+    /// plastic connections classify with their presynaptic trace, time constant `tau_pre` (100 ms).
+    #[serde(default)]
+    pub event_window: Option<f64>,
 }
 
 /// Description of a whole network (JSON-serialisable).
@@ -117,6 +125,10 @@ struct Projection {
     pre_scale: f64,
     pre_grow: f64,
     stp: Option<TmState>,
+    /// Own classification of the presynaptic spikes (`ProjectionSpec::event_window`).
+    pre_detect: Option<Detector>,
+    /// Kinds of the spikes arriving in the current step (scratch).
+    kinds: Vec<SpikeKind>,
 }
 
 impl Projection {
@@ -193,6 +205,13 @@ impl Projection {
         }
         let out_post: Vec<u32> = pairs.iter().map(|&(_, j)| j).collect();
         let tau_pre = spec.rule.map_or(1.0, |r| r.tau_pre);
+        let pre_detect =
+            match spec.event_window {
+                Some(w) => Some(Detector::new(n_pre, w).map_err(|_| {
+                    Error::param("event_window", "a finite window > 0 (s) or None", w)
+                })?),
+                None => None,
+            };
         Ok(Projection {
             pre: spec.pre,
             compartment: spec.compartment,
@@ -213,6 +232,8 @@ impl Projection {
             pre_scale: 1.0,
             pre_grow: 1.0 / (-dt / tau_pre).exp(),
             stp,
+            pre_detect,
+            kinds: Vec::new(),
         })
     }
 }
@@ -637,6 +658,16 @@ impl Population {
                 Some(s) => emitted_at(&logs[pr.pre], s),
                 None => &[],
             };
+            // Classification of the arriving spikes for this projection.
+            pr.kinds.clear();
+            match &mut pr.pre_detect {
+                Some(det) => pr.kinds.extend(
+                    arriving
+                        .iter()
+                        .map(|&(s, i, _)| det.spike(i as usize, s as f64 * dt)),
+                ),
+                None => pr.kinds.extend(arriving.iter().map(|&(_, _, k)| k)),
+            }
             if let Some(rule) = pr.rule {
                 pr.pre_scale *= pr.pre_grow;
                 if pr.pre_scale > 1e150 {
@@ -644,7 +675,7 @@ impl Population {
                     pr.pre_trace.iter_mut().for_each(|x| *x *= inv);
                     pr.pre_scale = 1.0;
                 }
-                for &(_, i, kind) in arriving {
+                for (&(_, i, _), &kind) in arriving.iter().zip(&pr.kinds) {
                     if kind != SpikeKind::Event {
                         continue;
                     }
@@ -669,7 +700,7 @@ impl Population {
                 (Compartment::Dendrite, Receptor::Exc) => &mut st.ge_d,
                 (Compartment::Dendrite, Receptor::Inh) => &mut st.gi_d,
             };
-            for &(s, i, kind) in arriving {
+            for (&(s, i, _), &kind) in arriving.iter().zip(&pr.kinds) {
                 if !pr.transmit.passes(kind) {
                     continue;
                 }

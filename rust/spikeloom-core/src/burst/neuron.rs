@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! dVs/dt = [-(Vs - E_L) + ge_s (E_e - Vs) + gi_s (E_i - Vs)] / tau_s + [gs f(Vd) + ws + I_s] / Cs
-//! dVd/dt = [-(Vd - E_L) + ge_d (E_e - Vd) + gi_d (E_i - Vd)] / tau_d
+//! dVd/dt = [-(Vd - E_L) + ge_d (E_e - Vd) + gi_d (E_i - Vd)] / tau_d   (or E - Vs: see below)
 //!          + [gd f(Vd) + zeta K(t - t_hat) + wd + I_d] / Cd
 //! f(Vd)  = 1 / (1 + exp(-(Vd - E_d) / D))          (dendritic Ca2+ nonlinearity)
 //! K      = box of `bap_duration` after each somatic spike (back-propagating action potential)
@@ -15,6 +15,8 @@
 //! tau_wd dwd/dt = -wd + a_wd (Vd - E_L)
 //! tau_thr dthr/dt = -(thr - thr0), jump thr_jump per spike; spike when Vs > thr, reset Vs to v_reset
 //! ```
+//! With `dendritic_drive_somatic` the dendritic conductances drive `ge_d (E_e - Vs) + gi_d (E_i - Vs)`
+//! (the reference Auryn code computes every synaptic current from the somatic potential).
 //! In the stochastic-burst model the dendrite is passive (no `gs f`, `gd f`, `zeta K` terms): each
 //! threshold crossing is a spike, and with probability `f(Vd)` (with `E_d = -57 mV`) a second spike
 //! follows `U(burst_delay_min, burst_delay_max)` later. Every spike starts an absolute refractory
@@ -80,6 +82,11 @@ pub struct TwoCompartmentParams {
     pub tau_gaba: f64,
     pub burst_delay_min: f64,
     pub burst_delay_max: f64,
+    /// Driving force of the dendritic synaptic conductances: `false` (default) `E - Vd`; `true`
+    /// `E - Vs`, as in the reference Auryn code (its synapse models compute every conductance
+    /// current, dendritic ones included, from the somatic potential).
+    #[serde(default)]
+    pub dendritic_drive_somatic: bool,
 }
 
 impl TwoCompartmentParams {
@@ -113,6 +120,7 @@ impl TwoCompartmentParams {
             tau_gaba: 10e-3,
             burst_delay_min: 5e-3,
             burst_delay_max: 15e-3,
+            dendritic_drive_somatic: false,
         }
     }
 
@@ -299,7 +307,12 @@ pub struct Stepper<F: Real> {
 /// The passive part of one Euler step of every neuron (stochastic mechanism): potentials,
 /// adaptation, threshold relaxation and conductance decay; branch-free so it vectorises.
 #[inline(always)]
-fn passive_pass<F: Real>(k: &Stepper<F>, s: &mut TwoCompartmentState<F>, i_s: &[F], i_d: &[F]) {
+fn passive_pass<F: Real, const SOMATIC_DRIVE: bool>(
+    k: &Stepper<F>,
+    s: &mut TwoCompartmentState<F>,
+    i_s: &[F],
+    i_d: &[F],
+) {
     let n = s.vs.len();
     let (vs, vd, ws, wd, thr) = (
         &mut s.vs[..n],
@@ -319,7 +332,8 @@ fn passive_pass<F: Real>(k: &Stepper<F>, s: &mut TwoCompartmentState<F>, i_s: &[
         let v_s = vs[i];
         let v_d = vd[i];
         let leak_s = -(v_s - k.e_l) + ge_s[i] * (k.e_exc - v_s) + gi_s[i] * (k.e_inh - v_s);
-        let leak_d = -(v_d - k.e_l) + ge_d[i] * (k.e_exc - v_d) + gi_d[i] * (k.e_inh - v_d);
+        let v_syn = if SOMATIC_DRIVE { v_s } else { v_d };
+        let leak_d = -(v_d - k.e_l) + ge_d[i] * (k.e_exc - v_syn) + gi_d[i] * (k.e_inh - v_syn);
         let cur_s = ws[i] + i_s[i];
         let cur_d = wd[i] + i_d[i];
         vs[i] = v_s + leak_s * k.k_s + cur_s * k.c_s;
@@ -372,7 +386,8 @@ fn active_pass<F: Real>(k: &Stepper<F>, s: &mut TwoCompartmentState<F>, i_s: &[F
         let vs = s.vs[i];
         let vd = s.vd[i];
         let leak_s = -(vs - k.e_l) + s.ge_s[i] * (k.e_exc - vs) + s.gi_s[i] * (k.e_inh - vs);
-        let leak_d = -(vd - k.e_l) + s.ge_d[i] * (k.e_exc - vd) + s.gi_d[i] * (k.e_inh - vd);
+        let v_syn = if k.p.dendritic_drive_somatic { vs } else { vd };
+        let leak_d = -(vd - k.e_l) + s.ge_d[i] * (k.e_exc - v_syn) + s.gi_d[i] * (k.e_inh - v_syn);
         let fv = F::of(k.p.f(vd.f64()));
         let cur_s = s.ws[i] + i_s[i] + k.g_s * fv;
         let mut cur_d = s.wd[i] + i_d[i] + k.g_d * fv;
@@ -462,7 +477,11 @@ impl<F: Real> Stepper<F> {
                     // Inlined into pulp's per-CPU entry points so the loops get their target features.
                     #[inline(always)]
                     fn with_simd<S: pulp::Simd>(self, _: S) {
-                        passive_pass(self.k, self.s, self.i_s, self.i_d);
+                        if self.k.p.dendritic_drive_somatic {
+                            passive_pass::<F, true>(self.k, self.s, self.i_s, self.i_d);
+                        } else {
+                            passive_pass::<F, false>(self.k, self.s, self.i_s, self.i_d);
+                        }
                         let s = self.s;
                         above_threshold(&s.vs, &s.thr, &mut s.cand);
                     }
