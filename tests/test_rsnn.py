@@ -317,23 +317,25 @@ def test_truncated_summed_losses_carry_the_sum_across_windows(rng: np.random.Gen
         full = net.evaluate(x, y, loss="ce_counts", precision="float64")
         assert res.history["train_accuracy"][0] == full["accuracy"]
     # Summed softmax of the readout from step 5 (the first window holds only part of the loss window).
-    net = _net("lif_subtract", seed=4)
-    r = net.run(x, precision="float64").readout
-    p = np.exp(r - r.max(axis=2, keepdims=True))
-    p /= p.sum(axis=2, keepdims=True)
-    want = sum(_ce(p[:, (5 if carry else max(a, 5)) : b].sum(axis=1), y) for a, b in bounds).mean()
-    cfg = sl.BPTTConfig(
-        epochs=1,
-        batch_size=12,
-        lr=0.0,
-        loss="ce_sum_softmax",
-        loss_start=5,
-        truncation=10,
-        carry_loss=carry,
-        precision="float64",
-    )
-    res = sl.fit(net, (x, y), config=cfg, progress=False)
-    np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
+    # Every state variable is carried across windows (adaptation, synaptic current, two layers).
+    for name in ("lif_subtract", "alif_yin", "alif_bellec", "cuba", "lif_zero_two_layers"):
+        net = _net(name, seed=4)
+        r = net.run(x, precision="float64").readout
+        p = np.exp(r - r.max(axis=2, keepdims=True))
+        p /= p.sum(axis=2, keepdims=True)
+        want = sum(_ce(p[:, (5 if carry else max(a, 5)) : b].sum(axis=1), y) for a, b in bounds).mean()
+        cfg = sl.BPTTConfig(
+            epochs=1,
+            batch_size=12,
+            lr=0.0,
+            loss="ce_sum_softmax",
+            loss_start=5,
+            truncation=10,
+            carry_loss=carry,
+            precision="float64",
+        )
+        res = sl.fit(net, (x, y), config=cfg, progress=False)
+        np.testing.assert_allclose(res.history["train_loss"][0], want, rtol=1e-12)
 
 
 def test_carry_loss_needs_truncation_and_a_summed_loss() -> None:
