@@ -62,42 +62,37 @@ impl Sequences {
         to_f64: impl Fn(T) -> f64,
     ) -> Result<Self> {
         check_shape(arg, data.len(), n_samples, n_steps, n_channels)?;
-        let mut ptr = Vec::with_capacity(n_samples * n_steps + 1);
-        let (mut channel, mut value) = (Vec::new(), Vec::new());
-        ptr.push(0);
-        for (row, chunk) in data.chunks_exact(n_channels).enumerate() {
-            // A bit mask of the non-zero entries per 32 channels (a vectorisable comparison; inputs
-            // are mostly zeros), then only its set bits are visited.
-            for (b, block) in chunk.chunks(32).enumerate() {
-                let mut mask = 0u32;
-                for (i, &x) in block.iter().enumerate() {
-                    mask |= u32::from(to_f64(x) != 0.0) << i;
-                }
-                while mask != 0 {
-                    let i = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    let (c, x) = (b * 32 + i, to_f64(block[i]));
-                    if !x.is_finite() {
-                        return Err(Error::NonFinite {
-                            arg: arg.to_string(),
-                            expected: "finite input values".into(),
-                            got: format!("{x} at flat index {}", row * n_channels + c),
-                        });
-                    }
-                    channel.push(c as u32);
-                    value.push(x as f32);
-                }
-            }
-            ptr.push(channel.len());
-        }
-        Ok(Sequences {
+        Self::from_rows(
+            data,
             n_samples,
             n_steps,
             n_channels,
-            ptr,
-            channel,
-            value,
-        })
+            |row, chunk, channel, value| {
+                // A bit mask of the non-zero entries per 32 channels (a vectorisable comparison; inputs
+                // are mostly zeros), then only its set bits are visited.
+                for (b, block) in chunk.chunks(32).enumerate() {
+                    let mut mask = 0u32;
+                    for (i, &x) in block.iter().enumerate() {
+                        mask |= u32::from(to_f64(x) != 0.0) << i;
+                    }
+                    while mask != 0 {
+                        let i = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        let (c, x) = (b * 32 + i, to_f64(block[i]));
+                        if !x.is_finite() {
+                            return Err(Error::NonFinite {
+                                arg: arg.to_string(),
+                                expected: "finite input values".into(),
+                                got: format!("{x} at flat index {}", row * n_channels + c),
+                            });
+                        }
+                        channel.push(c as u32);
+                        value.push(x as f32);
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 
     /// [`Sequences::from_dense`] for one-byte elements (`bool` or `u8` rasters, value = the byte):
@@ -111,32 +106,50 @@ impl Sequences {
         n_channels: usize,
     ) -> Result<Self> {
         check_shape(arg, data.len(), n_samples, n_steps, n_channels)?;
-        let mut ptr = Vec::with_capacity(n_samples * n_steps + 1);
-        let (mut channel, mut value) = (Vec::new(), Vec::new());
-        ptr.push(0);
-        let mut push = |c: usize, b: u8, channel: &mut Vec<u32>| {
-            channel.push(c as u32);
-            value.push(f32::from(b));
-        };
-        for row in data.chunks_exact(n_channels) {
-            let words = row.chunks_exact(8);
-            let tail = words.remainder();
-            for (w, bytes) in words.enumerate() {
-                let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-                if word != 0 {
-                    for (i, &b) in bytes.iter().enumerate() {
-                        if b != 0 {
-                            push(8 * w + i, b, &mut channel);
+        Self::from_rows(
+            data,
+            n_samples,
+            n_steps,
+            n_channels,
+            |_, row, channel, value| {
+                let words = row.chunks_exact(8);
+                let tail = words.remainder();
+                for (w, bytes) in words.enumerate() {
+                    if u64::from_le_bytes(bytes.try_into().expect("8 bytes")) != 0 {
+                        for (i, &b) in bytes.iter().enumerate() {
+                            if b != 0 {
+                                channel.push((8 * w + i) as u32);
+                                value.push(f32::from(b));
+                            }
                         }
                     }
                 }
-            }
-            let base = n_channels - tail.len();
-            for (i, &b) in tail.iter().enumerate() {
-                if b != 0 {
-                    push(base + i, b, &mut channel);
+                let base = n_channels - tail.len();
+                for (i, &b) in tail.iter().enumerate() {
+                    if b != 0 {
+                        channel.push((base + i) as u32);
+                        value.push(f32::from(b));
+                    }
                 }
-            }
+                Ok(())
+            },
+        )
+    }
+
+    /// The events of every (sample, step) row of a checked dense array: `scan(row index, row,
+    /// channels, values)` appends one row's non-zero entries in channel order.
+    fn from_rows<T>(
+        data: &[T],
+        n_samples: usize,
+        n_steps: usize,
+        n_channels: usize,
+        mut scan: impl FnMut(usize, &[T], &mut Vec<u32>, &mut Vec<f32>) -> Result<()>,
+    ) -> Result<Self> {
+        let mut ptr = Vec::with_capacity(n_samples * n_steps + 1);
+        let (mut channel, mut value) = (Vec::new(), Vec::new());
+        ptr.push(0);
+        for (i, row) in data.chunks_exact(n_channels).enumerate() {
+            scan(i, row, &mut channel, &mut value)?;
             ptr.push(channel.len());
         }
         Ok(Sequences {
