@@ -343,3 +343,61 @@ def test_carry_loss_needs_truncation_and_a_summed_loss() -> None:
         sl.BPTTConfig(loss="ce_counts", carry_loss=True)
     with pytest.raises(InvalidParameterError, match="carry_loss.*ce_mean"):
         sl.BPTTConfig(loss="ce_mean", truncation=10, carry_loss=True)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamax", "sgd"])
+def test_optimisers_and_linear_schedule_follow_their_definitions(optimizer: str, rng: np.random.Generator) -> None:
+    # One batch per epoch: fit's updates must equal the optimiser's definition applied by hand to the
+    # gradients at the current parameters, with the linearly decaying learning rate.
+    x = rng.random((12, 20, 5)) < 0.3
+    y = rng.integers(0, 3, 12)
+    epochs, lr, lr_tau, b1, b2, eps = 3, 5e-3, 1e-4, 0.9, 0.999, 1e-8
+    cfg = sl.BPTTConfig(
+        epochs=epochs,
+        batch_size=12,
+        lr=lr,
+        lr_tau=lr_tau,
+        optimizer=optimizer,
+        lr_schedule="linear",
+        loss="ce_sum_softmax",
+        precision="float64",
+    )
+
+    def make() -> sl.RecurrentNetwork:
+        layer = L.alif_yin(6, tau_mem=20e-3, tau_adapt=30e-3, threshold=0.3, gain=8.0, rec_gain=4.0)
+        return sl.RecurrentNetwork(5, [layer], sl.Readout(3, tau=20e-3, train_tau=True), seed=2)
+
+    net = make()
+    sl.fit(net, (x, y), config=cfg, seed=0, progress=False)
+    hand = make()
+    p = hand.parameters()
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    s = {k: np.zeros_like(v) for k, v in p.items()}
+    for epoch in range(1, epochs + 1):
+        _, g = hand.gradient(x, y, cfg)
+        for k in p:
+            rate = (lr_tau if "tau" in k else lr) * (1 - (epoch - 1) / epochs)
+            if optimizer == "sgd":
+                p[k] = p[k] - rate * g[k]
+            elif optimizer == "adam":
+                m[k] = b1 * m[k] + (1 - b1) * g[k]
+                s[k] = b2 * s[k] + (1 - b2) * g[k] ** 2
+                p[k] = p[k] - rate * (m[k] / (1 - b1**epoch)) / (np.sqrt(s[k] / (1 - b2**epoch)) + eps)
+            else:
+                m[k] = b1 * m[k] + (1 - b1) * g[k]
+                s[k] = np.maximum(b2 * s[k], np.abs(g[k]) + eps)
+                p[k] = p[k] - rate / (1 - b1**epoch) * m[k] / s[k]
+        hand.set_parameters(**p)
+        p = hand.parameters()
+    got = net.parameters()
+    for k in p:
+        np.testing.assert_allclose(got[k], p[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    assert not np.allclose(got["layers.0.w_in"], make().parameters()["layers.0.w_in"])
+    assert not np.allclose(got["readout.tau"], 20e-3)
+
+
+def test_bad_optimizer_and_schedule_are_refused() -> None:
+    with pytest.raises(InvalidParameterError, match="optimizer"):
+        sl.BPTTConfig(optimizer="rmsprop")
+    with pytest.raises(InvalidParameterError, match="lr_schedule"):
+        sl.BPTTConfig(lr_schedule="cosine")

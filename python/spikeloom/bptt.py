@@ -47,11 +47,16 @@ class BPTTConfig(sg.TrainingConfig):
     """Hyper-parameters of a BPTT run.
 
     Attributes:
-        epochs, batch_size: passes over the data and samples per Adam step.
-        lr: Adam learning rate of weights and biases.
-        lr_tau: Adam learning rate of the trainable time constants, in seconds per step.
-        betas, eps: Adam constants (PyTorch placement of eps).
-        lr_step, lr_gamma: StepLR (both learning rates times ``lr_gamma`` every ``lr_step`` epochs).
+        epochs, batch_size: passes over the data and samples per optimiser step.
+        lr: learning rate of weights and biases.
+        lr_tau: learning rate of the trainable time constants, in seconds per step.
+        optimizer: ``"adam"``, ``"adamax"`` (Yin et al.'s S-MNIST script) or ``"sgd"`` (``p -= lr g``); the
+            weights and the time constants each have their own state.
+        betas, eps: Adam/Adamax constants (PyTorch's update and placement of eps).
+        lr_schedule: ``"step"`` (StepLR: both learning rates times ``lr_gamma`` every ``lr_step`` epochs) or
+            ``"linear"`` (decay towards zero, ``lr (1 - (epoch - 1) / epochs)`` for epochs from 1, PyTorch's
+            ``LambdaLR(lambda e: 1 - e / epochs)`` as in Yin et al.'s script).
+        lr_step, lr_gamma: the StepLR period (0: constant) and factor.
         loss, loss_start, loss_end: the loss and its window of steps (see the module doc).
         surrogate: the surrogate derivative (:mod:`spikeloom.surrogates`).
         detach_reset: stop the gradient through the reset's dependence on the spike.
@@ -74,8 +79,10 @@ class BPTTConfig(sg.TrainingConfig):
     batch_size: int = 64
     lr: float = 1e-3
     lr_tau: float = 0.0
+    optimizer: str = "adam"
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    lr_schedule: str = "step"
     lr_step: int = 0
     lr_gamma: float = 1.0
     loss: str = "ce_max"
@@ -122,6 +129,8 @@ class BPTTConfig(sg.TrainingConfig):
                     f"carry_loss: expected a summed loss ('ce_counts' or 'ce_sum_softmax'), got loss={self.loss!r}"
                 )
         _choice("precision", self.precision, ("float32", "float64"))
+        _choice("optimizer", self.optimizer, ("adam", "adamax", "sgd"))
+        _choice("lr_schedule", self.lr_schedule, ("step", "linear"))
 
     def to_core_json(self, seed: int, threads: int) -> str:
         """The core's configuration (JSON)."""
@@ -130,8 +139,10 @@ class BPTTConfig(sg.TrainingConfig):
             "batch_size": self.batch_size,
             "lr": self.lr,
             "lr_tau": self.lr_tau,
+            "optimizer": self.optimizer,
             "betas": list(self.betas),
             "eps": self.eps,
+            "lr_schedule": self.lr_schedule,
             "lr_step": self.lr_step,
             "lr_gamma": self.lr_gamma,
             "loss": _loss_dict(self.loss, self.loss_start, self.loss_end),

@@ -48,6 +48,28 @@ impl FlatParams for super::decolle::DecolleNetwork {
     }
 }
 
+/// How the learning rate changes from epoch to epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// StepLR: times `gamma` every `step` epochs ([`step_lr`]).
+    #[default]
+    Step,
+    /// Linear decay towards zero over the run: `lr (1 - (epoch - 1) / epochs)` (PyTorch's
+    /// `LambdaLR(lambda e: 1 - e / epochs)`, Yin et al.'s S-MNIST script).
+    Linear,
+}
+
+impl LrSchedule {
+    /// Learning rate of epoch `epoch` (from 1) of `epochs`; `gamma` and `step` parametrise StepLR.
+    pub fn lr(self, lr: f64, gamma: f64, step: usize, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Step => step_lr(lr, gamma, step, epoch),
+            LrSchedule::Linear => lr * (1.0 - (epoch - 1) as f64 / epochs.max(1) as f64),
+        }
+    }
+}
+
 /// Learning rate of epoch `epoch` (from 1) under StepLR: `lr gamma^floor((epoch - 1) / step)`
 /// (`step = 0`: constant).
 pub fn step_lr(lr: f64, gamma: f64, step: usize, epoch: usize) -> f64 {

@@ -1,13 +1,13 @@
 //! Batched BPTT: per-sample forward + loss + reverse pass in parallel over fixed chunks of samples,
-//! a fixed-order reduction (results do not depend on the thread count), Adam with one learning rate
-//! for the weights and one for the time constants, StepLR, and the epoch loop with validation,
+//! a fixed-order reduction (results do not depend on the thread count), Adam (or Adamax, SGD) with one
+//! learning rate for the weights and one for the time constants, StepLR or linear decay, and the epoch loop with validation,
 //! best-epoch restore and a per-epoch callback.
 
 // Index loops walk several per-neuron arrays in step; iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
-use super::epochs::{run_epochs, step_lr, EpochSpec, EpochWork};
+use super::epochs::{run_epochs, EpochSpec, EpochWork, LrSchedule};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
@@ -16,7 +16,7 @@ use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::train::adam::Adam;
+use crate::train::adam::{Optimizer, OptimizerKind};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -93,6 +93,9 @@ fn default_eps() -> f64 {
 fn default_gamma() -> f64 {
     1.0
 }
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Adam
+}
 
 /// Everything a BPTT run needs besides the network and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,15 +103,21 @@ fn default_gamma() -> f64 {
 pub struct BpttConfig {
     pub epochs: usize,
     pub batch_size: usize,
-    /// Adam learning rate of the weights and biases.
+    /// Learning rate of the weights and biases.
     pub lr: f64,
-    /// Adam learning rate of the time constants (s per step); used for the trainable ones.
+    /// Learning rate of the time constants (s per step); used for the trainable ones.
     #[serde(default)]
     pub lr_tau: f64,
+    /// The optimiser (one state for the weights, one for the time constants; default Adam).
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
     #[serde(default = "default_betas")]
     pub betas: (f64, f64),
     #[serde(default = "default_eps")]
     pub eps: f64,
+    /// The learning rates' schedule over epochs (both rates alike).
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
     /// StepLR: multiply both learning rates by `lr_gamma` every `lr_step` epochs (0 = never).
     #[serde(default)]
     pub lr_step: usize,
@@ -153,6 +162,12 @@ pub struct BpttConfig {
 }
 
 impl BpttConfig {
+    /// A base learning rate `lr` scheduled for epoch `epoch` (from 1).
+    pub fn lr_at(&self, lr: f64, epoch: usize) -> f64 {
+        self.lr_schedule
+            .lr(lr, self.lr_gamma, self.lr_step, epoch, self.epochs)
+    }
+
     pub fn validate(&self, net: &RsnnNetwork) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::param("epochs", "at least 1", 0));
@@ -750,8 +765,8 @@ fn fit_impl<F: Real>(
         train,
         validation,
         cfg,
-        adam_w: Adam::new(nw, b1, b2, cfg.eps),
-        adam_tau: Adam::new(net.layout.len - nw, b1, b2, cfg.eps),
+        opt_w: Optimizer::new(cfg.optimizer, nw, (b1, b2), cfg.eps),
+        opt_tau: Optimizer::new(cfg.optimizer, net.layout.len - nw, (b1, b2), cfg.eps),
         any_tau: tau_mask.iter().any(|&b| b),
         tau_mask,
         _f: std::marker::PhantomData,
@@ -760,13 +775,14 @@ fn fit_impl<F: Real>(
     run_epochs(net, spec, train.x.n_samples, &mut work, callback)
 }
 
-/// One BPTT epoch's batches (Adam per batch, or per window under truncated BPTT) and metrics.
+/// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and
+/// metrics.
 struct BpttEpoch<'a, F> {
     train: Data<'a>,
     validation: Option<Data<'a>>,
     cfg: &'a BpttConfig,
-    adam_w: Adam,
-    adam_tau: Adam,
+    opt_w: Optimizer,
+    opt_tau: Optimizer,
     tau_mask: Vec<bool>,
     any_tau: bool,
     _f: std::marker::PhantomData<F>,
@@ -786,8 +802,8 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         let (cfg, train) = (self.cfg, self.train);
         let nw = net.layout.n_weights;
         let steps = train.x.n_steps;
-        let lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch);
-        let lr_tau = step_lr(cfg.lr_tau, cfg.lr_gamma, cfg.lr_step, epoch);
+        let lr = cfg.lr_at(cfg.lr, epoch);
+        let lr_tau = cfg.lr_at(cfg.lr_tau, epoch);
         let windows: Vec<(usize, usize)> = match cfg.truncation {
             Some(k) if k < steps => (0..steps)
                 .step_by(k)
@@ -822,12 +838,12 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
             }
             let (pw, pt) = net.params.split_at_mut(nw);
             // Element-wise, so the same result for any thread count.
-            let adam_w = &mut self.adam_w;
+            let opt_w = &mut self.opt_w;
             with_threads(cfg.threads, || {
-                adam_w.step_par(lr, &g[..nw], [pw], REDUCE_BLOCK)
+                opt_w.step_par(lr, &g[..nw], [pw], REDUCE_BLOCK)
             })?;
             if self.any_tau {
-                self.adam_tau.step(lr_tau, &g[nw..], [pt]);
+                self.opt_tau.step(lr_tau, &g[nw..], [pt]);
             }
             net.mask_diagonals();
             net.clamp_taus();
@@ -855,7 +871,7 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
                 f64::NAN
             },
             rates_hz: mean_rates(net, total, self.train.x.n_steps),
-            lr: step_lr(cfg.lr, cfg.lr_gamma, cfg.lr_step, epoch),
+            lr: cfg.lr_at(cfg.lr, epoch),
             ..Default::default()
         };
         let mut score = None;

@@ -67,13 +67,9 @@ impl Adam {
     ) {
         self.step += 1;
         let k = self.constants(lr);
-        let mut i = 0;
-        for slice in params {
-            for p in slice.iter_mut() {
-                k.update(p, &mut self.m[i], &mut self.v[i], grad[i]);
-                i += 1;
-            }
-        }
+        walk(&mut self.m, &mut self.v, grad, params, |p, m, v, g| {
+            k.update(p, m, v, g)
+        });
     }
 
     /// [`Adam::step`] with the element updates spread over the current rayon pool in blocks of `block`
@@ -86,26 +82,16 @@ impl Adam {
         params: impl IntoIterator<Item = &'a mut [f64]>,
         block: usize,
     ) {
-        use rayon::prelude::*;
         self.step += 1;
         let k = self.constants(lr);
-        let (mut m, mut v, mut g) = (&mut self.m[..], &mut self.v[..], grad);
-        for slice in params {
-            let n = slice.len();
-            let (m_l, m_rest) = m.split_at_mut(n);
-            let (v_l, v_rest) = v.split_at_mut(n);
-            let (g_l, g_rest) = g.split_at(n);
-            slice
-                .par_chunks_mut(block)
-                .zip(m_l.par_chunks_mut(block))
-                .zip(v_l.par_chunks_mut(block).zip(g_l.par_chunks(block)))
-                .for_each(|((p, m), (v, g))| {
-                    for i in 0..p.len() {
-                        k.update(&mut p[i], &mut m[i], &mut v[i], g[i]);
-                    }
-                });
-            (m, v, g) = (m_rest, v_rest, g_rest);
-        }
+        walk_par(
+            &mut self.m,
+            &mut self.v,
+            grad,
+            params,
+            block,
+            |p, m, v, g| k.update(p, m, v, g),
+        );
     }
 
     fn constants(&self, lr: f64) -> StepConstants {
@@ -189,19 +175,178 @@ impl Adamax {
         grad: &[f64],
         params: impl IntoIterator<Item = &'a mut [f64]>,
     ) {
+        let k = self.constants(lr);
+        walk(&mut self.m, &mut self.u, grad, params, |p, m, u, g| {
+            k.update(p, m, u, g)
+        });
+    }
+
+    /// [`Adamax::step`] spread over the current rayon pool in blocks of `block` elements
+    /// (element-wise: bit-identical for any number of threads).
+    pub fn step_par<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+        block: usize,
+    ) {
+        let k = self.constants(lr);
+        walk_par(
+            &mut self.m,
+            &mut self.u,
+            grad,
+            params,
+            block,
+            |p, m, u, g| k.update(p, m, u, g),
+        );
+    }
+
+    /// Count the step and return its constants.
+    fn constants(&mut self, lr: f64) -> AdamaxConstants {
         self.step += 1;
-        let clr = lr / (1.0 - self.beta1.powi(self.step));
-        let mut i = 0;
-        for slice in params {
-            for p in slice.iter_mut() {
-                let g = grad[i];
-                let m = &mut self.m[i];
-                let u = &mut self.u[i];
-                *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-                *u = (self.beta2 * *u).max(g.abs() + self.eps);
-                *p -= clr * *m / *u;
-                i += 1;
-            }
+        AdamaxConstants {
+            clr: lr / (1.0 - self.beta1.powi(self.step)),
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+        }
+    }
+}
+
+/// The constants of one Adamax step.
+#[derive(Clone, Copy)]
+struct AdamaxConstants {
+    clr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+}
+
+impl AdamaxConstants {
+    #[inline(always)]
+    fn update(&self, p: &mut f64, m: &mut f64, u: &mut f64, g: f64) {
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        *u = (self.beta2 * *u).max(g.abs() + self.eps);
+        *p -= self.clr * *m / *u;
+    }
+}
+
+/// Apply `update(p, s1, s2, g)` to every element of `params` (slices concatenated in order) with
+/// its two optimiser-state entries and its gradient.
+fn walk<'a>(
+    s1: &mut [f64],
+    s2: &mut [f64],
+    grad: &[f64],
+    params: impl IntoIterator<Item = &'a mut [f64]>,
+    update: impl Fn(&mut f64, &mut f64, &mut f64, f64),
+) {
+    let mut i = 0;
+    for slice in params {
+        for p in slice.iter_mut() {
+            update(p, &mut s1[i], &mut s2[i], grad[i]);
+            i += 1;
+        }
+    }
+}
+
+/// [`walk`] over the current rayon pool in blocks of `block` elements of each slice.
+fn walk_par<'a>(
+    s1: &mut [f64],
+    s2: &mut [f64],
+    grad: &[f64],
+    params: impl IntoIterator<Item = &'a mut [f64]>,
+    block: usize,
+    update: impl Fn(&mut f64, &mut f64, &mut f64, f64) + Sync,
+) {
+    use rayon::prelude::*;
+    let (mut s1, mut s2, mut g) = (s1, s2, grad);
+    for slice in params {
+        let n = slice.len();
+        let (a_l, a_rest) = s1.split_at_mut(n);
+        let (b_l, b_rest) = s2.split_at_mut(n);
+        let (g_l, g_rest) = g.split_at(n);
+        slice
+            .par_chunks_mut(block)
+            .zip(a_l.par_chunks_mut(block))
+            .zip(b_l.par_chunks_mut(block).zip(g_l.par_chunks(block)))
+            .for_each(|((p, a), (b, g))| {
+                for i in 0..p.len() {
+                    update(&mut p[i], &mut a[i], &mut b[i], g[i]);
+                }
+            });
+        (s1, s2, g) = (a_rest, b_rest, g_rest);
+    }
+}
+
+/// Which optimiser updates a parameter vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adamax (DECOLLE's choice and the default of its config; Yin et al.'s S-MNIST script).
+    #[default]
+    Adamax,
+    /// Adam.
+    Adam,
+    /// Plain gradient descent `p -= lr g`.
+    Sgd,
+}
+
+/// An optimiser's state for one flat parameter vector.
+#[derive(Clone, Debug)]
+pub enum Optimizer {
+    Adam(Adam),
+    Adamax(Adamax),
+    Sgd,
+}
+
+impl Optimizer {
+    /// A fresh optimiser of `kind` for `n` parameters (betas and eps unused by SGD).
+    pub fn new(kind: OptimizerKind, n: usize, betas: (f64, f64), eps: f64) -> Self {
+        let (b1, b2) = betas;
+        match kind {
+            OptimizerKind::Adam => Optimizer::Adam(Adam::new(n, b1, b2, eps)),
+            OptimizerKind::Adamax => Optimizer::Adamax(Adamax::new(n, b1, b2, eps)),
+            OptimizerKind::Sgd => Optimizer::Sgd,
+        }
+    }
+
+    /// One update of `params` (slices concatenated in order) with gradient `grad`.
+    pub fn step<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+    ) {
+        match self {
+            Optimizer::Adam(a) => a.step(lr, grad, params),
+            Optimizer::Adamax(a) => a.step(lr, grad, params),
+            Optimizer::Sgd => sgd(lr, grad, params),
+        }
+    }
+
+    /// [`Optimizer::step`] over the current rayon pool in blocks of `block` elements (bit-identical
+    /// for any number of threads).
+    pub fn step_par<'a>(
+        &mut self,
+        lr: f64,
+        grad: &[f64],
+        params: impl IntoIterator<Item = &'a mut [f64]>,
+        block: usize,
+    ) {
+        match self {
+            Optimizer::Adam(a) => a.step_par(lr, grad, params, block),
+            Optimizer::Adamax(a) => a.step_par(lr, grad, params, block),
+            Optimizer::Sgd => sgd(lr, grad, params),
+        }
+    }
+}
+
+fn sgd<'a>(lr: f64, grad: &[f64], params: impl IntoIterator<Item = &'a mut [f64]>) {
+    let mut i = 0;
+    for slice in params {
+        for p in slice.iter_mut() {
+            *p -= lr * grad[i];
+            i += 1;
         }
     }
 }
@@ -260,6 +405,23 @@ mod tests {
             }
             assert_eq!(p1, p2);
         }
+        // So is Adamax's, through the shared optimiser enum.
+        let (mut a, mut b) = (
+            Optimizer::new(OptimizerKind::Adamax, 1000, (0.9, 0.999), 1e-8),
+            Optimizer::new(OptimizerKind::Adamax, 1000, (0.9, 0.999), 1e-8),
+        );
+        let (mut p1, mut p2) = (vec![0.5; 1000], vec![0.5; 1000]);
+        for _ in 0..3 {
+            let (x, y) = p1.split_at_mut(300);
+            a.step(0.01, &grad, [x, y]);
+            let (x, y) = p2.split_at_mut(300);
+            b.step_par(0.01, &grad, [x, y], 64);
+        }
+        assert_eq!(p1, p2);
+        assert!(p1
+            .iter()
+            .zip(&grad)
+            .all(|(p, g)| *g == 0.0 || (*p < 0.5) == (*g > 0.0)));
         assert!((outside[0] + 1.0).abs() < 1e-3);
     }
 

@@ -5,7 +5,7 @@ pub mod comsa;
 pub mod loss;
 pub mod ttfs;
 
-pub use adam::{Adam, Adamax, EpsPlacement};
+pub use adam::{Adam, Adamax, EpsPlacement, Optimizer, OptimizerKind};
 pub use comsa::{ComsaLoss, ComsaSettings};
 pub use loss::{first_to_spike, TtfsLoss, MISSING_LABEL_LOSS};
 pub use ttfs::{

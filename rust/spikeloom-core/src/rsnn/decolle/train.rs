@@ -28,24 +28,12 @@ use crate::rsnn::loss::argmax;
 use crate::rsnn::real::Real;
 use crate::rsnn::surrogate::Surrogate;
 use crate::rsnn::train::{Data, Precision, Targets};
-use crate::train::adam::{Adam, Adamax};
+use crate::train::adam::Optimizer;
+pub use crate::train::adam::OptimizerKind;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 use std::time::Instant;
-
-/// The optimiser of the weights and biases.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptimizerKind {
-    /// Adamax, DECOLLE's choice (default betas (0, 0.95)).
-    #[default]
-    Adamax,
-    /// Adam (default betas (0.9, 0.999)).
-    Adam,
-    /// Plain gradient descent `p -= lr g`.
-    Sgd,
-}
 
 fn default_surrogate() -> Surrogate {
     Surrogate::FastSigmoid {
@@ -411,21 +399,12 @@ pub fn evaluate<F: Real>(
     Ok(st)
 }
 
-/// The optimiser in use.
-enum Optim {
-    Adam(Adam),
-    Adamax(Adamax),
-    Sgd,
-}
+/// The optimiser in use; refuses non-finite gradients.
+struct Optim(Optimizer);
 
 impl Optim {
     fn new(cfg: &DecolleConfig, n: usize) -> Self {
-        let (b1, b2) = cfg.betas();
-        match cfg.optimizer {
-            OptimizerKind::Adam => Optim::Adam(Adam::new(n, b1, b2, cfg.eps)),
-            OptimizerKind::Adamax => Optim::Adamax(Adamax::new(n, b1, b2, cfg.eps)),
-            OptimizerKind::Sgd => Optim::Sgd,
-        }
+        Optim(Optimizer::new(cfg.optimizer, n, cfg.betas(), cfg.eps))
     }
 
     /// One update of `params` (the trainable part) with `grad`; refuses non-finite gradients.
@@ -437,15 +416,7 @@ impl Optim {
                 got: format!("{} at parameter {i} in epoch {epoch}", grad[i]),
             });
         }
-        match self {
-            Optim::Adam(a) => a.step(lr, grad, [params]),
-            Optim::Adamax(a) => a.step(lr, grad, [params]),
-            Optim::Sgd => {
-                for (p, g) in params.iter_mut().zip(grad) {
-                    *p -= lr * g;
-                }
-            }
-        }
+        self.0.step(lr, grad, [params]);
         Ok(())
     }
 }
