@@ -32,3 +32,21 @@ def test_recipes_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
 def test_shd_without_data_says_how_to_get_it() -> None:
     with pytest.raises(InvalidParameterError, match="shd_train.h5"):
         get("shd", "bptt").run(RecipeArgs(progress=False))
+
+
+def test_xavier_uniform_initialisation_matches_its_definition() -> None:
+    import numpy as np
+    import spikeloom as sl
+    from spikeloom.recipes_bptt import xavier_uniform
+
+    L = sl.SpikingLayer
+    net = sl.RecurrentNetwork(4, [L.alif_yin(64), L.alif_yin(256, recurrent=False)], None, seed=0)
+    xavier_uniform(net, seed=3)
+    p = net.parameters()
+    for name, (fan_in, fan_out) in {"layers.0.w_in": (4, 64), "layers.1.w_in": (64, 256)}.items():
+        bound = np.sqrt(6 / (fan_in + fan_out))
+        w = p[name]
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+        # Uniform on [-a, a]: variance a^2 / 3 (within sampling error).
+        assert abs(w.var() / (bound**2 / 3) - 1) < 0.2, name
+    assert not p["layers.0.w_rec"].any() and not p["layers.0.bias"].any() and not p["layers.1.bias"].any()
