@@ -615,32 +615,39 @@ fn integrate<F: Real>(lm: &LayerModel<F>, spike: &SpikeFn<F>, lt: &mut LayerTrac
         vbuf,
         ..
     } = lt;
+    // Every per-neuron slice is cut to exactly `n` so the element-wise loops below compile without
+    // bounds checks and vectorise (the same operations in the same order per element).
     let zp = &zprev[..n];
     // Synaptic drive: d[t] = alpha_s d[t-1] + cur (current-based), else d[t] = cur.
     let (dp, dn) = prev_and_row(d, init_d, t, n);
+    let (dp, dn, cur) = (&dp[..n], &mut dn[..n], &cur[..n]);
     if lm.synapse {
-        for k in 0..n {
-            dn[k] = lm.alpha_s[k] * dp[k] + cur[k];
+        for (((dn, &al), &dp), &c) in dn.iter_mut().zip(&lm.alpha_s[..n]).zip(dp).zip(cur) {
+            *dn = al * dp + c;
         }
     } else {
-        dn.copy_from_slice(&cur[..n]);
+        dn.copy_from_slice(cur);
     }
     // Threshold theta[t] = theta_0 + beta a[t], a[t] = rho a[t-1] + c_a z[t-1] (kept in vbuf).
     let theta = &mut vbuf[..n];
     let adaptive = lm.adaptation != Adaptation::None;
     if adaptive {
         let (ap, an) = prev_and_row(a, init_a, t, n);
+        let (ap, an) = (&ap[..n], &mut an[..n]);
+        let (rho, c_a, theta0, beta) = (&lm.rho[..n], &lm.c_a[..n], lm.theta0, lm.beta);
         for k in 0..n {
-            let ak = lm.rho[k] * ap[k] + lm.c_a[k] * zp[k];
+            let ak = rho[k] * ap[k] + c_a[k] * zp[k];
             an[k] = ak;
-            theta[k] = lm.theta0 + lm.beta * ak;
+            theta[k] = theta0 + beta * ak;
         }
     } else {
         theta.iter_mut().for_each(|v| *v = lm.theta0);
     }
     // Membrane with the reset of the previous step's spikes.
     let (up, un) = prev_and_row(u, init_u, t, n);
+    let (up, un) = (&up[..n], &mut un[..n]);
     let (alpha, zeta, theta0) = (&lm.alpha[..n], &lm.zeta[..n], lm.theta0);
+    let dn = &dn[..n];
     match lm.reset {
         Reset::Subtract => {
             for k in 0..n {
