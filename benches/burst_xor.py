@@ -10,11 +10,13 @@ pattern after training (target: XOR-true patterns above, XOR-false below 6 Hz) a
 (target: under 15 min on 2 cores; the reference C++/Auryn code needs 3-4 h per run on one laptop core).
 
 Defaults follow the reference code: the plastic connections classify presynaptic spikes with a 100 ms
-trace (``--pre-window 0.1``; 0 = the 16 ms population classification of the earlier ports) and the dendritic
-synaptic currents use the somatic potential (``--dendritic-drive soma``).
+trace (``--pre-window 0.1``; 0 = the 16 ms population classification of the earlier ports), the dendritic
+synaptic currents use the somatic potential (``--dendritic-drive soma``) and the min-rate homeostasis at
+presynaptic events reads a 30 s average of all postsynaptic spikes (``--hom-tau 30``; 0 = the 2 s event-rate
+average of the earlier ports).
 
 Usage: python benches/burst_xor.py [--examples 2000] [--durex 8] [--threads 2] [--curve-every 50]
-       [--pre-window 0.1] [--dendritic-drive soma|dendrite] [--seed 0] [--history FILE.json]
+       [--pre-window 0.1] [--dendritic-drive soma|dendrite] [--hom-tau 30] [--seed 0] [--history FILE.json]
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def main() -> None:
         help="presynaptic event window of the plastic projections (s; <= 0: the 16 ms population classification)",
     )
     ap.add_argument("--dendritic-drive", choices=("soma", "dendrite"), default="soma")
+    ap.add_argument(
+        "--hom-tau",
+        type=float,
+        default=base.hom_tau,
+        help="time constant (s) of the all-spike average read by the min-rate homeostasis (<= 0: event-rate average)",
+    )
     ap.add_argument("--curve-every", type=int, default=50, help="epochs (4 examples) per learning-curve row")
     ap.add_argument("--history", type=str, default="", help="optional JSON file for the per-example history")
     a = ap.parse_args()
@@ -63,12 +71,13 @@ def main() -> None:
         rate_valence=a.rate_valence,
         pre_event_window=a.pre_window if a.pre_window and a.pre_window > 0 else None,
         dendritic_drive_somatic=a.dendritic_drive == "soma",
+        hom_tau=a.hom_tau if a.hom_tau and a.hom_tau > 0 else None,
     )
     print(
         f"XOR burst-dependent plasticity: 5 x {cfg.n} neurons, p={cfg.p:.2f}, dt={cfg.dt * 1e3:.2f} ms, "
         f"delay={cfg.delay * 1e3:.1f} ms, {cfg.examples} examples x {cfg.durex} s, tau_avg={cfg.tau_avg} s, "
         f"threads={cfg.threads}, rate_valence={cfg.rate_valence}, pre_event_window={cfg.pre_event_window}, "
-        f"dendritic_drive_somatic={cfg.dendritic_drive_somatic}, cores={os.cpu_count()}, "
+        f"dendritic_drive_somatic={cfg.dendritic_drive_somatic}, hom_tau={cfg.hom_tau}, cores={os.cpu_count()}, "
         f"load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )

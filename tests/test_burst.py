@@ -10,6 +10,7 @@ from burst_reference import naud_reference, tm_fine_grid
 from spikeloom.burst import (
     Background,
     BurstNetwork,
+    BurstRule,
     TsodyksMarkram,
     TwoCompartment,
     XORConfig,
@@ -213,6 +214,11 @@ def test_bad_arguments_raise_named_errors():
         net.connect("a", "a", p=1.5, weight=0.1)
     with pytest.raises(ShapeError, match="current"):
         net.set_current("a", np.zeros(4))
+    bad = BurstNetwork()
+    bad.add_population("a", 3, TwoCompartment.burst_poisson())
+    bad.connect("a", "a", p=0.5, weight=0.1, rule=BurstRule(hom_tau=-1.0))
+    with pytest.raises(InvalidParameterError, match="hom_tau"):
+        bad.run(1e-3)
     net.run(1e-3)
     with pytest.raises(InvalidParameterError, match="frozen"):
         net.add_population("b", 3, TwoCompartment())

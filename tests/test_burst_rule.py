@@ -131,3 +131,61 @@ def test_projection_event_window_filters_transmission_and_presynaptic_trace():
             x = np.sum(d_pre ** (s - arr[arr <= s]))
             dw += ETA * (-min(b_tr / e_tr, 1.0) if k == 0 else 1.0) * x
         assert abs((wij - w0) - dw) < 1e-9 + 1e-6 * abs(dw)
+
+
+def _hom_network(seed: int, hom_tau: float | None, r0: float):
+    n_pre, n_post = 12, 3
+    net = BurstNetwork(dt=DT, seed=seed)
+    nrn = TwoCompartment.burst_poisson()
+    net.add_population("pre", n_pre, nrn, backgrounds=[Background("soma", "exc", 150.0, 0.35)])
+    net.add_population("post", n_post, nrn, tau_avg=TAU_AVG, event_rate0=E0, burst_rate0=B0)
+    rule = BurstRule(eta=ETA, tau_pre=TAU_PRE, w_max=10.0, max_rate=1e6, min_rate=8.0, hom_tau=hom_tau, hom_rate0=r0)
+    h = net.connect("pre", "post", p=1.0, weight=0.02, transmit="events", rule=rule)
+    net.set_current("pre", 250e-12, compartment="dendrite")
+    net.set_current("post", 600e-12)
+    net.set_current("post", 200e-12, compartment="dendrite")
+    return net, h
+
+
+def test_min_rate_homeostasis_reads_the_chosen_postsynaptic_average():
+    # Presynaptic events potentiate by eta (min_rate - r) while r < min_rate. With hom_tau, r is an exponential
+    # average of all postsynaptic spikes (time constant hom_tau, starting at hom_rate0), as in the reference XOR
+    # program; without, the event-rate average (tau_avg). Every weight change is rebuilt from the raster.
+    hom_tau, r0, secs = 0.5, 3.0, 3.0
+    changes = {}
+    for tau in (hom_tau, None):
+        net, h = _hom_network(seed=5, hom_tau=tau, r0=r0)
+        st = net.run(secs, plastic=True, record=True)
+        t, pop, nid, kind = st.raster
+        step = np.rint(t / DT).astype(np.int64)
+        pre, post = pop == 0, pop == 1
+        pre_s, pre_id = step[pre & (kind == 0)] + 1, nid[pre & (kind == 0)]  # arrival steps (one-step delay)
+        ps, pid, pk = step[post], nid[post], kind[post]
+        d_avg, d_pre = np.exp(-DT / TAU_AVG), np.exp(-DT / TAU_PRE)
+        last = int(round(secs / DT))
+        pres, posts, w = net.weights(h)
+        total = 0.0
+        for i_pre, j_post, wij in zip(pres, posts, w, strict=True):
+            arr = pre_s[(pre_id == i_pre) & (pre_s <= last)]
+            mine = pid == j_post
+            ev_s, bu_s, all_s = ps[mine & (pk == 0)], ps[mine & (pk == 1)], ps[mine]
+            dw = 0.0
+            for s, k in zip(all_s, pk[mine], strict=True):  # burst-dependent part at postsynaptic spikes
+                if k == 2:
+                    continue
+                e_tr = E0 * d_avg**s + np.sum(d_avg ** (s - ev_s[ev_s < s])) / TAU_AVG
+                b_tr = B0 * d_avg**s + np.sum(d_avg ** (s - bu_s[bu_s < s])) / TAU_AVG
+                x = np.sum(d_pre ** (s - arr[arr <= s]))
+                dw += ETA * (-min(b_tr / e_tr, 1.0) if k == 0 else 1.0) * x
+            for a in arr:  # homeostatic part at presynaptic events, with the averages of step a - 1
+                if tau is None:
+                    r = E0 * d_avg ** (a - 1) + np.sum(d_avg ** (a - 1 - ev_s[ev_s <= a - 1])) / TAU_AVG
+                else:
+                    d_h = np.exp(-DT / tau)
+                    r = r0 * d_h ** (a - 1) + np.sum(d_h ** (a - 1 - all_s[all_s <= a - 1])) / tau
+                dw += ETA * max(8.0 - r, 0.0)
+            assert abs((wij - 0.02) - dw) < 1e-9 + 1e-6 * abs(dw)
+            total += wij - 0.02
+        changes[tau] = total
+        assert np.sum(pk == 1) > 0 and np.sum(pre_s <= last) > 20
+    assert abs(changes[hom_tau] - changes[None]) > 1e-3

@@ -119,7 +119,13 @@ class BurstRule:
     is the presynaptic event trace (time constant ``tau_pre``, s), ``hom = -(r - max_rate) / r`` when the
     postsynaptic event rate ``r`` exceeds ``max_rate`` (Hz); presynaptic events add ``eta (min_rate - r)``
     when ``r < min_rate``; weights stay in ``[w_min, w_max]``. ``rate_valence`` selects an earlier version of the
-    reference rule: ``-B_bar`` (Hz) at events, ``+E_bar`` (Hz) at bursts, homeostasis ``-(r - max_rate)``."""
+    reference rule: ``-B_bar`` (Hz) at events, ``+E_bar`` (Hz) at bursts, homeostasis ``-(r - max_rate)``.
+
+    ``hom_tau`` (s): the rate ``r`` read by the potentiation at presynaptic events is then an exponential average
+    of *all* postsynaptic spikes (events, burst and within-burst spikes) with this time constant, starting at
+    ``hom_rate0`` (Hz), instead of the event-rate average. The reference XOR connections behave so with 30 s and
+    0.1 Hz: their presynaptic update resolves (non-virtual C++ call) to the base class's, which reads a 30 s
+    postsynaptic trace of all spikes."""
 
     eta: float = 4e-3
     tau_pre: float = 100e-3
@@ -128,6 +134,8 @@ class BurstRule:
     max_rate: float = 12.0
     min_rate: float = 2.0
     rate_valence: bool = False
+    hom_tau: float | None = None
+    hom_rate0: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -571,6 +579,11 @@ class XORConfig:
     their drive saturates with the presynaptic rate while the fixed inhibition (16 ms events) keeps growing.
     ``pre_event_window=None`` uses the 16 ms classification instead (the earlier port). The dendritic synaptic
     currents are computed with the somatic potential (``dendritic_drive_somatic``), as in Auryn.
+
+    The homeostatic potentiation at presynaptic events (``eta (min_rate - r)`` while ``r < min_rate``) reads, as
+    the reference program does, a 30 s average of all postsynaptic spikes starting at 0.1 Hz (``hom_tau``,
+    ``hom_rate0``; see :class:`BurstRule`); ``hom_tau=None`` uses the 2 s event-rate average instead (the earlier
+    ports), which holds every pattern's hidden rate near ``min_rate``.
     """
 
     n: int = 500
@@ -607,6 +620,8 @@ class XORConfig:
     rate_valence: bool = False
     pre_event_window: float | None = 0.1
     dendritic_drive_somatic: bool = True
+    hom_tau: float | None = 30.0
+    hom_rate0: float = 0.1
     seed: int = 0
     threads: int = 0
 
@@ -651,6 +666,8 @@ def xor_network(cfg: XORConfig) -> tuple[BurstNetwork, dict[str, tuple[str, int]
         max_rate=cfg.max_rate,
         min_rate=cfg.min_rate,
         rate_valence=cfg.rate_valence,
+        hom_tau=cfg.hom_tau,
+        hom_rate0=cfg.hom_rate0,
     )
     rule_o = replace(rule_h, eta=cfg.eta_output)
     handles: dict[str, tuple[str, int]] = {}

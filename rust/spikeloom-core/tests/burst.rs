@@ -37,6 +37,8 @@ fn rule_factors_have_the_paper_signs() {
         max_rate: 10.0,
         min_rate: 2.0,
         rate_valence: false,
+        hom_tau: None,
+        hom_rate0: 0.1,
     };
     assert!(r.burst_factor(5.0) > 0.0 && r.event_factor(0.3, 5.0) < 0.0);
     assert_eq!(r.event_factor(1.7, 5.0), -1.0); // P_bar capped at 1
@@ -85,6 +87,8 @@ fn small_network(threads: usize) -> Vec<Vec<u32>> {
             max_rate: 10.0,
             min_rate: 2.0,
             rate_valence: false,
+            hom_tau: Some(30.0),
+            hom_rate0: 0.1,
         }),
         seed: 3,
         event_window: Some(0.1),

@@ -129,6 +129,9 @@ struct Projection {
     pre_detect: Option<Detector>,
     /// Kinds of the spikes arriving in the current step (scratch).
     kinds: Vec<SpikeKind>,
+    /// Index of the postsynaptic population's all-spike average read by the min-rate homeostasis
+    /// (`RuleParams::hom_tau`); `None`: its event-rate average.
+    hom_avg: Option<usize>,
 }
 
 impl Projection {
@@ -234,6 +237,7 @@ impl Projection {
             stp,
             pre_detect,
             kinds: Vec::new(),
+            hom_avg: None,
         })
     }
 }
@@ -248,6 +252,9 @@ struct Population {
     state: TwoCompartmentState<f32>,
     detector: Detector,
     rates: RateEstimate,
+    /// Averages of all spikes (every kind counted as an event) with the `(hom_tau, hom_rate0)` of
+    /// incoming plastic projections (one per distinct pair).
+    spike_avg: Vec<(f64, f64, RateEstimate)>,
     bg: Vec<PoissonAlias>,
     bg_rng: Xoshiro256pp,
     burst_rng: Xoshiro256pp,
@@ -381,6 +388,7 @@ impl Network {
                 )?,
                 stepper,
                 state,
+                spike_avg: Vec::new(),
                 bg,
                 bg_rng: Xoshiro256pp::new(seed, 4 * k as u64 + 1),
                 burst_rng: Xoshiro256pp::new(seed, 4 * k as u64 + 2),
@@ -405,7 +413,23 @@ impl Network {
                     format!("{} -> {}", ps.pre, ps.post),
                 ));
             }
-            let proj = Projection::build(ps, pops[ps.pre].n, pops[ps.post].n, dt)?;
+            let mut proj = Projection::build(ps, pops[ps.pre].n, pops[ps.post].n, dt)?;
+            if let Some(rule) = &ps.rule {
+                if let Some(tau) = rule.hom_tau {
+                    let post = &mut built[ps.post];
+                    let key = (tau, rule.hom_rate0);
+                    let idx = match post.spike_avg.iter().position(|a| (a.0, a.1) == key) {
+                        Some(i) => i,
+                        None => {
+                            let n = post.spec.n;
+                            let avg = RateEstimate::new(n, tau, dt, rule.hom_rate0, 0.0)?;
+                            post.spike_avg.push((tau, rule.hom_rate0, avg));
+                            post.spike_avg.len() - 1
+                        }
+                    };
+                    proj.hom_avg = Some(idx);
+                }
+            }
             built[ps.post].incoming.push(proj);
         }
         Ok(Network {
@@ -652,6 +676,7 @@ impl Population {
         let mut delivered = 0u64;
         let st = &mut self.state;
         let rates = &self.rates;
+        let spike_avg = &self.spike_avg;
         let emit = t.checked_sub(d);
         for pr in &mut self.incoming {
             let arriving = match emit {
@@ -682,8 +707,14 @@ impl Population {
                     pr.pre_trace[i as usize] += pr.pre_scale;
                     if plastic && rule.min_rate > 0.0 {
                         let (a, b) = (pr.out_ptr[i as usize], pr.out_ptr[i as usize + 1]);
+                        let hom = pr.hom_avg.map(|h| &spike_avg[h].2);
                         for k in a as usize..b as usize {
-                            let dw = rule.pre_event_change(rates.event(pr.out_post[k] as usize));
+                            let j = pr.out_post[k] as usize;
+                            let r = match hom {
+                                Some(avg) => avg.event(j),
+                                None => rates.event(j),
+                            };
+                            let dw = rule.pre_event_change(r);
                             if dw != 0.0 {
                                 pr.w[k] = rule.clip(pr.w[k] + dw);
                             }
@@ -754,6 +785,9 @@ impl Population {
     /// before this step's spikes), then update the averages.
     fn integrate(&mut self, t: u64, dt: f64, plastic: bool) {
         self.rates.decay();
+        for a in &mut self.spike_avg {
+            a.2.decay();
+        }
         self.stepper.advance(
             &mut self.state,
             &self.i_s,
@@ -806,6 +840,9 @@ impl Population {
         }
         for &(j, kind) in &self.step_spikes {
             self.rates.add(j as usize, kind);
+            for a in &mut self.spike_avg {
+                a.2.add(j as usize, SpikeKind::Event);
+            }
         }
     }
 }

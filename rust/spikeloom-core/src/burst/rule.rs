@@ -9,7 +9,8 @@
 //! event, time constant `tau_pre`) and `P_bar` the postsynaptic moving-average burst probability.
 //! Homeostasis: `hom = -(r - max_rate) / r` when the postsynaptic event-rate estimate `r` exceeds
 //! `max_rate`; at each presynaptic event, synapses onto neurons with `r < min_rate` gain
-//! `eta (min_rate - r)`. Weights are clipped to `[w_min, w_max]`. The average of `B - P_bar E` is
+//! `eta (min_rate - r)` (there `r` is either the same event-rate estimate or, with `hom_tau`, a long
+//! average of all postsynaptic spikes, as in the reference XOR program). Weights are clipped to `[w_min, w_max]`. The average of `B - P_bar E` is
 //! zero when bursting is at its average: LTP when the burst probability is above average, LTD below.
 
 use crate::error::{Error, Result};
@@ -32,6 +33,21 @@ pub struct RuleParams {
     /// `eta E_bar (B - P_bar E)`, without the cap on `P_bar`.
     #[serde(default)]
     pub rate_valence: bool,
+    /// Time constant (s) of the postsynaptic rate `r` read by the homeostatic potentiation at
+    /// presynaptic events (`r < min_rate`). `None`: the postsynaptic population's event-rate average
+    /// (`tau_avg`). `Some(tau)`: an exponential average of *all* postsynaptic spikes (events, burst
+    /// and within-burst spikes; +1/tau per spike, Hz) with this time constant, starting at
+    /// `hom_rate0`. The reference XOR connections use the latter with 30 s: their presynaptic update
+    /// resolves to the base class's, which reads a 30 s postsynaptic trace of all spikes.
+    #[serde(default)]
+    pub hom_tau: Option<f64>,
+    /// Initial value (Hz) of the `hom_tau` average (the reference: 0.1 Hz).
+    #[serde(default = "default_hom_rate0")]
+    pub hom_rate0: f64,
+}
+
+fn default_hom_rate0() -> f64 {
+    0.1
 }
 
 impl RuleParams {
@@ -51,6 +67,22 @@ impl RuleParams {
                 "w_min/w_max",
                 "finite bounds with w_min <= w_max",
                 format!("{} / {}", self.w_min, self.w_max),
+            ));
+        }
+        if let Some(t) = self.hom_tau {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::param(
+                    "hom_tau",
+                    "a finite time constant > 0 (s) or None",
+                    t,
+                ));
+            }
+        }
+        if !(self.hom_rate0.is_finite() && self.hom_rate0 >= 0.0) {
+            return Err(Error::param(
+                "hom_rate0",
+                "a finite rate >= 0 (Hz)",
+                self.hom_rate0,
             ));
         }
         if !(self.max_rate > 0.0 && self.min_rate >= 0.0 && self.min_rate <= self.max_rate) {
