@@ -1,18 +1,64 @@
 //! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
 //! output feedback, RLS, and the step loop.
 
-use super::kernel::{self, Block, StepConsts, W};
+use super::kernel::{self, Block, Segment, StepConsts, W};
 use super::neuron::{NeuronModel, NeuronState};
 use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
 /// Reservoirs at least this large run the RLS pass on the thread pool.
 const PARALLEL_MIN_N: usize = 768;
+
+/// Blocks of [`W`] neurons per segment of the neuron pass (at least): a reservoir of `nb` blocks is
+/// cut into `max(1, nb / SEGMENT_BLOCKS)` contiguous segments of nearly equal size, fixed by `n`
+/// alone, which run on the thread pool (each delivers the last step's spikes into its own neurons
+/// and steps them; the readout adds the segments' partial sums in segment order), so results do not
+/// depend on the number of threads. Small reservoirs are one segment (a step of 2000 LIF neurons
+/// takes a few microseconds, too short to share).
+const SEGMENT_BLOCKS: usize = 256;
+
+/// The contiguous block ranges of the segments of a reservoir of `nb` blocks.
+fn segment_ranges(nb: usize) -> Vec<(usize, usize)> {
+    let s = (nb / SEGMENT_BLOCKS).max(1);
+    (0..s).map(|i| (i * nb / s, (i + 1) * nb / s)).collect()
+}
+
+/// Add the static weights of `spikes` (in order) onto `jd`, the spike inputs of the neurons
+/// `base..base + jd.len()` (synapses onto other neurons are skipped).
+#[inline]
+fn deliver(spikes: &[u32], w: &StaticWeights, base: usize, jd: &mut [f64]) {
+    let whole = base == 0 && jd.len() >= w.n;
+    for &j in spikes {
+        let (lo, hi) = (w.ptr[j as usize], w.ptr[j as usize + 1]);
+        let (post, weight) = (&w.post[lo..hi], &w.weight[lo..hi]);
+        if whole {
+            for (&p, &x) in post.iter().zip(weight) {
+                jd[p as usize] += x;
+            }
+        } else {
+            for (&p, &x) in post.iter().zip(weight) {
+                if let Some(t) = jd.get_mut((p as usize).wrapping_sub(base)) {
+                    *t += x;
+                }
+            }
+        }
+    }
+}
+
+/// A segment's part of the state during a run.
+struct SegState<'a> {
+    blocks: &'a mut [Block],
+    jd: &'a mut [f64],
+    base: usize,
+    spikes: Vec<u32>,
+    part: Vec<[f64; 4]>,
+}
 
 /// Everything that defines a reservoir. Times in seconds; `g`, `q`, `bias` in the model's current
 /// units (see [`NeuronModel`]).
@@ -135,6 +181,19 @@ pub struct ForceNetwork {
     pub rls: Rls,
     /// Steps simulated so far.
     pub step: u64,
+}
+
+/// The readout of output `c` from the segments' lane sums: lanes added in segment order, then
+/// `(a0 + a1) + (a2 + a3)`.
+#[inline]
+fn readout(segs: &[SegState], c: usize) -> f64 {
+    let mut t = segs[0].part[c];
+    for sg in &segs[1..] {
+        for (x, y) in t.iter_mut().zip(&sg.part[c]) {
+            *x += y;
+        }
+    }
+    (t[0] + t[1]) + (t[2] + t[3])
 }
 
 impl ForceNetwork {
@@ -280,6 +339,28 @@ impl ForceNetwork {
         let enc = pad(&self.encoders);
         let mut dec = pad(&self.rls.d);
 
+        // The segments of the neuron pass.
+        let ranges = segment_ranges(nb);
+        let w = &self.weights;
+        let mut segs: Vec<SegState> = Vec::with_capacity(ranges.len());
+        {
+            let (mut rb, mut rj): (&mut [Block], &mut [f64]) = (&mut blocks, &mut jd);
+            for &(a, b) in &ranges {
+                let (hb, tb) = rb.split_at_mut(b - a);
+                let (hj, tj) = rj.split_at_mut((b - a) * W);
+                segs.push(SegState {
+                    blocks: hb,
+                    jd: hj,
+                    base: a * W,
+                    spikes: Vec::new(),
+                    part: vec![[0.0; 4]; k],
+                });
+                (rb, rj) = (tb, tj);
+            }
+        }
+        let parallel_pass = opts.parallel && segs.len() > 1;
+        let model = &self.cfg.model;
+
         let mut out = RunOutput {
             counts: vec![0; n],
             ..Default::default()
@@ -287,40 +368,51 @@ impl ForceNetwork {
         out.z.reserve(steps / opts.record_every * k + k);
         let mut spikes: Vec<u32> = Vec::new();
         let mut err = vec![0.0; k];
-        let mut z_new = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
             consts.step = i;
-            // 1.-4. Last step's spike input, input current (filtered static input + bias + feedback
-            // of the previous readout), neurons, filters, and the readout d^T r, in one pass.
-            spikes.clear();
-            kernel::step_pass(
-                &self.cfg.model,
-                &consts,
-                &mut blocks,
-                &mut jd,
-                n,
-                &enc,
-                &dec,
-                &self.z,
-                &mut z_new,
-                &mut spikes,
-            );
-            self.z.copy_from_slice(&z_new);
-            // Spikes: column sums of the static weights (spikes x fan-out), into the next pass.
-            for &j in &spikes {
-                let (lo, hi) = (
-                    self.weights.ptr[j as usize],
-                    self.weights.ptr[j as usize + 1],
-                );
-                for (&post, &w) in self.weights.post[lo..hi]
-                    .iter()
-                    .zip(&self.weights.weight[lo..hi])
-                {
-                    jd[post as usize] += w;
+            // 1.-4. Per segment: the last step's spikes (column sums of the static weights, spikes
+            // x fan-out) into the spike input, then one pass: input current (filtered static input
+            // + bias + feedback of the previous readout), neurons, filters, and the segment's share
+            // of the readout d^T r.
+            {
+                let (c, z, enc, dec, prev) = (&consts, &self.z[..], &enc[..], &dec[..], &spikes[..]);
+                let work = |sg: &mut SegState| {
+                    deliver(prev, w, sg.base, sg.jd);
+                    sg.spikes.clear();
+                    kernel::step_pass(
+                        model,
+                        c,
+                        Segment {
+                            blocks: sg.blocks,
+                            jd: sg.jd,
+                            base: sg.base,
+                        },
+                        n,
+                        np,
+                        enc,
+                        dec,
+                        z,
+                        &mut sg.part,
+                        &mut sg.spikes,
+                    );
+                };
+                if parallel_pass {
+                    segs.par_iter_mut().for_each(work);
+                } else {
+                    segs.iter_mut().for_each(work);
                 }
+            }
+            spikes.clear();
+            for sg in &segs {
+                spikes.extend_from_slice(&sg.spikes);
+            }
+            for (cc, zc) in self.z.iter_mut().enumerate() {
+                *zc = readout(&segs, cc);
+            }
+            for &j in &spikes {
                 out.counts[j as usize] += 1;
             }
             // 5. Error, RLS.
@@ -331,8 +423,12 @@ impl ForceNetwork {
                     win_sq += *e * *e;
                 }
                 if learn && (i - 1) % self.cfg.rls_every as u64 == 0 {
-                    for (x, i) in self.r.iter_mut().zip(0..n) {
-                        *x = blocks[i / W].r[i % W];
+                    for sg in &segs {
+                        for (bi, b) in sg.blocks.iter().enumerate() {
+                            let i = sg.base + bi * W;
+                            let m = W.min(n.saturating_sub(i));
+                            self.r[i..i + m].copy_from_slice(&b.r[..m]);
+                        }
                     }
                     if opts.record_updates {
                         out.update_rates.extend_from_slice(&self.r);
@@ -378,7 +474,12 @@ impl ForceNetwork {
                 }
             }
         }
-        // Back from blocks, with the last step's spike input added to the filter.
+        // The last step's spikes into the spike input; back from blocks, with it added to the
+        // filter.
+        for sg in segs.iter_mut() {
+            deliver(&spikes, w, sg.base, sg.jd);
+        }
+        drop(segs);
         for i in 0..n {
             let (b, l) = (&blocks[i / W], i % W);
             let add = jd[i] * consts.jump;
