@@ -85,7 +85,8 @@ pub fn refractory_steps(model: &NeuronModel, dt: f64) -> u64 {
 /// blocks.len()` and their spike inputs.
 pub struct Segment<'a> {
     pub blocks: &'a mut [Block],
-    /// Static input of the last step's spikes (one per neuron and padding lane of the segment).
+    /// Static input of the last step's spikes (one per neuron and padding lane of the segment),
+    /// zeroed by the pass.
     pub jd: &'a mut [f64],
     /// Index of the segment's first neuron (a multiple of [`W`]).
     pub base: usize,
@@ -97,9 +98,11 @@ pub struct Segment<'a> {
 /// (`part[c]`, added in the neurons' order; the caller adds the segments' lanes in segment order
 /// and then the four lanes as `(a0 + a1) + (a2 + a3)`). `enc` and `dec` are column-major
 /// (k x `np`, zero in the padding lanes); `n` is the number of real neurons (spikes of padding
-/// lanes are ignored). Spiking neurons are appended to `spikes` (global indices, ascending). `jd`
-/// holds the column sums of the last step's spikers' weights, added to the filter here and zeroed:
-/// `h = h e^{-dt/td} + jd / (tr td)` exactly as the reference, in two halves.
+/// lanes are ignored). Spiking neurons are appended to `spikes` (global indices, ascending), and
+/// the cache lines of their fan-out lists in `fanout` (CSR `ptr`, `post`, `weight`) are prefetched
+/// for the delivery that follows the pass. `jd` holds the column sums of the last step's spikers'
+/// weights, added to the filter here and zeroed: `h = h e^{-dt/td} + jd / (tr td)` exactly as the
+/// reference, in two halves.
 ///
 /// All three models run through the same explicit lanes (AVX2 + FMA registers when the CPU has
 /// them, the same operations on arrays otherwise: bit-identical); theta takes its cosines lane by
@@ -116,6 +119,7 @@ pub fn step_pass(
     z: &[f64],
     part: &mut [[f64; 4]],
     spikes: &mut Vec<u32>,
+    fanout: Fanout<'_>,
 ) {
     let cell = match *model {
         NeuronModel::Lif {
@@ -165,6 +169,7 @@ pub fn step_pass(
         z,
         part,
         spikes,
+        fanout,
     };
     #[cfg(target_arch = "x86_64")]
     if let Some(v3) = pulp::x86::V3::try_new() {
@@ -197,6 +202,16 @@ struct PassArgs<'a, 'b> {
     z: &'a [f64],
     part: &'a mut [[f64; 4]],
     spikes: &'a mut Vec<u32>,
+    fanout: Fanout<'a>,
+}
+
+/// Fan-out lists in CSR form: the synapses of neuron `j` are `ptr[j]..ptr[j + 1]` of `post` and
+/// `weight`.
+#[derive(Clone, Copy)]
+pub struct Fanout<'a> {
+    pub ptr: &'a [usize],
+    pub post: &'a [u32],
+    pub weight: &'a [f64],
 }
 
 struct LanesOp<'a, 'b, L> {
@@ -235,10 +250,13 @@ impl<L: Lanes> pulp::NullaryFnOnce for LanesOp<'_, '_, L> {
 /// mask)`, the same IEEE operations in the same order as the reference loop (no fused
 /// multiply-adds).
 trait LaneCell: Copy {
+    /// `aux` changes only where a neuron spikes (then a group without spikes skips its store).
+    const AUX_ON_SPIKE: bool = false;
     fn step<L: Lanes>(self, s: L, v: L::V, aux: L::V, cur: L::V, step: L::V) -> (L::V, L::V, L::V);
 }
 
 impl LaneCell for Lif {
+    const AUX_ON_SPIKE: bool = true;
     #[inline(always)]
     fn step<L: Lanes>(
         self,
@@ -290,7 +308,7 @@ impl LaneCell for ThetaCell {
     fn step<L: Lanes>(self, s: L, v: L::V, aux: L::V, cur: L::V, _: L::V) -> (L::V, L::V, L::V) {
         let pi = std::f64::consts::PI;
         let one = s.splat(1.0);
-        let cs = s.from_array(s.to_array(v).map(f64::cos));
+        let cs = s.lanes_of(s.to_array(v).map(f64::cos));
         let drive = s.mul(s.mul(s.add(one, cs), s.splat(pi * pi)), cur);
         let x = s.add(v, s.mul(s.splat(self.dt), s.add(s.sub(one, cs), drive)));
         let spike = s.ge(x, s.splat(pi));
@@ -316,6 +334,7 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
         z,
         part,
         spikes,
+        fanout,
         ..
     } = a;
     let Segment { blocks, jd, base } = seg;
@@ -339,11 +358,10 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
             let lo = bi * W + 4 * h;
             let g = base + lo;
             let x = 4 * h;
-            let jl = s.load(&jd[lo..]);
-            s.store(&mut jd[lo..], zero);
-            let add = s.mul(jl, jump);
             let mut ipsc = s.load(&blk.ipsc[x..]);
             let mut hh = s.load(&blk.h[x..]);
+            let add = s.mul(s.load(&jd[lo..]), jump);
+            s.store(&mut jd[lo..], zero);
             if SINGLE {
                 ipsc = s.add(ipsc, add);
             } else {
@@ -357,7 +375,10 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
             let (v, aux, spike) =
                 cell.step(s, s.load(&blk.v[x..]), s.load(&blk.aux[x..]), cur, step);
             s.store(&mut blk.v[x..], v);
-            s.store(&mut blk.aux[x..], aux);
+            let mut bits = s.bits(spike);
+            if !C::AUX_ON_SPIKE || bits != 0 {
+                s.store(&mut blk.aux[x..], aux);
+            }
             let fl = s.and(spike, one);
             let r;
             if SINGLE {
@@ -376,12 +397,18 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
             for (cc, a) in acc[..kb].iter_mut().enumerate() {
                 *a = s.add(*a, s.mul(s.load(&dec[cc * np + g..]), r));
             }
-            let mut bits = s.bits(spike);
             while bits != 0 {
                 let l = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 if g + l < n {
                     spikes.push((g + l) as u32);
+                    let (a, b) = (fanout.ptr[g + l], fanout.ptr[g + l + 1]);
+                    for x in fanout.post[a..b].iter().step_by(16) {
+                        s.prefetch(x);
+                    }
+                    for x in fanout.weight[a..b].iter().step_by(8) {
+                        s.prefetch(x);
+                    }
                 }
             }
         }
@@ -427,11 +454,25 @@ mod tests {
         dec: &[f64],
         z: &[f64],
     ) -> Run {
-        let (mut b, mut j, mut sp) = (blocks.to_vec(), jd.to_vec(), vec![]);
+        let (mut b, mut sp) = (blocks.to_vec(), vec![]);
+        // Two synapses per neuron (only prefetched by the pass).
+        let ptr: Vec<usize> = (0..=n).map(|j| 2 * j).collect();
+        let post: Vec<u32> = (0..2 * n as u32).map(|x| x / 2).collect();
+        let weight = vec![0.5; 2 * n];
+        let fanout = Fanout {
+            ptr: &ptr,
+            post: &post,
+            weight: &weight,
+        };
         let np = b.len() * W;
         let k = z.len();
         let mut parts = Vec::new();
-        let cuts: Vec<usize> = if cut == 0 { vec![b.len()] } else { vec![cut, b.len()] };
+        let cuts: Vec<usize> = if cut == 0 {
+            vec![b.len()]
+        } else {
+            vec![cut, b.len()]
+        };
+        let mut j = jd.to_vec();
         let (mut rb, mut rj): (&mut [Block], &mut [f64]) = (&mut b, &mut j);
         let mut start = 0;
         for e in cuts {
@@ -453,6 +494,7 @@ mod tests {
                 z,
                 part: &mut part,
                 spikes: &mut sp,
+                fanout,
             };
             if avx {
                 #[cfg(target_arch = "x86_64")]
@@ -528,7 +570,7 @@ mod tests {
                     let (lo, hi) = match cell {
                         AnyCell::Lif(_) => (-70.0, -38.0),
                         AnyCell::Izh(_) => (-65.0, 35.0),
-                        AnyCell::Theta(_) => (-3.14, 3.14),
+                        AnyCell::Theta(_) => (-3.1, 3.1),
                     };
                     b.v[l] = lo + (hi - lo) * rng.random::<f64>();
                     b.aux[l] = match cell {
@@ -541,7 +583,11 @@ mod tests {
                     b.hr[l] = rng.random::<f64>();
                 }
             }
-            let amp = if matches!(cell, AnyCell::Theta(_)) { 4.0 } else { 0.5 };
+            let amp = if matches!(cell, AnyCell::Theta(_)) {
+                4.0
+            } else {
+                0.5
+            };
             let jd: Vec<f64> = (0..np).map(|_| amp * (rng.random::<f64>() - 0.5)).collect();
             let enc: Vec<f64> = (0..k * np)
                 .map(|_| rng.random::<f64>() * 20.0 - 10.0)

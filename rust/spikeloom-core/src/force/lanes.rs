@@ -34,7 +34,7 @@ pub trait Lanes: Copy {
     /// Bit l set where lane l of the mask is set.
     fn bits(self, m: Self::V) -> u32;
     fn to_array(self, v: Self::V) -> [f64; 4];
-    fn from_array(self, a: [f64; 4]) -> Self::V;
+    fn lanes_of(self, a: [f64; 4]) -> Self::V;
     /// A hint to bring the cache line of `x` into the cache (no effect on results).
     fn prefetch<T>(self, x: &T);
 }
@@ -137,7 +137,7 @@ impl Lanes for Scalar {
         v
     }
     #[inline(always)]
-    fn from_array(self, a: [f64; 4]) -> [f64; 4] {
+    fn lanes_of(self, a: [f64; 4]) -> [f64; 4] {
         a
     }
     #[inline(always)]
@@ -235,7 +235,7 @@ mod avx {
             pulp::cast(v)
         }
         #[inline(always)]
-        fn from_array(self, a: [f64; 4]) -> __m256d {
+        fn lanes_of(self, a: [f64; 4]) -> __m256d {
             pulp::cast(a)
         }
         #[inline(always)]

@@ -1,7 +1,7 @@
 //! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
 //! output feedback, RLS, and the step loop.
 
-use super::kernel::{self, Block, Segment, StepConsts, W};
+use super::kernel::{self, Block, Fanout, Segment, StepConsts, W};
 use super::neuron::{NeuronModel, NeuronState};
 use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
@@ -29,22 +29,54 @@ fn segment_ranges(nb: usize) -> Vec<(usize, usize)> {
     (0..s).map(|i| (i * nb / s, (i + 1) * nb / s)).collect()
 }
 
-/// Add the static weights of `spikes` (in order) onto `jd`, the spike inputs of the neurons
-/// `base..base + jd.len()` (synapses onto other neurons are skipped).
+/// Where each fan-out list enters each segment: `at[j * (s + 1) + q]` is the first synapse of
+/// neuron `j` onto segment `q` (of `s`), the last entry its end; `None` when some list is not
+/// sorted by postsynaptic neuron (then each segment filters the full lists).
+fn segment_splits(w: &StaticWeights, bounds: &[usize]) -> Option<Vec<usize>> {
+    let s = bounds.len() - 1;
+    let mut at = Vec::with_capacity(w.n * (s + 1));
+    for j in 0..w.n {
+        let (lo, hi) = (w.ptr[j], w.ptr[j + 1]);
+        let post = &w.post[lo..hi];
+        if post.windows(2).any(|p| p[0] > p[1]) {
+            return None;
+        }
+        for &b in &bounds[..s] {
+            at.push(lo + post.partition_point(|&p| (p as usize) < b));
+        }
+        at.push(hi);
+    }
+    Some(at)
+}
+
+/// Add the static weights of `spikes` (in order) onto `jd`, the spike inputs of segment `q`
+/// (neurons `base..base + jd.len()`): the segment's share of each list from `splits`, or (without
+/// them) the full lists with the synapses onto other neurons skipped.
 #[inline]
-fn deliver(spikes: &[u32], w: &StaticWeights, base: usize, jd: &mut [f64]) {
-    let whole = base == 0 && jd.len() >= w.n;
+fn deliver(
+    spikes: &[u32],
+    w: &StaticWeights,
+    splits: Option<&[usize]>,
+    q: usize,
+    base: usize,
+    jd: &mut [f64],
+) {
     for &j in spikes {
-        let (lo, hi) = (w.ptr[j as usize], w.ptr[j as usize + 1]);
-        let (post, weight) = (&w.post[lo..hi], &w.weight[lo..hi]);
-        if whole {
-            for (&p, &x) in post.iter().zip(weight) {
-                jd[p as usize] += x;
+        let j = j as usize;
+        match splits {
+            Some(at) => {
+                let s1 = at.len() / w.n;
+                let (lo, hi) = (at[j * s1 + q], at[j * s1 + q + 1]);
+                for (&p, &x) in w.post[lo..hi].iter().zip(&w.weight[lo..hi]) {
+                    jd[p as usize - base] += x;
+                }
             }
-        } else {
-            for (&p, &x) in post.iter().zip(weight) {
-                if let Some(t) = jd.get_mut((p as usize).wrapping_sub(base)) {
-                    *t += x;
+            None => {
+                let (lo, hi) = (w.ptr[j], w.ptr[j + 1]);
+                for (&p, &x) in w.post[lo..hi].iter().zip(&w.weight[lo..hi]) {
+                    if let Some(t) = jd.get_mut((p as usize).wrapping_sub(base)) {
+                        *t += x;
+                    }
                 }
             }
         }
@@ -56,6 +88,8 @@ struct SegState<'a> {
     blocks: &'a mut [Block],
     jd: &'a mut [f64],
     base: usize,
+    /// Index of the segment.
+    q: usize,
     spikes: Vec<u32>,
     part: Vec<[f64; 4]>,
 }
@@ -342,16 +376,24 @@ impl ForceNetwork {
         // The segments of the neuron pass.
         let ranges = segment_ranges(nb);
         let w = &self.weights;
+        let split_table = if ranges.len() > 1 {
+            let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([np]).collect();
+            segment_splits(w, &bounds)
+        } else {
+            None
+        };
+        let splits = split_table.as_deref();
         let mut segs: Vec<SegState> = Vec::with_capacity(ranges.len());
         {
             let (mut rb, mut rj): (&mut [Block], &mut [f64]) = (&mut blocks, &mut jd);
-            for &(a, b) in &ranges {
+            for (q, &(a, b)) in ranges.iter().enumerate() {
                 let (hb, tb) = rb.split_at_mut(b - a);
                 let (hj, tj) = rj.split_at_mut((b - a) * W);
                 segs.push(SegState {
                     blocks: hb,
                     jd: hj,
                     base: a * W,
+                    q,
                     spikes: Vec::new(),
                     part: vec![[0.0; 4]; k],
                 });
@@ -367,6 +409,11 @@ impl ForceNetwork {
         };
         out.z.reserve(steps / opts.record_every * k + k);
         let mut spikes: Vec<u32> = Vec::new();
+        let fanout = Fanout {
+            ptr: &w.ptr,
+            post: &w.post,
+            weight: &w.weight,
+        };
         let mut err = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
@@ -378,9 +425,10 @@ impl ForceNetwork {
             // + bias + feedback of the previous readout), neurons, filters, and the segment's share
             // of the readout d^T r.
             {
-                let (c, z, enc, dec, prev) = (&consts, &self.z[..], &enc[..], &dec[..], &spikes[..]);
+                let (c, z, enc, dec) = (&consts, &self.z[..], &enc[..], &dec[..]);
+                let prev = &spikes[..];
                 let work = |sg: &mut SegState| {
-                    deliver(prev, w, sg.base, sg.jd);
+                    deliver(prev, w, splits, sg.q, sg.base, sg.jd);
                     sg.spikes.clear();
                     kernel::step_pass(
                         model,
@@ -397,6 +445,7 @@ impl ForceNetwork {
                         z,
                         &mut sg.part,
                         &mut sg.spikes,
+                        fanout,
                     );
                 };
                 if parallel_pass {
@@ -477,7 +526,7 @@ impl ForceNetwork {
         // The last step's spikes into the spike input; back from blocks, with it added to the
         // filter.
         for sg in segs.iter_mut() {
-            deliver(&spikes, w, sg.base, sg.jd);
+            deliver(&spikes, w, splits, sg.q, sg.base, sg.jd);
         }
         drop(segs);
         for i in 0..n {
@@ -514,5 +563,41 @@ impl ForceNetwork {
             pre.resize(pre.len() + (w.ptr[j + 1] - w.ptr[j]), j as u32);
         }
         (pre, w.post.clone(), w.weight.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Segment delivery: with the split table (sorted lists) and by filtering the full lists, each
+    /// segment gets exactly its neurons' share, added in the same order as one whole-reservoir
+    /// delivery (identical bits); an unsorted list disables the table.
+    #[test]
+    fn segment_delivery_matches_whole_delivery() {
+        let n = 4100;
+        let w = StaticWeights::random(n, 0.1, 1.5, true, 9).unwrap();
+        let nb = n.div_ceil(W);
+        let ranges = segment_ranges(nb);
+        assert_eq!(ranges.len(), 2);
+        let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([nb * W]).collect();
+        let at = segment_splits(&w, &bounds).expect("sorted lists");
+        let spikes: Vec<u32> = vec![3, 17, 2000, 2051, 4099];
+        let mut whole = vec![0.0; nb * W];
+        deliver(&spikes, &w, None, 0, 0, &mut whole);
+        assert!(whole.iter().filter(|x| **x != 0.0).count() > 300);
+        for table in [Some(&at[..]), None] {
+            let mut parts = Vec::new();
+            for (q, &(a, b)) in ranges.iter().enumerate() {
+                let mut jd = vec![0.0; (b - a) * W];
+                deliver(&spikes, &w, table, q, a * W, &mut jd);
+                parts.extend(jd);
+            }
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&parts), bits(&whole));
+        }
+        let mut shuffled = w.clone();
+        shuffled.post.swap(w.ptr[5], w.ptr[5] + 1);
+        assert!(segment_splits(&shuffled, &bounds).is_none());
     }
 }
