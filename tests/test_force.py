@@ -162,26 +162,6 @@ def test_results_do_not_depend_on_thread_count() -> None:
         np.testing.assert_array_equal(out[0][1], out[1][1])
 
 
-def test_segmented_pass_matches_numpy_reference_for_any_thread_count() -> None:
-    """A reservoir large enough for the neuron pass to run in two segments (n = 4100: each steps its
-    own neurons and delivers the spikes onto them; the readout adds the segments' sums): the same
-    spikes and readout as the dense numpy loop, and bit-identical results for 1 and 2 threads."""
-    out = []
-    for threads in (1, 2):
-        net = F.lif_sine(n=4100, seed=5)
-        if threads == 1:
-            ref = _reference_run(net, 600, 400, "exact")
-        a = net.run(400 * net.dt, _sine, record_spikes=True, threads=threads)
-        b = net.run(200 * net.dt, _sine, learn=True, record_spikes=True, threads=threads)
-        out.append((np.concatenate([a.z, b.z]), np.concatenate([a.spike_ids, b.spike_ids]), net.decoders))
-    np.testing.assert_array_equal(out[0][0], out[1][0])
-    np.testing.assert_array_equal(out[0][1], out[1][1])
-    np.testing.assert_array_equal(out[0][2], out[1][2])
-    want = np.concatenate(ref["spikes"])
-    assert len(want) > 100 and np.array_equal(out[0][1], want)
-    np.testing.assert_allclose(out[0][0], ref["z"], rtol=0, atol=1e-8 * np.abs(ref["z"]).max())
-
-
 def test_lif_reservoir_learns_sine() -> None:
     """FORCE with the LIF preset (N = 500): correlation > 0.9 with the 5 Hz sine over the test period
     (decoders frozen, RLS off)."""

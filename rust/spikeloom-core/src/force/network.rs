@@ -15,17 +15,19 @@ use std::ops::ControlFlow;
 /// Reservoirs at least this large run the RLS pass on the thread pool.
 const PARALLEL_MIN_N: usize = 768;
 
-/// Blocks of [`W`] neurons per segment of the neuron pass (at least): a reservoir of `nb` blocks is
-/// cut into `max(1, nb / SEGMENT_BLOCKS)` contiguous segments of nearly equal size, fixed by `n`
-/// alone, which run on the thread pool (each delivers the last step's spikes into its own neurons
-/// and steps them; the readout adds the segments' partial sums in segment order), so results do not
-/// depend on the number of threads. Small reservoirs are one segment (a step of 2000 LIF neurons
-/// takes a few microseconds, too short to share).
-const SEGMENT_BLOCKS: usize = 256;
+/// Blocks of [`W`] neurons per segment of the neuron pass (at least), unless a run asks otherwise
+/// ([`RunOptions::segment_blocks`]): a reservoir of `nb` blocks is cut into `max(1, nb /
+/// segment_blocks)` contiguous segments of nearly equal size, fixed by `n` alone, which run on the
+/// thread pool (each delivers the last step's spikes onto its own neurons and steps them; the
+/// readout adds the segments' partial sums in segment order), so results do not depend on the
+/// number of threads. The default keeps reservoirs below 16384 neurons in one segment: on the
+/// shared 2-core VM, splitting the ~20-us step of the 5000-neuron Ode-to-Joy reservoir in two did
+/// not pay (the second worker seldom woke within a step; measured under load 4-6).
+const SEGMENT_BLOCKS: usize = 1024;
 
 /// The contiguous block ranges of the segments of a reservoir of `nb` blocks.
-fn segment_ranges(nb: usize) -> Vec<(usize, usize)> {
-    let s = (nb / SEGMENT_BLOCKS).max(1);
+fn segment_ranges(nb: usize, per: usize) -> Vec<(usize, usize)> {
+    let s = (nb / per.max(1)).max(1);
     (0..s).map(|i| (i * nb / s, (i + 1) * nb / s)).collect()
 }
 
@@ -164,8 +166,11 @@ pub struct RunOptions {
     pub record_updates: bool,
     /// Call the progress callback every this many steps (0 = never).
     pub progress_every: usize,
-    /// Run RLS on the thread pool for large reservoirs.
+    /// Run RLS (and the segments of the neuron pass) on the thread pool for large reservoirs.
     pub parallel: bool,
+    /// Blocks of eight neurons per segment of the neuron pass, at least (0: the default, 1024).
+    /// Results depend on the segments (the readout's summation order), not on the threads.
+    pub segment_blocks: usize,
 }
 
 /// Reported to the progress callback.
@@ -374,7 +379,11 @@ impl ForceNetwork {
         let mut dec = pad(&self.rls.d);
 
         // The segments of the neuron pass.
-        let ranges = segment_ranges(nb);
+        let per = match opts.segment_blocks {
+            0 => SEGMENT_BLOCKS,
+            b => b,
+        };
+        let ranges = segment_ranges(nb, per);
         let w = &self.weights;
         let split_table = if ranges.len() > 1 {
             let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([np]).collect();
@@ -578,7 +587,7 @@ mod tests {
         let n = 4100;
         let w = StaticWeights::random(n, 0.1, 1.5, true, 9).unwrap();
         let nb = n.div_ceil(W);
-        let ranges = segment_ranges(nb);
+        let ranges = segment_ranges(nb, 256);
         assert_eq!(ranges.len(), 2);
         let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([nb * W]).collect();
         let at = segment_splits(&w, &bounds).expect("sorted lists");
@@ -599,5 +608,76 @@ mod tests {
         let mut shuffled = w.clone();
         shuffled.post.swap(w.ptr[5], w.ptr[5] + 1);
         assert!(segment_splits(&shuffled, &bounds).is_none());
+    }
+
+    /// Runs in three segments equal the one-segment run (same spikes, readouts to rounding) and do
+    /// not depend on the thread pool (identical bits), free and learning.
+    #[test]
+    fn segmented_runs_match_and_do_not_depend_on_threads() {
+        let cfg = ForceConfig {
+            n: 1000,
+            k: 2,
+            model: NeuronModel::Lif {
+                tau_mem: 10e-3,
+                v_reset: -65.0,
+                v_peak: -40.0,
+                refractory: 2e-3,
+                bias: -40.0,
+            },
+            dt: 5e-5,
+            tau_rise: 2e-3,
+            tau_decay: 20e-3,
+            g: 0.04,
+            q: 10.0,
+            p: 0.1,
+            balance: true,
+            rls_every: 20,
+            lambda: 2e5,
+            gain: Gain::Exact,
+            seed: 4,
+            precision: Default::default(),
+        };
+        let steps = 2000;
+        let target: Vec<f64> = (0..steps * 2)
+            .map(|i| ((i / 2) as f64 * 5e-5 * 31.4).sin() * (1 + i % 2) as f64)
+            .collect();
+        let go = |segment_blocks: usize, parallel: bool| {
+            let mut net = ForceNetwork::new(cfg.clone()).unwrap();
+            let opts = RunOptions {
+                record_every: 1,
+                record_spikes: true,
+                parallel,
+                segment_blocks,
+                ..Default::default()
+            };
+            let mut cb = |_: &Progress| ControlFlow::Continue(());
+            let a = net
+                .run(steps, Some(&target), false, &opts, &mut cb)
+                .unwrap();
+            let b = net.run(steps, Some(&target), true, &opts, &mut cb).unwrap();
+            let z: Vec<f64> = a.z.iter().chain(&b.z).copied().collect();
+            let sp: Vec<(u64, u32)> = a
+                .spike_steps
+                .iter()
+                .chain(&b.spike_steps)
+                .copied()
+                .zip(a.spike_ids.iter().chain(&b.spike_ids).copied())
+                .collect();
+            (z, sp, net.rls.d.clone())
+        };
+        let one = go(0, true);
+        let (three, three_p) = (go(40, false), go(40, true));
+        assert_eq!(segment_ranges(1000usize.div_ceil(W), 40).len(), 3);
+        assert!(one.1.len() > 1000, "spikes {}", one.1.len());
+        assert_eq!(three.1, one.1);
+        let scale = one.0.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(scale > 0.0);
+        for (a, b) in three.0.iter().zip(&one.0) {
+            assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
+        }
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&three.0), bits(&three_p.0));
+        assert_eq!(three.1, three_p.1);
+        assert_eq!(bits(&three.2), bits(&three_p.2));
     }
 }
