@@ -1,12 +1,13 @@
-//! The per-step pass over the neurons of a FORCE reservoir: input current, neuron update, spike
-//! flags, synaptic filters and the readout, in one loop.
+//! The per-step pass over the neurons of a FORCE reservoir (or one segment of it): input current,
+//! neuron update, spike flags, synaptic filters and the readout's partial sums, in one loop.
 //!
 //! During a run the per-neuron state lives in blocks of [`W`] neurons (two AVX2 registers of f64
 //! per state variable, all variables of a block side by side), so the single fused loop touches one
-//! array of state and vectorises without run-time overlap checks; the network packs its state into
-//! blocks at the start of a run and unpacks it at the end. The loop is branch-free (bit-mask
-//! selects) and compiled for the widest vector unit of the CPU (AVX2 on x86-64, chosen at run time
-//! by `pulp`). The neuron and filter arithmetic is the same IEEE operations in the same order as the
+//! array of state; the network packs its state into blocks at the start of a run and unpacks it at
+//! the end. All three models (LIF, Izhikevich, theta) run through the same explicit four-lane code
+//! ([`super::lanes`]: AVX2 + FMA registers chosen at run time by `pulp`, or arrays doing the same
+//! operations), with bit-mask selects for the thresholds and resets; theta takes its cosines lane
+//! by lane. The neuron and filter arithmetic is the same IEEE operations in the same order as the
 //! reference loop (no fused multiply-adds), so results do not depend on the CPU and the spike raster
 //! matches a numpy implementation of the scripts step for step.
 
