@@ -88,6 +88,7 @@ impl PyForceNetwork {
             record_updates,
             progress_every,
             parallel: threads != 1,
+            segment_blocks: 0,
         };
         let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;

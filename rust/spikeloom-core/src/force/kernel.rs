@@ -1,12 +1,13 @@
-//! The per-step pass over the neurons of a FORCE reservoir: input current, neuron update, spike
-//! flags, synaptic filters and the readout, in one loop.
+//! The per-step pass over the neurons of a FORCE reservoir (or one segment of it): input current,
+//! neuron update, spike flags, synaptic filters and the readout's partial sums, in one loop.
 //!
 //! During a run the per-neuron state lives in blocks of [`W`] neurons (two AVX2 registers of f64
 //! per state variable, all variables of a block side by side), so the single fused loop touches one
-//! array of state and vectorises without run-time overlap checks; the network packs its state into
-//! blocks at the start of a run and unpacks it at the end. The loop is branch-free (bit-mask
-//! selects) and compiled for the widest vector unit of the CPU (AVX2 on x86-64, chosen at run time
-//! by `pulp`). The neuron and filter arithmetic is the same IEEE operations in the same order as the
+//! array of state; the network packs its state into blocks at the start of a run and unpacks it at
+//! the end. All three models (LIF, Izhikevich, theta) run through the same explicit four-lane code
+//! ([`super::lanes`]: AVX2 + FMA registers chosen at run time by `pulp`, or arrays doing the same
+//! operations), with bit-mask selects for the thresholds and resets; theta takes its cosines lane
+//! by lane. The neuron and filter arithmetic is the same IEEE operations in the same order as the
 //! reference loop (no fused multiply-adds), so results do not depend on the CPU and the spike raster
 //! matches a numpy implementation of the scripts step for step.
 
@@ -46,19 +47,7 @@ pub struct StepConsts {
     pub step: u64,
 }
 
-/// `if m { a } else { b }` through bit masks, which the vectoriser turns into blends (a plain `if`
-/// on values can be compiled to a branch, which stops vectorisation).
-#[inline(always)]
-fn sel(m: bool, a: f64, b: f64) -> f64 {
-    let mask = (m as u64).wrapping_neg();
-    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
-}
-
-/// One Euler step of one neuron model: `(v, aux, current, step) -> (v', aux', spiked)`.
-trait Cell: Copy {
-    fn step(self, v: f64, aux: f64, cur: f64, step: f64) -> (f64, f64, bool);
-}
-
+/// Per-model constants of one step, in the model's units.
 #[derive(Clone, Copy)]
 struct Lif {
     f: f64,
@@ -85,17 +74,6 @@ struct ThetaCell {
     dt: f64,
 }
 
-impl Cell for ThetaCell {
-    #[inline(always)]
-    fn step(self, v: f64, aux: f64, cur: f64, _step: f64) -> (f64, f64, bool) {
-        let pi = std::f64::consts::PI;
-        let cs = v.cos();
-        let x = v + self.dt * ((1.0 - cs) + (1.0 + cs) * (pi * pi) * cur);
-        let spike = x >= pi;
-        (sel(spike, -pi, x), aux, spike)
-    }
-}
-
 /// The LIF refractory period in steps (as the reference: `round(t_ref / dt)`).
 pub fn refractory_steps(model: &NeuronModel, dt: f64) -> u64 {
     match *model {
@@ -104,77 +82,59 @@ pub fn refractory_steps(model: &NeuronModel, dt: f64) -> u64 {
     }
 }
 
-/// One step of every neuron: the last step's spike input into the filter, input current
-/// `IPSC + bias + enc z` (from the previous readout `z`), the model's Euler step, the filters, and
-/// the new readout `d^T r` into `z_new`. `enc` and `dec` are column-major (k x n_pad, zero in the
-/// padding lanes); `n` is the number of real neurons (spikes of padding lanes are ignored). Spiking
-/// neurons are appended to `spikes`. `jd` (one per neuron and padding lane) holds the static input
-/// of the last step's spikes (column sums of the spikers' weights), added to the filter here and
-/// zeroed: `h = h e^{-dt/td} + jd / (tr td)` exactly as the reference, in two halves.
+/// One segment of the reservoir for [`step_pass`]: the blocks of neurons `base..base + W *
+/// blocks.len()` and their spike inputs.
+pub struct Segment<'a> {
+    pub blocks: &'a mut [Block],
+    /// Static input of the last step's spikes (one per neuron and padding lane of the segment),
+    /// zeroed by the pass.
+    pub jd: &'a mut [f64],
+    /// Index of the segment's first neuron (a multiple of [`W`]).
+    pub base: usize,
+}
+
+/// One step of the neurons of a segment: the last step's spike input into the filter, input
+/// current `IPSC + bias + enc z` (from the previous readout `z`), the model's Euler step, the
+/// filters, and the segment's share of the readout `d^T r` as four lane sums per output
+/// (`part[c]`, added in the neurons' order; the caller adds the segments' lanes in segment order
+/// and then the four lanes as `(a0 + a1) + (a2 + a3)`). `enc` and `dec` are column-major
+/// (k x `np`, zero in the padding lanes); `n` is the number of real neurons (spikes of padding
+/// lanes are ignored). Spiking neurons are appended to `spikes` (global indices, ascending), and
+/// the cache lines of their fan-out lists in `fanout` (CSR `ptr`, `post`, `weight`) are prefetched
+/// for the delivery that follows the pass. `jd` holds the column sums of the last step's spikers'
+/// weights, added to the filter here and zeroed: `h = h e^{-dt/td} + jd / (tr td)` exactly as the
+/// reference, in two halves.
+///
+/// All three models run through the same explicit lanes (AVX2 + FMA registers when the CPU has
+/// them, the same operations on arrays otherwise: bit-identical); theta takes its cosines lane by
+/// lane.
 #[allow(clippy::too_many_arguments)]
 pub fn step_pass(
     model: &NeuronModel,
     c: &StepConsts,
-    blocks: &mut [Block],
-    jd: &mut [f64],
+    seg: Segment<'_>,
     n: usize,
+    np: usize,
     enc: &[f64],
     dec: &[f64],
     z: &[f64],
-    z_new: &mut [f64],
+    part: &mut [[f64; 4]],
     spikes: &mut Vec<u32>,
+    fanout: Fanout<'_>,
 ) {
-    struct Op<'a> {
-        model: &'a NeuronModel,
-        c: &'a StepConsts,
-        blocks: &'a mut [Block],
-        jd: &'a mut [f64],
-        n: usize,
-        enc: &'a [f64],
-        dec: &'a [f64],
-        z: &'a [f64],
-        z_new: &'a mut [f64],
-        spikes: &'a mut Vec<u32>,
-    }
-    impl pulp::WithSimd for Op<'_> {
-        type Output = ();
-        // Inlined into pulp's per-CPU entry points, so the loop gets their target features.
-        #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _: S) {
-            let c = self.c;
-            let (b, jd, n, e, d, z, zn, sp) = (
-                self.blocks,
-                self.jd,
-                self.n,
-                self.enc,
-                self.dec,
-                self.z,
-                self.z_new,
-                self.spikes,
-            );
-            match *self.model {
-                NeuronModel::Theta { .. } => {
-                    pass(ThetaCell { dt: c.dt }, c, b, jd, n, e, d, z, zn, sp)
-                }
-                _ => unreachable!("LIF and Izhikevich run through the lanes"),
-            }
-        }
-    }
-    // LIF and Izhikevich: explicit lanes (AVX2 when the CPU has it, the same operations on arrays
-    // otherwise); theta (a cosine per neuron) through the vectoriser.
-    let lanes_cell = match *model {
+    let cell = match *model {
         NeuronModel::Lif {
             tau_mem,
             v_reset,
             v_peak,
             refractory,
             ..
-        } => Some(AnyCell::Lif(Lif {
+        } => AnyCell::Lif(Lif {
             f: c.dt / tau_mem,
             v_peak,
             v_reset,
             n_ref: (refractory / c.dt).round(),
-        })),
+        }),
         NeuronModel::Izhikevich {
             c: cap,
             k,
@@ -186,7 +146,7 @@ pub fn step_pass(
             v_peak,
             v_reset,
             ..
-        } => Some(AnyCell::Izh(Izh {
+        } => AnyCell::Izh(Izh {
             fc: c.dt / cap,
             fa: c.dt * a,
             k,
@@ -196,52 +156,32 @@ pub fn step_pass(
             d,
             v_peak,
             v_reset,
-        })),
-        NeuronModel::Theta { .. } => None,
+        }),
+        NeuronModel::Theta { .. } => AnyCell::Theta(ThetaCell { dt: c.dt }),
     };
-    if let Some(cell) = lanes_cell {
-        let op = LanesOp {
-            s: super::lanes::Scalar,
-            cell,
-            c,
-            blocks,
-            jd,
-            n,
-            enc,
-            dec,
-            z,
-            z_new,
-            spikes,
-        };
-        #[cfg(target_arch = "x86_64")]
-        if let Some(v3) = pulp::x86::V3::try_new() {
-            return v3.vectorize(LanesOp {
-                s: super::lanes::Avx(v3),
-                cell: op.cell,
-                c: op.c,
-                blocks: op.blocks,
-                jd: op.jd,
-                n: op.n,
-                enc: op.enc,
-                dec: op.dec,
-                z: op.z,
-                z_new: op.z_new,
-                spikes: op.spikes,
-            });
-        }
-        return pulp::NullaryFnOnce::call(op);
-    }
-    pulp::Arch::new().dispatch(Op {
-        model,
+    let args = PassArgs {
+        cell,
         c,
-        blocks,
-        jd,
+        seg,
         n,
+        np,
         enc,
         dec,
         z,
-        z_new,
+        part,
         spikes,
+        fanout,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = pulp::x86::V3::try_new() {
+        return v3.vectorize(LanesOp {
+            s: super::lanes::Avx(v3),
+            args,
+        });
+    }
+    pulp::NullaryFnOnce::call(LanesOp {
+        s: super::lanes::Scalar,
+        args,
     });
 }
 
@@ -249,86 +189,75 @@ pub fn step_pass(
 enum AnyCell {
     Lif(Lif),
     Izh(Izh),
+    Theta(ThetaCell),
 }
 
-struct LanesOp<'a, L> {
-    s: L,
+struct PassArgs<'a, 'b> {
     cell: AnyCell,
     c: &'a StepConsts,
-    blocks: &'a mut [Block],
-    jd: &'a mut [f64],
+    seg: Segment<'b>,
     n: usize,
+    np: usize,
     enc: &'a [f64],
     dec: &'a [f64],
     z: &'a [f64],
-    z_new: &'a mut [f64],
+    part: &'a mut [[f64; 4]],
     spikes: &'a mut Vec<u32>,
+    fanout: Fanout<'a>,
 }
 
-impl<L: Lanes> pulp::NullaryFnOnce for LanesOp<'_, L> {
+/// Fan-out lists in CSR form: the synapses of neuron `j` are `ptr[j]..ptr[j + 1]` of `post` and
+/// `weight`.
+#[derive(Clone, Copy)]
+pub struct Fanout<'a> {
+    pub ptr: &'a [usize],
+    pub post: &'a [u32],
+    pub weight: &'a [f64],
+}
+
+struct LanesOp<'a, 'b, L> {
+    s: L,
+    args: PassArgs<'a, 'b>,
+}
+
+impl<L: Lanes> pulp::NullaryFnOnce for LanesOp<'_, '_, L> {
     type Output = ();
     // Inlined into `V3::vectorize`, so the lanes get its target features.
     #[inline(always)]
     fn call(self) {
-        let LanesOp {
-            s,
-            cell,
-            c,
-            blocks,
-            jd,
-            n,
-            enc,
-            dec,
-            z,
-            z_new,
-            spikes,
-        } = self;
-        match (cell, c.single, z.len()) {
-            (AnyCell::Lif(x), false, 1) => {
-                lanes_pass::<L, Lif, false, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-            }
-            (AnyCell::Lif(x), true, 1) => {
-                lanes_pass::<L, Lif, true, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-            }
-            (AnyCell::Izh(x), false, 1) => {
-                lanes_pass::<L, Izh, false, 1>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-            }
-            (AnyCell::Izh(x), false, 5) => {
-                lanes_pass::<L, Izh, false, 5>(s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-            }
-            (AnyCell::Lif(x), single, _) => {
-                if single {
-                    lanes_pass::<L, Lif, true, 0>(
-                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
-                    )
-                } else {
-                    lanes_pass::<L, Lif, false, 0>(
-                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
-                    )
+        let (s, a) = (self.s, self.args);
+        // Monomorphised for the common output counts (the readout accumulators stay in
+        // registers) and the filter kind.
+        macro_rules! go {
+            ($x:expr) => {
+                match (a.c.single, a.z.len()) {
+                    (false, 1) => lanes_pass::<L, _, false, 1>(s, $x, a),
+                    (false, 5) => lanes_pass::<L, _, false, 5>(s, $x, a),
+                    (true, 1) => lanes_pass::<L, _, true, 1>(s, $x, a),
+                    (true, _) => lanes_pass::<L, _, true, 0>(s, $x, a),
+                    (false, _) => lanes_pass::<L, _, false, 0>(s, $x, a),
                 }
-            }
-            (AnyCell::Izh(x), single, _) => {
-                if single {
-                    lanes_pass::<L, Izh, true, 0>(
-                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
-                    )
-                } else {
-                    lanes_pass::<L, Izh, false, 0>(
-                        s, x, c, blocks, jd, n, enc, dec, z, z_new, spikes,
-                    )
-                }
-            }
+            };
+        }
+        match a.cell {
+            AnyCell::Lif(x) => go!(x),
+            AnyCell::Izh(x) => go!(x),
+            AnyCell::Theta(x) => go!(x),
         }
     }
 }
 
-/// One Euler step of four neurons of one model: `(v, aux, current, step) -> (v', aux', spike mask)`,
-/// the same IEEE operations in the same order as [`Cell`].
+/// One Euler step of four neurons of one model: `(v, aux, current, step) -> (v', aux', spike
+/// mask)`, the same IEEE operations in the same order as the reference loop (no fused
+/// multiply-adds).
 trait LaneCell: Copy {
+    /// `aux` changes only where a neuron spikes (then a group without spikes skips its store).
+    const AUX_ON_SPIKE: bool = false;
     fn step<L: Lanes>(self, s: L, v: L::V, aux: L::V, cur: L::V, step: L::V) -> (L::V, L::V, L::V);
 }
 
 impl LaneCell for Lif {
+    const AUX_ON_SPIKE: bool = true;
     #[inline(always)]
     fn step<L: Lanes>(
         self,
@@ -373,24 +302,43 @@ impl LaneCell for Izh {
     }
 }
 
-/// The fused pass over four-neuron lane groups (two per block): `SINGLE` filter kind, `K` outputs
-/// (0: any number, read from `z`).
-#[allow(clippy::too_many_arguments)]
+impl LaneCell for ThetaCell {
+    /// `v + dt ((1 - cos v) + (1 + cos v) pi^2 I)`, spike at `pi`, reset to `-pi`; the cosines
+    /// lane by lane (the same libm call on every path).
+    #[inline(always)]
+    fn step<L: Lanes>(self, s: L, v: L::V, aux: L::V, cur: L::V, _: L::V) -> (L::V, L::V, L::V) {
+        let pi = std::f64::consts::PI;
+        let one = s.splat(1.0);
+        let cs = s.lanes_of(s.to_array(v).map(f64::cos));
+        let drive = s.mul(s.mul(s.add(one, cs), s.splat(pi * pi)), cur);
+        let x = s.add(v, s.mul(s.splat(self.dt), s.add(s.sub(one, cs), drive)));
+        let spike = s.ge(x, s.splat(pi));
+        (s.select(spike, s.splat(-pi), x), aux, spike)
+    }
+}
+
+/// The fused pass over the four-neuron lane groups of a segment (two per block): `SINGLE` filter
+/// kind, `K` outputs (0: any number, read from `z`).
 #[inline(always)]
 fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
     s: L,
     cell: C,
-    c: &StepConsts,
-    blocks: &mut [Block],
-    jd: &mut [f64],
-    n: usize,
-    enc: &[f64],
-    dec: &[f64],
-    z: &[f64],
-    z_new: &mut [f64],
-    spikes: &mut Vec<u32>,
+    a: PassArgs<'_, '_>,
 ) {
-    let np = blocks.len() * W;
+    let PassArgs {
+        c,
+        seg,
+        n,
+        np,
+        enc,
+        dec,
+        z,
+        part,
+        spikes,
+        fanout,
+        ..
+    } = a;
+    let Segment { blocks, jd, base } = seg;
     let k = if K > 0 { K } else { z.len() };
     let step = s.splat(c.step as f64);
     let (jump, bias, er, ed, dt) = (
@@ -403,18 +351,18 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
     let one = s.splat(1.0);
     let zero = s.splat(0.0);
     // Readout accumulators of the first (up to) eight outputs; any further ones after the loop.
-    let kb = if K > 0 { K.min(8) } else { k.min(8) };
+    let kb = k.min(8);
     let mut acc = [zero; 8];
     let zs: [L::V; 8] = core::array::from_fn(|cc| s.splat(if cc < k { z[cc] } else { 0.0 }));
     for (bi, blk) in blocks.iter_mut().enumerate() {
         for h in 0..2 {
             let lo = bi * W + 4 * h;
+            let g = base + lo;
             let x = 4 * h;
-            let jl = s.load(&jd[lo..]);
-            s.store(&mut jd[lo..], zero);
-            let add = s.mul(jl, jump);
             let mut ipsc = s.load(&blk.ipsc[x..]);
             let mut hh = s.load(&blk.h[x..]);
+            let add = s.mul(s.load(&jd[lo..]), jump);
+            s.store(&mut jd[lo..], zero);
             if SINGLE {
                 ipsc = s.add(ipsc, add);
             } else {
@@ -423,12 +371,15 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
             let mut cur = s.add(ipsc, bias);
             for cc in 0..k {
                 let zc = if cc < 8 { zs[cc] } else { s.splat(z[cc]) };
-                cur = s.add(cur, s.mul(s.load(&enc[cc * np + lo..]), zc));
+                cur = s.add(cur, s.mul(s.load(&enc[cc * np + g..]), zc));
             }
             let (v, aux, spike) =
                 cell.step(s, s.load(&blk.v[x..]), s.load(&blk.aux[x..]), cur, step);
             s.store(&mut blk.v[x..], v);
-            s.store(&mut blk.aux[x..], aux);
+            let mut bits = s.bits(spike);
+            if !C::AUX_ON_SPIKE || bits != 0 {
+                s.store(&mut blk.aux[x..], aux);
+            }
             let fl = s.and(spike, one);
             let r;
             if SINGLE {
@@ -445,187 +396,40 @@ fn lanes_pass<L: Lanes, C: LaneCell, const SINGLE: bool, const K: usize>(
             s.store(&mut blk.h[x..], hh);
             s.store(&mut blk.r[x..], r);
             for (cc, a) in acc[..kb].iter_mut().enumerate() {
-                *a = s.add(*a, s.mul(s.load(&dec[cc * np + lo..]), r));
+                *a = s.add(*a, s.mul(s.load(&dec[cc * np + g..]), r));
             }
-            let mut bits = s.bits(spike);
             while bits != 0 {
                 let l = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                if lo + l < n {
-                    spikes.push((lo + l) as u32);
+                if g + l < n {
+                    spikes.push((g + l) as u32);
+                    let (a, b) = (fanout.ptr[g + l], fanout.ptr[g + l + 1]);
+                    for x in fanout.post[a..b].iter().step_by(16) {
+                        s.prefetch(x);
+                    }
+                    for x in fanout.weight[a..b].iter().step_by(8) {
+                        s.prefetch(x);
+                    }
                 }
             }
         }
     }
-    for cc in kb..k {
+    for (cc, p) in part.iter_mut().enumerate().take(k).skip(kb) {
         let mut a = zero;
         for (bi, blk) in blocks.iter().enumerate() {
             for h in 0..2 {
-                let lo = bi * W + 4 * h;
+                let g = base + bi * W + 4 * h;
                 a = s.add(
                     a,
-                    s.mul(s.load(&dec[cc * np + lo..]), s.load(&blk.r[4 * h..])),
+                    s.mul(s.load(&dec[cc * np + g..]), s.load(&blk.r[4 * h..])),
                 );
             }
         }
-        let a = s.to_array(a);
-        z_new[cc] = (a[0] + a[1]) + (a[2] + a[3]);
+        *p = s.to_array(a);
     }
-    for (zc, a) in z_new.iter_mut().zip(&acc[..kb]) {
-        let a = s.to_array(*a);
-        *zc = (a[0] + a[1]) + (a[2] + a[3]);
+    for (p, a) in part.iter_mut().zip(&acc[..kb]) {
+        *p = s.to_array(*a);
     }
-}
-
-/// Dispatch on the output count: one output (the common case) keeps its readout accumulator in
-/// registers.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn pass<C: Cell>(
-    cell: C,
-    c: &StepConsts,
-    blocks: &mut [Block],
-    jd: &mut [f64],
-    n: usize,
-    enc: &[f64],
-    dec: &[f64],
-    z: &[f64],
-    z_new: &mut [f64],
-    spikes: &mut Vec<u32>,
-) {
-    if z.len() == 1 {
-        pass_k::<C, true>(cell, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-    } else {
-        pass_k::<C, false>(cell, c, blocks, jd, n, enc, dec, z, z_new, spikes)
-    }
-}
-
-// Lane loops index several arrays by lane: that form vectorises.
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-#[inline(always)]
-fn pass_k<C: Cell, const ONE: bool>(
-    cell: C,
-    c: &StepConsts,
-    blocks: &mut [Block],
-    jd: &mut [f64],
-    n: usize,
-    enc: &[f64],
-    dec: &[f64],
-    z: &[f64],
-    z_new: &mut [f64],
-    spikes: &mut Vec<u32>,
-) {
-    let np = blocks.len() * W;
-    let k = z.len();
-    let step = c.step as f64;
-    // Readout lane accumulators for the first (up to) eight outputs, on the stack so they stay in
-    // registers; any further outputs are summed after the loop.
-    let kb = k.min(8);
-    let mut acc = [[0.0f64; W]; 8];
-    let mut acc1 = [0.0f64; W];
-    for (bi, blk) in blocks.iter_mut().enumerate() {
-        let lo = bi * W;
-        let mut cur = [0.0f64; W];
-        let mut fl = [0.0f64; W];
-        let mut any = false;
-        let mut spk = [false; W];
-        // Last step's spike input; input current, as the reference: (IPSC + BIAS) + E z (outputs
-        // added in order).
-        for l in 0..W {
-            let add = jd[lo + l] * c.jump;
-            if c.single {
-                blk.ipsc[l] += add;
-            } else {
-                blk.h[l] += add;
-            }
-            jd[lo + l] = 0.0;
-            cur[l] = blk.ipsc[l] + c.bias;
-        }
-        if ONE {
-            let e: &[f64; W] = enc[lo..lo + W].try_into().unwrap();
-            for l in 0..W {
-                cur[l] += e[l] * z[0];
-            }
-        } else {
-            for (cc, &zc) in z.iter().enumerate() {
-                let e: &[f64; W] = enc[cc * np + lo..cc * np + lo + W].try_into().unwrap();
-                for l in 0..W {
-                    cur[l] += e[l] * zc;
-                }
-            }
-        }
-        for l in 0..W {
-            let (v, aux, s) = cell.step(blk.v[l], blk.aux[l], cur[l], step);
-            blk.v[l] = v;
-            blk.aux[l] = aux;
-            fl[l] = sel(s, 1.0, 0.0);
-            spk[l] = s;
-            any |= s;
-        }
-        if c.single {
-            for l in 0..W {
-                blk.ipsc[l] *= c.ed;
-                blk.r[l] = blk.r[l] * c.ed + fl[l] * c.jump;
-            }
-        } else {
-            for l in 0..W {
-                blk.ipsc[l] = blk.ipsc[l] * c.er + blk.h[l] * c.dt;
-                blk.h[l] *= c.ed;
-                blk.r[l] = blk.r[l] * c.er + blk.hr[l] * c.dt;
-                blk.hr[l] = blk.hr[l] * c.ed + fl[l] * c.jump;
-            }
-        }
-        if ONE {
-            let d: &[f64; W] = dec[lo..lo + W].try_into().unwrap();
-            for l in 0..W {
-                acc1[l] += d[l] * blk.r[l];
-            }
-        } else {
-            for (cc, a) in acc[..kb].iter_mut().enumerate() {
-                let d: &[f64; W] = dec[cc * np + lo..cc * np + lo + W].try_into().unwrap();
-                for l in 0..W {
-                    a[l] += d[l] * blk.r[l];
-                }
-            }
-        }
-        if any {
-            for (l, &s) in spk.iter().enumerate() {
-                if s && lo + l < n {
-                    spikes.push((lo + l) as u32);
-                }
-            }
-        }
-    }
-    if ONE {
-        acc[0] = acc1;
-    }
-    for cc in kb..k {
-        let mut a = [0.0f64; W];
-        for (bi, blk) in blocks.iter().enumerate() {
-            let d: &[f64; W] = dec[cc * np + bi * W..cc * np + bi * W + W]
-                .try_into()
-                .unwrap();
-            for l in 0..W {
-                a[l] += d[l] * blk.r[l];
-            }
-        }
-        z_new[cc] = lane_sum(&a);
-    }
-    for (zc, a) in z_new.iter_mut().zip(&acc[..kb]) {
-        // Through memory: without it the vectoriser may split the lanes.
-        let a = std::hint::black_box(*a);
-        *zc = lane_sum(&a);
-    }
-}
-
-/// Sum of the lane accumulators in a fixed order.
-#[inline(always)]
-fn lane_sum(a: &[f64; W]) -> f64 {
-    let mut h = [0.0f64; 4];
-    for (l, x) in a.iter().enumerate() {
-        h[l % 4] += x;
-    }
-    (h[0] + h[1]) + (h[2] + h[3])
 }
 
 #[cfg(test)]
@@ -634,16 +438,104 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    /// The LIF and Izhikevich passes give identical bits with AVX2 lanes (on CPUs that have them)
-    /// and with the portable lanes: state, spike input, readouts and spikes.
+    type Run = (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>);
+
+    /// Step `blocks` cut at block `cut` into two segments (`cut` 0: one segment) with the AVX2
+    /// lanes or the portable ones; state, spike input, the segments' lane sums and spikes as bits.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        avx: bool,
+        cell: AnyCell,
+        c: &StepConsts,
+        blocks: &[Block],
+        jd: &[f64],
+        cut: usize,
+        n: usize,
+        enc: &[f64],
+        dec: &[f64],
+        z: &[f64],
+    ) -> Run {
+        let (mut b, mut sp) = (blocks.to_vec(), vec![]);
+        // Two synapses per neuron (only prefetched by the pass).
+        let ptr: Vec<usize> = (0..=n).map(|j| 2 * j).collect();
+        let post: Vec<u32> = (0..2 * n as u32).map(|x| x / 2).collect();
+        let weight = vec![0.5; 2 * n];
+        let fanout = Fanout {
+            ptr: &ptr,
+            post: &post,
+            weight: &weight,
+        };
+        let np = b.len() * W;
+        let k = z.len();
+        let mut parts = Vec::new();
+        let cuts: Vec<usize> = if cut == 0 {
+            vec![b.len()]
+        } else {
+            vec![cut, b.len()]
+        };
+        let mut j = jd.to_vec();
+        let (mut rb, mut rj): (&mut [Block], &mut [f64]) = (&mut b, &mut j);
+        let mut start = 0;
+        for e in cuts {
+            let (hb, tb) = rb.split_at_mut(e - start);
+            let (hj, tj) = rj.split_at_mut((e - start) * W);
+            let mut part = vec![[0.0; 4]; k];
+            let args = PassArgs {
+                cell,
+                c,
+                seg: Segment {
+                    blocks: hb,
+                    jd: hj,
+                    base: start * W,
+                },
+                n,
+                np,
+                enc,
+                dec,
+                z,
+                part: &mut part,
+                spikes: &mut sp,
+                fanout,
+            };
+            if avx {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let v3 = pulp::x86::V3::try_new().unwrap();
+                    v3.vectorize(LanesOp {
+                        s: crate::force::lanes::Avx(v3),
+                        args,
+                    });
+                }
+            } else {
+                pulp::NullaryFnOnce::call(LanesOp {
+                    s: crate::force::lanes::Scalar,
+                    args,
+                });
+            }
+            parts.extend(part.into_iter().flatten().map(f64::to_bits));
+            (rb, rj, start) = (tb, tj, e);
+        }
+        let state: Vec<u64> = b
+            .iter()
+            .flat_map(|x| [x.v, x.aux, x.ipsc, x.h, x.r, x.hr].concat())
+            .map(|v| v.to_bits())
+            .collect();
+        (state, j.iter().map(|v| v.to_bits()).collect(), parts, sp)
+    }
+
+    /// The LIF, Izhikevich and theta passes give identical bits with AVX2 lanes (on CPUs that have
+    /// them) and with the portable lanes: state, spike input, readout sums and spikes; cutting the
+    /// neurons into two segments changes only the readout sums (whose segment sums add up to the
+    /// one-segment readout to rounding).
     #[test]
     fn avx_pass_matches_portable_pass() {
-        #[cfg(target_arch = "x86_64")]
-        let Some(v3) = pulp::x86::V3::try_new() else {
-            return;
+        let avx = cfg!(target_arch = "x86_64") && {
+            #[cfg(target_arch = "x86_64")]
+            let has = pulp::x86::V3::try_new().is_some();
+            #[cfg(not(target_arch = "x86_64"))]
+            let has = false;
+            has
         };
-        #[cfg(not(target_arch = "x86_64"))]
-        return;
         let lif = AnyCell::Lif(Lif {
             f: 0.005,
             v_peak: -40.0,
@@ -661,11 +553,14 @@ mod tests {
             v_peak: 30.0,
             v_reset: -65.0,
         });
+        let theta = AnyCell::Theta(ThetaCell { dt: 0.05 });
         for (cell, k, single) in [
             (lif, 1, false),
             (lif, 3, true),
             (izh, 5, false),
             (izh, 9, false),
+            (theta, 1, false),
+            (theta, 2, true),
         ] {
             let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
             let (nb, n) = (13, 100);
@@ -676,11 +571,12 @@ mod tests {
                     let (lo, hi) = match cell {
                         AnyCell::Lif(_) => (-70.0, -38.0),
                         AnyCell::Izh(_) => (-65.0, 35.0),
+                        AnyCell::Theta(_) => (-3.1, 3.1),
                     };
                     b.v[l] = lo + (hi - lo) * rng.random::<f64>();
                     b.aux[l] = match cell {
                         AnyCell::Lif(_) => (rng.random::<f64>() * 100.0).floor(),
-                        AnyCell::Izh(_) => rng.random::<f64>() * 50.0,
+                        _ => rng.random::<f64>() * 50.0,
                     };
                     b.ipsc[l] = rng.random::<f64>() - 0.5;
                     b.h[l] = rng.random::<f64>();
@@ -688,7 +584,12 @@ mod tests {
                     b.hr[l] = rng.random::<f64>();
                 }
             }
-            let jd: Vec<f64> = (0..np).map(|_| rng.random::<f64>() - 0.5).collect();
+            let amp = if matches!(cell, AnyCell::Theta(_)) {
+                4.0
+            } else {
+                0.5
+            };
+            let jd: Vec<f64> = (0..np).map(|_| amp * (rng.random::<f64>() - 0.5)).collect();
             let enc: Vec<f64> = (0..k * np)
                 .map(|_| rng.random::<f64>() * 20.0 - 10.0)
                 .collect();
@@ -703,51 +604,39 @@ mod tests {
                 bias: 1.5,
                 step: 77,
             };
-            let run = |avx: bool| {
-                let (mut b, mut j, mut zn, mut sp) =
-                    (blocks.clone(), jd.clone(), vec![0.0; k], vec![]);
-                let op = LanesOp {
-                    s: crate::force::lanes::Scalar,
-                    cell,
-                    c: &c,
-                    blocks: &mut b,
-                    jd: &mut j,
-                    n,
-                    enc: &enc,
-                    dec: &dec,
-                    z: &z,
-                    z_new: &mut zn,
-                    spikes: &mut sp,
-                };
-                if avx {
-                    v3.vectorize(LanesOp {
-                        s: crate::force::lanes::Avx(v3),
-                        cell: op.cell,
-                        c: op.c,
-                        blocks: op.blocks,
-                        jd: op.jd,
-                        n: op.n,
-                        enc: op.enc,
-                        dec: op.dec,
-                        z: op.z,
-                        z_new: op.z_new,
-                        spikes: op.spikes,
-                    });
-                } else {
-                    pulp::NullaryFnOnce::call(op);
-                }
-                let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                let state: Vec<u64> = b
-                    .iter()
-                    .flat_map(|x| [x.v, x.aux, x.ipsc, x.h, x.r, x.hr].concat())
-                    .map(|v| v.to_bits())
-                    .collect();
-                (state, bits(&j), bits(&zn), sp)
-            };
-            let (a, p) = (run(true), run(false));
-            assert_eq!(a, p);
-            assert!(!a.3.is_empty() && a.3.len() < n, "spikes {}", a.3.len());
-            assert!(a.1.iter().all(|&x| x == 0));
+            let go = |avx, cut| run(avx, cell, &c, &blocks, &jd, cut, n, &enc, &dec, &z);
+            let p = go(false, 0);
+            if avx {
+                assert_eq!(go(true, 0), p);
+                assert_eq!(go(true, 5), go(false, 5));
+            }
+            assert!(!p.3.is_empty() && p.3.len() < n, "spikes {}", p.3.len());
+            assert!(p.3.windows(2).all(|w| w[0] < w[1]));
+            assert!(p.1.iter().all(|&x| x == 0));
+            // Two segments: the same state, spikes and spike input; readout sums split.
+            let two = go(false, 5);
+            assert_eq!((&two.0, &two.1, &two.3), (&p.0, &p.1, &p.3));
+            let f = |b: &[u64]| b.iter().map(|&x| f64::from_bits(x)).collect::<Vec<_>>();
+            let (one, two) = (f(&p.2), f(&two.2));
+            for cc in 0..k {
+                let whole: f64 = one[4 * cc..4 * cc + 4].iter().sum();
+                let split: f64 = two[4 * cc..4 * cc + 4].iter().sum::<f64>()
+                    + two[4 * (k + cc)..4 * (k + cc) + 4].iter().sum::<f64>();
+                let want: f64 = blocks_readout(&blocks, &p.0, &dec, cc, np);
+                assert!((whole - want).abs() < 1e-12 && (split - want).abs() < 1e-12);
+            }
         }
+    }
+
+    /// `dec_c . r` from the stepped state bits (r is the fifth variable of a block).
+    fn blocks_readout(blocks: &[Block], state: &[u64], dec: &[f64], c: usize, np: usize) -> f64 {
+        let mut s = 0.0;
+        for b in 0..blocks.len() {
+            for l in 0..W {
+                let r = f64::from_bits(state[b * 6 * W + 4 * W + l]);
+                s += dec[c * np + b * W + l] * r;
+            }
+        }
+        s
     }
 }

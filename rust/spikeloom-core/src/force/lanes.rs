@@ -34,6 +34,7 @@ pub trait Lanes: Copy {
     /// Bit l set where lane l of the mask is set.
     fn bits(self, m: Self::V) -> u32;
     fn to_array(self, v: Self::V) -> [f64; 4];
+    fn lanes_of(self, a: [f64; 4]) -> Self::V;
     /// A hint to bring the cache line of `x` into the cache (no effect on results).
     fn prefetch<T>(self, x: &T);
 }
@@ -136,6 +137,10 @@ impl Lanes for Scalar {
         v
     }
     #[inline(always)]
+    fn lanes_of(self, a: [f64; 4]) -> [f64; 4] {
+        a
+    }
+    #[inline(always)]
     fn prefetch<T>(self, _: &T) {}
 }
 
@@ -228,6 +233,10 @@ mod avx {
         #[inline(always)]
         fn to_array(self, v: __m256d) -> [f64; 4] {
             pulp::cast(v)
+        }
+        #[inline(always)]
+        fn lanes_of(self, a: [f64; 4]) -> __m256d {
+            pulp::cast(a)
         }
         #[inline(always)]
         fn prefetch<T>(self, x: &T) {

@@ -1,18 +1,100 @@
 //! A FORCE reservoir: the neurons, static sparse weights, synaptic filters, the rank-k decoders with
 //! output feedback, RLS, and the step loop.
 
-use super::kernel::{self, Block, StepConsts, W};
+use super::kernel::{self, Block, Fanout, Segment, StepConsts, W};
 use super::neuron::{NeuronModel, NeuronState};
 use super::rls::{Gain, Precision, Rls};
 use super::weights::StaticWeights;
 use crate::error::{ensure_positive, Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
 /// Reservoirs at least this large run the RLS pass on the thread pool.
 const PARALLEL_MIN_N: usize = 768;
+
+/// Blocks of [`W`] neurons per segment of the neuron pass (at least), unless a run asks otherwise
+/// ([`RunOptions::segment_blocks`]): a reservoir of `nb` blocks is cut into `max(1, nb /
+/// segment_blocks)` contiguous segments of nearly equal size, fixed by `n` alone, which run on the
+/// thread pool (each delivers the last step's spikes onto its own neurons and steps them; the
+/// readout adds the segments' partial sums in segment order), so results do not depend on the
+/// number of threads. The default keeps reservoirs below 16384 neurons in one segment: on the
+/// shared 2-core VM, splitting the ~20-us step of the 5000-neuron Ode-to-Joy reservoir in two did
+/// not pay (the second worker seldom woke within a step; measured under load 4-6).
+const SEGMENT_BLOCKS: usize = 1024;
+
+/// The contiguous block ranges of the segments of a reservoir of `nb` blocks.
+fn segment_ranges(nb: usize, per: usize) -> Vec<(usize, usize)> {
+    let s = (nb / per.max(1)).max(1);
+    (0..s).map(|i| (i * nb / s, (i + 1) * nb / s)).collect()
+}
+
+/// Where each fan-out list enters each segment: `at[j * (s + 1) + q]` is the first synapse of
+/// neuron `j` onto segment `q` (of `s`), the last entry its end; `None` when some list is not
+/// sorted by postsynaptic neuron (then each segment filters the full lists).
+fn segment_splits(w: &StaticWeights, bounds: &[usize]) -> Option<Vec<usize>> {
+    let s = bounds.len() - 1;
+    let mut at = Vec::with_capacity(w.n * (s + 1));
+    for j in 0..w.n {
+        let (lo, hi) = (w.ptr[j], w.ptr[j + 1]);
+        let post = &w.post[lo..hi];
+        if post.windows(2).any(|p| p[0] > p[1]) {
+            return None;
+        }
+        for &b in &bounds[..s] {
+            at.push(lo + post.partition_point(|&p| (p as usize) < b));
+        }
+        at.push(hi);
+    }
+    Some(at)
+}
+
+/// Add the static weights of `spikes` (in order) onto `jd`, the spike inputs of segment `q`
+/// (neurons `base..base + jd.len()`): the segment's share of each list from `splits`, or (without
+/// them) the full lists with the synapses onto other neurons skipped.
+#[inline]
+fn deliver(
+    spikes: &[u32],
+    w: &StaticWeights,
+    splits: Option<&[usize]>,
+    q: usize,
+    base: usize,
+    jd: &mut [f64],
+) {
+    for &j in spikes {
+        let j = j as usize;
+        match splits {
+            Some(at) => {
+                let s1 = at.len() / w.n;
+                let (lo, hi) = (at[j * s1 + q], at[j * s1 + q + 1]);
+                for (&p, &x) in w.post[lo..hi].iter().zip(&w.weight[lo..hi]) {
+                    jd[p as usize - base] += x;
+                }
+            }
+            None => {
+                let (lo, hi) = (w.ptr[j], w.ptr[j + 1]);
+                for (&p, &x) in w.post[lo..hi].iter().zip(&w.weight[lo..hi]) {
+                    if let Some(t) = jd.get_mut((p as usize).wrapping_sub(base)) {
+                        *t += x;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A segment's part of the state during a run.
+struct SegState<'a> {
+    blocks: &'a mut [Block],
+    jd: &'a mut [f64],
+    base: usize,
+    /// Index of the segment.
+    q: usize,
+    spikes: Vec<u32>,
+    part: Vec<[f64; 4]>,
+}
 
 /// Everything that defines a reservoir. Times in seconds; `g`, `q`, `bias` in the model's current
 /// units (see [`NeuronModel`]).
@@ -84,8 +166,11 @@ pub struct RunOptions {
     pub record_updates: bool,
     /// Call the progress callback every this many steps (0 = never).
     pub progress_every: usize,
-    /// Run RLS on the thread pool for large reservoirs.
+    /// Run RLS (and the segments of the neuron pass) on the thread pool for large reservoirs.
     pub parallel: bool,
+    /// Blocks of eight neurons per segment of the neuron pass, at least (0: the default, 1024).
+    /// Results depend on the segments (the readout's summation order), not on the threads.
+    pub segment_blocks: usize,
 }
 
 /// Reported to the progress callback.
@@ -135,6 +220,19 @@ pub struct ForceNetwork {
     pub rls: Rls,
     /// Steps simulated so far.
     pub step: u64,
+}
+
+/// The readout of output `c` from the segments' lane sums: lanes added in segment order, then
+/// `(a0 + a1) + (a2 + a3)`.
+#[inline]
+fn readout(segs: &[SegState], c: usize) -> f64 {
+    let mut t = segs[0].part[c];
+    for sg in &segs[1..] {
+        for (x, y) in t.iter_mut().zip(&sg.part[c]) {
+            *x += y;
+        }
+    }
+    (t[0] + t[1]) + (t[2] + t[3])
 }
 
 impl ForceNetwork {
@@ -280,47 +378,99 @@ impl ForceNetwork {
         let enc = pad(&self.encoders);
         let mut dec = pad(&self.rls.d);
 
+        // The segments of the neuron pass.
+        let per = match opts.segment_blocks {
+            0 => SEGMENT_BLOCKS,
+            b => b,
+        };
+        let ranges = segment_ranges(nb, per);
+        let w = &self.weights;
+        let split_table = if ranges.len() > 1 {
+            let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([np]).collect();
+            segment_splits(w, &bounds)
+        } else {
+            None
+        };
+        let splits = split_table.as_deref();
+        let mut segs: Vec<SegState> = Vec::with_capacity(ranges.len());
+        {
+            let (mut rb, mut rj): (&mut [Block], &mut [f64]) = (&mut blocks, &mut jd);
+            for (q, &(a, b)) in ranges.iter().enumerate() {
+                let (hb, tb) = rb.split_at_mut(b - a);
+                let (hj, tj) = rj.split_at_mut((b - a) * W);
+                segs.push(SegState {
+                    blocks: hb,
+                    jd: hj,
+                    base: a * W,
+                    q,
+                    spikes: Vec::new(),
+                    part: vec![[0.0; 4]; k],
+                });
+                (rb, rj) = (tb, tj);
+            }
+        }
+        let parallel_pass = opts.parallel && segs.len() > 1;
+        let model = &self.cfg.model;
+
         let mut out = RunOutput {
             counts: vec![0; n],
             ..Default::default()
         };
         out.z.reserve(steps / opts.record_every * k + k);
         let mut spikes: Vec<u32> = Vec::new();
+        let fanout = Fanout {
+            ptr: &w.ptr,
+            post: &w.post,
+            weight: &w.weight,
+        };
         let mut err = vec![0.0; k];
-        let mut z_new = vec![0.0; k];
         let (mut win_spikes, mut win_sq, mut win_steps) = (0u64, 0.0f64, 0usize);
         for t in 0..steps {
             self.step += 1;
             let i = self.step;
             consts.step = i;
-            // 1.-4. Last step's spike input, input current (filtered static input + bias + feedback
-            // of the previous readout), neurons, filters, and the readout d^T r, in one pass.
-            spikes.clear();
-            kernel::step_pass(
-                &self.cfg.model,
-                &consts,
-                &mut blocks,
-                &mut jd,
-                n,
-                &enc,
-                &dec,
-                &self.z,
-                &mut z_new,
-                &mut spikes,
-            );
-            self.z.copy_from_slice(&z_new);
-            // Spikes: column sums of the static weights (spikes x fan-out), into the next pass.
-            for &j in &spikes {
-                let (lo, hi) = (
-                    self.weights.ptr[j as usize],
-                    self.weights.ptr[j as usize + 1],
-                );
-                for (&post, &w) in self.weights.post[lo..hi]
-                    .iter()
-                    .zip(&self.weights.weight[lo..hi])
-                {
-                    jd[post as usize] += w;
+            // 1.-4. Per segment: the last step's spikes (column sums of the static weights, spikes
+            // x fan-out) into the spike input, then one pass: input current (filtered static input
+            // + bias + feedback of the previous readout), neurons, filters, and the segment's share
+            // of the readout d^T r.
+            {
+                let (c, z, enc, dec) = (&consts, &self.z[..], &enc[..], &dec[..]);
+                let prev = &spikes[..];
+                let work = |sg: &mut SegState| {
+                    deliver(prev, w, splits, sg.q, sg.base, sg.jd);
+                    sg.spikes.clear();
+                    kernel::step_pass(
+                        model,
+                        c,
+                        Segment {
+                            blocks: sg.blocks,
+                            jd: sg.jd,
+                            base: sg.base,
+                        },
+                        n,
+                        np,
+                        enc,
+                        dec,
+                        z,
+                        &mut sg.part,
+                        &mut sg.spikes,
+                        fanout,
+                    );
+                };
+                if parallel_pass {
+                    segs.par_iter_mut().for_each(work);
+                } else {
+                    segs.iter_mut().for_each(work);
                 }
+            }
+            spikes.clear();
+            for sg in &segs {
+                spikes.extend_from_slice(&sg.spikes);
+            }
+            for (cc, zc) in self.z.iter_mut().enumerate() {
+                *zc = readout(&segs, cc);
+            }
+            for &j in &spikes {
                 out.counts[j as usize] += 1;
             }
             // 5. Error, RLS.
@@ -331,8 +481,12 @@ impl ForceNetwork {
                     win_sq += *e * *e;
                 }
                 if learn && (i - 1) % self.cfg.rls_every as u64 == 0 {
-                    for (x, i) in self.r.iter_mut().zip(0..n) {
-                        *x = blocks[i / W].r[i % W];
+                    for sg in &segs {
+                        for (bi, b) in sg.blocks.iter().enumerate() {
+                            let i = sg.base + bi * W;
+                            let m = W.min(n.saturating_sub(i));
+                            self.r[i..i + m].copy_from_slice(&b.r[..m]);
+                        }
                     }
                     if opts.record_updates {
                         out.update_rates.extend_from_slice(&self.r);
@@ -378,7 +532,12 @@ impl ForceNetwork {
                 }
             }
         }
-        // Back from blocks, with the last step's spike input added to the filter.
+        // The last step's spikes into the spike input; back from blocks, with it added to the
+        // filter.
+        for sg in segs.iter_mut() {
+            deliver(&spikes, w, splits, sg.q, sg.base, sg.jd);
+        }
+        drop(segs);
         for i in 0..n {
             let (b, l) = (&blocks[i / W], i % W);
             let add = jd[i] * consts.jump;
@@ -413,5 +572,112 @@ impl ForceNetwork {
             pre.resize(pre.len() + (w.ptr[j + 1] - w.ptr[j]), j as u32);
         }
         (pre, w.post.clone(), w.weight.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Segment delivery: with the split table (sorted lists) and by filtering the full lists, each
+    /// segment gets exactly its neurons' share, added in the same order as one whole-reservoir
+    /// delivery (identical bits); an unsorted list disables the table.
+    #[test]
+    fn segment_delivery_matches_whole_delivery() {
+        let n = 4100;
+        let w = StaticWeights::random(n, 0.1, 1.5, true, 9).unwrap();
+        let nb = n.div_ceil(W);
+        let ranges = segment_ranges(nb, 256);
+        assert_eq!(ranges.len(), 2);
+        let bounds: Vec<usize> = ranges.iter().map(|&(a, _)| a * W).chain([nb * W]).collect();
+        let at = segment_splits(&w, &bounds).expect("sorted lists");
+        let spikes: Vec<u32> = vec![3, 17, 2000, 2051, 4099];
+        let mut whole = vec![0.0; nb * W];
+        deliver(&spikes, &w, None, 0, 0, &mut whole);
+        assert!(whole.iter().filter(|x| **x != 0.0).count() > 300);
+        for table in [Some(&at[..]), None] {
+            let mut parts = Vec::new();
+            for (q, &(a, b)) in ranges.iter().enumerate() {
+                let mut jd = vec![0.0; (b - a) * W];
+                deliver(&spikes, &w, table, q, a * W, &mut jd);
+                parts.extend(jd);
+            }
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&parts), bits(&whole));
+        }
+        let mut shuffled = w.clone();
+        shuffled.post.swap(w.ptr[5], w.ptr[5] + 1);
+        assert!(segment_splits(&shuffled, &bounds).is_none());
+    }
+
+    /// Runs in three segments equal the one-segment run (same spikes, readouts to rounding) and do
+    /// not depend on the thread pool (identical bits), free and learning.
+    #[test]
+    fn segmented_runs_match_and_do_not_depend_on_threads() {
+        let cfg = ForceConfig {
+            n: 1000,
+            k: 2,
+            model: NeuronModel::Lif {
+                tau_mem: 10e-3,
+                v_reset: -65.0,
+                v_peak: -40.0,
+                refractory: 2e-3,
+                bias: -40.0,
+            },
+            dt: 5e-5,
+            tau_rise: 2e-3,
+            tau_decay: 20e-3,
+            g: 0.04,
+            q: 10.0,
+            p: 0.1,
+            balance: true,
+            rls_every: 20,
+            lambda: 2e5,
+            gain: Gain::Exact,
+            seed: 4,
+            precision: Default::default(),
+        };
+        let steps = 2000;
+        let target: Vec<f64> = (0..steps * 2)
+            .map(|i| ((i / 2) as f64 * 5e-5 * 31.4).sin() * (1 + i % 2) as f64)
+            .collect();
+        let go = |segment_blocks: usize, parallel: bool| {
+            let mut net = ForceNetwork::new(cfg.clone()).unwrap();
+            let opts = RunOptions {
+                record_every: 1,
+                record_spikes: true,
+                parallel,
+                segment_blocks,
+                ..Default::default()
+            };
+            let mut cb = |_: &Progress| ControlFlow::Continue(());
+            let a = net
+                .run(steps, Some(&target), false, &opts, &mut cb)
+                .unwrap();
+            let b = net.run(steps, Some(&target), true, &opts, &mut cb).unwrap();
+            let z: Vec<f64> = a.z.iter().chain(&b.z).copied().collect();
+            let sp: Vec<(u64, u32)> = a
+                .spike_steps
+                .iter()
+                .chain(&b.spike_steps)
+                .copied()
+                .zip(a.spike_ids.iter().chain(&b.spike_ids).copied())
+                .collect();
+            (z, sp, net.rls.d.clone())
+        };
+        let one = go(0, true);
+        let (three, three_p) = (go(40, false), go(40, true));
+        assert_eq!(segment_ranges(1000usize.div_ceil(W), 40).len(), 3);
+        assert!(one.1.len() > 1000, "spikes {}", one.1.len());
+        assert_eq!(three.1, one.1);
+        let scale = one.0.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(scale > 0.0);
+        for (a, b) in three.0.iter().zip(&one.0) {
+            assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
+        }
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&three.0), bits(&three_p.0));
+        assert_eq!(three.1, three_p.1);
+        assert_eq!(bits(&three.2), bits(&three_p.2));
     }
 }
