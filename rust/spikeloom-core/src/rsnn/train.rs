@@ -26,6 +26,9 @@ use std::time::Instant;
 /// [`backward_chunk`]), so a batch of 8 already keeps two cores busy. Fixed, so results are
 /// bit-identical for any thread count.
 const GRAD_CHUNK: usize = 4;
+/// At most this many groups of consecutive chunks per gradient call, each with one gradient buffer
+/// (fixed, so the summation order does not depend on the thread count).
+const GRAD_GROUPS: usize = 16;
 /// Elements per parallel block of the gradient reduction and the Adam step.
 const REDUCE_BLOCK: usize = 1 << 14;
 
@@ -520,7 +523,7 @@ pub fn gradient<F: Real>(
     samples: &[usize],
     cfg: &BpttConfig,
 ) -> Result<(Vec<f64>, BatchStats)> {
-    gradient_span::<F>(net, data, samples, cfg, None)
+    gradient_span::<F>(net, data, samples, cfg, None, &mut GradScratch::default())
 }
 
 /// [`gradient`] over the window `t0 .. t0 + len` of each sample, starting from and updating the
@@ -533,6 +536,30 @@ pub fn gradient_window<F: Real>(
     t0: usize,
     len: usize,
     states: &mut [SampleState<F>],
+) -> Result<(Vec<f64>, BatchStats)> {
+    gradient_window_with(
+        net,
+        data,
+        samples,
+        cfg,
+        t0,
+        len,
+        states,
+        &mut GradScratch::default(),
+    )
+}
+
+/// [`gradient_window`] reusing `scratch`'s buffers.
+#[allow(clippy::too_many_arguments)]
+fn gradient_window_with<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    samples: &[usize],
+    cfg: &BpttConfig,
+    t0: usize,
+    len: usize,
+    states: &mut [SampleState<F>],
+    scratch: &mut GradScratch<F>,
 ) -> Result<(Vec<f64>, BatchStats)> {
     if states.len() != samples.len() || len == 0 || t0 + len > data.x.n_steps {
         return Err(Error::param(
@@ -548,7 +575,26 @@ pub fn gradient_window<F: Real>(
             ),
         ));
     }
-    gradient_span::<F>(net, data, samples, cfg, Some((t0, len, states)))
+    gradient_span::<F>(net, data, samples, cfg, Some((t0, len, states)), scratch)
+}
+
+/// Buffers of [`gradient_span`] kept between calls (a training run reuses them from batch to batch
+/// and window to window instead of mapping fresh pages): one gradient per group of samples (see
+/// [`GRAD_GROUPS`]) and a pool of per-sample work buffers, taken by the groups while they run (so
+/// as many sets as groups run at once). Work buffers are overwritten by each sample, so which set a
+/// group takes does not change any result.
+pub(crate) struct GradScratch<F: Real> {
+    grads: Vec<Vec<F>>,
+    works: std::sync::Mutex<Vec<Vec<Work<F>>>>,
+}
+
+impl<F: Real> Default for GradScratch<F> {
+    fn default() -> Self {
+        GradScratch {
+            grads: Vec::new(),
+            works: std::sync::Mutex::new(Vec::new()),
+        }
+    }
 }
 
 fn gradient_span<F: Real>(
@@ -557,6 +603,7 @@ fn gradient_span<F: Real>(
     samples: &[usize],
     cfg: &BpttConfig,
     window: Option<(usize, usize, &mut [SampleState<F>])>,
+    scratch: &mut GradScratch<F>,
 ) -> Result<(Vec<f64>, BatchStats)> {
     let m = Model::<F>::new(net, &cfg.surrogate);
     let scale = 1.0 / samples.len().max(1) as f64;
@@ -566,76 +613,99 @@ fn gradient_span<F: Real>(
         None => (0, 0, None),
     };
     // Per chunk: the forward passes and losses one sample after another, then one lockstep reverse
-    // pass over the chunk's samples (see `backward_chunk`).
-    let run_chunk =
-        |ws: &mut Vec<Work<F>>, chunk: &[usize], states: Option<&mut [SampleState<F>]>| {
-            let mut g = vec![F::zero(); len];
-            let mut st = BatchStats::default();
-            let mut states = states;
+    // pass over the chunk's samples (see `backward_chunk`), added into its group's gradient.
+    let run_chunk = |ws: &mut Vec<Work<F>>,
+                     chunk: &[usize],
+                     states: Option<&mut [SampleState<F>]>,
+                     g: &mut [F],
+                     st: &mut BatchStats| {
+        let mut states = states;
+        if ws.len() < chunk.len() {
             ws.resize_with(chunk.len(), Work::new);
-            let mut needs = [false; GRAD_CHUNK];
-            for (i, &s) in chunk.iter().enumerate() {
-                let span = match &mut states {
-                    Some(sts) => Span::Window {
-                        t0: span_t0,
-                        len: span_len,
-                        state: &mut sts[i],
-                        carry: cfg.carry_loss,
-                    },
-                    None => Span::Whole,
-                };
-                needs[i] = one_sample(
-                    &m,
-                    data,
-                    s,
-                    &cfg.loss,
-                    &cfg.regulariser,
-                    scale,
-                    &mut ws[i],
-                    &mut st,
-                    span,
-                );
-            }
-            let mut items: Vec<SampleAdjoint<'_, F>> = chunk
-                .iter()
-                .zip(ws.iter_mut())
-                .zip(needs)
-                .filter(|(_, need)| *need)
-                .map(|((&s, w), _)| SampleAdjoint {
-                    x: data.x.sample(s),
-                    t0: w.t0,
-                    tr: &w.trace,
-                    dy: &w.dy,
-                    direct: &w.active,
-                    s: &mut w.back,
-                })
-                .collect();
-            backward_chunk(
+        }
+        let mut needs = [false; GRAD_CHUNK];
+        for (i, &s) in chunk.iter().enumerate() {
+            let span = match &mut states {
+                Some(sts) => Span::Window {
+                    t0: span_t0,
+                    len: span_len,
+                    state: &mut sts[i],
+                    carry: cfg.carry_loss,
+                },
+                None => Span::Whole,
+            };
+            needs[i] = one_sample(
                 &m,
-                &mut items,
-                cfg.detach_reset,
-                cfg.detach_recurrent,
-                &mut g,
+                data,
+                s,
+                &cfg.loss,
+                &cfg.regulariser,
+                scale,
+                &mut ws[i],
+                st,
+                span,
             );
-            (g, st)
-        };
-    let parts: Vec<(Vec<F>, BatchStats)> = match states {
-        None => with_threads(cfg.threads, || {
-            samples
-                .par_chunks(GRAD_CHUNK)
-                .map_init(Vec::new, |ws, chunk| run_chunk(ws, chunk, None))
-                .collect()
-        })?,
-        Some(states) => with_threads(cfg.threads, || {
-            samples
-                .par_chunks(GRAD_CHUNK)
-                .zip(states.par_chunks_mut(GRAD_CHUNK))
-                .map_init(Vec::new, |ws, (chunk, sts)| run_chunk(ws, chunk, Some(sts)))
-                .collect()
-        })?,
+        }
+        let mut items: Vec<SampleAdjoint<'_, F>> = chunk
+            .iter()
+            .zip(ws.iter_mut())
+            .zip(needs)
+            .filter(|(_, need)| *need)
+            .map(|((&s, w), _)| SampleAdjoint {
+                x: data.x.sample(s),
+                t0: w.t0,
+                tr: &w.trace,
+                dy: &w.dy,
+                direct: &w.active,
+                s: &mut w.back,
+            })
+            .collect();
+        backward_chunk(&m, &mut items, cfg.detach_reset, cfg.detach_recurrent, g);
     };
-    // The chunks' gradients are added in chunk order for every element (blocks of elements in
+    // The batch's chunks of GRAD_CHUNK samples form at most GRAD_GROUPS groups of consecutive
+    // chunks; each group runs its chunks in order into one gradient, in parallel with the others.
+    let n_chunks = samples.len().div_ceil(GRAD_CHUNK).max(1);
+    let group_len = n_chunks.div_ceil(GRAD_GROUPS) * GRAD_CHUNK;
+    let n_groups = samples.len().div_ceil(group_len);
+    scratch
+        .grads
+        .resize_with(n_groups.max(scratch.grads.len()), Vec::new);
+    let mut group_states: Vec<Option<&mut [SampleState<F>]>> = match states {
+        Some(sts) => sts.chunks_mut(group_len).map(Some).collect(),
+        None => (0..n_groups).map(|_| None).collect(),
+    };
+    let (grads, pool) = (&mut scratch.grads[..n_groups], &scratch.works);
+    let stats: Vec<BatchStats> = with_threads(cfg.threads, || {
+        grads
+            .par_iter_mut()
+            .zip(samples.par_chunks(group_len))
+            .zip(group_states.par_iter_mut())
+            .map(|((g, gsamples), gstates)| {
+                g.clear();
+                g.resize(len, F::zero());
+                let taken = match pool.lock() {
+                    Ok(mut p) => p.pop(),
+                    Err(e) => e.into_inner().pop(),
+                };
+                let mut ws = taken.unwrap_or_default();
+                let mut st = BatchStats::default();
+                for (k, chunk) in gsamples.chunks(GRAD_CHUNK).enumerate() {
+                    let sts = gstates
+                        .as_deref_mut()
+                        .map(|s| &mut s[k * GRAD_CHUNK..k * GRAD_CHUNK + chunk.len()]);
+                    run_chunk(&mut ws, chunk, sts, g, &mut st);
+                }
+                match pool.lock() {
+                    Ok(mut p) => p.push(ws),
+                    Err(e) => e.into_inner().push(ws),
+                }
+                st
+            })
+            .collect()
+    })?;
+    // The groups' gradients are added in group order for every element (blocks of elements in
     // parallel), so the sum is the same for any thread count.
+    let groups = &scratch.grads[..n_groups];
     let mut grad = vec![0.0; len];
     with_threads(cfg.threads, || {
         grad.par_chunks_mut(REDUCE_BLOCK)
@@ -643,19 +713,19 @@ fn gradient_span<F: Real>(
             .for_each(|(b, out)| {
                 let lo = b * REDUCE_BLOCK;
                 let hi = lo + out.len();
-                for (g, _) in &parts {
+                for g in groups {
                     for (a, x) in out.iter_mut().zip(&g[lo..hi]) {
                         *a += x.f64();
                     }
                 }
             })
     })?;
-    let mut stats = BatchStats::default();
-    for (_, st) in &parts {
-        stats.add(st);
+    let mut total = BatchStats::default();
+    for st in &stats {
+        total.add(st);
     }
     decay_to_tau(net, &mut grad);
-    Ok((grad, stats))
+    Ok((grad, total))
 }
 
 /// Loss, accuracy and spike counts over `data` (no gradient).
@@ -769,7 +839,7 @@ fn fit_impl<F: Real>(
         opt_tau: Optimizer::new(cfg.optimizer, net.layout.len - nw, (b1, b2), cfg.eps),
         any_tau: tau_mask.iter().any(|&b| b),
         tau_mask,
-        _f: std::marker::PhantomData,
+        scratch: GradScratch::default(),
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     run_epochs(net, spec, train.x.n_samples, &mut work, callback)
@@ -777,7 +847,7 @@ fn fit_impl<F: Real>(
 
 /// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and
 /// metrics.
-struct BpttEpoch<'a, F> {
+struct BpttEpoch<'a, F: Real> {
     train: Data<'a>,
     validation: Option<Data<'a>>,
     cfg: &'a BpttConfig,
@@ -785,7 +855,7 @@ struct BpttEpoch<'a, F> {
     opt_tau: Optimizer,
     tau_mask: Vec<bool>,
     any_tau: bool,
-    _f: std::marker::PhantomData<F>,
+    scratch: GradScratch<F>,
 }
 
 impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
@@ -813,10 +883,11 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         };
         let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
         for &(t0, len) in &windows {
+            let scratch = &mut self.scratch;
             let (mut g, st) = if windows.len() == 1 {
-                gradient::<F>(net, train, batch, cfg)?
+                gradient_span::<F>(net, train, batch, cfg, None, scratch)?
             } else {
-                gradient_window::<F>(net, train, batch, cfg, t0, len, &mut states)?
+                gradient_window_with::<F>(net, train, batch, cfg, t0, len, &mut states, scratch)?
             };
             if let Some(i) = g.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
