@@ -252,18 +252,19 @@ impl<F: Real> SpikeFn<F> {
         self.scale * self.a / F::of(2.0) / (F::one() + x * x)
     }
 
-    /// Backward: the (surrogate) derivative dz/dv at `v`.
+    /// Backward: the (surrogate) derivative dz/dv at `v` (exponentials through [`Real::exp_fast`], so
+    /// the per-neuron loops vectorise).
     #[inline(always)]
     pub fn grad(&self, v: F) -> F {
         let one = F::one();
         match self.kind {
             Surrogate::FastSigmoid { .. } => self.fast_sigmoid(v),
             Surrogate::Sigmoid { .. } => {
-                let s = one / (one + (-self.a * v).exp());
+                let s = one / (one + (-self.a * v).exp_fast());
                 self.scale * self.a * s * (one - s)
             }
             Surrogate::SmoothSigmoid { .. } => {
-                let s = one / (one + (-self.a * v).exp());
+                let s = one / (one + (-self.a * v).exp_fast());
                 self.a * s * (one - s)
             }
             Surrogate::PiecewiseLinear { .. } => self.piecewise_linear(v),
@@ -272,12 +273,12 @@ impl<F: Real> SpikeFn<F> {
                 let ks = s * F::of(spread);
                 let n = |x: F, mu: F, sd: F| {
                     let z = (x - mu) / sd;
-                    (-(z * z) / F::of(2.0)).exp() / (F::of(SQRT_2PI) * sd)
+                    (-(z * z) / F::of(2.0)).exp_fast() / (F::of(SQRT_2PI) * sd)
                 };
                 self.scale * ((one + h) * n(v, F::zero(), s) - h * n(v, s, ks) - h * n(v, -s, ks))
             }
             Surrogate::Arctan { .. } => self.arctan(v),
-            Surrogate::Exponential { .. } => self.scale * (-v.abs() / self.a).exp(),
+            Surrogate::Exponential { .. } => self.scale * (-v.abs() / self.a).exp_fast(),
             Surrogate::Boxcar { .. } => {
                 if v.abs() < self.a / F::of(2.0) {
                     self.scale
