@@ -537,45 +537,14 @@ pub fn gradient_window<F: Real>(
     len: usize,
     states: &mut [SampleState<F>],
 ) -> Result<(Vec<f64>, BatchStats)> {
-    gradient_window_with(
+    gradient_span::<F>(
         net,
         data,
         samples,
         cfg,
-        t0,
-        len,
-        states,
+        Some((t0, len, states)),
         &mut GradScratch::default(),
     )
-}
-
-/// [`gradient_window`] reusing `scratch`'s buffers.
-#[allow(clippy::too_many_arguments)]
-fn gradient_window_with<F: Real>(
-    net: &RsnnNetwork,
-    data: Data<'_>,
-    samples: &[usize],
-    cfg: &BpttConfig,
-    t0: usize,
-    len: usize,
-    states: &mut [SampleState<F>],
-    scratch: &mut GradScratch<F>,
-) -> Result<(Vec<f64>, BatchStats)> {
-    if states.len() != samples.len() || len == 0 || t0 + len > data.x.n_steps {
-        return Err(Error::param(
-            "window",
-            format!(
-                "one state per sample and 0 < len, t0 + len <= {}",
-                data.x.n_steps
-            ),
-            format!(
-                "{} states for {} samples, t0 {t0}, len {len}",
-                states.len(),
-                samples.len()
-            ),
-        ));
-    }
-    gradient_span::<F>(net, data, samples, cfg, Some((t0, len, states)), scratch)
 }
 
 /// Buffers of [`gradient_span`] kept between calls (a training run reuses them from batch to batch
@@ -609,7 +578,23 @@ fn gradient_span<F: Real>(
     let scale = 1.0 / samples.len().max(1) as f64;
     let len = net.layout.len;
     let (span_t0, span_len, states) = match window {
-        Some((t0, l, st)) => (t0, l, Some(st)),
+        Some((t0, len, states)) => {
+            if states.len() != samples.len() || len == 0 || t0 + len > data.x.n_steps {
+                return Err(Error::param(
+                    "window",
+                    format!(
+                        "one state per sample and 0 < len, t0 + len <= {}",
+                        data.x.n_steps
+                    ),
+                    format!(
+                        "{} states for {} samples, t0 {t0}, len {len}",
+                        states.len(),
+                        samples.len()
+                    ),
+                ));
+            }
+            (t0, len, Some(states))
+        }
         None => (0, 0, None),
     };
     // Per chunk: the forward passes and losses one sample after another, then one lockstep reverse
@@ -887,7 +872,8 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
             let (mut g, st) = if windows.len() == 1 {
                 gradient_span::<F>(net, train, batch, cfg, None, scratch)?
             } else {
-                gradient_window_with::<F>(net, train, batch, cfg, t0, len, &mut states, scratch)?
+                let window = Some((t0, len, &mut states[..]));
+                gradient_span::<F>(net, train, batch, cfg, window, scratch)?
             };
             if let Some(i) = g.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
