@@ -401,3 +401,26 @@ def test_bad_optimizer_and_schedule_are_refused() -> None:
         sl.BPTTConfig(optimizer="rmsprop")
     with pytest.raises(InvalidParameterError, match="lr_schedule"):
         sl.BPTTConfig(lr_schedule="cosine")
+
+
+def test_ctrl_c_stops_training_within_an_epoch(rng: np.random.Generator) -> None:
+    # One epoch of 20,000 samples in batches of 4 takes seconds; Ctrl-C (SIGINT) after 0.3 s must end
+    # training after the current batch, keep the weights and report the partial epoch.
+    import os
+    import signal
+    import threading
+    import time
+
+    x = rng.random((20000, 100, 5)) < 0.3
+    y = rng.integers(0, 3, 20000)
+    net = sl.RecurrentNetwork(5, [L.lif(32)], sl.Readout(3), seed=0)
+    before = net.parameters()["layers.0.w_in"].copy()
+    cfg = sl.BPTTConfig(epochs=100, batch_size=4, lr=1e-3)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    result = sl.fit(net, (x, y), config=cfg, progress=False)
+    elapsed = time.perf_counter() - start
+    assert result.interrupted and result.history.height == 1
+    assert elapsed < 1.5, elapsed
+    assert not np.array_equal(net.parameters()["layers.0.w_in"], before)

@@ -123,8 +123,8 @@ impl PyDecolleNetwork {
         let cfg: DecolleConfig = json(py, "config", config)?;
         let n_out = self.inner.spec.n_outputs;
         let inner = &mut self.inner;
-        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
-            train::fit(inner, t, v, &cfg, cb)
+        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
+            train::fit(inner, t, v, &cfg, cb, stop)
         })
     }
 

@@ -29,8 +29,8 @@ pub fn eprop_fit<'py>(
     let cfg: EpropConfig = json(py, "config", config)?;
     let n_out = net.inner.n_outputs();
     let inner = &mut net.inner;
-    sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
-        eprop::fit(inner, t, v, &cfg, cb)
+    sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
+        eprop::fit(inner, t, v, &cfg, cb, stop)
     })
 }
 

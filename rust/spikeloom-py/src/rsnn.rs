@@ -248,8 +248,8 @@ impl PyRsnnNetwork {
         let cfg: BpttConfig = json(py, "config", config)?;
         let n_out = self.inner.n_outputs();
         let inner = &mut self.inner;
-        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb| {
-            train::fit(inner, t, v, &cfg, cb)
+        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
+            train::fit(inner, t, v, &cfg, cb, stop)
         })
     }
 
@@ -370,7 +370,8 @@ impl PyRsnnNetwork {
 
 /// The whole binding of a `fit` on sequence data, shared by BPTT, DECOLLE and e-prop: convert the
 /// training and (both or neither) validation arrays, run `fit` with the GIL released and the user's
-/// epoch callback, and return the history as dicts with whether Ctrl-C stopped training.
+/// epoch callback, and return the history as dicts with whether Ctrl-C stopped training (checked after
+/// every batch, so long epochs stop promptly).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
     py: Python<'py>,
@@ -384,6 +385,7 @@ pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
             Data<'_>,
             Option<Data<'_>>,
             &mut dyn FnMut(&M) -> ControlFlow<()>,
+            &dyn Fn() -> bool,
         ) -> spikeloom_core::Result<Vec<M>>
         + Send,
 ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
@@ -403,14 +405,22 @@ pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
         }
     };
     let mut cb = EpochCallback::new(callback);
+    let ctrl_c = std::sync::atomic::AtomicBool::new(false);
     let history = enter_core(py, || {
         fit(
             Data { x: &xs, y: &ys },
             val.as_ref().map(|(x, y)| Data { x, y }),
             &mut |m| cb.call(|py| to_dict(py, m)),
+            &|| {
+                let hit = Python::attach(|py| py.check_signals().is_err());
+                if hit {
+                    ctrl_c.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                hit
+            },
         )
     })?;
-    let interrupted = cb.finish(py)?;
+    let interrupted = cb.finish(py)? || ctrl_c.load(std::sync::atomic::Ordering::Relaxed);
     let dicts = history
         .iter()
         .map(|m| to_dict(py, m))

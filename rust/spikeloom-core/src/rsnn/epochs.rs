@@ -102,12 +102,15 @@ pub trait EpochWork<N> {
 }
 
 /// Run the epochs over `n_samples` training samples; returns the metrics of every epoch run.
+/// `interrupt` is asked after every batch: when it returns true the epoch ends there (its metrics over
+/// the batches run are kept, the callback is not called) and training stops.
 pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
     net: &mut N,
     spec: EpochSpec,
     n_samples: usize,
     work: &mut W,
     callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<W::Metrics>> {
     let mut order: Vec<usize> = (0..n_samples).collect();
     let mut history = Vec::new();
@@ -117,14 +120,23 @@ pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64));
         order.shuffle(&mut rng);
         let mut stats = W::Stats::default();
+        let mut stopped = false;
         for batch in order.chunks(spec.batch_size) {
             work.batch(net, epoch, batch, &mut stats)?;
+            if interrupt() {
+                stopped = true;
+                break;
+            }
         }
         let (metrics, score) = work.finish(net, epoch, &stats, start)?;
         if let (Some(score), true) = (score, spec.restore_best) {
             if best.as_ref().map_or(true, |(b, _)| score >= *b) {
                 best = Some((score, net.flat_params().clone()));
             }
+        }
+        if stopped {
+            history.push(metrics);
+            break;
         }
         let flow = callback(&metrics);
         history.push(metrics);
@@ -185,9 +197,14 @@ mod tests {
             restore_best: true,
         };
         let (mut net, mut toy) = (vec![0.0], Toy(Vec::new()));
-        let hist = run_epochs(&mut net, spec, 7, &mut toy, &mut |_| {
-            ControlFlow::Continue(())
-        })
+        let hist = run_epochs(
+            &mut net,
+            spec,
+            7,
+            &mut toy,
+            &mut |_| ControlFlow::Continue(()),
+            &|| false,
+        )
         .unwrap();
         assert_eq!(hist, vec![(1, 7), (2, 7), (3, 7), (4, 7)]);
         assert_eq!(net[0], 14.0, "restored to the end of epoch 2");
@@ -197,21 +214,56 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (0..7).collect::<Vec<_>>());
         let mut again = Toy(Vec::new());
-        run_epochs(&mut vec![0.0], spec, 7, &mut again, &mut |_| {
-            ControlFlow::Continue(())
-        })
+        run_epochs(
+            &mut vec![0.0],
+            spec,
+            7,
+            &mut again,
+            &mut |_| ControlFlow::Continue(()),
+            &|| false,
+        )
         .unwrap();
         assert_eq!(again.0, toy.0, "same seed, same batches");
         let mut stop = Toy(Vec::new());
-        let h = run_epochs(&mut vec![0.0], spec, 7, &mut stop, &mut |m| {
-            if m.0 == 1 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+        let h = run_epochs(
+            &mut vec![0.0],
+            spec,
+            7,
+            &mut stop,
+            &mut |m| {
+                if m.0 == 1 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+            &|| false,
+        )
         .unwrap();
         assert_eq!(h.len(), 1);
+        // An interrupt after the second batch ends training there: one partial epoch (6 of 7
+        // samples), no callback, and the best epoch so far (that one) restored.
+        let (mut net, mut cut) = (vec![0.0], Toy(Vec::new()));
+        let asked = std::cell::Cell::new(0);
+        let mut called = false;
+        let h = run_epochs(
+            &mut net,
+            spec,
+            7,
+            &mut cut,
+            &mut |_| {
+                called = true;
+                ControlFlow::Continue(())
+            },
+            &|| {
+                asked.set(asked.get() + 1);
+                asked.get() == 2
+            },
+        )
+        .unwrap();
+        assert_eq!(h, vec![(1, 6)]);
+        assert!(!called);
+        assert_eq!(net[0], 6.0);
         assert_eq!(step_lr(1.0, 0.5, 2, 5), 0.25);
         assert_eq!(step_lr(1.0, 0.5, 0, 5), 1.0);
     }

@@ -774,6 +774,7 @@ pub fn fit(
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<BpttEpochMetrics>> {
     cfg.validate(net)?;
     train.check("train", net, &cfg.loss)?;
@@ -781,8 +782,8 @@ pub fn fit(
         v.check("validation", net, &cfg.loss)?;
     }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
     }
 }
 
@@ -812,6 +813,7 @@ fn fit_impl<F: Real>(
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<BpttEpochMetrics>> {
     let nw = net.layout.n_weights;
     let (b1, b2) = cfg.betas;
@@ -827,7 +829,7 @@ fn fit_impl<F: Real>(
         scratch: GradScratch::default(),
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
 }
 
 /// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and

@@ -179,9 +179,14 @@ fn train_once(cfg: &DecolleConfig, seed: u64) -> (DecolleNetwork, f64) {
 
 fn train_net(cfg: &DecolleConfig, mut n: DecolleNetwork) -> (DecolleNetwork, f64) {
     let (x, y) = data(20);
-    let h = fit(&mut n, Data { x: &x, y: &y }, None, cfg, &mut |_| {
-        ControlFlow::Continue(())
-    })
+    let h = fit(
+        &mut n,
+        Data { x: &x, y: &y },
+        None,
+        cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
     .unwrap();
     (n, h[0].train_loss)
 }
@@ -302,9 +307,14 @@ fn training_learns_and_bad_input_is_named() {
     cfg.epochs = 30;
     cfg.online = true;
     cfg.precision = Precision::F32;
-    let h = fit(&mut n, Data { x: &x, y: &y }, None, &cfg, &mut |_| {
-        ControlFlow::Continue(())
-    })
+    let h = fit(
+        &mut n,
+        Data { x: &x, y: &y },
+        None,
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
     .unwrap();
     let last = &h[29];
     assert!(last.train_loss < 0.8 * h[0].train_loss, "{last:?}");
@@ -313,9 +323,14 @@ fn training_learns_and_bad_input_is_named() {
         "{last:?}"
     );
     cfg.burn_in = 12;
-    let e = fit(&mut n, Data { x: &x, y: &y }, None, &cfg, &mut |_| {
-        ControlFlow::Continue(())
-    });
+    let e = fit(
+        &mut n,
+        Data { x: &x, y: &y },
+        None,
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    );
     assert!(e.unwrap_err().to_string().contains("burn_in"));
     let bad = Targets::Labels(vec![0; 29]);
     let e = evaluate::<f32>(&n, Data { x: &x, y: &bad }, cfg.loss, 0, &cfg.surrogate, 1);

@@ -516,6 +516,7 @@ pub fn fit(
     validation: Option<Data<'_>>,
     cfg: &DecolleConfig,
     callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<DecolleEpochMetrics>> {
     cfg.validate()?;
     check_data("train", net, train, cfg.burn_in)?;
@@ -523,8 +524,8 @@ pub fn fit(
         check_data("validation", net, v, cfg.burn_in)?;
     }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
     }
 }
 
@@ -534,6 +535,7 @@ fn fit_impl<F: Real>(
     validation: Option<Data<'_>>,
     cfg: &DecolleConfig,
     callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<DecolleEpochMetrics>> {
     let mut work = DecolleEpoch::<F> {
         train,
@@ -543,7 +545,7 @@ fn fit_impl<F: Real>(
         _f: std::marker::PhantomData,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
 }
 
 /// One DECOLLE epoch's batches (per-sequence or online updates) and metrics.

@@ -188,15 +188,25 @@ fn online_updates_sum_to_the_per_trial_update() {
             cfg.lr = lr;
             let mut trial = base.clone();
             cfg.mode = Mode::PerTrial;
-            fit(&mut trial, d, None, &cfg, &mut |_| {
-                std::ops::ControlFlow::Continue(())
-            })
+            fit(
+                &mut trial,
+                d,
+                None,
+                &cfg,
+                &mut |_| std::ops::ControlFlow::Continue(()),
+                &|| false,
+            )
             .unwrap();
             let mut online = base.clone();
             cfg.mode = Mode::Online;
-            fit(&mut online, d, None, &cfg, &mut |_| {
-                std::ops::ControlFlow::Continue(())
-            })
+            fit(
+                &mut online,
+                d,
+                None,
+                &cfg,
+                &mut |_| std::ops::ControlFlow::Continue(()),
+                &|| false,
+            )
             .unwrap();
             let dt: Vec<f64> = (0..nw).map(|i| base.params[i] - trial.params[i]).collect();
             let don: Vec<f64> = (0..nw).map(|i| base.params[i] - online.params[i]).collect();

@@ -405,6 +405,7 @@ pub fn fit(
     validation: Option<Data<'_>>,
     cfg: &EpropConfig,
     callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<EpropEpochMetrics>> {
     cfg.validate(net)?;
     train.check("train", net, &cfg.loss)?;
@@ -412,8 +413,8 @@ pub fn fit(
         v.check("validation", net, &cfg.loss)?;
     }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
     }
 }
 
@@ -423,6 +424,7 @@ fn fit_impl<F: Real>(
     validation: Option<Data<'_>>,
     cfg: &EpropConfig,
     callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<EpropEpochMetrics>> {
     check_network(net)?;
     let mut work = EpropEpoch::<F> {
@@ -434,7 +436,7 @@ fn fit_impl<F: Real>(
         updates: 0,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback)
+    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
 }
 
 /// One e-prop epoch's batches (per-trial or online updates) and metrics.
