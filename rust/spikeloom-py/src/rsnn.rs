@@ -4,8 +4,12 @@
 
 use crate::callback::EpochCallback;
 use crate::errors::{enter_core, to_pyerr};
+use numpy::ndarray::Dimension;
 use numpy::ndarray::{Array1, Array3};
-use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1, PyReadonlyArray3};
+use numpy::{
+    Element, IntoPyArray, PyArray1, PyArray3, PyArrayDescrMethods, PyReadonlyArray,
+    PyReadonlyArray1, PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use spikeloom_core::rsnn::forward::Trace;
@@ -45,6 +49,23 @@ pub(crate) fn to_dict<'py, T: serde::Serialize>(
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
 }
 
+/// `x` as a read-only `T` array of `D`'s rank when it is one, else `None`. The test is on the dtype
+/// and rank (C-level checks that run no Python code); only then is `x` extracted, and any error of
+/// that extraction (a conflicting borrow, or a Ctrl-C raised while it ran) propagates: trying dtypes
+/// one after the other with `extract().ok()` would swallow such an error.
+pub(crate) fn array_of<'py, T: Element, D: Dimension>(
+    x: &Bound<'py, PyAny>,
+) -> PyResult<Option<PyReadonlyArray<'py, T, D>>> {
+    let Ok(a) = x.cast::<PyUntypedArray>() else {
+        return Ok(None);
+    };
+    let rank_ok = D::NDIM.is_none_or(|n| n == a.ndim());
+    if !rank_ok || !a.dtype().is_equiv_to(&numpy::dtype::<T>(x.py())) {
+        return Ok(None);
+    }
+    x.extract().map(Some).map_err(Into::into)
+}
+
 /// Input sequences from a C-contiguous [n, steps, channels] array of bool, uint8, float32 or float64.
 pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyResult<Sequences> {
     fn build<T: numpy::Element + Copy + Sync>(
@@ -63,7 +84,7 @@ pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyRe
             }
         }
     }
-    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, bool>>() {
+    if let Some(a) = array_of::<bool, numpy::Ix3>(x)? {
         let (n, t, c) = a.as_array().dim();
         if let Ok(data) = a.as_slice() {
             let bytes: &[u8] = bytemuck::cast_slice(data);
@@ -71,17 +92,17 @@ pub(crate) fn sequences(py: Python<'_>, arg: &str, x: &Bound<'_, PyAny>) -> PyRe
         }
         return build(py, arg, a, |v| if v { 1.0 } else { 0.0 });
     }
-    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, u8>>() {
+    if let Some(a) = array_of::<u8, numpy::Ix3>(x)? {
         let (n, t, c) = a.as_array().dim();
         if let Ok(data) = a.as_slice() {
             return enter_core(py, || Sequences::from_bytes(arg, data, n, t, c));
         }
         return build(py, arg, a, |v| v as f64);
     }
-    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, f32>>() {
+    if let Some(a) = array_of::<f32, numpy::Ix3>(x)? {
         return build(py, arg, a, |v| v as f64);
     }
-    if let Ok(a) = x.extract::<PyReadonlyArray3<'_, f64>>() {
+    if let Some(a) = array_of::<f64, numpy::Ix3>(x)? {
         return build(py, arg, a, |v| v);
     }
     Err(to_pyerr(
@@ -101,11 +122,11 @@ pub(crate) fn targets(
     y: &Bound<'_, PyAny>,
     n_out: usize,
 ) -> PyResult<Targets> {
-    if let Ok(a) = y.extract::<PyReadonlyArray1<'_, i64>>() {
+    if let Some(a) = array_of::<i64, numpy::Ix1>(y)? {
         let labels = a.as_array().to_vec();
         return Targets::labels(arg, &labels, n_out).map_err(|e| to_pyerr(py, e));
     }
-    if let Ok(a) = y.extract::<PyReadonlyArray3<'_, f32>>() {
+    if let Some(a) = array_of::<f32, numpy::Ix3>(y)? {
         let k = a.as_array().dim().2;
         return Ok(Targets::Series {
             data: a.as_array().iter().copied().collect(),
