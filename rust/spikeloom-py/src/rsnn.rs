@@ -59,11 +59,11 @@ pub(crate) fn array_of<'py, T: Element, D: Dimension>(
     let Ok(a) = x.cast::<PyUntypedArray>() else {
         return Ok(None);
     };
-    let rank_ok = D::NDIM.is_none_or(|n| n == a.ndim());
+    let rank_ok = D::NDIM.map_or(true, |n| n == a.ndim());
     if !rank_ok || !a.dtype().is_equiv_to(&numpy::dtype::<T>(x.py())) {
         return Ok(None);
     }
-    x.extract().map(Some).map_err(Into::into)
+    x.extract().map(Some)
 }
 
 /// Input sequences from a C-contiguous [n, steps, channels] array of bool, uint8, float32 or float64.
