@@ -16,6 +16,7 @@ from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
 from .burst import BurstNetwork, BurstRule, TwoCompartment
 from .burstprop import BurstPropConfig, BurstPropNetwork
+from .checkpoint import TrainingState
 from .decolle import DecolleConfig, DecolleNetwork
 from .encoders import ComsaLatency, LinearLatency
 from .eprop import EpropConfig
@@ -56,6 +57,7 @@ __all__ = [
     "S4NNNetwork",
     "s4nn",
     "FitResult",
+    "TrainingState",
     "LinearLatency",
     "SpikeloomError",
     "TTFSConfig",

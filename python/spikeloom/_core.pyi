@@ -159,7 +159,8 @@ class RsnnNetwork:
         val_y: npt.NDArray[Any] | None,
         config: str,
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]: ...
+        resume: bytes | None = None,
+    ) -> tuple[list[dict[str, Any]], bool, bytes]: ...
     def evaluate(
         self,
         x: npt.NDArray[Any],
@@ -181,6 +182,8 @@ class RsnnNetwork:
     def save(self, path: str, extra: str) -> None: ...
     @staticmethod
     def load(path: str) -> tuple[RsnnNetwork, str]: ...
+
+def bptt_state_info(data: bytes, source: str) -> tuple[int, int, float | None]: ...
 
 class SimGroup:
     def __init__(

@@ -200,8 +200,15 @@ def fit_bptt(
     threads: int = 0,
     progress: bool = True,
     callback: Any = None,
+    resume: Any = None,
 ) -> Any:
-    """Train ``net`` in place with BPTT; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`."""
+    """Train ``net`` in place with BPTT; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`
+    whose ``state`` (a :class:`~spikeloom.TrainingState`) can be passed back as ``resume`` to continue
+    the run; ``resume`` (a state or the path of a saved one) replaces ``net``'s parameters by the
+    state's and runs the epochs after ``state.epochs_done``."""
+    from .checkpoint import TrainingState, as_state
+
+    state = as_state(resume)
     config = config or BPTTConfig()
     if not isinstance(config, BPTTConfig):
         raise InvalidParameterError(f"config: expected a BPTTConfig, got {type(config).__name__}")
@@ -210,7 +217,30 @@ def fit_bptt(
     cfg_json = config.to_core_json(seed, threads)
     x, y, vx, vy = sequence_data(net.n_inputs, net.n_outputs, train, validation, targets)
 
-    return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "bptt", HISTORY_SCHEMA, progress, callback)
+    done = 0
+    if state is not None:
+        if state.n_params != net._net.params().size:
+            raise InvalidParameterError(
+                f"resume: expected the state of a network with {net._net.params().size} parameters, "
+                f"got {state.n_params}"
+            )
+        if state.epochs_done > config.epochs:
+            raise InvalidParameterError(
+                f"resume: expected a run of at most the config's {config.epochs} epochs, got {state.epochs_done} done"
+            )
+        done = state.epochs_done
+    result = run_fit(
+        net._net.fit,
+        (x, y, vx, vy, cfg_json),
+        config.epochs - done,
+        "bptt",
+        HISTORY_SCHEMA,
+        progress,
+        callback,
+        resume=state.to_bytes() if state is not None else None,
+    )
+    result.state = TrainingState(result.state)
+    return result
 
 
 def run_fit(
@@ -221,9 +251,12 @@ def run_fit(
     schema: dict[str, Any],
     progress: bool,
     callback: Any,
+    resume: bytes | None = None,
 ) -> Any:
-    """Call a core ``fit(*args, on_epoch)`` with a tqdm bar and the user's per-epoch ``callback``;
-    return a :class:`~spikeloom.FitResult` with the history as a polars DataFrame of ``schema``."""
+    """Call a core ``fit(*args, on_epoch)`` (``fit(*args, on_epoch, resume)`` when ``resume`` is given)
+    with a tqdm bar and the user's per-epoch ``callback``; return a :class:`~spikeloom.FitResult` with
+    the history as a polars DataFrame of ``schema`` (``epochs``: the epochs this call should run), and
+    the core's state bytes, if it returns any, in ``state``."""
     from .training import FitResult
 
     bar = None
@@ -246,8 +279,15 @@ def run_fit(
         return True
 
     start = time.perf_counter()
+    state = None
     try:
-        rows, interrupted = core_fit(*args, on_epoch)
+        if resume is None:
+            out = core_fit(*args, on_epoch)
+        else:
+            out = core_fit(*args, on_epoch, resume)
+        rows, interrupted = out[0], out[1]
+        if len(out) > 2:
+            state = out[2]
     finally:
         if bar is not None:
             bar.close()
@@ -256,7 +296,7 @@ def run_fit(
             r["train_accuracy"] = float("nan")
     history = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     interrupted = interrupted or len(rows) < epochs
-    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
+    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start, state=state)
 
 
 __all__ = ["BPTTConfig", "fit_bptt"]

@@ -116,11 +116,14 @@ class FitResult:
             bumps, chopped, seconds).
         interrupted: True when Ctrl-C or the callback stopped training early (weights are kept).
         seconds: wall time of the whole call, seconds.
+        state: BPTT only: the run's :class:`~spikeloom.TrainingState`, to resume it with
+            ``fit(..., resume=state)`` (``None`` for the other methods).
     """
 
     history: pl.DataFrame
     interrupted: bool
     seconds: float
+    state: Any = None
 
 
 def _as_pair(name: str, data: Split | tuple[Any, Any]) -> tuple[Any, Any]:
@@ -141,6 +144,7 @@ def fit(
     threads: int = 0,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    resume: Any = None,
 ) -> FitResult:
     """Train ``net`` in place.
 
@@ -162,14 +166,23 @@ def fit(
         threads: worker threads (0 = all cores).
         progress: show a tqdm progress bar (stderr).
         callback: called with each epoch's metrics dict; returning ``False`` stops training.
+        resume: BPTT only: a :class:`~spikeloom.TrainingState` (or the path of a saved one) from an
+            earlier ``fit`` of this network and config; training continues from it (its parameters
+            replace ``net``'s) with the epochs after ``state.epochs_done``.
 
     Returns:
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
     """
     from .bptt import BPTTConfig, fit_bptt
     from .decolle import DecolleConfig, DecolleNetwork, fit_decolle
+    from .eprop import EpropConfig, fit_eprop
     from .recurrent import RecurrentNetwork
 
+    if resume is not None and not (isinstance(net, RecurrentNetwork) and not isinstance(config, EpropConfig)):
+        raise InvalidParameterError(
+            "resume: only BPTT training (a RecurrentNetwork with a BPTTConfig) can resume from a TrainingState, "
+            f"got a {type(net).__name__} with a {type(config).__name__}"
+        )
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
             raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
@@ -183,8 +196,6 @@ def fit(
             progress=progress,
             callback=callback,
         )
-
-    from .eprop import EpropConfig, fit_eprop
 
     if isinstance(config, EpropConfig):
         return fit_eprop(
@@ -210,6 +221,7 @@ def fit(
             threads=threads,
             progress=progress,
             callback=callback,
+            resume=resume,
         )
     if not isinstance(net, TTFSNetwork):
         raise InvalidParameterError(

@@ -12,6 +12,7 @@ use numpy::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use spikeloom_core::rsnn::checkpoint::TrainState;
 use spikeloom_core::rsnn::forward::Trace;
 use spikeloom_core::rsnn::real::Real;
 use spikeloom_core::rsnn::train::{self, BatchStats, Data};
@@ -20,7 +21,7 @@ use spikeloom_core::rsnn::{
 };
 use spikeloom_core::Error;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Recurrent spiking network trained with surrogate-gradient BPTT.
 #[pyclass(module = "spikeloom._core", name = "RsnnNetwork")]
@@ -254,7 +255,7 @@ impl PyRsnnNetwork {
 
     /// Train in place with BPTT. `config` is the core's BpttConfig as JSON. Returns (history,
     /// interrupted); Ctrl-C stops after the current epoch.
-    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None))]
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -265,13 +266,29 @@ impl PyRsnnNetwork {
         val_y: Option<&Bound<'py, PyAny>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+        resume: Option<&[u8]>,
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
         let cfg: BpttConfig = json(py, "config", config)?;
+        let resume = resume
+            .map(|b| TrainState::from_bytes(b, Path::new("resume")))
+            .transpose()
+            .map_err(|e| to_pyerr(py, e))?;
         let n_out = self.inner.n_outputs();
         let inner = &mut self.inner;
-        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
-            train::fit(inner, t, v, &cfg, cb, stop)
-        })
+        let mut state = None;
+        let slot = &mut state;
+        let (rows, interrupted) =
+            sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
+                let (history, st) = train::fit_from(inner, t, v, &cfg, resume.as_ref(), cb, stop)?;
+                *slot = Some(st);
+                Ok(history)
+            })?;
+        let bytes = state
+            .map(|st| st.to_bytes())
+            .transpose()
+            .map_err(|e| to_pyerr(py, e))?
+            .unwrap_or_default();
+        Ok((rows, interrupted, PyBytes::new(py, &bytes)))
     }
 
     /// Mean loss, accuracy and firing rates (Hz) over a data set.
@@ -447,4 +464,20 @@ pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
         .map(|m| to_dict(py, m))
         .collect::<PyResult<Vec<_>>>()?;
     Ok((dicts, interrupted))
+}
+
+/// The counters of a BPTT training state (bytes from `fit`): epochs done, parameter count, best
+/// validation score (None without `restore_best`); `source` names it in errors.
+#[pyfunction]
+pub fn bptt_state_info<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    source: &str,
+) -> PyResult<(usize, usize, Option<f64>)> {
+    let st = TrainState::from_bytes(data, Path::new(source)).map_err(|e| to_pyerr(py, e))?;
+    Ok((
+        st.progress.epochs_done,
+        st.params.len(),
+        st.progress.best.map(|(s, _)| s),
+    ))
 }

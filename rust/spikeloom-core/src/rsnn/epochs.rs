@@ -14,7 +14,7 @@ use std::time::Instant;
 pub struct EpochSpec {
     pub epochs: usize,
     pub batch_size: usize,
-    /// Epoch `e` shuffles with a stream seeded by `seed + e`.
+    /// Epoch `e` shuffles the previous epoch's order with a stream seeded by `seed + e`.
     pub seed: u64,
     /// Keep the parameters of the epoch with the best validation score (ties: the later epoch).
     pub restore_best: bool,
@@ -77,6 +77,17 @@ pub fn step_lr(lr: f64, gamma: f64, step: usize, epoch: usize) -> f64 {
     lr * gamma.powi(decays as i32)
 }
 
+/// Where a run stands between calls of [`run_epochs`], so that a stopped run can be resumed: the
+/// epochs completed, the best validation score so far with its parameters (under `restore_best`),
+/// and, when the best parameters were put back into the network at the end, the last ones.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub epochs_done: usize,
+    pub best: Option<(f64, Vec<f64>)>,
+    /// The parameters training had reached, if the network now holds others (the best epoch's).
+    pub last_params: Option<Vec<f64>>,
+}
+
 /// The work of one epoch, supplied by a trainer for its network `N`, batch statistics `S` and metrics
 /// `M`.
 pub trait EpochWork<N> {
@@ -112,13 +123,46 @@ pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
     callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<W::Metrics>> {
-    let mut order: Vec<usize> = (0..n_samples).collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    for epoch in 1..=spec.epochs {
-        let start = Instant::now();
+    let mut progress = Progress::default();
+    run_epochs_from(
+        net,
+        spec,
+        n_samples,
+        work,
+        &mut progress,
+        callback,
+        interrupt,
+    )
+}
+
+/// [`run_epochs`] continuing from `progress` (epochs `progress.epochs_done + 1 ..= spec.epochs`, the
+/// best epoch so far included in best-epoch restore), which it updates: an epoch counts as done when
+/// all its batches ran. Epoch `e` shuffles and schedules as in an uninterrupted run, so a run stopped
+/// after an epoch and resumed (with the trainer's state) repeats the uninterrupted run exactly.
+pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
+    net: &mut N,
+    spec: EpochSpec,
+    n_samples: usize,
+    work: &mut W,
+    progress: &mut Progress,
+    callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
+) -> Result<Vec<W::Metrics>> {
+    let shuffle = |order: &mut Vec<usize>, epoch: usize| {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(epoch as u64));
         order.shuffle(&mut rng);
+    };
+    // Each epoch shuffles the previous epoch's order: replay the epochs already done.
+    let mut order: Vec<usize> = (0..n_samples).collect();
+    for epoch in 1..=progress.epochs_done.min(spec.epochs) {
+        shuffle(&mut order, epoch);
+    }
+    let mut history = Vec::new();
+    let mut best = progress.best.take();
+    progress.last_params = None;
+    for epoch in progress.epochs_done + 1..=spec.epochs {
+        let start = Instant::now();
+        shuffle(&mut order, epoch);
         let mut stats = W::Stats::default();
         let mut stopped = false;
         for batch in order.chunks(spec.batch_size) {
@@ -138,14 +182,17 @@ pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
             history.push(metrics);
             break;
         }
+        progress.epochs_done = epoch;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
             break;
         }
     }
-    if let Some((_, p)) = best {
-        *net.flat_params() = p;
+    if let Some((score, p)) = best {
+        let last = std::mem::replace(net.flat_params(), p.clone());
+        progress.best = Some((score, p));
+        progress.last_params = Some(last);
     }
     Ok(history)
 }

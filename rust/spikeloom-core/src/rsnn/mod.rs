@@ -9,10 +9,12 @@
 //! - [`loss`]: readout losses and firing-rate regularisers.
 //! - [`backward`]: the reverse pass (BPTT) over a recorded trace.
 //! - [`train`]: batched gradients in parallel, Adam with parameter groups, the epoch loop.
+//! - [`checkpoint`]: the state of a BPTT run, to stop and resume it.
 //! - [`decolle`]: DECOLLE's local learning (fixed random readouts per layer, detached states) on a
 //!   feed-forward stack of LIF layers, reusing the input events, surrogates and data types above.
 
 pub mod backward;
+pub mod checkpoint;
 pub mod connectivity;
 pub mod decolle;
 pub mod epochs;

@@ -7,7 +7,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
-use super::epochs::{run_epochs, EpochSpec, EpochWork, LrSchedule};
+use super::checkpoint::TrainState;
+use super::epochs::{run_epochs_from, EpochSpec, EpochWork, LrSchedule, Progress};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
@@ -776,14 +777,33 @@ pub fn fit(
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<BpttEpochMetrics>> {
+    fit_from(net, train, validation, cfg, None, callback, interrupt).map(|(h, _)| h)
+}
+
+/// [`fit`] continuing the run whose state is `resume` (its parameters replace `net`'s; see
+/// [`TrainState`]); returns the epochs' metrics and the state to resume from. A run stopped after an
+/// epoch (callback) and resumed with the same config and data gives the same parameters, bit for bit,
+/// as the uninterrupted run; an epoch stopped by `interrupt` is not counted and runs again in full.
+pub fn fit_from(
+    net: &mut RsnnNetwork,
+    train: Data<'_>,
+    validation: Option<Data<'_>>,
+    cfg: &BpttConfig,
+    resume: Option<&TrainState>,
+    callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
+) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
     cfg.validate(net)?;
     train.check("train", net, &cfg.loss)?;
     if let Some(v) = validation {
         v.check("validation", net, &cfg.loss)?;
     }
+    if let Some(st) = resume {
+        st.check("resume", net.params.len(), cfg.epochs)?;
+    }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, resume, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, resume, callback, interrupt),
     }
 }
 
@@ -812,9 +832,10 @@ fn fit_impl<F: Real>(
     train: Data<'_>,
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
+    resume: Option<&TrainState>,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
-) -> Result<Vec<BpttEpochMetrics>> {
+) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
     let nw = net.layout.n_weights;
     let (b1, b2) = cfg.betas;
     let tau_mask = trainable_taus(net);
@@ -828,8 +849,35 @@ fn fit_impl<F: Real>(
         tau_mask,
         scratch: GradScratch::default(),
     };
+    let mut progress = Progress::default();
+    if let Some(st) = resume {
+        net.set_params(st.params.clone())
+            .map_err(|e| Error::param("resume", "valid parameters", e))?;
+        work.opt_w.restore(&st.opt_w, "resume")?;
+        work.opt_tau.restore(&st.opt_tau, "resume")?;
+        progress = st.progress.clone();
+    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
+    let history = run_epochs_from(
+        net,
+        spec,
+        train.x.n_samples,
+        &mut work,
+        &mut progress,
+        callback,
+        interrupt,
+    )?;
+    let params = progress
+        .last_params
+        .take()
+        .unwrap_or_else(|| net.params.clone());
+    let state = TrainState {
+        progress,
+        params,
+        opt_w: work.opt_w.state(),
+        opt_tau: work.opt_tau.state(),
+    };
+    Ok((history, state))
 }
 
 /// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and

@@ -4,6 +4,7 @@
 //!
 //! [`Adamax`] is Adam's infinity-norm variant from the same paper (DECOLLE's optimiser).
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Where Adam adds eps to the second-moment estimate.
@@ -338,6 +339,80 @@ impl Optimizer {
             Optimizer::Adamax(a) => a.step_par(lr, grad, params, block),
             Optimizer::Sgd => sgd(lr, grad, params),
         }
+    }
+}
+
+/// The mutable part of an [`Optimizer`] (what a resumed run needs besides its config): the step
+/// count and the two moment vectors (Adam: `m`, `v`; Adamax: `m`, `u`; SGD: none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub kind: OptimizerKind,
+    pub step: i32,
+    pub first: Vec<f64>,
+    pub second: Vec<f64>,
+}
+
+impl Optimizer {
+    /// Its kind.
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            Optimizer::Adam(_) => OptimizerKind::Adam,
+            Optimizer::Adamax(_) => OptimizerKind::Adamax,
+            Optimizer::Sgd => OptimizerKind::Sgd,
+        }
+    }
+
+    /// A copy of its state.
+    pub fn state(&self) -> OptimizerState {
+        let (step, first, second) = match self {
+            Optimizer::Adam(a) => (a.step, a.m.clone(), a.v.clone()),
+            Optimizer::Adamax(a) => (a.step, a.m.clone(), a.u.clone()),
+            Optimizer::Sgd => (0, Vec::new(), Vec::new()),
+        };
+        OptimizerState {
+            kind: self.kind(),
+            step,
+            first,
+            second,
+        }
+    }
+
+    /// Continue from `state` (same kind, moments for the same number of parameters as `self`); `arg`
+    /// names the source in errors.
+    pub fn restore(&mut self, state: &OptimizerState, arg: &str) -> Result<()> {
+        if state.kind != self.kind() {
+            let name = |k: OptimizerKind| serde_json::to_string(&k).unwrap_or_default();
+            return Err(Error::param(
+                arg,
+                format!(
+                    "the state of an {} optimiser (the config's)",
+                    name(self.kind())
+                ),
+                format!("the state of an {} optimiser", name(state.kind)),
+            ));
+        }
+        let n = self.state().first.len();
+        if state.first.len() != n || state.second.len() != n || state.step < 0 {
+            return Err(Error::param(
+                arg,
+                format!("optimiser moments for {n} parameters"),
+                format!("{} and {}", state.first.len(), state.second.len()),
+            ));
+        }
+        match self {
+            Optimizer::Adam(a) => {
+                a.step = state.step;
+                a.m.clone_from(&state.first);
+                a.v.clone_from(&state.second);
+            }
+            Optimizer::Adamax(a) => {
+                a.step = state.step;
+                a.m.clone_from(&state.first);
+                a.u.clone_from(&state.second);
+            }
+            Optimizer::Sgd => {}
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,177 @@
+//! The state of a BPTT training run between calls, so that a long run can be stopped and resumed:
+//! the parameters reached, the optimiser moments and step counts, the epochs completed and the best
+//! validation epoch so far. Stored as safetensors (one F64 tensor per vector, the counters as JSON
+//! metadata), written atomically. Resuming from the state of a run stopped after an epoch repeats the
+//! uninterrupted run bit for bit (same shuffles, learning-rate schedule and optimiser steps).
+
+use super::epochs::Progress;
+use crate::error::{Error, Result};
+use crate::io::{read_file, serialize_f64, write_atomic, FileReader};
+use crate::train::adam::{OptimizerKind, OptimizerState};
+use std::path::Path;
+
+/// The `format` metadata value of a training-state file.
+pub const FORMAT: &str = "spikeloom.bptt-state";
+/// File format version written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Where a BPTT run stands (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    /// Epochs completed, the best epoch so far (under `restore_best`).
+    pub progress: Progress,
+    /// The parameters training continues from (the last ones, also when the network was given the
+    /// best epoch's at the end).
+    pub params: Vec<f64>,
+    /// Optimiser of the weights.
+    pub opt_w: OptimizerState,
+    /// Optimiser of the time constants.
+    pub opt_tau: OptimizerState,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OptMeta {
+    kind: OptimizerKind,
+    step: i32,
+    len: usize,
+}
+
+impl TrainState {
+    /// Serialise to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta = |o: &OptimizerState| OptMeta {
+            kind: o.kind,
+            step: o.step,
+            len: o.first.len(),
+        };
+        let header = serde_json::json!({
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "spikeloom_version": env!("CARGO_PKG_VERSION"),
+            "epochs_done": self.progress.epochs_done,
+            "n_params": self.params.len(),
+            "best_score": self.progress.best.as_ref().map(|(s, _)| *s),
+            "opt_w": meta(&self.opt_w),
+            "opt_tau": meta(&self.opt_tau),
+        });
+        let mut tensors: Vec<(String, Vec<usize>, &[f64])> =
+            vec![("params".into(), vec![self.params.len()], &self.params)];
+        if let Some((_, p)) = &self.progress.best {
+            tensors.push(("best_params".into(), vec![p.len()], p));
+        }
+        for (name, o) in [("opt_w", &self.opt_w), ("opt_tau", &self.opt_tau)] {
+            // Empty vectors (SGD, no trainable time constants) are not stored.
+            if !o.first.is_empty() {
+                tensors.push((format!("{name}.first"), vec![o.first.len()], &o.first));
+                tensors.push((format!("{name}.second"), vec![o.second.len()], &o.second));
+            }
+        }
+        serialize_f64(&tensors, &header)
+    }
+
+    /// Parse bytes written by [`TrainState::to_bytes`] (`path` only names the source in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let file = FileReader::open(bytes, path, FORMAT, FORMAT_VERSION)?;
+        let epochs_done: usize = file.parse("epochs_done")?;
+        let n: usize = file.parse("n_params")?;
+        let best_score: Option<f64> = file.parse("best_score")?;
+        let params = file.f64("params", &[n])?;
+        let best = match best_score {
+            Some(s) => Some((s, file.f64("best_params", &[n])?)),
+            None => None,
+        };
+        let opt = |name: &str| -> Result<OptimizerState> {
+            let m: OptMeta = file.parse(name)?;
+            let (first, second) = if m.len == 0 {
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    file.f64(&format!("{name}.first"), &[m.len])?,
+                    file.f64(&format!("{name}.second"), &[m.len])?,
+                )
+            };
+            Ok(OptimizerState {
+                kind: m.kind,
+                step: m.step,
+                first,
+                second,
+            })
+        };
+        Ok(TrainState {
+            progress: Progress {
+                epochs_done,
+                best,
+                last_params: None,
+            },
+            params,
+            opt_w: opt("opt_w")?,
+            opt_tau: opt("opt_tau")?,
+        })
+    }
+
+    /// Save atomically to `path`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Load a state saved by [`TrainState::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(&read_file(path)?, path)
+    }
+
+    /// Check that this state belongs to a network of `n_params` parameters trained for at most
+    /// `epochs` epochs (`arg` names the source in errors).
+    pub fn check(&self, arg: &str, n_params: usize, epochs: usize) -> Result<()> {
+        if self.params.len() != n_params {
+            return Err(Error::param(
+                arg,
+                format!("the state of a network with {n_params} parameters"),
+                format!("{} parameters", self.params.len()),
+            ));
+        }
+        if self.progress.epochs_done > epochs {
+            return Err(Error::param(
+                arg,
+                format!("a run of at most the config's {epochs} epochs"),
+                format!("{} epochs done", self.progress.epochs_done),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_is_exact_and_bad_bytes_are_refused() {
+        let st = TrainState {
+            progress: Progress {
+                epochs_done: 3,
+                best: Some((0.75, vec![1.0, -2.5, 3.25])),
+                last_params: None,
+            },
+            params: vec![0.1, 0.2, f64::MIN_POSITIVE],
+            opt_w: OptimizerState {
+                kind: OptimizerKind::Adamax,
+                step: 42,
+                first: vec![1e-300, 2.0, -3.0],
+                second: vec![4.0, 5.0, 6.0],
+            },
+            opt_tau: OptimizerState {
+                kind: OptimizerKind::Adamax,
+                step: 42,
+                first: Vec::new(),
+                second: Vec::new(),
+            },
+        };
+        let bytes = st.to_bytes().unwrap();
+        let back = TrainState::from_bytes(&bytes, Path::new("mem")).unwrap();
+        assert_eq!(back, st);
+        assert!(TrainState::from_bytes(&bytes[..bytes.len() - 8], Path::new("mem")).is_err());
+        assert!(st.check("resume", 4, 10).is_err());
+        assert!(st.check("resume", 3, 2).is_err());
+        assert!(st.check("resume", 3, 3).is_ok());
+    }
+}

@@ -1,0 +1,113 @@
+"""Stopping a BPTT run and resuming it from its TrainingState repeats the uninterrupted run exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spikeloom as sl
+from spikeloom.errors import FileFormatError, InvalidParameterError
+
+L = sl.SpikingLayer
+
+
+def data(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 30, 5)) < 0.3, rng.integers(0, 3, n)
+
+
+TRAIN, VAL = data(0, 48), data(1, 24)
+
+
+def net() -> sl.RecurrentNetwork:
+    # Yin's adaptive LIF with trainable time constants: both optimisers (weights, taus) carry state.
+    return sl.RecurrentNetwork(5, [L.alif_yin(12), L.lif(8, recurrent=False)], sl.Readout(3), seed=0)
+
+
+def params_equal(a: sl.RecurrentNetwork, b: sl.RecurrentNetwork) -> bool:
+    pa, pb = a.parameters(), b.parameters()
+    return pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "schedule", "restore_best"),
+    [("adamax", "linear", False), ("adam", "step", True), ("sgd", "step", False)],
+)
+def test_resumed_run_equals_the_uninterrupted_run(optimizer: str, schedule: str, restore_best: bool) -> None:
+    cfg = sl.BPTTConfig(
+        epochs=5,
+        batch_size=8,
+        lr=5e-3,
+        lr_tau=1e-4,
+        optimizer=optimizer,
+        lr_schedule=schedule,
+        lr_step=2,
+        lr_gamma=0.5,
+        restore_best=restore_best,
+    )
+    whole = net()
+    full = sl.fit(whole, TRAIN, validation=VAL, config=cfg, seed=3, progress=False)
+    assert full.state.epochs_done == 5 and not full.interrupted
+
+    part = net()
+    first = sl.fit(part, TRAIN, validation=VAL, config=cfg, seed=3, progress=False, callback=lambda m: m["epoch"] < 2)
+    assert first.interrupted and first.state.epochs_done == 2
+    # Resume into a fresh network (the state's parameters replace its own).
+    rest = net()
+    second = sl.fit(rest, TRAIN, validation=VAL, config=cfg, seed=3, progress=False, resume=first.state)
+    assert second.history["epoch"].to_list() == [3, 4, 5] and not second.interrupted
+    assert second.history["train_loss"].to_list() == full.history["train_loss"].to_list()[2:]
+    assert params_equal(rest, whole)
+    assert second.state.to_bytes() == full.state.to_bytes()
+    if restore_best:
+        assert second.state.best_score == full.history["val_accuracy"].max()
+    # Without the optimiser state (a plain restart from the same weights) the run differs.
+    if optimizer != "sgd":
+        restart = net()
+        restart.set_parameters(**part.parameters())
+        sl.fit(restart, TRAIN, validation=VAL, config=cfg, seed=3, progress=False)
+        assert not params_equal(restart, whole)
+
+
+def test_state_round_trips_through_a_file(tmp_path: Path) -> None:
+    cfg = sl.BPTTConfig(epochs=3, batch_size=8, lr=5e-3)
+    whole = net()
+    sl.fit(whole, TRAIN, config=cfg, progress=False)
+    part = net()
+    first = sl.fit(part, TRAIN, config=cfg, progress=False, callback=lambda m: False)
+    path = tmp_path / "run" / "state.safetensors"
+    first.state.save(path)
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+    loaded = sl.TrainingState.load(path)
+    assert loaded.epochs_done == 1 and loaded.to_bytes() == first.state.to_bytes()
+    rest = net()
+    sl.fit(rest, TRAIN, config=cfg, progress=False, resume=str(path))
+    assert params_equal(rest, whole)
+    # A finished run has nothing left to do: no epochs, parameters unchanged, not interrupted.
+    finished = sl.fit(net(), TRAIN, config=cfg, progress=False).state
+    done = sl.fit(rest, TRAIN, config=cfg, progress=False, resume=finished)
+    assert done.history.height == 0 and not done.interrupted and params_equal(rest, whole)
+
+
+def test_bad_resume_is_refused(tmp_path: Path) -> None:
+    cfg = sl.BPTTConfig(epochs=2, batch_size=8)
+    state = sl.fit(net(), TRAIN, config=cfg, progress=False).state
+    other = sl.RecurrentNetwork(5, [L.lif(7)], sl.Readout(3), seed=0)
+    with pytest.raises(InvalidParameterError, match=r"resume: expected the state of a network with \d+ parameters"):
+        sl.fit(other, TRAIN, config=cfg, progress=False, resume=state)
+    with pytest.raises(InvalidParameterError, match="resume: expected a run of at most the config's 1 epochs"):
+        sl.fit(net(), TRAIN, config=sl.BPTTConfig(epochs=1, batch_size=8), progress=False, resume=state)
+    with pytest.raises(InvalidParameterError, match='resume: expected the state of an "sgd" optimiser.*got.*"adam"'):
+        sgd = sl.BPTTConfig(epochs=3, batch_size=8, optimizer="sgd")
+        sl.fit(net(), TRAIN, config=sgd, progress=False, resume=state)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(state.to_bytes()[:-16])
+    with pytest.raises(FileFormatError, match="broken.safetensors"):
+        sl.TrainingState.load(broken)
+    with pytest.raises(FileNotFoundError, match="resume: no training state"):
+        sl.fit(net(), TRAIN, config=cfg, progress=False, resume=tmp_path / "missing.safetensors")
+    with pytest.raises(InvalidParameterError, match="resume: expected a TrainingState or a path, got int"):
+        sl.fit(net(), TRAIN, config=cfg, progress=False, resume=3)
+    with pytest.raises(InvalidParameterError, match="resume: only BPTT training"):
+        sl.fit(net(), TRAIN, config=sl.EpropConfig(epochs=1), progress=False, resume=state)
