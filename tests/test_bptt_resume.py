@@ -111,3 +111,28 @@ def test_bad_resume_is_refused(tmp_path: Path) -> None:
         sl.fit(net(), TRAIN, config=cfg, progress=False, resume=3)
     with pytest.raises(InvalidParameterError, match="resume: only BPTT training"):
         sl.fit(net(), TRAIN, config=sl.EpropConfig(epochs=1), progress=False, resume=state)
+
+
+def test_checkpoint_is_written_after_every_epoch(tmp_path: Path) -> None:
+    # The file written after epoch 2 resumes to the same end as the uninterrupted run (a crash after
+    # epoch 2 loses nothing); it is rewritten after each epoch (its count follows the callback's).
+    cfg = sl.BPTTConfig(epochs=4, batch_size=8, lr=5e-3, optimizer="adamax", lr_schedule="linear")
+    whole = net()
+    sl.fit(whole, TRAIN, config=cfg, progress=False)
+    path = tmp_path / "ckpt" / "state.safetensors"
+    seen: list[int] = []
+
+    def on_epoch(m: dict) -> bool:
+        seen.append(sl.TrainingState.load(path).epochs_done)
+        if m["epoch"] == 2:
+            (tmp_path / "after2.safetensors").write_bytes(path.read_bytes())
+        return True
+
+    sl.fit(net(), TRAIN, config=cfg, progress=False, checkpoint=path, callback=on_epoch)
+    assert seen == [1, 2, 3, 4]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.safetensors"]
+    rest = net()
+    sl.fit(rest, TRAIN, config=cfg, progress=False, resume=tmp_path / "after2.safetensors", checkpoint=path)
+    assert params_equal(rest, whole) and sl.TrainingState.load(path).epochs_done == 4
+    with pytest.raises(InvalidParameterError, match="checkpoint: expected a file path, got the folder"):
+        sl.fit(net(), TRAIN, config=cfg, progress=False, checkpoint=tmp_path)

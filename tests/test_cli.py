@@ -136,3 +136,25 @@ def test_ctrl_c_stops_training_cleanly_and_keeps_the_weights(tmp_path):
     history = pl.read_parquet(tmp_path / "history.parquet")
     assert history.height == metrics["epochs"]
     assert (tmp_path / "network.safetensors").exists()
+
+
+def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
+    # 2 epochs, then the same command with 4 epochs resumes from the checkpoint: the network equals
+    # that of one uninterrupted 4-epoch run (restore_best picks the same epoch); other methods refuse.
+    import numpy as np
+    from spikeloom.recurrent import RecurrentNetwork
+
+    ckpt = tmp_path / "state.safetensors"
+    base = ["train", "seqdigits", "--method", "bptt", "--no-progress", "--json"]
+    assert main([*base, "--epochs", "2", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--epochs", "4", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["epochs"] == 2 and resumed["epochs_done"] == 4
+    assert main([*base, "--epochs", "4", "--out", str(tmp_path / "b")]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["test_accuracy"] == whole["test_accuracy"] and resumed["val_accuracy"] == whole["val_accuracy"]
+    a = RecurrentNetwork.load(tmp_path / "a" / "network.safetensors").parameters()
+    b = RecurrentNetwork.load(tmp_path / "b" / "network.safetensors").parameters()
+    assert all(np.array_equal(a[k], b[k]) for k in b)
+    assert main(["train", "yinyang", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
+    assert "--checkpoint: only BPTT recipes" in capsys.readouterr().err

@@ -160,6 +160,7 @@ class RsnnNetwork:
         config: str,
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
         resume: bytes | None = None,
+        checkpoint: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool, bytes]: ...
     def evaluate(
         self,

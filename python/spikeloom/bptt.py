@@ -201,12 +201,14 @@ def fit_bptt(
     progress: bool = True,
     callback: Any = None,
     resume: Any = None,
+    checkpoint: Any = None,
 ) -> Any:
     """Train ``net`` in place with BPTT; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`
     whose ``state`` (a :class:`~spikeloom.TrainingState`) can be passed back as ``resume`` to continue
     the run; ``resume`` (a state or the path of a saved one) replaces ``net``'s parameters by the
-    state's and runs the epochs after ``state.epochs_done``."""
-    from .checkpoint import TrainingState, as_state
+    state's and runs the epochs after ``state.epochs_done``. With ``checkpoint`` (a path) the state is
+    also written there, atomically, after every completed epoch."""
+    from .checkpoint import TrainingState, as_state, checkpoint_path
 
     state = as_state(resume)
     config = config or BPTTConfig()
@@ -238,6 +240,7 @@ def fit_bptt(
         progress,
         callback,
         resume=state.to_bytes() if state is not None else None,
+        checkpoint=None if checkpoint is None else checkpoint_path(checkpoint),
     )
     result.state = TrainingState(result.state)
     return result
@@ -252,8 +255,9 @@ def run_fit(
     progress: bool,
     callback: Any,
     resume: bytes | None = None,
+    checkpoint: str | None = None,
 ) -> Any:
-    """Call a core ``fit(*args, on_epoch)`` (``fit(*args, on_epoch, resume)`` when ``resume`` is given)
+    """Call a core ``fit(*args, on_epoch)`` (``fit(*args, on_epoch, resume, checkpoint)`` when given)
     with a tqdm bar and the user's per-epoch ``callback``; return a :class:`~spikeloom.FitResult` with
     the history as a polars DataFrame of ``schema`` (``epochs``: the epochs this call should run), and
     the core's state bytes, if it returns any, in ``state``."""
@@ -281,10 +285,10 @@ def run_fit(
     start = time.perf_counter()
     state = None
     try:
-        if resume is None:
+        if resume is None and checkpoint is None:
             out = core_fit(*args, on_epoch)
         else:
-            out = core_fit(*args, on_epoch, resume)
+            out = core_fit(*args, on_epoch, resume, checkpoint)
         rows, interrupted = out[0], out[1]
         if len(out) > 2:
             state = out[2]

@@ -74,4 +74,15 @@ def as_state(resume: TrainingState | str | os.PathLike[str] | None) -> TrainingS
     raise InvalidParameterError(f"resume: expected a TrainingState or a path, got {type(resume).__name__}")
 
 
+def checkpoint_path(checkpoint: str | os.PathLike[str]) -> str:
+    """``checkpoint`` as a path string, its folder created."""
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise InvalidParameterError(f"checkpoint: expected a path, got {type(checkpoint).__name__}")
+    p = Path(checkpoint)
+    if p.is_dir():
+        raise InvalidParameterError(f"checkpoint: expected a file path, got the folder {str(p)!r}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return str(p)
+
+
 __all__ = ["TrainingState"]

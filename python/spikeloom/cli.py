@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import recipes
 from ._atomic import write_parquet_atomic, write_text_atomic
-from .errors import SpikeloomError
+from .errors import InvalidParameterError, SpikeloomError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         help="how the hardware is trained",
     )
     t.add_argument("--chips", type=int, default=10, help="chip instances the deployed test accuracy is measured on")
+    t.add_argument(
+        "--checkpoint",
+        default=None,
+        help="BPTT recipes: training-state file, resumed from if it exists and rewritten after every epoch",
+    )
     from .sweep import add_sweep_parser
 
     add_sweep_parser(sub)
@@ -61,7 +66,10 @@ def _train(a: argparse.Namespace) -> int:
         hardware=a.hardware,
         hardware_mode=a.hardware_mode,
         chips=a.chips,
+        checkpoint=a.checkpoint,
     )
+    if a.checkpoint is not None and recipe.method != "bptt":
+        raise InvalidParameterError(f"--checkpoint: only BPTT recipes can resume, got method {recipe.method!r}")
     result = recipe.run(args)
     m = result.metrics
     if "test_accuracy" in m:

@@ -35,6 +35,8 @@ class RecipeArgs:
     hardware_mode: str = "ideal"
     #: Chip instances (or, in the loop, trials on the training chip) the test accuracy is measured on.
     chips: int = 10
+    #: BPTT recipes: a training-state file, resumed from when it exists and rewritten after every epoch.
+    checkpoint: str | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ Yin et al. write their time constants in steps (dt = 1); in seconds they are ``s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,10 @@ def run_bptt(
     callback: Any = None,
     **extra: Any,
 ) -> RecipeResult:
-    """Train with validation-based model selection, evaluate on the test set, report."""
+    """Train with validation-based model selection, evaluate on the test set, report. With
+    ``args.checkpoint`` the run resumes from that training-state file when it exists and rewrites it
+    after every epoch."""
+    resume = args.checkpoint if args.checkpoint is not None and Path(args.checkpoint).is_file() else None
     result, seconds = timed(
         lambda: fit(
             net,
@@ -51,6 +55,8 @@ def run_bptt(
             threads=args.threads,
             progress=args.progress,
             callback=callback,
+            resume=resume,
+            checkpoint=args.checkpoint,
         )
     )
     test = net.evaluate(
@@ -69,10 +75,18 @@ def run_bptt(
         "epochs": h.height,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        "val_accuracy": float(h["val_accuracy"].max()) if h.height else float("nan"),
+        # With restore_best the best epoch may predate a resume: the state remembers its score.
+        "val_accuracy": (
+            result.state.best_score
+            if result.state.best_score is not None
+            else float(h["val_accuracy"].max())
+            if h.height
+            else float("nan")
+        ),
         "rates_hz": test["rates_hz"],
         "train_seconds": seconds,
         "interrupted": result.interrupted,
+        "epochs_done": result.state.epochs_done,
         **extra,
     }
     return RecipeResult(metrics=metrics, history=h, model=net)

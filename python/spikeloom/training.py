@@ -145,6 +145,7 @@ def fit(
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
     resume: Any = None,
+    checkpoint: Any = None,
 ) -> FitResult:
     """Train ``net`` in place.
 
@@ -169,6 +170,8 @@ def fit(
         resume: BPTT only: a :class:`~spikeloom.TrainingState` (or the path of a saved one) from an
             earlier ``fit`` of this network and config; training continues from it (its parameters
             replace ``net``'s) with the epochs after ``state.epochs_done``.
+        checkpoint: BPTT only: a file the run's :class:`~spikeloom.TrainingState` is written to
+            (atomically) after every completed epoch, for ``resume`` after a crash.
 
     Returns:
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
@@ -178,11 +181,12 @@ def fit(
     from .eprop import EpropConfig, fit_eprop
     from .recurrent import RecurrentNetwork
 
-    if resume is not None and not (isinstance(net, RecurrentNetwork) and not isinstance(config, EpropConfig)):
-        raise InvalidParameterError(
-            "resume: only BPTT training (a RecurrentNetwork with a BPTTConfig) can resume from a TrainingState, "
-            f"got a {type(net).__name__} with a {type(config).__name__}"
-        )
+    for name, value in (("resume", resume), ("checkpoint", checkpoint)):
+        if value is not None and not (isinstance(net, RecurrentNetwork) and not isinstance(config, EpropConfig)):
+            raise InvalidParameterError(
+                f"{name}: only BPTT training (a RecurrentNetwork with a BPTTConfig) has a TrainingState, "
+                f"got a {type(net).__name__} with a {type(config).__name__}"
+            )
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
             raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
@@ -222,6 +226,7 @@ def fit(
             progress=progress,
             callback=callback,
             resume=resume,
+            checkpoint=checkpoint,
         )
     if not isinstance(net, TTFSNetwork):
         raise InvalidParameterError(

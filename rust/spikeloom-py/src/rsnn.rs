@@ -255,7 +255,7 @@ impl PyRsnnNetwork {
 
     /// Train in place with BPTT. `config` is the core's BpttConfig as JSON. Returns (history,
     /// interrupted); Ctrl-C stops after the current epoch.
-    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None))]
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -267,6 +267,7 @@ impl PyRsnnNetwork {
         config: &str,
         callback: Option<Py<PyAny>>,
         resume: Option<&[u8]>,
+        checkpoint: Option<PathBuf>,
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
         let cfg: BpttConfig = json(py, "config", config)?;
         let resume = resume
@@ -279,7 +280,16 @@ impl PyRsnnNetwork {
         let slot = &mut state;
         let (rows, interrupted) =
             sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
-                let (history, st) = train::fit_from(inner, t, v, &cfg, resume.as_ref(), cb, stop)?;
+                let (history, st) = train::fit_from(
+                    inner,
+                    t,
+                    v,
+                    &cfg,
+                    resume.as_ref(),
+                    checkpoint.as_deref(),
+                    cb,
+                    stop,
+                )?;
                 *slot = Some(st);
                 Ok(history)
             })?;

@@ -110,6 +110,11 @@ pub trait EpochWork<N> {
         stats: &Self::Stats,
         start: Instant,
     ) -> Result<(Self::Metrics, Option<f64>)>;
+    /// Called when an epoch has completed (`progress` counts it), before the callback: e.g. to write
+    /// the run's state to a checkpoint file. Default: nothing.
+    fn epoch_done(&mut self, _net: &mut N, _progress: &Progress) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Run the epochs over `n_samples` training samples; returns the metrics of every epoch run.
@@ -158,7 +163,6 @@ pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
         shuffle(&mut order, epoch);
     }
     let mut history = Vec::new();
-    let mut best = progress.best.take();
     progress.last_params = None;
     for epoch in progress.epochs_done + 1..=spec.epochs {
         let start = Instant::now();
@@ -174,8 +178,8 @@ pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
         }
         let (metrics, score) = work.finish(net, epoch, &stats, start)?;
         if let (Some(score), true) = (score, spec.restore_best) {
-            if best.as_ref().map_or(true, |(b, _)| score >= *b) {
-                best = Some((score, net.flat_params().clone()));
+            if progress.best.as_ref().map_or(true, |(b, _)| score >= *b) {
+                progress.best = Some((score, net.flat_params().clone()));
             }
         }
         if stopped {
@@ -183,16 +187,15 @@ pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
             break;
         }
         progress.epochs_done = epoch;
+        work.epoch_done(net, progress)?;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
             break;
         }
     }
-    if let Some((score, p)) = best {
-        let last = std::mem::replace(net.flat_params(), p.clone());
-        progress.best = Some((score, p));
-        progress.last_params = Some(last);
+    if let Some((_, p)) = &progress.best {
+        progress.last_params = Some(std::mem::replace(net.flat_params(), p.clone()));
     }
     Ok(history)
 }

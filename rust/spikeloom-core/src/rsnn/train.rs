@@ -21,6 +21,7 @@ use crate::train::adam::{Optimizer, OptimizerKind};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 /// Samples per work item of a BPTT gradient: one lockstep group of the reverse pass (see
@@ -777,11 +778,12 @@ pub fn fit(
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<BpttEpochMetrics>> {
-    fit_from(net, train, validation, cfg, None, callback, interrupt).map(|(h, _)| h)
+    fit_from(net, train, validation, cfg, None, None, callback, interrupt).map(|(h, _)| h)
 }
 
 /// [`fit`] continuing the run whose state is `resume` (its parameters replace `net`'s; see
-/// [`TrainState`]); returns the epochs' metrics and the state to resume from. A run stopped after an
+/// [`TrainState`]); returns the epochs' metrics and the state to resume from. With `checkpoint`, the
+/// state is also written (atomically) to that file after every completed epoch. A run stopped after an
 /// epoch (callback) and resumed with the same config and data gives the same parameters, bit for bit,
 /// as the uninterrupted run; an epoch stopped by `interrupt` is not counted and runs again in full.
 pub fn fit_from(
@@ -790,6 +792,7 @@ pub fn fit_from(
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
     resume: Option<&TrainState>,
+    checkpoint: Option<&Path>,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
@@ -802,8 +805,12 @@ pub fn fit_from(
         st.check("resume", net.params.len(), cfg.epochs)?;
     }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, resume, callback, interrupt),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, resume, callback, interrupt),
+        Precision::F32 => {
+            fit_impl::<f32>(net, train, validation, cfg, resume, checkpoint, callback, interrupt)
+        }
+        Precision::F64 => {
+            fit_impl::<f64>(net, train, validation, cfg, resume, checkpoint, callback, interrupt)
+        }
     }
 }
 
@@ -833,6 +840,7 @@ fn fit_impl<F: Real>(
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
     resume: Option<&TrainState>,
+    checkpoint: Option<&Path>,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
@@ -848,6 +856,7 @@ fn fit_impl<F: Real>(
         any_tau: tau_mask.iter().any(|&b| b),
         tau_mask,
         scratch: GradScratch::default(),
+        checkpoint,
     };
     let mut progress = Progress::default();
     if let Some(st) = resume {
@@ -871,13 +880,7 @@ fn fit_impl<F: Real>(
         .last_params
         .take()
         .unwrap_or_else(|| net.params.clone());
-    let state = TrainState {
-        progress,
-        params,
-        opt_w: work.opt_w.state(),
-        opt_tau: work.opt_tau.state(),
-    };
-    Ok((history, state))
+    Ok((history, work.state(progress, params)))
 }
 
 /// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and
@@ -891,11 +894,32 @@ struct BpttEpoch<'a, F: Real> {
     tau_mask: Vec<bool>,
     any_tau: bool,
     scratch: GradScratch<F>,
+    /// Where to write the run's state after every epoch.
+    checkpoint: Option<&'a Path>,
+}
+
+impl<F: Real> BpttEpoch<'_, F> {
+    /// The run's state with `progress` and the parameters `params`.
+    fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
+        TrainState {
+            progress,
+            params,
+            opt_w: self.opt_w.state(),
+            opt_tau: self.opt_tau.state(),
+        }
+    }
 }
 
 impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
     type Stats = BatchStats;
     type Metrics = BpttEpochMetrics;
+
+    fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
+        match self.checkpoint {
+            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
+            None => Ok(()),
+        }
+    }
 
     fn batch(
         &mut self,
