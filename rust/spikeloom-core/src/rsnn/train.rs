@@ -805,12 +805,12 @@ pub fn fit_from(
         st.check("resume", net.params.len(), cfg.epochs)?;
     }
     match cfg.precision {
-        Precision::F32 => {
-            fit_impl::<f32>(net, train, validation, cfg, resume, checkpoint, callback, interrupt)
-        }
-        Precision::F64 => {
-            fit_impl::<f64>(net, train, validation, cfg, resume, checkpoint, callback, interrupt)
-        }
+        Precision::F32 => fit_impl::<f32>(
+            net, train, validation, cfg, resume, checkpoint, callback, interrupt,
+        ),
+        Precision::F64 => fit_impl::<f64>(
+            net, train, validation, cfg, resume, checkpoint, callback, interrupt,
+        ),
     }
 }
 
