@@ -285,8 +285,10 @@ impl PyRsnnNetwork {
                     t,
                     v,
                     &cfg,
-                    resume.as_ref(),
-                    checkpoint.as_deref(),
+                    train::Continuation {
+                        resume: resume.as_ref(),
+                        checkpoint: checkpoint.as_deref(),
+                    },
                     cb,
                     stop,
                 )?;

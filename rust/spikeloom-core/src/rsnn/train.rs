@@ -778,12 +778,30 @@ pub fn fit(
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<BpttEpochMetrics>> {
-    fit_from(net, train, validation, cfg, None, None, callback, interrupt).map(|(h, _)| h)
+    fit_from(
+        net,
+        train,
+        validation,
+        cfg,
+        Continuation::default(),
+        callback,
+        interrupt,
+    )
+    .map(|(h, _)| h)
 }
 
-/// [`fit`] continuing the run whose state is `resume` (its parameters replace `net`'s; see
-/// [`TrainState`]); returns the epochs' metrics and the state to resume from. With `checkpoint`, the
-/// state is also written (atomically) to that file after every completed epoch. A run stopped after an
+/// How a [`fit_from`] call relates to other calls of the same run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Continuation<'a> {
+    /// Continue from this state (its parameters replace the network's).
+    pub resume: Option<&'a TrainState>,
+    /// Write the state to this file (atomically) after every completed epoch.
+    pub checkpoint: Option<&'a Path>,
+}
+
+/// [`fit`] continuing the run whose state is `run.resume` (its parameters replace `net`'s; see
+/// [`TrainState`]); returns the epochs' metrics and the state to resume from. With `run.checkpoint`,
+/// the state is also written (atomically) to that file after every completed epoch. A run stopped after an
 /// epoch (callback) and resumed with the same config and data gives the same parameters, bit for bit,
 /// as the uninterrupted run; an epoch stopped by `interrupt` is not counted and runs again in full.
 pub fn fit_from(
@@ -791,8 +809,7 @@ pub fn fit_from(
     train: Data<'_>,
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
-    resume: Option<&TrainState>,
-    checkpoint: Option<&Path>,
+    run: Continuation<'_>,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
@@ -801,16 +818,12 @@ pub fn fit_from(
     if let Some(v) = validation {
         v.check("validation", net, &cfg.loss)?;
     }
-    if let Some(st) = resume {
+    if let Some(st) = run.resume {
         st.check("resume", net.params.len(), cfg.epochs)?;
     }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(
-            net, train, validation, cfg, resume, checkpoint, callback, interrupt,
-        ),
-        Precision::F64 => fit_impl::<f64>(
-            net, train, validation, cfg, resume, checkpoint, callback, interrupt,
-        ),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, run, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, run, callback, interrupt),
     }
 }
 
@@ -839,8 +852,7 @@ fn fit_impl<F: Real>(
     train: Data<'_>,
     validation: Option<Data<'_>>,
     cfg: &BpttConfig,
-    resume: Option<&TrainState>,
-    checkpoint: Option<&Path>,
+    run: Continuation<'_>,
     callback: &mut dyn FnMut(&BpttEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<(Vec<BpttEpochMetrics>, TrainState)> {
@@ -856,10 +868,10 @@ fn fit_impl<F: Real>(
         any_tau: tau_mask.iter().any(|&b| b),
         tau_mask,
         scratch: GradScratch::default(),
-        checkpoint,
+        checkpoint: run.checkpoint,
     };
     let mut progress = Progress::default();
-    if let Some(st) = resume {
+    if let Some(st) = run.resume {
         net.set_params(st.params.clone())
             .map_err(|e| Error::param("resume", "valid parameters", e))?;
         work.opt_w.restore(&st.opt_w, "resume")?;
