@@ -800,10 +800,11 @@ pub struct Continuation<'a> {
 }
 
 /// [`fit`] continuing the run whose state is `run.resume` (its parameters replace `net`'s; see
-/// [`TrainState`]); returns the epochs' metrics and the state to resume from. With `run.checkpoint`,
-/// the state is also written (atomically) to that file after every completed epoch. A run stopped after an
-/// epoch (callback) and resumed with the same config and data gives the same parameters, bit for bit,
-/// as the uninterrupted run; an epoch stopped by `interrupt` is not counted and runs again in full.
+/// [`TrainState`]); returns the epochs' metrics and the state to resume from. With
+/// `run.checkpoint`, the state is also written (atomically) to that file after every completed
+/// epoch. A run stopped after an epoch (callback) and resumed with the same config and data gives
+/// the same parameters, bit for bit, as the uninterrupted run; an epoch stopped by `interrupt` is
+/// not counted and runs again in full.
 pub fn fit_from(
     net: &mut RsnnNetwork,
     train: Data<'_>,
