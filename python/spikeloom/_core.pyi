@@ -184,7 +184,7 @@ class RsnnNetwork:
     @staticmethod
     def load(path: str) -> tuple[RsnnNetwork, str]: ...
 
-def bptt_state_info(data: bytes, source: str) -> tuple[int, int, float | None]: ...
+def training_state_info(data: bytes, source: str) -> tuple[str, int, int, float | None]: ...
 
 class SimGroup:
     def __init__(
@@ -272,7 +272,9 @@ def eprop_fit(
     val_y: Any | None,
     config: str,
     callback: Any | None = None,
-) -> tuple[list[dict[str, Any]], bool]: ...
+    resume: bytes | None = None,
+    checkpoint: str | None = None,
+) -> tuple[list[dict[str, Any]], bool, bytes]: ...
 def eprop_gradient(
     net: RsnnNetwork, x: Any, y: Any, config: str, online_sum: bool = False
 ) -> tuple[float, npt.NDArray[np.float64]]: ...

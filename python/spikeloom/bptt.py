@@ -208,9 +208,8 @@ def fit_bptt(
     the run; ``resume`` (a state or the path of a saved one) replaces ``net``'s parameters by the
     state's and runs the epochs after ``state.epochs_done``. With ``checkpoint`` (a path) the state is
     also written there, atomically, after every completed epoch."""
-    from .checkpoint import TrainingState, as_state, checkpoint_path
+    from .checkpoint import Resumable
 
-    state = as_state(resume)
     config = config or BPTTConfig()
     if not isinstance(config, BPTTConfig):
         raise InvalidParameterError(f"config: expected a BPTTConfig, got {type(config).__name__}")
@@ -219,31 +218,16 @@ def fit_bptt(
     cfg_json = config.to_core_json(seed, threads)
     x, y, vx, vy = sequence_data(net.n_inputs, net.n_outputs, train, validation, targets)
 
-    done = 0
-    if state is not None:
-        if state.n_params != net._net.params().size:
-            raise InvalidParameterError(
-                f"resume: expected the state of a network with {net._net.params().size} parameters, "
-                f"got {state.n_params}"
-            )
-        if state.epochs_done > config.epochs:
-            raise InvalidParameterError(
-                f"resume: expected a run of at most the config's {config.epochs} epochs, got {state.epochs_done} done"
-            )
-        done = state.epochs_done
-    result = run_fit(
+    return run_fit(
         net._net.fit,
         (x, y, vx, vy, cfg_json),
-        config.epochs - done,
+        config.epochs,
         "bptt",
         HISTORY_SCHEMA,
         progress,
         callback,
-        resume=state.to_bytes() if state is not None else None,
-        checkpoint=None if checkpoint is None else checkpoint_path(checkpoint),
+        resumable=Resumable("bptt", net._net.params().size, resume, checkpoint),
     )
-    result.state = TrainingState(result.state)
-    return result
 
 
 def run_fit(
@@ -254,13 +238,18 @@ def run_fit(
     schema: dict[str, Any],
     progress: bool,
     callback: Any,
-    resume: bytes | None = None,
-    checkpoint: str | None = None,
+    resumable: Any = None,
 ) -> Any:
-    """Call a core ``fit(*args, on_epoch)`` (``fit(*args, on_epoch, resume, checkpoint)`` when given)
-    with a tqdm bar and the user's per-epoch ``callback``; return a :class:`~spikeloom.FitResult` with
-    the history as a polars DataFrame of ``schema`` (``epochs``: the epochs this call should run), and
-    the core's state bytes, if it returns any, in ``state``."""
+    """Call a core ``fit(*args, on_epoch)`` with a tqdm bar and the user's per-epoch ``callback``;
+    return a :class:`~spikeloom.FitResult` with the history as a polars DataFrame of ``schema``. With
+    ``resumable`` (a :class:`~spikeloom.checkpoint.Resumable`), the core is called as
+    ``fit(*args, on_epoch, resume, checkpoint)``, runs the epochs after the resumed state's, and its
+    state is returned in ``state``."""
+    resume = checkpoint = None
+    if resumable is not None:
+        resume, checkpoint = resumable.core_args(epochs)
+        epochs -= resumable.epochs_done
+    from .checkpoint import TrainingState
     from .training import FitResult
 
     bar = None
@@ -285,13 +274,11 @@ def run_fit(
     start = time.perf_counter()
     state = None
     try:
-        if resume is None and checkpoint is None:
-            out = core_fit(*args, on_epoch)
+        if resumable is None:
+            rows, interrupted = core_fit(*args, on_epoch)
         else:
-            out = core_fit(*args, on_epoch, resume, checkpoint)
-        rows, interrupted = out[0], out[1]
-        if len(out) > 2:
-            state = out[2]
+            rows, interrupted, state_bytes = core_fit(*args, on_epoch, resume, checkpoint)
+            state = TrainingState(state_bytes)
     finally:
         if bar is not None:
             bar.close()

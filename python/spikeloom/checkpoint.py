@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from . import _core
 from ._atomic import write_atomic
@@ -11,10 +12,11 @@ from .errors import InvalidParameterError
 
 
 class TrainingState:
-    """Where a BPTT training run stands: the parameters reached, the optimiser's moments and step
-    count, the epochs completed and the best validation epoch so far (under ``restore_best``).
+    """Where a training run stands: the parameters reached, the optimiser's moments and step count,
+    the epochs completed, the best validation epoch so far (under ``restore_best``), and e-prop's
+    adaptive feedback matrix and update count.
 
-    Every BPTT :func:`~spikeloom.fit` returns one in :attr:`FitResult.state`. Passing it back as
+    Every BPTT, DECOLLE and e-prop :func:`~spikeloom.fit` returns one in :attr:`FitResult.state`. Passing it back as
     ``fit(net, data, config=cfg, resume=state)`` continues the run: with the same config and data, a
     run stopped after an epoch (by its callback) and resumed ends with the same parameters, bit for
     bit, as the uninterrupted run (same shuffles, learning-rate schedule and optimiser steps). An epoch
@@ -27,7 +29,14 @@ class TrainingState:
         if not isinstance(data, bytes | bytearray):
             raise InvalidParameterError(f"data: expected bytes, got {type(data).__name__}")
         self._data = bytes(data)
-        self._epochs_done, self._n_params, self._best_score = _core.bptt_state_info(self._data, source)
+        self._method, self._epochs_done, self._n_params, self._best_score = _core.training_state_info(
+            self._data, source
+        )
+
+    @property
+    def method(self) -> str:
+        """The training method of the run ("bptt", "decolle" or "eprop")."""
+        return self._method
 
     @property
     def epochs_done(self) -> int:
@@ -62,7 +71,10 @@ class TrainingState:
         return cls(p.read_bytes(), str(p))
 
     def __repr__(self) -> str:
-        return f"TrainingState(epochs_done={self.epochs_done}, n_params={self.n_params}, best_score={self.best_score})"
+        return (
+            f"TrainingState(method={self.method!r}, epochs_done={self.epochs_done}, n_params={self.n_params}, "
+            f"best_score={self.best_score})"
+        )
 
 
 def as_state(resume: TrainingState | str | os.PathLike[str] | None) -> TrainingState | None:
@@ -85,4 +97,37 @@ def checkpoint_path(checkpoint: str | os.PathLike[str]) -> str:
     return str(p)
 
 
-__all__ = ["TrainingState"]
+class Resumable:
+    """The ``resume`` / ``checkpoint`` arguments of a ``fit`` of ``method`` on a network of ``n_params``
+    parameters, checked."""
+
+    def __init__(self, method: str, n_params: int, resume: Any, checkpoint: Any) -> None:
+        self.method, self.n_params = method, n_params
+        self.state = as_state(resume)
+        self.checkpoint = None if checkpoint is None else checkpoint_path(checkpoint)
+        if self.state is not None:
+            if self.state.method != method:
+                raise InvalidParameterError(
+                    f"resume: expected the state of a {method} run, got that of a {self.state.method} run"
+                )
+            if self.state.n_params != n_params:
+                raise InvalidParameterError(
+                    f"resume: expected the state of a network with {n_params} parameters, got {self.state.n_params}"
+                )
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs the resumed run has done (0 for a new run)."""
+        return 0 if self.state is None else self.state.epochs_done
+
+    def core_args(self, epochs: int) -> tuple[bytes | None, str | None]:
+        """(state bytes, checkpoint path) for the core, after checking the state against the config's
+        ``epochs``."""
+        if self.epochs_done > epochs:
+            raise InvalidParameterError(
+                f"resume: expected a run of at most the config's {epochs} epochs, got {self.epochs_done} done"
+            )
+        return (None if self.state is None else self.state.to_bytes()), self.checkpoint
+
+
+__all__ = ["Resumable", "TrainingState"]

@@ -389,8 +389,11 @@ def fit_decolle(
     threads: int = 0,
     progress: bool = True,
     callback: Any = None,
+    resume: Any = None,
+    checkpoint: Any = None,
 ) -> Any:
-    """Train ``net`` in place with DECOLLE; see :func:`spikeloom.fit`. Returns a :class:`~spikeloom.FitResult`."""
+    """Train ``net`` in place with DECOLLE; see :func:`spikeloom.fit` (also for ``resume`` and
+    ``checkpoint``). Returns a :class:`~spikeloom.FitResult`."""
     config = config or DecolleConfig()
     if not isinstance(config, DecolleConfig):
         raise InvalidParameterError(f"config: expected a DecolleConfig, got {type(config).__name__}")
@@ -401,8 +404,18 @@ def fit_decolle(
 
     x, y, vx, vy = sequence_data(net.n_inputs, net.n_outputs, train, validation, v.labels)
     from .bptt import run_fit
+    from .checkpoint import Resumable
 
-    return run_fit(net._net.fit, (x, y, vx, vy, cfg_json), config.epochs, "decolle", HISTORY_SCHEMA, progress, callback)
+    return run_fit(
+        net._net.fit,
+        (x, y, vx, vy, cfg_json),
+        config.epochs,
+        "decolle",
+        HISTORY_SCHEMA,
+        progress,
+        callback,
+        resumable=Resumable("decolle", net._net.params().size, resume, checkpoint),
+    )
 
 
 __all__ = ["DecolleConfig", "DecolleNetwork", "DecolleRecording", "fit_decolle"]

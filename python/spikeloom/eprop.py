@@ -166,8 +166,11 @@ def fit_eprop(
     threads: int = 0,
     progress: bool = True,
     callback: Any = None,
+    resume: Any = None,
+    checkpoint: Any = None,
 ) -> Any:
-    """Train ``net`` in place with e-prop; same arguments as :func:`spikeloom.fit`. Returns a
+    """Train ``net`` in place with e-prop; same arguments as :func:`spikeloom.fit` (also for ``resume``
+    and ``checkpoint``). Returns a
     :class:`~spikeloom.FitResult` whose history has one row per epoch (``updates`` = optimiser steps so far)."""
     _check_net(net)
     config = config or EpropConfig()
@@ -181,7 +184,18 @@ def fit_eprop(
     def core_fit(*args: Any) -> Any:
         return _core.eprop_fit(net._net, *args)
 
-    return run_fit(core_fit, (x, y, vx, vy, cfg_json), config.epochs, "eprop", HISTORY_SCHEMA, progress, callback)
+    from .checkpoint import Resumable
+
+    return run_fit(
+        core_fit,
+        (x, y, vx, vy, cfg_json),
+        config.epochs,
+        "eprop",
+        HISTORY_SCHEMA,
+        progress,
+        callback,
+        resumable=Resumable("eprop", net._net.params().size, resume, checkpoint),
+    )
 
 
 def eprop_update(

@@ -116,8 +116,8 @@ class FitResult:
             bumps, chopped, seconds).
         interrupted: True when Ctrl-C or the callback stopped training early (weights are kept).
         seconds: wall time of the whole call, seconds.
-        state: BPTT only: the run's :class:`~spikeloom.TrainingState`, to resume it with
-            ``fit(..., resume=state)`` (``None`` for the other methods).
+        state: BPTT, DECOLLE and e-prop: the run's :class:`~spikeloom.TrainingState`, to resume it
+            with ``fit(..., resume=state)`` (``None`` for the other methods).
     """
 
     history: pl.DataFrame
@@ -167,11 +167,11 @@ def fit(
         threads: worker threads (0 = all cores).
         progress: show a tqdm progress bar (stderr).
         callback: called with each epoch's metrics dict; returning ``False`` stops training.
-        resume: BPTT only: a :class:`~spikeloom.TrainingState` (or the path of a saved one) from an
-            earlier ``fit`` of this network and config; training continues from it (its parameters
-            replace ``net``'s) with the epochs after ``state.epochs_done``.
-        checkpoint: BPTT only: a file the run's :class:`~spikeloom.TrainingState` is written to
-            (atomically) after every completed epoch, for ``resume`` after a crash.
+        resume: BPTT, DECOLLE and e-prop: a :class:`~spikeloom.TrainingState` (or the path of a saved
+            one) from an earlier ``fit`` of this network and config; training continues from it (its
+            parameters replace ``net``'s) with the epochs after ``state.epochs_done``.
+        checkpoint: BPTT, DECOLLE and e-prop: a file the run's :class:`~spikeloom.TrainingState` is
+            written to (atomically) after every completed epoch, for ``resume`` after a crash.
 
     Returns:
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
@@ -181,12 +181,11 @@ def fit(
     from .eprop import EpropConfig, fit_eprop
     from .recurrent import RecurrentNetwork
 
-    for name, value in (("resume", resume), ("checkpoint", checkpoint)):
-        if value is not None and not (isinstance(net, RecurrentNetwork) and not isinstance(config, EpropConfig)):
-            raise InvalidParameterError(
-                f"{name}: only BPTT training (a RecurrentNetwork with a BPTTConfig) has a TrainingState, "
-                f"got a {type(net).__name__} with a {type(config).__name__}"
-            )
+    if (resume is not None or checkpoint is not None) and not isinstance(net, RecurrentNetwork | DecolleNetwork):
+        name = "resume" if resume is not None else "checkpoint"
+        raise InvalidParameterError(
+            f"{name}: only BPTT, DECOLLE and e-prop training have a TrainingState, got a {type(net).__name__}"
+        )
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
             raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
@@ -199,6 +198,8 @@ def fit(
             threads=threads,
             progress=progress,
             callback=callback,
+            resume=resume,
+            checkpoint=checkpoint,
         )
 
     if isinstance(config, EpropConfig):
@@ -211,6 +212,8 @@ def fit(
             threads=threads,
             progress=progress,
             callback=callback,
+            resume=resume,
+            checkpoint=checkpoint,
         )
 
     if isinstance(net, RecurrentNetwork) or isinstance(config, BPTTConfig):

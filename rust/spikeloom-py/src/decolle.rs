@@ -3,7 +3,7 @@
 //! metrics come back as Python dicts.
 
 use crate::errors::enter_core;
-use crate::rsnn::{json, sequence_fit, sequences, targets};
+use crate::rsnn::{json, resumable_fit, sequences, targets};
 use numpy::ndarray::{Array1, Array3};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
@@ -106,9 +106,10 @@ impl PyDecolleNetwork {
         self.inner.layout.n_trainable
     }
 
-    /// Train in place. `config` is the core's DecolleConfig as JSON. Returns (history, interrupted);
-    /// Ctrl-C stops after the current epoch.
-    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None))]
+    /// Train in place. `config` is the core's DecolleConfig as JSON; `resume`: training-state bytes
+    /// to continue from; `checkpoint`: file the state is written to after every epoch. Returns
+    /// (history, interrupted, state bytes); Ctrl-C stops after the current batch.
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -119,13 +120,22 @@ impl PyDecolleNetwork {
         val_y: Option<&Bound<'py, PyAny>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+        resume: Option<&[u8]>,
+        checkpoint: Option<PathBuf>,
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
         let cfg: DecolleConfig = json(py, "config", config)?;
         let n_out = self.inner.spec.n_outputs;
         let inner = &mut self.inner;
-        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
-            train::fit(inner, t, v, &cfg, cb, stop)
-        })
+        let data = (x, y, val_x, val_y);
+        resumable_fit(
+            py,
+            data,
+            n_out,
+            callback,
+            resume,
+            checkpoint,
+            |t, v, run, cb, stop| train::fit_from(inner, t, v, &cfg, run, cb, stop),
+        )
     }
 
     /// Mean objective, accuracy (last layer), per-layer accuracies and firing rates (Hz).

@@ -2,19 +2,20 @@
 //! per-sample workspace size. Configurations cross the boundary as JSON text (the core's EpropConfig).
 
 use crate::errors::enter_core;
-use crate::rsnn::{json, sequence_fit, sequences, targets, PyRsnnNetwork};
+use crate::rsnn::{json, resumable_fit, sequences, targets, PyRsnnNetwork};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use spikeloom_core::rsnn::eprop::{self, EpropConfig};
 use spikeloom_core::rsnn::train::Data;
 use spikeloom_core::rsnn::Precision;
+use std::path::PathBuf;
 
 /// Train `net` in place with e-prop. Returns (history, interrupted); Ctrl-C stops after the current
 /// epoch.
 #[pyfunction]
-#[pyo3(signature = (net, x, y, val_x, val_y, config, callback=None))]
+#[pyo3(signature = (net, x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn eprop_fit<'py>(
     py: Python<'py>,
@@ -25,13 +26,22 @@ pub fn eprop_fit<'py>(
     val_y: Option<&Bound<'py, PyAny>>,
     config: &str,
     callback: Option<Py<PyAny>>,
-) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+    resume: Option<&[u8]>,
+    checkpoint: Option<PathBuf>,
+) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
     let cfg: EpropConfig = json(py, "config", config)?;
     let n_out = net.inner.n_outputs();
     let inner = &mut net.inner;
-    sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
-        eprop::fit(inner, t, v, &cfg, cb, stop)
-    })
+    let data = (x, y, val_x, val_y);
+    resumable_fit(
+        py,
+        data,
+        n_out,
+        callback,
+        resume,
+        checkpoint,
+        |t, v, run, cb, stop| eprop::fit_from(inner, t, v, &cfg, run, cb, stop),
+    )
 }
 
 /// (mean loss, e-prop update direction as a flat float64 vector) of one batch holding every sample,

@@ -28,7 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_run, m)?)?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
-    m.add_function(wrap_pyfunction!(rsnn::bptt_state_info, m)?)?;
+    m.add_function(wrap_pyfunction!(rsnn::training_state_info, m)?)?;
     m.add_class::<sim::PySimGroup>()?;
     m.add_class::<decolle::PyDecolleNetwork>()?;
     m.add_class::<force::PyForceNetwork>()?;

@@ -12,7 +12,7 @@ use numpy::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use spikeloom_core::rsnn::checkpoint::TrainState;
+use spikeloom_core::rsnn::checkpoint::{Continuation, TrainState};
 use spikeloom_core::rsnn::forward::Trace;
 use spikeloom_core::rsnn::real::Real;
 use spikeloom_core::rsnn::train::{self, BatchStats, Data};
@@ -270,37 +270,18 @@ impl PyRsnnNetwork {
         checkpoint: Option<PathBuf>,
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
         let cfg: BpttConfig = json(py, "config", config)?;
-        let resume = resume
-            .map(|b| TrainState::from_bytes(b, Path::new("resume")))
-            .transpose()
-            .map_err(|e| to_pyerr(py, e))?;
         let n_out = self.inner.n_outputs();
         let inner = &mut self.inner;
-        let mut state = None;
-        let slot = &mut state;
-        let (rows, interrupted) =
-            sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
-                let (history, st) = train::fit_from(
-                    inner,
-                    t,
-                    v,
-                    &cfg,
-                    train::Continuation {
-                        resume: resume.as_ref(),
-                        checkpoint: checkpoint.as_deref(),
-                    },
-                    cb,
-                    stop,
-                )?;
-                *slot = Some(st);
-                Ok(history)
-            })?;
-        let bytes = state
-            .map(|st| st.to_bytes())
-            .transpose()
-            .map_err(|e| to_pyerr(py, e))?
-            .unwrap_or_default();
-        Ok((rows, interrupted, PyBytes::new(py, &bytes)))
+        let data = (x, y, val_x, val_y);
+        resumable_fit(
+            py,
+            data,
+            n_out,
+            callback,
+            resume,
+            checkpoint,
+            |t, v, run, cb, stop| train::fit_from(inner, t, v, &cfg, run, cb, stop),
+        )
     }
 
     /// Mean loss, accuracy and firing rates (Hz) over a data set.
@@ -418,6 +399,58 @@ impl PyRsnnNetwork {
     }
 }
 
+/// The training and validation arrays of a `fit` binding: (x, y, validation x, validation y).
+pub(crate) type FitArrays<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+    Option<&'a Bound<'py, PyAny>>,
+);
+
+/// [`sequence_fit`] for a trainer with a resumable state (BPTT, DECOLLE, e-prop): parse `resume`
+/// (training-state bytes), run `fit` with it and the `checkpoint` file, and return the history,
+/// whether training was stopped early, and the run's state as bytes.
+#[allow(clippy::type_complexity)]
+pub(crate) fn resumable_fit<'py, M: serde::Serialize + Send>(
+    py: Python<'py>,
+    (x, y, val_x, val_y): FitArrays<'_, 'py>,
+    n_out: usize,
+    callback: Option<Py<PyAny>>,
+    resume: Option<&[u8]>,
+    checkpoint: Option<PathBuf>,
+    fit: impl FnOnce(
+            Data<'_>,
+            Option<Data<'_>>,
+            Continuation<'_>,
+            &mut dyn FnMut(&M) -> ControlFlow<()>,
+            &dyn Fn() -> bool,
+        ) -> spikeloom_core::Result<(Vec<M>, TrainState)>
+        + Send,
+) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
+    let resume = resume
+        .map(|b| TrainState::from_bytes(b, Path::new("resume")))
+        .transpose()
+        .map_err(|e| to_pyerr(py, e))?;
+    let mut state = None;
+    let slot = &mut state;
+    let (rows, interrupted) =
+        sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
+            let run = Continuation {
+                resume: resume.as_ref(),
+                checkpoint: checkpoint.as_deref(),
+            };
+            let (history, st) = fit(t, v, run, cb, stop)?;
+            *slot = Some(st);
+            Ok(history)
+        })?;
+    let bytes = state
+        .map(|st| st.to_bytes())
+        .transpose()
+        .map_err(|e| to_pyerr(py, e))?
+        .unwrap_or_default();
+    Ok((rows, interrupted, PyBytes::new(py, &bytes)))
+}
+
 /// The whole binding of a `fit` on sequence data, shared by BPTT, DECOLLE and e-prop: convert the
 /// training and (both or neither) validation arrays, run `fit` with the GIL released and the user's
 /// epoch callback, and return the history as dicts with whether Ctrl-C stopped training (checked after
@@ -478,16 +511,17 @@ pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
     Ok((dicts, interrupted))
 }
 
-/// The counters of a BPTT training state (bytes from `fit`): epochs done, parameter count, best
+/// The header of a training state (bytes from `fit`): method, epochs done, parameter count, best
 /// validation score (None without `restore_best`); `source` names it in errors.
 #[pyfunction]
-pub fn bptt_state_info<'py>(
-    py: Python<'py>,
+pub fn training_state_info(
+    py: Python<'_>,
     data: &[u8],
     source: &str,
-) -> PyResult<(usize, usize, Option<f64>)> {
+) -> PyResult<(String, usize, usize, Option<f64>)> {
     let st = TrainState::from_bytes(data, Path::new(source)).map_err(|e| to_pyerr(py, e))?;
     Ok((
+        st.method,
         st.progress.epochs_done,
         st.params.len(),
         st.progress.best.map(|(s, _)| s),

@@ -1,8 +1,10 @@
-//! The state of a BPTT training run between calls, so that a long run can be stopped and resumed:
-//! the parameters reached, the optimiser moments and step counts, the epochs completed and the best
-//! validation epoch so far. Stored as safetensors (one F64 tensor per vector, the counters as JSON
-//! metadata), written atomically. Resuming from the state of a run stopped after an epoch repeats the
-//! uninterrupted run bit for bit (same shuffles, learning-rate schedule and optimiser steps).
+//! The state of a training run of the recurrent trainers (BPTT, DECOLLE, e-prop) between calls, so
+//! that a long run can be stopped and resumed: the parameters reached, the optimiser moments and step
+//! counts, the epochs completed, the best validation epoch so far, and what else the method carries
+//! from batch to batch (e-prop's adaptive feedback matrix and update count). Stored as safetensors
+//! (one F64 tensor per vector, the counters as JSON metadata), written atomically. Resuming from the
+//! state of a run stopped after an epoch repeats the uninterrupted run bit for bit (same shuffles,
+//! learning-rate schedule and optimiser steps).
 
 use super::epochs::Progress;
 use crate::error::{Error, Result};
@@ -11,13 +13,24 @@ use crate::train::adam::{OptimizerKind, OptimizerState};
 use std::path::Path;
 
 /// The `format` metadata value of a training-state file.
-pub const FORMAT: &str = "spikeloom.bptt-state";
+pub const FORMAT: &str = "spikeloom.training-state";
 /// File format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Where a BPTT run stands (see the module docs).
+/// How a `fit_from` call relates to other calls of the same run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Continuation<'a> {
+    /// Continue from this state (its parameters replace the network's).
+    pub resume: Option<&'a TrainState>,
+    /// Write the state to this file (atomically) after every completed epoch.
+    pub checkpoint: Option<&'a Path>,
+}
+
+/// Where a run stands (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
+    /// The training method ("bptt", "decolle", "eprop"): a state resumes only its own method.
+    pub method: String,
     /// Epochs completed, the best epoch so far (under `restore_best`).
     pub progress: Progress,
     /// The parameters training continues from (the last ones, also when the network was given the
@@ -25,8 +38,24 @@ pub struct TrainState {
     pub params: Vec<f64>,
     /// Optimiser of the weights.
     pub opt_w: OptimizerState,
-    /// Optimiser of the time constants.
+    /// Optimiser of the time constants (an empty SGD state where there is none).
     pub opt_tau: OptimizerState,
+    /// Other vectors the method carries from batch to batch, by name.
+    pub extra: Vec<(String, Vec<f64>)>,
+    /// Counters the method carries, by name.
+    pub counters: Vec<(String, u64)>,
+}
+
+impl OptimizerState {
+    /// The state of no optimiser (nothing to carry).
+    pub fn none() -> Self {
+        OptimizerState {
+            kind: OptimizerKind::Sgd,
+            step: 0,
+            first: Vec::new(),
+            second: Vec::new(),
+        }
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -48,11 +77,14 @@ impl TrainState {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "spikeloom_version": env!("CARGO_PKG_VERSION"),
+            "method": self.method,
             "epochs_done": self.progress.epochs_done,
             "n_params": self.params.len(),
             "best_score": self.progress.best.as_ref().map(|(s, _)| *s),
             "opt_w": meta(&self.opt_w),
             "opt_tau": meta(&self.opt_tau),
+            "extra": self.extra.iter().map(|(k, v)| (k.clone(), v.len())).collect::<Vec<_>>(),
+            "counters": self.counters,
         });
         let mut tensors: Vec<(String, Vec<usize>, &[f64])> =
             vec![("params".into(), vec![self.params.len()], &self.params)];
@@ -66,12 +98,16 @@ impl TrainState {
                 tensors.push((format!("{name}.second"), vec![o.second.len()], &o.second));
             }
         }
+        for (name, v) in &self.extra {
+            tensors.push((format!("extra.{name}"), vec![v.len()], v));
+        }
         serialize_f64(&tensors, &header)
     }
 
     /// Parse bytes written by [`TrainState::to_bytes`] (`path` only names the source in errors).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let file = FileReader::open(bytes, path, FORMAT, FORMAT_VERSION)?;
+        let method: String = file.parse("method")?;
         let epochs_done: usize = file.parse("epochs_done")?;
         let n: usize = file.parse("n_params")?;
         let best_score: Option<f64> = file.parse("best_score")?;
@@ -97,7 +133,15 @@ impl TrainState {
                 second,
             })
         };
+        let extra_meta: Vec<(String, usize)> = file.parse("extra")?;
+        let extra = extra_meta
+            .into_iter()
+            .map(|(k, len)| Ok((k.clone(), file.f64(&format!("extra.{k}"), &[len])?)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(TrainState {
+            method,
+            extra,
+            counters: file.parse("counters")?,
             progress: Progress {
                 epochs_done,
                 best,
@@ -114,14 +158,37 @@ impl TrainState {
         write_atomic(path, &self.to_bytes()?)
     }
 
+    /// Extra vector `name` (see [`TrainState::extra`]).
+    pub fn extra(&self, name: &str) -> Option<&[f64]> {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Counter `name` (see [`TrainState::counters`]).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
     /// Load a state saved by [`TrainState::save`].
     pub fn load(path: &Path) -> Result<Self> {
         Self::from_bytes(&read_file(path)?, path)
     }
 
-    /// Check that this state belongs to a network of `n_params` parameters trained for at most
-    /// `epochs` epochs (`arg` names the source in errors).
-    pub fn check(&self, arg: &str, n_params: usize, epochs: usize) -> Result<()> {
+    /// Check that this state belongs to a `method` run of a network of `n_params` parameters trained
+    /// for at most `epochs` epochs (`arg` names the source in errors).
+    pub fn check(&self, arg: &str, method: &str, n_params: usize, epochs: usize) -> Result<()> {
+        if self.method != method {
+            return Err(Error::param(
+                arg,
+                format!("the state of a {method} run"),
+                format!("the state of a {} run", self.method),
+            ));
+        }
         if self.params.len() != n_params {
             return Err(Error::param(
                 arg,
@@ -147,6 +214,9 @@ mod tests {
     #[test]
     fn round_trip_is_exact_and_bad_bytes_are_refused() {
         let st = TrainState {
+            method: "eprop".into(),
+            extra: vec![("feedback".into(), vec![0.5, -0.25])],
+            counters: vec![("updates".into(), 7)],
             progress: Progress {
                 epochs_done: 3,
                 best: Some((0.75, vec![1.0, -2.5, 3.25])),
@@ -159,19 +229,17 @@ mod tests {
                 first: vec![1e-300, 2.0, -3.0],
                 second: vec![4.0, 5.0, 6.0],
             },
-            opt_tau: OptimizerState {
-                kind: OptimizerKind::Adamax,
-                step: 42,
-                first: Vec::new(),
-                second: Vec::new(),
-            },
+            opt_tau: OptimizerState::none(),
         };
         let bytes = st.to_bytes().unwrap();
         let back = TrainState::from_bytes(&bytes, Path::new("mem")).unwrap();
         assert_eq!(back, st);
         assert!(TrainState::from_bytes(&bytes[..bytes.len() - 8], Path::new("mem")).is_err());
-        assert!(st.check("resume", 4, 10).is_err());
-        assert!(st.check("resume", 3, 2).is_err());
-        assert!(st.check("resume", 3, 3).is_ok());
+        assert_eq!(back.extra("feedback"), Some(&[0.5, -0.25][..]));
+        assert_eq!(back.counter("updates"), Some(7));
+        assert!(st.check("resume", "eprop", 4, 10).is_err());
+        assert!(st.check("resume", "eprop", 3, 2).is_err());
+        assert!(st.check("resume", "bptt", 3, 3).is_err());
+        assert!(st.check("resume", "eprop", 3, 3).is_ok());
     }
 }

@@ -7,7 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
-use super::checkpoint::TrainState;
+use super::checkpoint::{Continuation, TrainState};
 use super::epochs::{run_epochs_from, EpochSpec, EpochWork, LrSchedule, Progress};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
@@ -790,15 +790,6 @@ pub fn fit(
     .map(|(h, _)| h)
 }
 
-/// How a [`fit_from`] call relates to other calls of the same run.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Continuation<'a> {
-    /// Continue from this state (its parameters replace the network's).
-    pub resume: Option<&'a TrainState>,
-    /// Write the state to this file (atomically) after every completed epoch.
-    pub checkpoint: Option<&'a Path>,
-}
-
 /// [`fit`] continuing the run whose state is `run.resume` (its parameters replace `net`'s; see
 /// [`TrainState`]); returns the epochs' metrics and the state to resume from. With
 /// `run.checkpoint`, the state is also written (atomically) to that file after every completed
@@ -820,7 +811,7 @@ pub fn fit_from(
         v.check("validation", net, &cfg.loss)?;
     }
     if let Some(st) = run.resume {
-        st.check("resume", net.params.len(), cfg.epochs)?;
+        st.check("resume", "bptt", net.params.len(), cfg.epochs)?;
     }
     match cfg.precision {
         Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, run, callback, interrupt),
@@ -915,10 +906,13 @@ impl<F: Real> BpttEpoch<'_, F> {
     /// The run's state with `progress` and the parameters `params`.
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
+            method: "bptt".into(),
             progress,
             params,
             opt_w: self.opt_w.state(),
             opt_tau: self.opt_tau.state(),
+            extra: Vec::new(),
+            counters: Vec::new(),
         }
     }
 }

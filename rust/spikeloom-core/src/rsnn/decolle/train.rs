@@ -22,17 +22,19 @@ use super::loss::{local_gradient, LocalLoss, LossScratch};
 use super::network::DecolleNetwork;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::rsnn::epochs::{run_epochs, step_lr, EpochSpec, EpochWork};
+use crate::rsnn::checkpoint::{Continuation, TrainState};
+use crate::rsnn::epochs::{run_epochs_from, step_lr, EpochSpec, EpochWork, Progress};
 use crate::rsnn::input::{SampleInput, Sequences};
 use crate::rsnn::loss::argmax;
 use crate::rsnn::real::Real;
 use crate::rsnn::surrogate::Surrogate;
 use crate::rsnn::train::{Data, Precision, Targets};
-use crate::train::adam::Optimizer;
 pub use crate::train::adam::OptimizerKind;
+use crate::train::adam::{Optimizer, OptimizerState};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 fn default_surrogate() -> Surrogate {
@@ -518,14 +520,32 @@ pub fn fit(
     callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<DecolleEpochMetrics>> {
+    let run = Continuation::default();
+    fit_from(net, train, validation, cfg, run, callback, interrupt).map(|(h, _)| h)
+}
+
+/// [`fit`] continuing a stopped run and/or writing its state after every epoch (see
+/// [`crate::rsnn::checkpoint`]); returns the epochs' metrics and the state to resume from.
+pub fn fit_from(
+    net: &mut DecolleNetwork,
+    train: Data<'_>,
+    validation: Option<Data<'_>>,
+    cfg: &DecolleConfig,
+    run: Continuation<'_>,
+    callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
+) -> Result<(Vec<DecolleEpochMetrics>, TrainState)> {
     cfg.validate()?;
     check_data("train", net, train, cfg.burn_in)?;
     if let Some(v) = validation {
         check_data("validation", net, v, cfg.burn_in)?;
     }
+    if let Some(st) = run.resume {
+        st.check("resume", "decolle", net.params.len(), cfg.epochs)?;
+    }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, run, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, run, callback, interrupt),
     }
 }
 
@@ -534,18 +554,33 @@ fn fit_impl<F: Real>(
     train: Data<'_>,
     validation: Option<Data<'_>>,
     cfg: &DecolleConfig,
+    run: Continuation<'_>,
     callback: &mut dyn FnMut(&DecolleEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
-) -> Result<Vec<DecolleEpochMetrics>> {
+) -> Result<(Vec<DecolleEpochMetrics>, TrainState)> {
     let mut work = DecolleEpoch::<F> {
         train,
         validation,
         cfg,
         opt: Optim::new(cfg, net.layout.n_trainable),
+        checkpoint: run.checkpoint,
         _f: std::marker::PhantomData,
     };
+    let mut progress = Progress::default();
+    if let Some(st) = run.resume {
+        net.set_params(st.params.clone())
+            .map_err(|e| Error::param("resume", "valid parameters", e))?;
+        work.opt.0.restore(&st.opt_w, "resume")?;
+        progress = st.progress.clone();
+    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
+    let n = train.x.n_samples;
+    let history = run_epochs_from(net, spec, n, &mut work, &mut progress, callback, interrupt)?;
+    let params = progress
+        .last_params
+        .take()
+        .unwrap_or_else(|| net.params.clone());
+    Ok((history, work.state(progress, params)))
 }
 
 /// One DECOLLE epoch's batches (per-sequence or online updates) and metrics.
@@ -554,12 +589,36 @@ struct DecolleEpoch<'a, F> {
     validation: Option<Data<'a>>,
     cfg: &'a DecolleConfig,
     opt: Optim,
+    /// Where to write the run's state after every epoch.
+    checkpoint: Option<&'a Path>,
     _f: std::marker::PhantomData<F>,
+}
+
+impl<F> DecolleEpoch<'_, F> {
+    /// The run's state with `progress` and the parameters `params`.
+    fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
+        TrainState {
+            method: "decolle".into(),
+            progress,
+            params,
+            opt_w: self.opt.0.state(),
+            opt_tau: OptimizerState::none(),
+            extra: Vec::new(),
+            counters: Vec::new(),
+        }
+    }
 }
 
 impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
     type Stats = Stats;
     type Metrics = DecolleEpochMetrics;
+
+    fn epoch_done(&mut self, net: &mut DecolleNetwork, progress: &Progress) -> Result<()> {
+        match self.checkpoint {
+            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
+            None => Ok(()),
+        }
+    }
 
     fn batch(
         &mut self,

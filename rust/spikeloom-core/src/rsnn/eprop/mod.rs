@@ -24,4 +24,6 @@ pub mod train;
 mod tests;
 
 pub use config::{EpropConfig, Feedback, Mode, Optimizer, RateAverage};
-pub use train::{fit, gradient, initial_feedback, workspace_bytes, EpropEpochMetrics, EpropStats};
+pub use train::{
+    fit, fit_from, gradient, initial_feedback, workspace_bytes, EpropEpochMetrics, EpropStats,
+};

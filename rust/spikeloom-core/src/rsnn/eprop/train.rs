@@ -6,18 +6,20 @@ use super::config::{check_network, EpropConfig, Feedback, Mode, Optimizer, RateA
 use super::kernel::{RegSpec, Weights, Workspace};
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::rsnn::epochs::{run_epochs, EpochSpec, EpochWork};
+use crate::rsnn::checkpoint::{Continuation, TrainState};
+use crate::rsnn::epochs::{run_epochs_from, EpochSpec, EpochWork, Progress};
 use crate::rsnn::loss::{LossKind, Target};
 use crate::rsnn::network::RsnnNetwork;
 use crate::rsnn::real::Real;
 use crate::rsnn::train::{evaluate, Data, Precision, Targets};
-use crate::train::adam::Adam;
+use crate::train::adam::{Optimizer as Opt, OptimizerKind, OptimizerState};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 /// Loss, accuracy and spikes summed over samples.
@@ -233,7 +235,8 @@ fn target_of<'a>(y: &'a Targets, s: usize, steps: usize) -> Target<'a> {
 struct Updater {
     /// When set, updates are summed here instead of applied (weights frozen).
     frozen: Option<Vec<f64>>,
-    adam: Option<Adam>,
+    /// Adam, or plain gradient descent (`Opt::Sgd`).
+    opt: Opt,
     lr: f64,
     fb: Option<Vec<f64>>,
     adaptive: bool,
@@ -245,8 +248,15 @@ impl Updater {
         let nw = net.layout.n_weights;
         Updater {
             frozen: None,
-            adam: (cfg.optimizer == Optimizer::Adam)
-                .then(|| Adam::new(nw, cfg.betas.0, cfg.betas.1, cfg.eps)),
+            opt: Opt::new(
+                match cfg.optimizer {
+                    Optimizer::Adam => OptimizerKind::Adam,
+                    Optimizer::Sgd => OptimizerKind::Sgd,
+                },
+                nw,
+                cfg.betas,
+                cfg.eps,
+            ),
             lr: cfg.lr,
             fb: initial_feedback(net, cfg),
             adaptive: cfg.feedback == Feedback::Adaptive,
@@ -275,14 +285,7 @@ impl Updater {
         } else {
             Vec::new()
         };
-        match &mut self.adam {
-            Some(a) => a.step(self.lr, &g[..nw], [&mut net.params[..nw]]),
-            None => {
-                for (p, gi) in net.params[..nw].iter_mut().zip(g) {
-                    *p -= self.lr * gi;
-                }
-            }
-        }
+        self.opt.step(self.lr, &g[..nw], [&mut net.params[..nw]]);
         net.mask_diagonals();
         if self.adaptive {
             let fb = self.fb.as_mut().expect("adaptive feedback has a matrix");
@@ -407,14 +410,33 @@ pub fn fit(
     callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
 ) -> Result<Vec<EpropEpochMetrics>> {
+    let run = Continuation::default();
+    fit_from(net, train, validation, cfg, run, callback, interrupt).map(|(h, _)| h)
+}
+
+/// [`fit`] continuing a stopped run and/or writing its state after every epoch (see
+/// [`crate::rsnn::checkpoint`]; the state carries the adaptive feedback matrix and the update
+/// count); returns the epochs' metrics and the state to resume from.
+pub fn fit_from(
+    net: &mut RsnnNetwork,
+    train: Data<'_>,
+    validation: Option<Data<'_>>,
+    cfg: &EpropConfig,
+    run: Continuation<'_>,
+    callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
+) -> Result<(Vec<EpropEpochMetrics>, TrainState)> {
     cfg.validate(net)?;
     train.check("train", net, &cfg.loss)?;
     if let Some(v) = validation {
         v.check("validation", net, &cfg.loss)?;
     }
+    if let Some(st) = run.resume {
+        st.check("resume", "eprop", net.params.len(), cfg.epochs)?;
+    }
     match cfg.precision {
-        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, callback, interrupt),
-        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, callback, interrupt),
+        Precision::F32 => fit_impl::<f32>(net, train, validation, cfg, run, callback, interrupt),
+        Precision::F64 => fit_impl::<f64>(net, train, validation, cfg, run, callback, interrupt),
     }
 }
 
@@ -423,9 +445,10 @@ fn fit_impl<F: Real>(
     train: Data<'_>,
     validation: Option<Data<'_>>,
     cfg: &EpropConfig,
+    run: Continuation<'_>,
     callback: &mut dyn FnMut(&EpropEpochMetrics) -> ControlFlow<()>,
     interrupt: &dyn Fn() -> bool,
-) -> Result<Vec<EpropEpochMetrics>> {
+) -> Result<(Vec<EpropEpochMetrics>, TrainState)> {
     check_network(net)?;
     let mut work = EpropEpoch::<F> {
         train,
@@ -434,9 +457,36 @@ fn fit_impl<F: Real>(
         up: Updater::new(net, cfg),
         works: Vec::new(),
         updates: 0,
+        checkpoint: run.checkpoint,
     };
+    let mut progress = Progress::default();
+    if let Some(st) = run.resume {
+        net.set_params(st.params.clone())
+            .map_err(|e| Error::param("resume", "valid parameters", e))?;
+        work.up.opt.restore(&st.opt_w, "resume")?;
+        if let Some(fb) = &mut work.up.fb {
+            match st.extra("feedback") {
+                Some(saved) if saved.len() == fb.len() => fb.copy_from_slice(saved),
+                _ => {
+                    return Err(Error::param(
+                        "resume",
+                        format!("a feedback matrix of {} entries", fb.len()),
+                        "none of that size",
+                    ))
+                }
+            }
+        }
+        work.updates = st.counter("updates").unwrap_or(0) as usize;
+        progress = st.progress.clone();
+    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    run_epochs(net, spec, train.x.n_samples, &mut work, callback, interrupt)
+    let n = train.x.n_samples;
+    let history = run_epochs_from(net, spec, n, &mut work, &mut progress, callback, interrupt)?;
+    let params = progress
+        .last_params
+        .take()
+        .unwrap_or_else(|| net.params.clone());
+    Ok((history, work.state(progress, params)))
 }
 
 /// One e-prop epoch's batches (per-trial or online updates) and metrics.
@@ -448,11 +498,40 @@ struct EpropEpoch<'a, F: Real> {
     works: Vec<Workspace<F>>,
     /// Weight updates so far (over all epochs).
     updates: usize,
+    /// Where to write the run's state after every epoch.
+    checkpoint: Option<&'a Path>,
+}
+
+impl<F: Real> EpropEpoch<'_, F> {
+    /// The run's state with `progress` and the parameters `params`.
+    fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
+        TrainState {
+            method: "eprop".into(),
+            progress,
+            params,
+            opt_w: self.up.opt.state(),
+            opt_tau: OptimizerState::none(),
+            extra: self
+                .up
+                .fb
+                .iter()
+                .map(|fb| ("feedback".to_string(), fb.clone()))
+                .collect(),
+            counters: vec![("updates".into(), self.updates as u64)],
+        }
+    }
 }
 
 impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
     type Stats = EpropStats;
     type Metrics = EpropEpochMetrics;
+
+    fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
+        match self.checkpoint {
+            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
+            None => Ok(()),
+        }
+    }
 
     fn batch(
         &mut self,

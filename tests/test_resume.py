@@ -1,8 +1,10 @@
-"""Stopping a BPTT run and resuming it from its TrainingState repeats the uninterrupted run exactly."""
+"""Stopping a BPTT, DECOLLE or e-prop run and resuming it from its TrainingState repeats the
+uninterrupted run exactly."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,8 +111,10 @@ def test_bad_resume_is_refused(tmp_path: Path) -> None:
         sl.fit(net(), TRAIN, config=cfg, progress=False, resume=tmp_path / "missing.safetensors")
     with pytest.raises(InvalidParameterError, match="resume: expected a TrainingState or a path, got int"):
         sl.fit(net(), TRAIN, config=cfg, progress=False, resume=3)
-    with pytest.raises(InvalidParameterError, match="resume: only BPTT training"):
-        sl.fit(net(), TRAIN, config=sl.EpropConfig(epochs=1), progress=False, resume=state)
+    with pytest.raises(InvalidParameterError, match="resume: expected the state of a eprop run, got that of a bptt"):
+        sl.fit(net(), TRAIN, config=sl.EpropConfig(epochs=3), progress=False, resume=state)
+    with pytest.raises(InvalidParameterError, match="resume: only BPTT, DECOLLE and e-prop training"):
+        sl.fit(sl.TTFSNetwork([2, 3, 2], seed=0), (np.zeros((4, 2)), np.zeros(4, np.int64)), resume=state)
 
 
 def test_checkpoint_is_written_after_every_epoch(tmp_path: Path) -> None:
@@ -136,3 +140,44 @@ def test_checkpoint_is_written_after_every_epoch(tmp_path: Path) -> None:
     assert params_equal(rest, whole) and sl.TrainingState.load(path).epochs_done == 4
     with pytest.raises(InvalidParameterError, match="checkpoint: expected a file path, got the folder"):
         sl.fit(net(), TRAIN, config=cfg, progress=False, checkpoint=tmp_path)
+
+
+def split_run(make: Any, cfg: Any, data: tuple, val: tuple | None, stop_after: int) -> tuple[Any, Any, Any, Any]:
+    """(whole net, whole result, resumed net, resumed result): one run of ``cfg.epochs`` and the same
+    run stopped after ``stop_after`` epochs and resumed in a fresh network."""
+    whole = make()
+    full = sl.fit(whole, data, validation=val, config=cfg, seed=2, progress=False)
+    first = sl.fit(
+        make(), data, validation=val, config=cfg, seed=2, progress=False, callback=lambda m: m["epoch"] < stop_after
+    )
+    assert first.state.epochs_done == stop_after
+    rest = make()
+    second = sl.fit(rest, data, validation=val, config=cfg, seed=2, progress=False, resume=first.state)
+    return whole, full, rest, second
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_decolle_resumes_exactly(online: bool) -> None:
+    def make() -> sl.DecolleNetwork:
+        return sl.DecolleNetwork(5, [12, 8], 3, seed=0)
+
+    cfg = sl.DecolleConfig(epochs=4, batch_size=8, lr=1e-2, online=online, restore_best=True)
+    whole, full, rest, second = split_run(make, cfg, TRAIN, VAL, 2)
+    assert second.state.method == "decolle"
+    assert second.history["train_loss"].to_list() == full.history["train_loss"].to_list()[2:]
+    pa, pb = whole.parameters(), rest.parameters()
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa)
+    assert second.state.to_bytes() == full.state.to_bytes()
+
+
+@pytest.mark.parametrize(("feedback", "optimizer"), [("adaptive", "adam"), ("random", "sgd"), ("symmetric", "adam")])
+def test_eprop_resumes_exactly(feedback: str, optimizer: str) -> None:
+    # Adaptive feedback evolves with the readout weights: the state must carry the matrix.
+    def make() -> sl.RecurrentNetwork:
+        return sl.RecurrentNetwork(5, [L.lif(12)], sl.Readout(3), seed=0)
+
+    cfg = sl.EpropConfig(epochs=4, batch_size=8, lr=5e-3, feedback=feedback, optimizer=optimizer)
+    whole, full, rest, second = split_run(make, cfg, TRAIN, None, 2)
+    assert second.state.method == "eprop"
+    assert second.history["updates"].to_list() == full.history["updates"].to_list()[2:]
+    assert params_equal(rest, whole) and second.state.to_bytes() == full.state.to_bytes()
