@@ -6,10 +6,11 @@
 //! state of a run stopped after an epoch repeats the uninterrupted run bit for bit (same shuffles,
 //! learning-rate schedule and optimiser steps).
 
-use super::epochs::Progress;
+use super::epochs::{run_epochs_from, EpochSpec, EpochWork, FlatParams, Progress};
 use crate::error::{Error, Result};
 use crate::io::{read_file, serialize_f64, write_atomic, FileReader};
 use crate::train::adam::{OptimizerKind, OptimizerState};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// The `format` metadata value of a training-state file.
@@ -205,6 +206,56 @@ impl TrainState {
         }
         Ok(())
     }
+}
+
+/// A trainer whose runs can be resumed: it builds its [`TrainState`] and continues from one.
+pub trait Resume<N>: EpochWork<N> {
+    /// The run's state with `progress` and the parameters `params`.
+    fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState;
+    /// Continue from `st` (checked to be this method's, for this network): the optimiser and
+    /// whatever else the trainer carries. The parameters and progress are restored by the caller.
+    fn restore(&mut self, st: &TrainState) -> Result<()>;
+}
+
+/// Write the state built by `state` to `path` (atomically), if there is a path.
+pub fn write_checkpoint(path: Option<&Path>, state: impl FnOnce() -> TrainState) -> Result<()> {
+    path.map_or(Ok(()), |p| state().save(p))
+}
+
+/// [`run_epochs_from`] for a resumable trainer: continue from `run.resume` (its parameters replace
+/// the network's) and return the epochs' metrics with the state to resume from. (Writing
+/// `run.checkpoint` after each epoch is the trainer's [`EpochWork::epoch_done`], with
+/// [`write_checkpoint`].)
+pub fn run_resumable<N: FlatParams, W: Resume<N>>(
+    net: &mut N,
+    spec: EpochSpec,
+    n_samples: usize,
+    work: &mut W,
+    run: Continuation<'_>,
+    callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
+    interrupt: &dyn Fn() -> bool,
+) -> Result<(Vec<W::Metrics>, TrainState)> {
+    let mut progress = Progress::default();
+    if let Some(st) = run.resume {
+        net.replace_flat(st.params.clone())
+            .map_err(|e| Error::param("resume", "valid parameters", e))?;
+        work.restore(st)?;
+        progress = st.progress.clone();
+    }
+    let history = run_epochs_from(
+        net,
+        spec,
+        n_samples,
+        work,
+        &mut progress,
+        callback,
+        interrupt,
+    )?;
+    let params = match progress.last_params.take() {
+        Some(p) => p,
+        None => net.flat_params().clone(),
+    };
+    Ok((history, work.state(progress, params)))
 }
 
 #[cfg(test)]

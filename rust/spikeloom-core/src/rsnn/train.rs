@@ -7,8 +7,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::backward::{backward_chunk, decay_to_tau, BackwardScratch, DirectGrad, SampleAdjoint};
-use super::checkpoint::{Continuation, TrainState};
-use super::epochs::{run_epochs_from, EpochSpec, EpochWork, LrSchedule, Progress};
+use super::checkpoint::{run_resumable, write_checkpoint, Continuation, Resume, TrainState};
+use super::epochs::{EpochSpec, EpochWork, LrSchedule, Progress};
 use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
@@ -862,29 +862,9 @@ fn fit_impl<F: Real>(
         scratch: GradScratch::default(),
         checkpoint: run.checkpoint,
     };
-    let mut progress = Progress::default();
-    if let Some(st) = run.resume {
-        net.set_params(st.params.clone())
-            .map_err(|e| Error::param("resume", "valid parameters", e))?;
-        work.opt_w.restore(&st.opt_w, "resume")?;
-        work.opt_tau.restore(&st.opt_tau, "resume")?;
-        progress = st.progress.clone();
-    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
-    let history = run_epochs_from(
-        net,
-        spec,
-        train.x.n_samples,
-        &mut work,
-        &mut progress,
-        callback,
-        interrupt,
-    )?;
-    let params = progress
-        .last_params
-        .take()
-        .unwrap_or_else(|| net.params.clone());
-    Ok((history, work.state(progress, params)))
+    let n = train.x.n_samples;
+    run_resumable(net, spec, n, &mut work, run, callback, interrupt)
 }
 
 /// One BPTT epoch's batches (an optimiser step per batch, or per window under truncated BPTT) and
@@ -902,8 +882,7 @@ struct BpttEpoch<'a, F: Real> {
     checkpoint: Option<&'a Path>,
 }
 
-impl<F: Real> BpttEpoch<'_, F> {
-    /// The run's state with `progress` and the parameters `params`.
+impl<F: Real> Resume<RsnnNetwork> for BpttEpoch<'_, F> {
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
             method: "bptt".into(),
@@ -915,6 +894,11 @@ impl<F: Real> BpttEpoch<'_, F> {
             counters: Vec::new(),
         }
     }
+
+    fn restore(&mut self, st: &TrainState) -> Result<()> {
+        self.opt_w.restore(&st.opt_w, "resume")?;
+        self.opt_tau.restore(&st.opt_tau, "resume")
+    }
 }
 
 impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
@@ -922,10 +906,9 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
     type Metrics = BpttEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
-        match self.checkpoint {
-            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
-            None => Ok(()),
-        }
+        write_checkpoint(self.checkpoint, || {
+            self.state(progress.clone(), net.params.clone())
+        })
     }
 
     fn batch(

@@ -22,8 +22,8 @@ use super::loss::{local_gradient, LocalLoss, LossScratch};
 use super::network::DecolleNetwork;
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::rsnn::checkpoint::{Continuation, TrainState};
-use crate::rsnn::epochs::{run_epochs_from, step_lr, EpochSpec, EpochWork, Progress};
+use crate::rsnn::checkpoint::{run_resumable, write_checkpoint, Continuation, Resume, TrainState};
+use crate::rsnn::epochs::{step_lr, EpochSpec, EpochWork, Progress};
 use crate::rsnn::input::{SampleInput, Sequences};
 use crate::rsnn::loss::argmax;
 use crate::rsnn::real::Real;
@@ -566,21 +566,9 @@ fn fit_impl<F: Real>(
         checkpoint: run.checkpoint,
         _f: std::marker::PhantomData,
     };
-    let mut progress = Progress::default();
-    if let Some(st) = run.resume {
-        net.set_params(st.params.clone())
-            .map_err(|e| Error::param("resume", "valid parameters", e))?;
-        work.opt.0.restore(&st.opt_w, "resume")?;
-        progress = st.progress.clone();
-    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
-    let history = run_epochs_from(net, spec, n, &mut work, &mut progress, callback, interrupt)?;
-    let params = progress
-        .last_params
-        .take()
-        .unwrap_or_else(|| net.params.clone());
-    Ok((history, work.state(progress, params)))
+    run_resumable(net, spec, n, &mut work, run, callback, interrupt)
 }
 
 /// One DECOLLE epoch's batches (per-sequence or online updates) and metrics.
@@ -594,8 +582,11 @@ struct DecolleEpoch<'a, F> {
     _f: std::marker::PhantomData<F>,
 }
 
-impl<F> DecolleEpoch<'_, F> {
-    /// The run's state with `progress` and the parameters `params`.
+impl<F: Real> Resume<DecolleNetwork> for DecolleEpoch<'_, F> {
+    fn restore(&mut self, st: &TrainState) -> Result<()> {
+        self.opt.0.restore(&st.opt_w, "resume")
+    }
+
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
             method: "decolle".into(),
@@ -614,10 +605,9 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
     type Metrics = DecolleEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut DecolleNetwork, progress: &Progress) -> Result<()> {
-        match self.checkpoint {
-            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
-            None => Ok(()),
-        }
+        write_checkpoint(self.checkpoint, || {
+            self.state(progress.clone(), net.params.clone())
+        })
     }
 
     fn batch(

@@ -6,8 +6,8 @@ use super::config::{check_network, EpropConfig, Feedback, Mode, Optimizer, RateA
 use super::kernel::{RegSpec, Weights, Workspace};
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
-use crate::rsnn::checkpoint::{Continuation, TrainState};
-use crate::rsnn::epochs::{run_epochs_from, EpochSpec, EpochWork, Progress};
+use crate::rsnn::checkpoint::{run_resumable, write_checkpoint, Continuation, Resume, TrainState};
+use crate::rsnn::epochs::{EpochSpec, EpochWork, Progress};
 use crate::rsnn::loss::{LossKind, Target};
 use crate::rsnn::network::RsnnNetwork;
 use crate::rsnn::real::Real;
@@ -459,34 +459,9 @@ fn fit_impl<F: Real>(
         updates: 0,
         checkpoint: run.checkpoint,
     };
-    let mut progress = Progress::default();
-    if let Some(st) = run.resume {
-        net.set_params(st.params.clone())
-            .map_err(|e| Error::param("resume", "valid parameters", e))?;
-        work.up.opt.restore(&st.opt_w, "resume")?;
-        if let Some(fb) = &mut work.up.fb {
-            match st.extra("feedback") {
-                Some(saved) if saved.len() == fb.len() => fb.copy_from_slice(saved),
-                _ => {
-                    return Err(Error::param(
-                        "resume",
-                        format!("a feedback matrix of {} entries", fb.len()),
-                        "none of that size",
-                    ))
-                }
-            }
-        }
-        work.updates = st.counter("updates").unwrap_or(0) as usize;
-        progress = st.progress.clone();
-    }
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
-    let history = run_epochs_from(net, spec, n, &mut work, &mut progress, callback, interrupt)?;
-    let params = progress
-        .last_params
-        .take()
-        .unwrap_or_else(|| net.params.clone());
-    Ok((history, work.state(progress, params)))
+    run_resumable(net, spec, n, &mut work, run, callback, interrupt)
 }
 
 /// One e-prop epoch's batches (per-trial or online updates) and metrics.
@@ -502,8 +477,25 @@ struct EpropEpoch<'a, F: Real> {
     checkpoint: Option<&'a Path>,
 }
 
-impl<F: Real> EpropEpoch<'_, F> {
-    /// The run's state with `progress` and the parameters `params`.
+impl<F: Real> Resume<RsnnNetwork> for EpropEpoch<'_, F> {
+    fn restore(&mut self, st: &TrainState) -> Result<()> {
+        self.up.opt.restore(&st.opt_w, "resume")?;
+        if let Some(fb) = &mut self.up.fb {
+            match st.extra("feedback") {
+                Some(saved) if saved.len() == fb.len() => fb.copy_from_slice(saved),
+                _ => {
+                    return Err(Error::param(
+                        "resume",
+                        format!("a feedback matrix of {} entries", fb.len()),
+                        "none of that size",
+                    ))
+                }
+            }
+        }
+        self.updates = st.counter("updates").unwrap_or(0) as usize;
+        Ok(())
+    }
+
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
             method: "eprop".into(),
@@ -527,10 +519,9 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
     type Metrics = EpropEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
-        match self.checkpoint {
-            Some(path) => self.state(progress.clone(), net.params.clone()).save(path),
-            None => Ok(()),
-        }
+        write_checkpoint(self.checkpoint, || {
+            self.state(progress.clone(), net.params.clone())
+        })
     }
 
     fn batch(
