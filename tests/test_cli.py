@@ -157,4 +157,4 @@ def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
     b = RecurrentNetwork.load(tmp_path / "b" / "network.safetensors").parameters()
     assert all(np.array_equal(a[k], b[k]) for k in b)
     assert main(["train", "yinyang", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
-    assert "--checkpoint: only BPTT recipes" in capsys.readouterr().err
+    assert "--checkpoint: only BPTT, DECOLLE and e-prop recipes" in capsys.readouterr().err

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--checkpoint",
         default=None,
-        help="BPTT recipes: training-state file, resumed from if it exists and rewritten after every epoch",
+        help="BPTT, DECOLLE and e-prop recipes: training-state file, resumed from if it exists, rewritten every epoch",
     )
     from .sweep import add_sweep_parser
 
@@ -68,8 +68,10 @@ def _train(a: argparse.Namespace) -> int:
         chips=a.chips,
         checkpoint=a.checkpoint,
     )
-    if a.checkpoint is not None and recipe.method != "bptt":
-        raise InvalidParameterError(f"--checkpoint: only BPTT recipes can resume, got method {recipe.method!r}")
+    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop"):
+        raise InvalidParameterError(
+            f"--checkpoint: only BPTT, DECOLLE and e-prop recipes can resume, got method {recipe.method!r}"
+        )
     result = recipe.run(args)
     m = result.metrics
     if "test_accuracy" in m:

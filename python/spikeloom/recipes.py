@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -35,8 +36,15 @@ class RecipeArgs:
     hardware_mode: str = "ideal"
     #: Chip instances (or, in the loop, trials on the training chip) the test accuracy is measured on.
     chips: int = 10
-    #: BPTT recipes: a training-state file, resumed from when it exists and rewritten after every epoch.
+    #: BPTT, DECOLLE and e-prop recipes: a training-state file, resumed from when it exists and
+    #: rewritten after every epoch.
     checkpoint: str | None = None
+
+    def resume_kwargs(self) -> dict[str, Any]:
+        """``fit`` keywords for :attr:`checkpoint`: resume from the file if it exists, write it every epoch."""
+        if self.checkpoint is None:
+            return {}
+        return {"resume": self.checkpoint if Path(self.checkpoint).is_file() else None, "checkpoint": self.checkpoint}
 
 
 @dataclass

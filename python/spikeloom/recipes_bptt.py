@@ -15,7 +15,6 @@ Yin et al. write their time constants in steps (dt = 1); in seconds they are ``s
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,6 @@ def run_bptt(
     """Train with validation-based model selection, evaluate on the test set, report. With
     ``args.checkpoint`` the run resumes from that training-state file when it exists and rewrites it
     after every epoch."""
-    resume = args.checkpoint if args.checkpoint is not None and Path(args.checkpoint).is_file() else None
     result, seconds = timed(
         lambda: fit(
             net,
@@ -55,8 +53,7 @@ def run_bptt(
             threads=args.threads,
             progress=args.progress,
             callback=callback,
-            resume=resume,
-            checkpoint=args.checkpoint,
+            **args.resume_kwargs(),
         )
     )
     test = net.evaluate(

@@ -46,6 +46,7 @@ def seqdigits_decolle(args: RecipeArgs) -> RecipeResult:
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            **args.resume_kwargs(),
         )
     )
     test = net.evaluate(data.test.x, data.test.y, loss=cfg.loss, burn_in=cfg.burn_in, threads=args.threads)

@@ -60,7 +60,15 @@ def sines_eprop(args: RecipeArgs) -> RecipeResult:
         reg_target_hz=10.0,
     )
     result, seconds = timed(
-        lambda: fit(net, data.train, config=cfg, seed=args.seed, threads=args.threads, progress=args.progress)
+        lambda: fit(
+            net,
+            data.train,
+            config=cfg,
+            seed=args.seed,
+            threads=args.threads,
+            progress=args.progress,
+            **args.resume_kwargs(),
+        )
     )
     rec = net.run(data.test.x)
     nmse = normalised_mse(rec.readout, data.test.y)
@@ -136,6 +144,7 @@ def _evidence_like(task: str, args: RecipeArgs, data: SequenceDataset, method: s
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            **args.resume_kwargs(),
         )
     )
     test = net.evaluate(data.test.x, data.test.y, loss="ce_per_step", loss_start=start, threads=args.threads)
