@@ -1,4 +1,5 @@
-"""Training state of a BPTT run, to stop a long run and resume it later (:class:`TrainingState`)."""
+"""Training state of a BPTT, DECOLLE or e-prop run, to stop a long run and resume it later
+(:class:`TrainingState`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ class TrainingState:
     the epochs completed, the best validation epoch so far (under ``restore_best``), and e-prop's
     adaptive feedback matrix and update count.
 
-    Every BPTT, DECOLLE and e-prop :func:`~spikeloom.fit` returns one in :attr:`FitResult.state`. Passing it back as
-    ``fit(net, data, config=cfg, resume=state)`` continues the run: with the same config and data, a
+    Every BPTT, DECOLLE and e-prop :func:`~spikeloom.fit` returns one in :attr:`FitResult.state`.
+    Passing it back as ``fit(net, data, config=cfg, resume=state)`` continues the run: with the same
+    config (for a linear learning-rate decay, the same ``epochs`` too), seed and data, a
     run stopped after an epoch (by its callback) and resumed ends with the same parameters, bit for
     bit, as the uninterrupted run (same shuffles, learning-rate schedule and optimiser steps). An epoch
     cut short by Ctrl-C is not counted: it runs again in full, from the weights it had reached.
