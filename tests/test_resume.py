@@ -181,3 +181,23 @@ def test_eprop_resumes_exactly(feedback: str, optimizer: str) -> None:
     assert second.state.method == "eprop"
     assert second.history["updates"].to_list() == full.history["updates"].to_list()[2:]
     assert params_equal(rest, whole) and second.state.to_bytes() == full.state.to_bytes()
+
+
+def test_state_pickles_and_round_trips_through_bytes() -> None:
+    import pickle
+
+    cfg = sl.BPTTConfig(epochs=2, batch_size=8, restore_best=True)
+    state = sl.fit(net(), TRAIN, validation=VAL, config=cfg, progress=False).state
+    back = pickle.loads(pickle.dumps(state))
+    assert back.to_bytes() == state.to_bytes()
+    again = sl.TrainingState.from_bytes(state.to_bytes())
+    assert (again.method, again.epochs_done, again.n_params, again.best_score) == (
+        "bptt",
+        2,
+        sum(v.size for v in net().parameters().values()),
+        state.best_score,
+    )
+    with pytest.raises(InvalidParameterError, match="data: expected bytes, got str"):
+        sl.TrainingState.from_bytes("x")  # type: ignore[arg-type]
+    with pytest.raises(FileFormatError):
+        sl.TrainingState.from_bytes(b"not a safetensors file")

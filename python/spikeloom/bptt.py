@@ -277,8 +277,8 @@ def run_fit(
         if resumable is None:
             rows, interrupted = core_fit(*args, on_epoch)
         else:
-            rows, interrupted, state_bytes = core_fit(*args, on_epoch, resume, checkpoint)
-            state = TrainingState(state_bytes)
+            rows, interrupted, core_state = core_fit(*args, on_epoch, resume, checkpoint)
+            state = TrainingState(core_state)
     finally:
         if bar is not None:
             bar.close()

@@ -27,42 +27,53 @@ class TrainingState:
     The state is a safetensors file (``save`` / ``load``; writes are atomic).
     """
 
-    def __init__(self, data: bytes, source: str = "state") -> None:
+    def __init__(self, core: _core.TrainState) -> None:
+        # Built by ``fit`` (or from bytes with :meth:`from_bytes`); the state stays in Rust and is
+        # serialised only when saved, converted to bytes or pickled.
+        self._core = core
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "state") -> TrainingState:
+        """Parse bytes written by :meth:`to_bytes` (``source`` names them in errors)."""
         if not isinstance(data, bytes | bytearray):
             raise InvalidParameterError(f"data: expected bytes, got {type(data).__name__}")
-        self._data = bytes(data)
-        self._method, self._epochs_done, self._n_params, self._best_score = _core.training_state_info(
-            self._data, source
-        )
+        return cls(_core.TrainState.from_bytes(bytes(data), source))
 
     @property
     def method(self) -> str:
         """The training method of the run ("bptt", "decolle" or "eprop")."""
-        return self._method
+        return self._core.method
 
     @property
     def epochs_done(self) -> int:
         """Epochs completed so far."""
-        return self._epochs_done
+        return self._core.epochs_done
 
     @property
     def n_params(self) -> int:
         """Number of network parameters."""
-        return self._n_params
+        return self._core.n_params
 
     @property
     def best_score(self) -> float | None:
         """Best validation score so far (accuracy, or minus the loss for regression); ``None``
         without ``restore_best``."""
-        return self._best_score
+        return self._core.best_score
 
     def to_bytes(self) -> bytes:
         """The state as safetensors bytes."""
-        return self._data
+        return self._core.to_bytes()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state to ``path`` (atomically: a crash leaves the previous file intact)."""
-        write_atomic(path, lambda p: p.write_bytes(self._data))
+        data = self.to_bytes()
+        write_atomic(path, lambda p: p.write_bytes(data))
+
+    def __getstate__(self) -> bytes:
+        return self.to_bytes()
+
+    def __setstate__(self, data: bytes) -> None:
+        self._core = _core.TrainState.from_bytes(data, "pickle")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingState:
@@ -70,7 +81,7 @@ class TrainingState:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"resume: no training state at {str(p)!r}")
-        return cls(p.read_bytes(), str(p))
+        return cls.from_bytes(p.read_bytes(), str(p))
 
     def __repr__(self) -> str:
         return (
@@ -122,14 +133,14 @@ class Resumable:
         """Epochs the resumed run has done (0 for a new run)."""
         return 0 if self.state is None else self.state.epochs_done
 
-    def core_args(self, epochs: int) -> tuple[bytes | None, str | None]:
-        """(state bytes, checkpoint path) for the core, after checking the state against the config's
+    def core_args(self, epochs: int) -> tuple[Any, str | None]:
+        """(core state, checkpoint path) for the core, after checking the state against the config's
         ``epochs``."""
         if self.epochs_done > epochs:
             raise InvalidParameterError(
                 f"resume: expected a run of at most the config's {epochs} epochs, got {self.epochs_done} done"
             )
-        return (None if self.state is None else self.state.to_bytes()), self.checkpoint
+        return (None if self.state is None else self.state._core), self.checkpoint
 
 
 __all__ = ["Resumable", "TrainingState"]

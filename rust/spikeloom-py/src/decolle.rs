@@ -2,6 +2,7 @@
 //! recording. Configurations cross the boundary as JSON text (validated by the core's serde types);
 //! metrics come back as Python dicts.
 
+use crate::checkpoint::PyTrainState;
 use crate::errors::enter_core;
 use crate::rsnn::{json, resumable_fit, sequences, targets};
 use numpy::ndarray::{Array1, Array3};
@@ -120,9 +121,9 @@ impl PyDecolleNetwork {
         val_y: Option<&Bound<'py, PyAny>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-        resume: Option<&[u8]>,
+        resume: Option<PyRef<'py, PyTrainState>>,
         checkpoint: Option<PathBuf>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
         let cfg: DecolleConfig = json(py, "config", config)?;
         let n_out = self.inner.spec.n_outputs;
         let inner = &mut self.inner;

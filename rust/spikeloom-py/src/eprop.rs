@@ -1,12 +1,13 @@
 //! e-prop on the recurrent network class: training, the update direction of one batch, and the
 //! per-sample workspace size. Configurations cross the boundary as JSON text (the core's EpropConfig).
 
+use crate::checkpoint::PyTrainState;
 use crate::errors::enter_core;
 use crate::rsnn::{json, resumable_fit, sequences, targets, PyRsnnNetwork};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 use spikeloom_core::rsnn::eprop::{self, EpropConfig};
 use spikeloom_core::rsnn::train::Data;
 use spikeloom_core::rsnn::Precision;
@@ -26,9 +27,9 @@ pub fn eprop_fit<'py>(
     val_y: Option<&Bound<'py, PyAny>>,
     config: &str,
     callback: Option<Py<PyAny>>,
-    resume: Option<&[u8]>,
+    resume: Option<PyRef<'py, PyTrainState>>,
     checkpoint: Option<PathBuf>,
-) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
+) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
     let cfg: EpropConfig = json(py, "config", config)?;
     let n_out = net.inner.n_outputs();
     let inner = &mut net.inner;

@@ -3,6 +3,7 @@
 
 mod burst;
 mod callback;
+mod checkpoint;
 mod decolle;
 mod eprop;
 mod errors;
@@ -28,7 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_run, m)?)?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;
     m.add_class::<rsnn::PyRsnnNetwork>()?;
-    m.add_function(wrap_pyfunction!(rsnn::training_state_info, m)?)?;
+    m.add_class::<checkpoint::PyTrainState>()?;
     m.add_class::<sim::PySimGroup>()?;
     m.add_class::<decolle::PyDecolleNetwork>()?;
     m.add_class::<force::PyForceNetwork>()?;

@@ -3,6 +3,7 @@
 //! back as Python dicts.
 
 use crate::callback::EpochCallback;
+use crate::checkpoint::PyTrainState;
 use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Dimension;
 use numpy::ndarray::{Array1, Array3};
@@ -21,7 +22,7 @@ use spikeloom_core::rsnn::{
 };
 use spikeloom_core::Error;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Recurrent spiking network trained with surrogate-gradient BPTT.
 #[pyclass(module = "spikeloom._core", name = "RsnnNetwork")]
@@ -266,9 +267,9 @@ impl PyRsnnNetwork {
         val_y: Option<&Bound<'py, PyAny>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-        resume: Option<&[u8]>,
+        resume: Option<PyRef<'py, PyTrainState>>,
         checkpoint: Option<PathBuf>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
         let cfg: BpttConfig = json(py, "config", config)?;
         let n_out = self.inner.n_outputs();
         let inner = &mut self.inner;
@@ -407,16 +408,16 @@ pub(crate) type FitArrays<'a, 'py> = (
     Option<&'a Bound<'py, PyAny>>,
 );
 
-/// [`sequence_fit`] for a trainer with a resumable state (BPTT, DECOLLE, e-prop): parse `resume`
-/// (training-state bytes), run `fit` with it and the `checkpoint` file, and return the history,
-/// whether training was stopped early, and the run's state as bytes.
+/// [`sequence_fit`] for a trainer with a resumable state (BPTT, DECOLLE, e-prop): run `fit` from the
+/// `resume` state with the `checkpoint` file, and return the history, whether training was stopped
+/// early, and the run's state.
 #[allow(clippy::type_complexity)]
 pub(crate) fn resumable_fit<'py, M: serde::Serialize + Send>(
     py: Python<'py>,
     (x, y, val_x, val_y): FitArrays<'_, 'py>,
     n_out: usize,
     callback: Option<Py<PyAny>>,
-    resume: Option<&[u8]>,
+    resume: Option<PyRef<'_, PyTrainState>>,
     checkpoint: Option<PathBuf>,
     fit: impl FnOnce(
             Data<'_>,
@@ -426,29 +427,26 @@ pub(crate) fn resumable_fit<'py, M: serde::Serialize + Send>(
             &dyn Fn() -> bool,
         ) -> spikeloom_core::Result<(Vec<M>, TrainState)>
         + Send,
-) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyBytes>)> {
-    let resume = resume
-        .map(|b| TrainState::from_bytes(b, Path::new("resume")))
-        .transpose()
-        .map_err(|e| to_pyerr(py, e))?;
+) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
+    let resume = resume.as_ref().map(|r| &r.inner);
     let mut state = None;
     let slot = &mut state;
     let (rows, interrupted) =
         sequence_fit(py, x, y, val_x, val_y, n_out, callback, |t, v, cb, stop| {
             let run = Continuation {
-                resume: resume.as_ref(),
+                resume,
                 checkpoint: checkpoint.as_deref(),
             };
             let (history, st) = fit(t, v, run, cb, stop)?;
             *slot = Some(st);
             Ok(history)
         })?;
-    let bytes = state
-        .map(|st| st.to_bytes())
-        .transpose()
-        .map_err(|e| to_pyerr(py, e))?
-        .unwrap_or_default();
-    Ok((rows, interrupted, PyBytes::new(py, &bytes)))
+    let inner = state.ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err(
+            "internal error in spikeloom: fit returned no state",
+        )
+    })?;
+    Ok((rows, interrupted, Bound::new(py, PyTrainState { inner })?))
 }
 
 /// The whole binding of a `fit` on sequence data, shared by BPTT, DECOLLE and e-prop: convert the
@@ -509,21 +507,4 @@ pub(crate) fn sequence_fit<'py, M: serde::Serialize + Send>(
         .map(|m| to_dict(py, m))
         .collect::<PyResult<Vec<_>>>()?;
     Ok((dicts, interrupted))
-}
-
-/// The header of a training state (bytes from `fit`): method, epochs done, parameter count, best
-/// validation score (None without `restore_best`); `source` names it in errors.
-#[pyfunction]
-pub fn training_state_info(
-    py: Python<'_>,
-    data: &[u8],
-    source: &str,
-) -> PyResult<(String, usize, usize, Option<f64>)> {
-    let st = TrainState::from_bytes(data, Path::new(source)).map_err(|e| to_pyerr(py, e))?;
-    Ok((
-        st.method,
-        st.progress.epochs_done,
-        st.params.len(),
-        st.progress.best.map(|(s, _)| s),
-    ))
 }
