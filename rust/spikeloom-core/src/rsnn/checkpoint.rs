@@ -17,6 +17,9 @@ use std::path::Path;
 pub const FORMAT: &str = "spikeloom.training-state";
 /// File format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
+/// The format of the first, BPTT-only states (written by development builds of stop 14, e.g. the
+/// S-MNIST run's checkpoint): read as a "bptt" state without extra vectors or counters.
+const LEGACY_FORMAT: &str = "spikeloom.bptt-state";
 
 /// How a `fit_from` call relates to other calls of the same run.
 #[derive(Clone, Copy, Debug, Default)]
@@ -107,8 +110,18 @@ impl TrainState {
 
     /// Parse bytes written by [`TrainState::to_bytes`] (`path` only names the source in errors).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let file = FileReader::open(bytes, path, FORMAT, FORMAT_VERSION)?;
-        let method: String = file.parse("method")?;
+        let (file, legacy) = match FileReader::open(bytes, path, FORMAT, FORMAT_VERSION) {
+            Ok(f) => (f, false),
+            Err(e) => match FileReader::open(bytes, path, LEGACY_FORMAT, 1) {
+                Ok(f) => (f, true),
+                Err(_) => return Err(e),
+            },
+        };
+        let method: String = if legacy {
+            "bptt".into()
+        } else {
+            file.parse("method")?
+        };
         let epochs_done: usize = file.parse("epochs_done")?;
         let n: usize = file.parse("n_params")?;
         let best_score: Option<f64> = file.parse("best_score")?;
@@ -134,7 +147,11 @@ impl TrainState {
                 second,
             })
         };
-        let extra_meta: Vec<(String, usize)> = file.parse("extra")?;
+        let extra_meta: Vec<(String, usize)> = if legacy {
+            Vec::new()
+        } else {
+            file.parse("extra")?
+        };
         let extra = extra_meta
             .into_iter()
             .map(|(k, len)| Ok((k.clone(), file.f64(&format!("extra.{k}"), &[len])?)))
@@ -142,7 +159,11 @@ impl TrainState {
         Ok(TrainState {
             method,
             extra,
-            counters: file.parse("counters")?,
+            counters: if legacy {
+                Vec::new()
+            } else {
+                file.parse("counters")?
+            },
             progress: Progress {
                 epochs_done,
                 best,
@@ -292,5 +313,29 @@ mod tests {
         assert!(st.check("resume", "eprop", 3, 2).is_err());
         assert!(st.check("resume", "bptt", 3, 3).is_err());
         assert!(st.check("resume", "eprop", 3, 3).is_ok());
+    }
+
+    #[test]
+    fn legacy_bptt_states_are_read() {
+        let params = [1.0, 2.0];
+        let first = [0.5, 0.25];
+        let header = serde_json::json!({
+            "format": LEGACY_FORMAT, "format_version": 1, "spikeloom_version": "0.1.0",
+            "epochs_done": 4, "n_params": 2, "best_score": null,
+            "opt_w": {"kind": "adam", "step": 9, "len": 2},
+            "opt_tau": {"kind": "adam", "step": 9, "len": 0},
+        });
+        let tensors: Vec<(String, Vec<usize>, &[f64])> = vec![
+            ("params".into(), vec![2], &params),
+            ("opt_w.first".into(), vec![2], &first),
+            ("opt_w.second".into(), vec![2], &first),
+        ];
+        let bytes = serialize_f64(&tensors, &header).unwrap();
+        let st = TrainState::from_bytes(&bytes, Path::new("old")).unwrap();
+        assert_eq!(st.method, "bptt");
+        assert_eq!(st.progress.epochs_done, 4);
+        assert_eq!(st.params, params);
+        assert_eq!((st.opt_w.step, st.opt_w.first.as_slice()), (9, &first[..]));
+        assert!(st.extra.is_empty() && st.counters.is_empty() && st.opt_tau.first.is_empty());
     }
 }
