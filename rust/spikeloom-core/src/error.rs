@@ -30,8 +30,8 @@ pub enum Error {
     /// A configuration the engine does not support.
     #[error("{0}")]
     Unsupported(String),
-    /// A file that is not a valid spikeloom network file.
-    #[error("{path}: not a valid spikeloom network file: {reason}")]
+    /// A file that is not a valid spikeloom file (network or training state).
+    #[error("{path}: not a valid spikeloom file: {reason}")]
     FileFormat { path: String, reason: String },
     /// An operating-system I/O error.
     #[error("{path}: {reason}")]
