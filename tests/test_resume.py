@@ -111,8 +111,11 @@ def test_bad_resume_is_refused(tmp_path: Path) -> None:
         sl.fit(net(), TRAIN, config=cfg, progress=False, resume=tmp_path / "missing.safetensors")
     with pytest.raises(InvalidParameterError, match="resume: expected a TrainingState or a path, got int"):
         sl.fit(net(), TRAIN, config=cfg, progress=False, resume=3)
+    # A BPTT state of a network e-prop can train, passed to e-prop.
+    single = sl.RecurrentNetwork(5, [L.lif(7)], sl.Readout(3), seed=0)
+    bptt_state = sl.fit(single, TRAIN, config=cfg, progress=False).state
     with pytest.raises(InvalidParameterError, match="resume: expected the state of a eprop run, got that of a bptt"):
-        sl.fit(net(), TRAIN, config=sl.EpropConfig(epochs=3), progress=False, resume=state)
+        sl.fit(single, TRAIN, config=sl.EpropConfig(epochs=3), progress=False, resume=bptt_state)
     with pytest.raises(InvalidParameterError, match="resume: only BPTT, DECOLLE and e-prop training"):
         sl.fit(sl.TTFSNetwork([2, 3, 2], seed=0), (np.zeros((4, 2)), np.zeros(4, np.int64)), resume=state)
 

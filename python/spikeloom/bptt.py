@@ -226,7 +226,7 @@ def fit_bptt(
         HISTORY_SCHEMA,
         progress,
         callback,
-        resumable=Resumable("bptt", net._net.params().size, resume, checkpoint),
+        resumable=Resumable(resume, checkpoint),
     )
 
 
@@ -247,8 +247,8 @@ def run_fit(
     state is returned in ``state``."""
     resume = checkpoint = None
     if resumable is not None:
-        resume, checkpoint = resumable.core_args(epochs)
-        epochs -= resumable.epochs_done
+        resume, checkpoint = resumable.core_args()
+        epochs = max(epochs - resumable.epochs_done, 0)
     from .checkpoint import TrainingState
     from .training import FitResult
 

@@ -111,35 +111,20 @@ def checkpoint_path(checkpoint: str | os.PathLike[str]) -> str:
 
 
 class Resumable:
-    """The ``resume`` / ``checkpoint`` arguments of a ``fit`` of ``method`` on a network of ``n_params``
-    parameters, checked."""
+    """The ``resume`` / ``checkpoint`` arguments of a ``fit``, loaded. The core checks the state
+    against the run (method, network size, optimiser, the config's epochs)."""
 
-    def __init__(self, method: str, n_params: int, resume: Any, checkpoint: Any) -> None:
-        self.method, self.n_params = method, n_params
+    def __init__(self, resume: Any, checkpoint: Any) -> None:
         self.state = as_state(resume)
         self.checkpoint = None if checkpoint is None else checkpoint_path(checkpoint)
-        if self.state is not None:
-            if self.state.method != method:
-                raise InvalidParameterError(
-                    f"resume: expected the state of a {method} run, got that of a {self.state.method} run"
-                )
-            if self.state.n_params != n_params:
-                raise InvalidParameterError(
-                    f"resume: expected the state of a network with {n_params} parameters, got {self.state.n_params}"
-                )
 
     @property
     def epochs_done(self) -> int:
         """Epochs the resumed run has done (0 for a new run)."""
         return 0 if self.state is None else self.state.epochs_done
 
-    def core_args(self, epochs: int) -> tuple[Any, str | None]:
-        """(core state, checkpoint path) for the core, after checking the state against the config's
-        ``epochs``."""
-        if self.epochs_done > epochs:
-            raise InvalidParameterError(
-                f"resume: expected a run of at most the config's {epochs} epochs, got {self.epochs_done} done"
-            )
+    def core_args(self) -> tuple[Any, str | None]:
+        """(core state, checkpoint path) for the core."""
         return (None if self.state is None else self.state._core), self.checkpoint
 
 

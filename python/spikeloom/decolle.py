@@ -414,7 +414,7 @@ def fit_decolle(
         HISTORY_SCHEMA,
         progress,
         callback,
-        resumable=Resumable("decolle", net._net.params().size, resume, checkpoint),
+        resumable=Resumable(resume, checkpoint),
     )
 
 

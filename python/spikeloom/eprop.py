@@ -194,7 +194,7 @@ def fit_eprop(
         HISTORY_SCHEMA,
         progress,
         callback,
-        resumable=Resumable("eprop", net._net.params().size, resume, checkpoint),
+        resumable=Resumable(resume, checkpoint),
     )
 
 

@@ -7,6 +7,7 @@
 //! learning-rate schedule and optimiser steps).
 
 use super::epochs::{run_epochs_from, EpochSpec, EpochWork, FlatParams, Progress};
+use super::io::FlatNetwork;
 use crate::error::{Error, Result};
 use crate::io::{read_file, serialize_f64, write_atomic, FileReader};
 use crate::train::adam::{OptimizerKind, OptimizerState};
@@ -208,7 +209,7 @@ impl TrainState {
             return Err(Error::param(
                 arg,
                 format!("the state of a {method} run"),
-                format!("the state of a {} run", self.method),
+                format!("that of a {} run", self.method),
             ));
         }
         if self.params.len() != n_params {
@@ -247,7 +248,7 @@ pub fn write_checkpoint(path: Option<&Path>, state: impl FnOnce() -> TrainState)
 /// the network's) and return the epochs' metrics with the state to resume from. (Writing
 /// `run.checkpoint` after each epoch is the trainer's [`EpochWork::epoch_done`], with
 /// [`write_checkpoint`].)
-pub fn run_resumable<N: FlatParams, W: Resume<N>>(
+pub fn run_resumable<N: FlatParams + FlatNetwork, W: Resume<N>>(
     net: &mut N,
     spec: EpochSpec,
     n_samples: usize,
@@ -258,7 +259,7 @@ pub fn run_resumable<N: FlatParams, W: Resume<N>>(
 ) -> Result<(Vec<W::Metrics>, TrainState)> {
     let mut progress = Progress::default();
     if let Some(st) = run.resume {
-        net.replace_flat(st.params.clone())
+        net.replace_params(st.params.clone())
             .map_err(|e| Error::param("resume", "valid parameters", e))?;
         work.restore(st)?;
         progress = st.progress.clone();

@@ -34,25 +34,17 @@ impl EpochSpec {
 /// A network whose parameters are one flat vector (what best-epoch restore copies).
 pub trait FlatParams {
     fn flat_params(&mut self) -> &mut Vec<f64>;
-    /// Replace the parameters, validating them (a resumed run's).
-    fn replace_flat(&mut self, params: Vec<f64>) -> Result<()>;
 }
 
 impl FlatParams for super::network::RsnnNetwork {
     fn flat_params(&mut self) -> &mut Vec<f64> {
         &mut self.params
     }
-    fn replace_flat(&mut self, params: Vec<f64>) -> Result<()> {
-        self.set_params(params)
-    }
 }
 
 impl FlatParams for super::decolle::DecolleNetwork {
     fn flat_params(&mut self) -> &mut Vec<f64> {
         &mut self.params
-    }
-    fn replace_flat(&mut self, params: Vec<f64>) -> Result<()> {
-        self.set_params(params)
     }
 }
 
@@ -218,10 +210,6 @@ mod tests {
     impl FlatParams for Vec<f64> {
         fn flat_params(&mut self) -> &mut Vec<f64> {
             self
-        }
-        fn replace_flat(&mut self, params: Vec<f64>) -> Result<()> {
-            *self = params;
-            Ok(())
         }
     }
     impl EpochWork<Vec<f64>> for Toy {
