@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -273,6 +274,55 @@ class ForceNetwork:
         a = np.ascontiguousarray(np.asarray(v0, dtype=np.float64))
         b = np.zeros(self.n) if u0 is None else np.ascontiguousarray(np.asarray(u0, dtype=np.float64))
         self._net.set_potentials(a, b)
+
+    def _extra(self, metadata: dict[str, Any] | None) -> str:
+        try:
+            return json.dumps(
+                {"neuron": type(self.neuron).__name__, "params": asdict(self.neuron), "user": metadata or {}},
+                allow_nan=False,
+            )
+        except (TypeError, ValueError) as e:
+            raise InvalidParameterError(f"metadata: expected a JSON-serialisable dict, got {e}") from None
+
+    @classmethod
+    def _from_core(cls, core: _CoreForce, extra: str) -> ForceNetwork:
+        meta = json.loads(extra)
+        kinds: dict[str, type[LIF] | type[Izhikevich] | type[Theta]] = {
+            "LIF": LIF,
+            "Izhikevich": Izhikevich,
+            "Theta": Theta,
+        }
+        self = cls.__new__(cls)
+        self.neuron = kinds[meta["neuron"]](**meta["params"])
+        self.config = json.loads(core.config_json())
+        self._net = core
+        return self
+
+    def save(self, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+        """Write the reservoir and its whole state atomically (safetensors: static weights, encoders,
+        neuron and synapse state, readout, decoders, ``P``, simulated time; ``metadata``: a JSON-ready
+        dict kept in the file). :meth:`load` gives a reservoir that continues exactly as this one
+        would, e.g. to split the 1000-s Ode to Joy protocol over several runs."""
+        self._net.save(os.fspath(path), self._extra(metadata))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ForceNetwork:
+        """Read a file written by :meth:`save` (validated: shapes, weights, finite values)."""
+        core, extra = _CoreForce.load(os.fspath(path))
+        return cls._from_core(core, extra)
+
+    def __getstate__(self) -> bytes:
+        return bytes(self._net.to_bytes(self._extra(None)))
+
+    def __setstate__(self, state: bytes) -> None:
+        core, extra = _CoreForce.from_bytes(state)
+        self.__dict__.update(ForceNetwork._from_core(core, extra).__dict__)
+
+    def copy(self) -> ForceNetwork:
+        """An independent copy in the same state (continues exactly as this one would)."""
+        out = ForceNetwork.__new__(ForceNetwork)
+        out.__setstate__(self.__getstate__())
+        return out
 
     def run(
         self,

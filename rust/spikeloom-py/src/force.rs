@@ -6,10 +6,12 @@ use crate::rsnn::json;
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
+use spikeloom_core::force::io;
 use spikeloom_core::force::{ForceConfig, ForceNetwork, RunOptions};
 use spikeloom_core::parallel::with_threads;
 use spikeloom_core::Error;
+use std::path::PathBuf;
 
 /// A FORCE reservoir built from a JSON config (see `spikeloom.force.ForceNetwork`).
 #[pyclass(module = "spikeloom._core", name = "ForceNetwork")]
@@ -245,5 +247,38 @@ impl PyForceNetwork {
         self.inner.neurons.v = v;
         self.inner.neurons.u = u;
         Ok(())
+    }
+    /// The config as JSON (the same fields as the constructor's).
+    fn config_json(&self, py: Python<'_>) -> PyResult<String> {
+        serde_json::to_string(&self.inner.cfg)
+            .map_err(|e| to_pyerr(py, Error::Unsupported(e.to_string())))
+    }
+
+    /// The reservoir and its whole state as bytes (the `save` format), with user metadata `extra`.
+    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Parse bytes written by `to_bytes`; returns (reservoir, extra JSON text).
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
+        let (inner, extra) =
+            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
+        Ok((PyForceNetwork { inner }, extra))
+    }
+
+    /// Save atomically to `path` (safetensors + JSON metadata).
+    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
+        let inner = &self.inner;
+        enter_core(py, || io::save(inner, &path, extra))
+    }
+
+    /// Load a file written by `save`; returns (reservoir, extra JSON text).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
+        let (inner, extra) = enter_core(py, || io::load(&path))?;
+        Ok((PyForceNetwork { inner }, extra))
     }
 }

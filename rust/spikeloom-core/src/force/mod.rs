@@ -14,6 +14,7 @@
 //! their gains `G`, `Q` and `P(0)` carry over; the public API takes seconds and converts.
 //! Spikes are delivered by walking each spiking neuron's outgoing synapses (spikes x fan-out).
 
+pub mod io;
 pub mod kernel;
 mod lanes;
 pub mod network;
@@ -24,5 +25,5 @@ pub mod weights;
 
 pub use network::{ForceConfig, ForceNetwork, Progress, RunOptions, RunOutput};
 pub use neuron::{NeuronModel, NeuronState};
-pub use rls::{Gain, Precision, Rls};
+pub use rls::{Gain, Precision, Rls, RlsState};
 pub use weights::StaticWeights;

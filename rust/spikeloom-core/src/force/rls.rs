@@ -60,6 +60,18 @@ enum Packed {
     F32(Vec<f32>),
 }
 
+/// The state of an [`Rls`] as plain vectors (see [`Rls::export`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RlsState {
+    /// Packed upper triangle of the stored `P` (by rows).
+    pub packed: Vec<f64>,
+    /// Decoders, column-major (`d[c * n + i]`).
+    pub d: Vec<f64>,
+    /// Pending rank-1 corrections `(c, s)`: `P = P_stored - sum s c c^T`.
+    pub pending: Vec<(Vec<f64>, f64)>,
+    pub updates: u64,
+}
+
 /// RLS state: packed upper triangle of `P`, decoders `d` (n x k, row-major), a pending update.
 #[derive(Clone, Debug)]
 pub struct Rls {
@@ -288,6 +300,75 @@ impl Rls {
             }
         }
         m
+    }
+
+    /// Everything that determines this RLS's future results: the stored triangle (as float64, exact
+    /// for both storage precisions), the decoders, the pending corrections and the update count. With
+    /// [`Rls::restore`] a run continues bit for bit as if it had not been saved.
+    pub fn export(&self) -> RlsState {
+        RlsState {
+            packed: match &self.packed {
+                Packed::F64(p) => p.clone(),
+                Packed::F32(p) => p.iter().map(|&x| f64::from(x)).collect(),
+            },
+            d: self.d.clone(),
+            pending: self.pending.clone(),
+            updates: self.updates,
+        }
+    }
+
+    /// Replace the state with `st` (from [`Rls::export`] of an RLS of the same size and precision).
+    /// Checked: lengths, finite values, at most [`FOLD`] pending terms, and for float32 storage
+    /// entries that are float32 numbers.
+    pub fn restore(&mut self, st: RlsState) -> Result<()> {
+        let (n, k) = (self.n, self.k);
+        let len = n * (n + 1) / 2;
+        if st.packed.len() != len {
+            return Err(Error::shape(
+                "rls_matrix",
+                format!("{len} values (the packed upper triangle of {n} x {n})"),
+                st.packed.len(),
+            ));
+        }
+        if st.d.len() != n * k {
+            return Err(Error::shape(
+                "decoders",
+                format!("{n} x {k} values"),
+                st.d.len(),
+            ));
+        }
+        if st.pending.len() > FOLD || st.pending.iter().any(|(c, _)| c.len() != n) {
+            return Err(Error::shape(
+                "rls_pending",
+                format!("at most {FOLD} vectors of {n} values"),
+                st.pending.len(),
+            ));
+        }
+        crate::error::ensure_all_finite("rls_matrix", &st.packed)?;
+        crate::error::ensure_all_finite("decoders", &st.d)?;
+        for (c, s) in &st.pending {
+            crate::error::ensure_all_finite("rls_pending", c)?;
+            crate::error::ensure_all_finite("rls_pending", &[*s])?;
+        }
+        match &mut self.packed {
+            Packed::F64(p) => p.copy_from_slice(&st.packed),
+            Packed::F32(p) => {
+                if let Some(x) = st.packed.iter().find(|&&x| f64::from(x as f32) != x) {
+                    return Err(Error::param(
+                        "rls_matrix",
+                        "float32 values (P is stored in float32)",
+                        x,
+                    ));
+                }
+                p.iter_mut()
+                    .zip(&st.packed)
+                    .for_each(|(a, &x)| *a = x as f32);
+            }
+        }
+        self.d = st.d;
+        self.pending = st.pending;
+        self.updates = st.updates;
+        Ok(())
     }
 
     /// Reset `P` to `I / lambda` (decoders kept).
