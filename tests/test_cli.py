@@ -157,4 +157,23 @@ def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
     b = RecurrentNetwork.load(tmp_path / "b" / "network.safetensors").parameters()
     assert all(np.array_equal(a[k], b[k]) for k in b)
     assert main(["train", "yinyang", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
-    assert "--checkpoint: only BPTT, DECOLLE and e-prop recipes" in capsys.readouterr().err
+    assert "--checkpoint: only BPTT, DECOLLE, e-prop and FORCE recipes" in capsys.readouterr().err
+
+
+def test_force_recipe_checkpoint_and_saved_reservoir(tmp_path, capsys):
+    # A FORCE recipe with --checkpoint and --out: the run again from the checkpoint (which holds the
+    # reservoir at the start of the test) repeats the test with the same result; --out writes the trained
+    # reservoir, which loads with the decoders the run ended with.
+    from spikeloom.force import ForceNetwork
+
+    ckpt = tmp_path / "res.safetensors"
+    base = ["train", "sine", "--method", "force", "--hidden", "200", "--epochs", "2", "--no-progress", "--json"]
+    assert main([*base, "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*base, "--checkpoint", str(ckpt)]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["test_correlation"] == first["test_correlation"]
+    assert first["rls_updates"] == again["rls_updates"] == 160
+    net = ForceNetwork.load(tmp_path / "a" / "network.safetensors")
+    assert net.rls_updates == 160 and abs(net.time - 10.4) < 1e-9
+    assert ForceNetwork.load(ckpt).time < net.time

@@ -99,3 +99,37 @@ def test_bad_files_and_metadata(tmp_path):
     RecurrentNetwork(2, [SpikingLayer(3)], None, dt=1e-3, seed=0).save(tmp_path / "rsnn.safetensors")
     with pytest.raises(FileFormatError, match="spikeloom.force-network"):
         F.ForceNetwork.load(tmp_path / "rsnn.safetensors")
+
+
+def test_train_force_checkpoint_resumes_to_the_same_result(tmp_path):
+    """A protocol stopped during learning (by the callback) and started again with the same checkpoint
+    file ends with exactly the uninterrupted run's test readout; the file's protocol must match."""
+    make = lambda: F.lif_sine(n=300, seed=3)  # noqa: E731
+    kw = dict(settle=0.1, learn=0.2, test=0.1)
+    whole = F.train_force(make(), SINE, **kw)
+    path = tmp_path / "ck.safetensors"
+    seen: list[float] = []
+
+    def stop_in_learning(info):
+        seen.append(info["time"])
+        return info["time"] < 0.17
+
+    first = F.train_force(
+        make(), SINE, **kw, checkpoint=path, checkpoint_every=0.03, callback=stop_in_learning, report_every=0.01
+    )
+    assert first.interrupted and first.z.shape[0] == 0 and path.is_file()
+    assert 0.17 <= F.ForceNetwork.load(path).time < 0.3
+    net = make()
+    rest = F.train_force(net, SINE, **kw, checkpoint=path, checkpoint_every=0.03)
+    assert not rest.interrupted and "settle" not in rest.seconds
+    np.testing.assert_array_equal(rest.z, whole.z)
+    assert rest.correlation == whole.correlation and net.rls_updates == whole.rls_updates
+    assert whole.correlation > 0.5
+    # Running it again repeats only the test (the file holds the state at the start of the test).
+    again = F.train_force(make(), SINE, **kw, checkpoint=path)
+    assert set(again.seconds) == {"test"}
+    np.testing.assert_array_equal(again.z, whole.z)
+    with pytest.raises(InvalidParameterError, match="same protocol"):
+        F.train_force(make(), SINE, settle=0.1, learn=0.3, test=0.1, checkpoint=path)
+    with pytest.raises(InvalidParameterError, match="config"):
+        F.train_force(F.lif_sine(n=300, seed=4), SINE, **kw, checkpoint=path)

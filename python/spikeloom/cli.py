@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--checkpoint",
         default=None,
-        help="BPTT, DECOLLE and e-prop recipes: training-state file, resumed from if it exists, rewritten every epoch",
+        help="BPTT, DECOLLE, e-prop and FORCE recipes: training-state file, resumed from if it exists, "
+        "rewritten every epoch (FORCE: every 60 simulated seconds)",
     )
     from .sweep import add_sweep_parser
 
@@ -68,9 +69,9 @@ def _train(a: argparse.Namespace) -> int:
         chips=a.chips,
         checkpoint=a.checkpoint,
     )
-    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop"):
+    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop", "force"):
         raise InvalidParameterError(
-            f"--checkpoint: only BPTT, DECOLLE and e-prop recipes can resume, got method {recipe.method!r}"
+            f"--checkpoint: only BPTT, DECOLLE, e-prop and FORCE recipes can resume, got method {recipe.method!r}"
         )
     result = recipe.run(args)
     m = result.metrics
@@ -86,11 +87,14 @@ def _train(a: argparse.Namespace) -> int:
         )
     if a.out is not None:
         a.out.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(result.history, a.out / "history.parquet")
+        written = [a.out / "history.parquet"]
+        write_parquet_atomic(result.history, written[0])
         if result.model is not None:
-            result.model.save(a.out / "network.safetensors")
-        write_text_atomic(json.dumps(m, indent=2) + "\n", a.out / "metrics.json")
-        print(f"wrote {a.out / 'history.parquet'}, {a.out / 'network.safetensors'}, {a.out / 'metrics.json'}")
+            written.append(a.out / "network.safetensors")
+            result.model.save(written[-1])
+        written.append(a.out / "metrics.json")
+        write_text_atomic(json.dumps(m, indent=2) + "\n", written[-1])
+        print("wrote " + ", ".join(str(w) for w in written))
     if a.json:
         print(json.dumps(m))
     return 0

@@ -456,47 +456,95 @@ def train_force(
     callback: Callable[[dict[str, Any]], Any] | None = None,
     report_every: float = 1.0,
     threads: int = 0,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: float = 60.0,
 ) -> ForceResult:
     """The paper's protocol: run freely for ``settle`` s, learn with RLS for ``learn`` s, then freeze
     the decoders and test for ``test`` s. ``target(t)`` maps step times (s) to (len(t), k) targets.
     ``progress`` shows a bar in simulated seconds; ``callback`` receives the progress dicts (returning
-    False stops; Ctrl-C too, and the phases left are skipped)."""
+    False stops; Ctrl-C too, and the phases left are skipped).
+
+    ``checkpoint``: a file where the reservoir and its place in the protocol are saved (atomically)
+    every ``checkpoint_every`` simulated seconds of settling and learning, when the test starts, and
+    when the run is stopped. If the file exists, the run continues from it: its reservoir replaces
+    ``net``'s state (``net`` must have the same config, and the protocol the same phase lengths), and
+    the result is exactly that of one uninterrupted run (a stop during the test repeats the test)."""
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=round(settle + learn + test, 6), unit="s", desc="FORCE", leave=False)
+    phases = (("settle", settle, False), ("learn", learn, True), ("test", test, False))
+    lengths = {name: int(round(v.non_negative(name, dur) / net.dt)) for name, dur, _ in phases}
+    origin = net._net.step
+    protocol: dict[str, Any] = {"origin": origin, **lengths}
+    path = None if checkpoint is None else os.fspath(checkpoint)
+    chunk = max(1, int(round(v.positive("checkpoint_every", checkpoint_every) / net.dt)))
+    if path is not None and os.path.isfile(path):
+        core, extra = _CoreForce.load(path)
+        saved = json.loads(extra)["user"].get("protocol")
+        if json.loads(core.config_json()) != net.config:
+            raise InvalidParameterError(f"checkpoint: expected a reservoir of this network's config, got {path!r}")
+        if not isinstance(saved, dict) or {k: saved.get(k) for k in lengths} != lengths:
+            raise InvalidParameterError(
+                f"checkpoint: expected a run of the same protocol (steps {lengths}), got {saved!r} in {path!r}"
+            )
+        net.__dict__.update(ForceNetwork._from_core(core, extra).__dict__)
+        protocol = saved
+    start_time = protocol["origin"] * net.dt
 
     def report(info: dict[str, Any]) -> Any:
         if bar is not None:
-            bar.n = round(info["time"] - start, 6)
+            bar.n = round(info["time"] - start_time, 6)
             bar.set_postfix(rate=f"{info['rate_hz']:.1f}Hz", mse=f"{info['mse']:.3g}", learn=info["learning"])
             bar.refresh()
         return True if callback is None else callback(info)
 
-    start = net.time
+    def save() -> None:
+        if path is not None:
+            net.save(path, metadata={"protocol": protocol})
+
     seconds: dict[str, float] = {}
     interrupted = False
     test_run: ForceRun | None = None
     cb = report if (bar is not None or callback is not None) else None
     try:
-        for name, dur, lrn in (("settle", settle, False), ("learn", learn, True), ("test", test, False)):
-            if dur <= 0 or interrupted:
-                continue
+        end = protocol["origin"]
+        for name, _, lrn in phases:
+            begin, end = end, end + lengths[name]
             t0 = time.perf_counter()
-            run = net.run(
-                dur,
-                target,
-                learn=lrn,
-                record_every=record_every if name == "test" else 10**9,
-                callback=cb,
-                report_every=report_every,
-                threads=threads,
-            )
-            seconds[name] = time.perf_counter() - t0
-            interrupted = run.interrupted
             if name == "test":
-                test_run = run
+                if begin < end and not interrupted:
+                    save()
+                    test_run = net.run(
+                        lengths[name] * net.dt,
+                        target,
+                        record_every=record_every,
+                        callback=cb,
+                        report_every=report_every,
+                        threads=threads,
+                    )
+                    interrupted = test_run.interrupted
+                    seconds[name] = time.perf_counter() - t0
+                continue
+            ran = False
+            while not interrupted and net._net.step < end:
+                remaining = end - net._net.step
+                steps = min(remaining, chunk) if path is not None else remaining
+                run = net.run(
+                    steps * net.dt,
+                    target,
+                    learn=lrn,
+                    record_every=10**9,
+                    callback=cb,
+                    report_every=report_every,
+                    threads=threads,
+                )
+                ran = True
+                interrupted = run.interrupted
+                save()
+            if ran:
+                seconds[name] = time.perf_counter() - t0
     finally:
         if bar is not None:
             bar.close()

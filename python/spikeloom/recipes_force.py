@@ -11,7 +11,9 @@ frozen; the final metrics are the test-period correlation and error.
   25 repetitions of the bar (100 s) and tests on 3 (12 s).
 
 ``--hidden`` sets N; ``--epochs`` the learning time in periods of the target (sine: 0.2 s, van der
-Pol: its cycle, Ode to Joy: 4-s bars).
+Pol: its cycle, Ode to Joy: 4-s bars). ``--checkpoint FILE`` saves the reservoir every 60 simulated
+seconds and continues from FILE if it exists (e.g. the script's 1000-s Ode to Joy protocol over
+several runs); ``--out`` writes the trained reservoir (``ForceNetwork.load``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def run_force(
             callback=record,
             report_every=0.5,
             threads=args.threads,
+            checkpoint=args.checkpoint,
         )
     )
     simulated = settle + learn + test
@@ -73,7 +76,7 @@ def run_force(
         "train_seconds": seconds,
         "wall_seconds_per_simulated_second": seconds / simulated,
     }
-    return RecipeResult(metrics=metrics, history=pl.DataFrame(rows), model=None)
+    return RecipeResult(metrics=metrics, history=pl.DataFrame(rows), model=net)
 
 
 @register("sine", "force", NICOLA, "5 Hz sine, FORCE-trained reservoir of 2000 LIF (or --neuron izhikevich/theta)")
