@@ -166,33 +166,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(ForceNetwork, String)> {
 mod tests {
     use super::*;
     use crate::force::network::{Progress, RunOptions};
-    use crate::force::{Gain, NeuronModel, Precision};
+    use crate::force::Precision;
     use std::ops::ControlFlow;
 
     fn cfg(precision: Precision) -> ForceConfig {
-        ForceConfig {
-            n: 300,
-            k: 2,
-            model: NeuronModel::Lif {
-                tau_mem: 10e-3,
-                v_reset: -65.0,
-                v_peak: -40.0,
-                refractory: 2e-3,
-                bias: -40.0,
-            },
-            dt: 5e-5,
-            tau_rise: 2e-3,
-            tau_decay: 20e-3,
-            g: 0.04,
-            q: 10.0,
-            p: 0.1,
-            balance: true,
-            rls_every: 20,
-            lambda: 2e5,
-            gain: Gain::Exact,
-            seed: 3,
-            precision,
-        }
+        crate::force::network::lif_config(300, 3, precision)
     }
 
     /// A reservoir saved in the middle of learning (with pending RLS corrections) and loaded again

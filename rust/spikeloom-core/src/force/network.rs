@@ -575,6 +575,34 @@ impl ForceNetwork {
     }
 }
 
+/// A LIF reservoir of the sine script's constants with k = 2 and RLS every 20 steps, for tests.
+#[cfg(test)]
+pub(crate) fn lif_config(n: usize, seed: u64, precision: super::Precision) -> ForceConfig {
+    ForceConfig {
+        n,
+        k: 2,
+        model: NeuronModel::Lif {
+            tau_mem: 10e-3,
+            v_reset: -65.0,
+            v_peak: -40.0,
+            refractory: 2e-3,
+            bias: -40.0,
+        },
+        dt: 5e-5,
+        tau_rise: 2e-3,
+        tau_decay: 20e-3,
+        g: 0.04,
+        q: 10.0,
+        p: 0.1,
+        balance: true,
+        rls_every: 20,
+        lambda: 2e5,
+        gain: Gain::Exact,
+        seed,
+        precision,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,29 +642,7 @@ mod tests {
     /// not depend on the thread pool (identical bits), free and learning.
     #[test]
     fn segmented_runs_match_and_do_not_depend_on_threads() {
-        let cfg = ForceConfig {
-            n: 1000,
-            k: 2,
-            model: NeuronModel::Lif {
-                tau_mem: 10e-3,
-                v_reset: -65.0,
-                v_peak: -40.0,
-                refractory: 2e-3,
-                bias: -40.0,
-            },
-            dt: 5e-5,
-            tau_rise: 2e-3,
-            tau_decay: 20e-3,
-            g: 0.04,
-            q: 10.0,
-            p: 0.1,
-            balance: true,
-            rls_every: 20,
-            lambda: 2e5,
-            gain: Gain::Exact,
-            seed: 4,
-            precision: Default::default(),
-        };
+        let cfg = lif_config(1000, 4, Default::default());
         let steps = 2000;
         let target: Vec<f64> = (0..steps * 2)
             .map(|i| ((i / 2) as f64 * 5e-5 * 31.4).sin() * (1 + i % 2) as f64)
