@@ -104,6 +104,9 @@ pub struct SpikeFn<F: Real> {
     a: F,
     b: F,
     scale: F,
+    /// Multi-Gaussian: `1 / sigma`, `1 / (spread sigma)` and the two bumps' peak factors
+    /// `scale (1 + h) / (sqrt(2 pi) sigma)`, `scale h / (sqrt(2 pi) spread sigma)` (computed in f64).
+    mg: [F; 4],
 }
 
 const SQRT_2PI: f64 = 2.506_628_274_631_000_7;
@@ -180,11 +183,24 @@ impl Surrogate {
             } => (sigma, height, scale),
             Surrogate::SmoothSigmoid { slope } => (slope, 0.0, 1.0),
         };
+        let mg = match *self {
+            Surrogate::MultiGaussian { spread, .. } => {
+                let ks = a * spread;
+                [
+                    1.0 / a,
+                    1.0 / ks,
+                    scale * (1.0 + b) / (SQRT_2PI * a),
+                    scale * b / (SQRT_2PI * ks),
+                ]
+            }
+            _ => [0.0; 4],
+        };
         SpikeFn {
             kind: *self,
             a: F::of(a),
             b: F::of(b),
             scale: F::of(scale),
+            mg: mg.map(F::of),
         }
     }
 }
@@ -207,26 +223,47 @@ impl<F: Real> SpikeFn<F> {
 
     /// [`Self::spike`] applied to every element of `v` in place (the surrogate is matched once, so
     /// the loop vectorises).
+    ///
+    /// The loops here are plain `for` loops, not `for_each` closures: these functions are inlined
+    /// into passes compiled for the CPU's widest vector unit (pulp's run-time dispatch), and a
+    /// `for_each` with a large body is kept as a separate function, compiled for the baseline CPU
+    /// (SSE2: half the lanes, no AVX2). Same arithmetic either way.
     #[inline(always)]
     pub fn spike_in_place(&self, v: &mut [F]) {
         match self.kind {
-            Surrogate::SmoothSigmoid { .. } => v.iter_mut().for_each(|x| *x = self.spike(*x)),
-            _ => v
-                .iter_mut()
-                .for_each(|x| *x = if *x > F::zero() { F::one() } else { F::zero() }),
+            Surrogate::SmoothSigmoid { .. } => {
+                for x in v.iter_mut() {
+                    *x = self.spike(*x);
+                }
+            }
+            _ => {
+                for x in v.iter_mut() {
+                    *x = if *x > F::zero() { F::one() } else { F::zero() };
+                }
+            }
         }
     }
 
-    /// [`Self::grad`] applied to every element of `v` in place, the surrogate matched once.
+    /// [`Self::grad`] applied to every element of `v` in place, the surrogate matched once (plain
+    /// loops, see [`Self::spike_in_place`], each over one kind's formula so that it vectorises).
     #[inline(always)]
     pub fn grad_in_place(&self, v: &mut [F]) {
+        macro_rules! each {
+            ($f:ident) => {
+                for x in v.iter_mut() {
+                    *x = self.$f(*x);
+                }
+            };
+        }
         match self.kind {
-            Surrogate::FastSigmoid { .. } => v.iter_mut().for_each(|x| *x = self.fast_sigmoid(*x)),
-            Surrogate::PiecewiseLinear { .. } => {
-                v.iter_mut().for_each(|x| *x = self.piecewise_linear(*x))
-            }
-            Surrogate::Arctan { .. } => v.iter_mut().for_each(|x| *x = self.arctan(*x)),
-            _ => v.iter_mut().for_each(|x| *x = self.grad(*x)),
+            Surrogate::FastSigmoid { .. } => each!(fast_sigmoid),
+            Surrogate::Sigmoid { .. } => each!(sigmoid),
+            Surrogate::SmoothSigmoid { .. } => each!(smooth_sigmoid),
+            Surrogate::PiecewiseLinear { .. } => each!(piecewise_linear),
+            Surrogate::MultiGaussian { .. } => each!(multi_gaussian),
+            Surrogate::Arctan { .. } => each!(arctan),
+            Surrogate::Exponential { .. } => each!(exponential),
+            Surrogate::Boxcar { .. } => each!(boxcar),
         }
     }
 
@@ -252,40 +289,57 @@ impl<F: Real> SpikeFn<F> {
         self.scale * self.a / F::of(2.0) / (F::one() + x * x)
     }
 
+    #[inline(always)]
+    fn sigmoid(&self, v: F) -> F {
+        let one = F::one();
+        let s = one / (one + (-self.a * v).exp_fast());
+        self.scale * self.a * s * (one - s)
+    }
+
+    #[inline(always)]
+    fn smooth_sigmoid(&self, v: F) -> F {
+        let one = F::one();
+        let s = one / (one + (-self.a * v).exp_fast());
+        self.a * s * (one - s)
+    }
+
+    /// Yin et al.'s multi-Gaussian: `(1 + h) N(v; 0, s) - h N(v; s, k s) - h N(v; -s, k s)`, times
+    /// `scale`, with the constants of [`SpikeFn::mg`] (products, no divisions).
+    #[inline(always)]
+    fn multi_gaussian(&self, v: F) -> F {
+        let [inv_s, inv_ks, c0, c1] = self.mg;
+        let (s, half) = (self.a, F::of(0.5));
+        let bump = |z: F| (-(half * z * z)).exp_fast();
+        c0 * bump(v * inv_s) - c1 * (bump((v - s) * inv_ks) + bump((v + s) * inv_ks))
+    }
+
+    #[inline(always)]
+    fn exponential(&self, v: F) -> F {
+        self.scale * (-v.abs() / self.a).exp_fast()
+    }
+
+    #[inline(always)]
+    fn boxcar(&self, v: F) -> F {
+        if v.abs() < self.a / F::of(2.0) {
+            self.scale
+        } else {
+            F::zero()
+        }
+    }
+
     /// Backward: the (surrogate) derivative dz/dv at `v` (exponentials through [`Real::exp_fast`], so
     /// the per-neuron loops vectorise).
     #[inline(always)]
     pub fn grad(&self, v: F) -> F {
-        let one = F::one();
         match self.kind {
             Surrogate::FastSigmoid { .. } => self.fast_sigmoid(v),
-            Surrogate::Sigmoid { .. } => {
-                let s = one / (one + (-self.a * v).exp_fast());
-                self.scale * self.a * s * (one - s)
-            }
-            Surrogate::SmoothSigmoid { .. } => {
-                let s = one / (one + (-self.a * v).exp_fast());
-                self.a * s * (one - s)
-            }
+            Surrogate::Sigmoid { .. } => self.sigmoid(v),
+            Surrogate::SmoothSigmoid { .. } => self.smooth_sigmoid(v),
             Surrogate::PiecewiseLinear { .. } => self.piecewise_linear(v),
-            Surrogate::MultiGaussian { spread, .. } => {
-                let (s, h) = (self.a, self.b);
-                let ks = s * F::of(spread);
-                let n = |x: F, mu: F, sd: F| {
-                    let z = (x - mu) / sd;
-                    (-(z * z) / F::of(2.0)).exp_fast() / (F::of(SQRT_2PI) * sd)
-                };
-                self.scale * ((one + h) * n(v, F::zero(), s) - h * n(v, s, ks) - h * n(v, -s, ks))
-            }
+            Surrogate::MultiGaussian { .. } => self.multi_gaussian(v),
             Surrogate::Arctan { .. } => self.arctan(v),
-            Surrogate::Exponential { .. } => self.scale * (-v.abs() / self.a).exp_fast(),
-            Surrogate::Boxcar { .. } => {
-                if v.abs() < self.a / F::of(2.0) {
-                    self.scale
-                } else {
-                    F::zero()
-                }
-            }
+            Surrogate::Exponential { .. } => self.exponential(v),
+            Surrogate::Boxcar { .. } => self.boxcar(v),
         }
     }
 }
@@ -344,6 +398,46 @@ mod tests {
         assert!((all()[1].to::<f64>().grad(0.0) - 1.25).abs() < 1e-15);
         assert!((all()[2].to::<f64>().grad(0.0) - 0.3).abs() < 1e-15);
         assert!((all()[4].to::<f64>().grad(0.0) - 1.0).abs() < 1e-15);
+    }
+
+    /// The multi-Gaussian against Yin et al.'s formula written out with divisions (f64 to 1e-14, f32
+    /// to 1e-6), and every kind's in-place loop against its scalar `grad`, bit for bit.
+    #[test]
+    fn multi_gaussian_formula_and_in_place_loops() {
+        let (sigma, h, k, scale) = (0.5, 0.15, 6.0, 0.5);
+        let normal = |x: f64, mu: f64, sd: f64| {
+            (-((x - mu) / sd).powi(2) / 2.0).exp() / ((2.0 * std::f64::consts::PI).sqrt() * sd)
+        };
+        let f64s = all()[3].to::<f64>();
+        let f32s = all()[3].to::<f32>();
+        for i in -60..=60 {
+            let v = i as f64 * 0.07;
+            let want = scale
+                * ((1.0 + h) * normal(v, 0.0, sigma)
+                    - h * normal(v, sigma, k * sigma)
+                    - h * normal(v, -sigma, k * sigma));
+            let got = f64s.grad(v);
+            assert!(
+                (got - want).abs() <= 1e-14 * want.abs().max(1e-3),
+                "{v}: {got} vs {want}"
+            );
+            let got32 = f64::from(f32s.grad(v as f32));
+            assert!((got32 - want).abs() <= 1e-6, "{v}: f32 {got32} vs {want}");
+        }
+        for s in all()
+            .into_iter()
+            .chain([Surrogate::SmoothSigmoid { slope: 3.0 }])
+        {
+            let f = s.to::<f32>();
+            let mut v: Vec<f32> = (-40..40).map(|i| i as f32 * 0.09).collect();
+            let want: Vec<u32> = v.iter().map(|&x| f.grad(x).to_bits()).collect();
+            f.grad_in_place(&mut v);
+            assert_eq!(
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want,
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
