@@ -102,7 +102,6 @@ impl Default for Surrogate {
 pub struct SpikeFn<F: Real> {
     kind: Surrogate,
     a: F,
-    b: F,
     scale: F,
     /// Multi-Gaussian: `1 / sigma`, `1 / (spread sigma)` and the two bumps' peak factors
     /// `scale (1 + h) / (sqrt(2 pi) sigma)`, `scale h / (sqrt(2 pi) spread sigma)` (computed in f64).
@@ -198,7 +197,6 @@ impl Surrogate {
         SpikeFn {
             kind: *self,
             a: F::of(a),
-            b: F::of(b),
             scale: F::of(scale),
             mg: mg.map(F::of),
         }
