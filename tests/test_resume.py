@@ -92,6 +92,7 @@ def test_state_round_trips_through_a_file(tmp_path: Path) -> None:
     assert done.history.height == 0 and not done.interrupted and params_equal(rest, whole)
 
 
+@pytest.mark.filterwarnings("ignore::spikeloom.errors.ResumeMismatchWarning")
 def test_bad_resume_is_refused(tmp_path: Path) -> None:
     cfg = sl.BPTTConfig(epochs=2, batch_size=8)
     state = sl.fit(net(), TRAIN, config=cfg, progress=False).state
@@ -204,3 +205,46 @@ def test_state_pickles_and_round_trips_through_bytes() -> None:
         sl.TrainingState.from_bytes("x")  # type: ignore[arg-type]
     with pytest.raises(FileFormatError):
         sl.TrainingState.from_bytes(b"not a safetensors file")
+
+
+def test_resuming_from_another_config_or_data_warns(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    """A state records digests of its run's config (without epochs and threads) and data; resuming
+    from it with another config or other data warns (training still continues), with the same ones
+    (more epochs, other thread count) it does not."""
+    from spikeloom.checkpoint import run_fingerprint
+    from spikeloom.errors import ResumeMismatchWarning
+
+    cfg = sl.BPTTConfig(epochs=2, batch_size=8, lr=5e-3, lr_schedule="step")
+    first = sl.fit(net(), TRAIN, config=cfg, seed=3, progress=False, callback=lambda m: False)
+    fp = first.state.fingerprint
+    assert fp is not None and set(fp) == {"config", "data"}
+    path = tmp_path / "state.safetensors"
+    first.state.save(path)
+    assert sl.TrainingState.load(path).fingerprint == fp
+    # Same run, longer and on another thread count: no warning; the checkpoint keeps the fingerprint.
+    more = sl.BPTTConfig(epochs=3, batch_size=8, lr=5e-3, lr_schedule="step")
+    ck = tmp_path / "ck.safetensors"
+    sl.fit(net(), TRAIN, config=more, seed=3, threads=1, progress=False, resume=path, checkpoint=ck)
+    assert not [w for w in recwarn if issubclass(w.category, ResumeMismatchWarning)]
+    assert sl.TrainingState.load(ck).fingerprint == fp
+    # Another learning rate, seed or data set: a warning naming what differs; training continues.
+    other_lr = sl.BPTTConfig(epochs=2, batch_size=8, lr=1e-2, lr_schedule="step")
+    with pytest.warns(ResumeMismatchWarning, match="another config than"):
+        r = sl.fit(net(), TRAIN, config=other_lr, seed=3, progress=False, resume=first.state)
+    assert r.state.epochs_done == 2 and r.state.fingerprint["config"] != fp["config"]
+    with pytest.warns(ResumeMismatchWarning, match="another config"):
+        sl.fit(net(), TRAIN, config=cfg, seed=4, progress=False, resume=first.state)
+    x, y = TRAIN
+    other = data(5, 48)  # another data set of the same shape
+    with pytest.warns(ResumeMismatchWarning, match="another data than"):
+        sl.fit(net(), other, config=cfg, seed=3, progress=False, resume=first.state)
+    # The digest reads dtypes, shapes and evenly spaced bytes of every array.
+    base = run_fingerprint("{}", x, y, None, None)
+    assert run_fingerprint('{"epochs": 9, "threads": 2}', x, y, None, None) == base
+    assert run_fingerprint("{}", x[:-1], y[:-1], None, None) != base
+    assert run_fingerprint("{}", x, y[::-1], None, None) != base
+    assert run_fingerprint("{}", x, y, x, y) != base
+    assert run_fingerprint("{}", x.astype(np.float32), y, None, None) != base
+    swapped = x.copy()
+    swapped[[0, -1]] = swapped[[-1, 0]]
+    assert run_fingerprint("{}", swapped, y, None, None) != base

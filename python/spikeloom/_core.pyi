@@ -161,6 +161,7 @@ class RsnnNetwork:
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
         resume: TrainState | None = None,
         checkpoint: str | None = None,
+        fingerprint: str | None = None,
     ) -> tuple[list[dict[str, Any]], bool, TrainState]: ...
     def evaluate(
         self,
@@ -197,6 +198,8 @@ class TrainState:
     def n_params(self) -> int: ...
     @property
     def best_score(self) -> float | None: ...
+    @property
+    def fingerprint(self) -> str | None: ...
 
 class SimGroup:
     def __init__(
@@ -293,6 +296,7 @@ def eprop_fit(
     callback: Any | None = None,
     resume: TrainState | None = None,
     checkpoint: str | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool, TrainState]: ...
 def eprop_gradient(
     net: RsnnNetwork, x: Any, y: Any, config: str, online_sum: bool = False

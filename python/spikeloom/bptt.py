@@ -245,8 +245,13 @@ def run_fit(
     ``resumable`` (a :class:`~spikeloom.checkpoint.Resumable`), the core is called as
     ``fit(*args, on_epoch, resume, checkpoint)``, runs the epochs after the resumed state's, and its
     state is returned in ``state``."""
-    resume = checkpoint = None
+    resume = checkpoint = fingerprint = None
     if resumable is not None:
+        from .checkpoint import run_fingerprint
+
+        # args = (x, y, validation x, validation y, config JSON) for every resumable trainer.
+        fingerprint = run_fingerprint(args[-1], *args[:-1])
+        resumable.check(desc, fingerprint)
         resume, checkpoint = resumable.core_args()
         epochs = max(epochs - resumable.epochs_done, 0)
     from .checkpoint import TrainingState
@@ -277,7 +282,7 @@ def run_fit(
         if resumable is None:
             rows, interrupted = core_fit(*args, on_epoch)
         else:
-            rows, interrupted, core_state = core_fit(*args, on_epoch, resume, checkpoint)
+            rows, interrupted, core_state = core_fit(*args, on_epoch, resume, checkpoint, fingerprint)
             state = TrainingState(core_state)
     finally:
         if bar is not None:

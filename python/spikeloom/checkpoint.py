@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import _core
 from ._atomic import write_atomic
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, ResumeMismatchWarning
 
 
 class TrainingState:
@@ -53,6 +58,14 @@ class TrainingState:
     def n_params(self) -> int:
         """Number of network parameters."""
         return self._core.n_params
+
+    @property
+    def fingerprint(self) -> dict[str, str] | None:
+        """Digests of the config (without ``epochs`` and ``threads``) and of the data of the run that
+        wrote the state (see :func:`run_fingerprint`); ``None`` in states written before they were
+        recorded."""
+        fp = self._core.fingerprint
+        return None if fp is None else json.loads(fp)
 
     @property
     def best_score(self) -> float | None:
@@ -110,9 +123,48 @@ def checkpoint_path(checkpoint: str | os.PathLike[str]) -> str:
     return str(p)
 
 
+def _digest(parts: list[bytes]) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for p in parts:
+        h.update(len(p).to_bytes(8, "little"))
+        h.update(p)
+    return h.hexdigest()
+
+
+#: Bytes of each array that enter the data digest (evenly spaced, first and last included): the
+#: digest must stay cheap, since a fit on one batch may be called once per training step.
+DIGEST_BYTES = 8192
+
+
+def _array_digest_parts(a: Any) -> list[bytes]:
+    if a is None:
+        return [b"none"]
+    a = np.ascontiguousarray(np.asarray(a))
+    b = a.reshape(-1).view(np.uint8)
+    if b.size > DIGEST_BYTES:
+        b = b[np.linspace(0, b.size - 1, DIGEST_BYTES).astype(np.int64)]
+    return [f"{a.dtype.str}{a.shape}".encode(), b.tobytes()]
+
+
+def run_fingerprint(config_json: str, *arrays: Any) -> str:
+    """What identifies a run for :class:`TrainingState`, as JSON: a digest of the config JSON without
+    ``epochs`` and ``threads`` (a longer run, or another thread count, continues the same run) and
+    a digest of the data (each array's dtype and shape and :data:`DIGEST_BYTES` evenly spaced bytes
+    of its contents: another data set or subset is told apart, a few changed values may not be)."""
+    cfg = json.loads(config_json)
+    cfg.pop("epochs", None)
+    cfg.pop("threads", None)
+    parts = [p for a in arrays for p in _array_digest_parts(a)]
+    return json.dumps(
+        {"config": _digest([json.dumps(cfg, sort_keys=True).encode()]), "data": _digest(parts)}, sort_keys=True
+    )
+
+
 class Resumable:
     """The ``resume`` / ``checkpoint`` arguments of a ``fit``, loaded. The core checks the state
-    against the run (method, network size, optimiser, the config's epochs)."""
+    against the run (method, network size, optimiser, the config's epochs); :meth:`check` warns when
+    the state comes from a run of another config or data (then the result is not that of one
+    uninterrupted run)."""
 
     def __init__(self, resume: Any, checkpoint: Any) -> None:
         self.state = as_state(resume)
@@ -123,9 +175,28 @@ class Resumable:
         """Epochs the resumed run has done (0 for a new run)."""
         return 0 if self.state is None else self.state.epochs_done
 
+    def check(self, method: str, fingerprint: str) -> None:
+        """Warn (:class:`~spikeloom.errors.ResumeMismatchWarning`) if the resumed state was written by a
+        ``method`` run whose config or data differ from this run's ``fingerprint`` (a state of another
+        method is refused by the core)."""
+        saved = None if self.state is None else self.state.fingerprint
+        if saved is None or self.state is None or self.state.method != method:
+            return
+        now = json.loads(fingerprint)
+        differ = [k for k in ("config", "data") if saved.get(k) != now.get(k)]
+        if differ:
+            what = " and ".join(differ)
+            warnings.warn(
+                ResumeMismatchWarning(
+                    f"resume: the state was written by a run with another {what} than this one; training "
+                    f"continues from it, but the result will not equal one uninterrupted run"
+                ),
+                stacklevel=5,  # check < run_fit < fit_<method> < spikeloom.fit < the caller
+            )
+
     def core_args(self) -> tuple[Any, str | None]:
         """(core state, checkpoint path) for the core."""
         return (None if self.state is None else self.state._core), self.checkpoint
 
 
-__all__ = ["Resumable", "TrainingState"]
+__all__ = ["Resumable", "TrainingState", "run_fingerprint"]

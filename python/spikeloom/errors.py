@@ -46,11 +46,17 @@ class SpikeloomIOError(SpikeloomError, OSError):
     """The operating system refused a read or write."""
 
 
+class ResumeMismatchWarning(UserWarning):
+    """A training run resumed from the state of a run with another config or data: training
+    continues, but the result is not that of one uninterrupted run."""
+
+
 __all__ = [
     "DTypeError",
     "FileFormatError",
     "InvalidParameterError",
     "NonFiniteError",
+    "ResumeMismatchWarning",
     "ShapeError",
     "SpikeloomError",
     "SpikeloomIOError",

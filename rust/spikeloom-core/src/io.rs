@@ -163,6 +163,16 @@ impl<'a> FileReader<'a> {
             .ok_or_else(|| self.err(format!("metadata field '{k}' missing")))
     }
 
+    /// An optional header field deserialised into `T` (`None` when absent).
+    pub(crate) fn optional<T: serde::de::DeserializeOwned>(&self, k: &str) -> Result<Option<T>> {
+        match self.header.get(k) {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| self.err(format!("bad '{k}' metadata: {e}"))),
+        }
+    }
+
     /// A header field deserialised into `T`.
     pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self, k: &str) -> Result<T> {
         serde_json::from_value(self.field(k)?.clone())

@@ -48,6 +48,12 @@ impl PyTrainState {
         self.inner.params.len()
     }
 
+    /// What identifies the config and data of the run that wrote the state (JSON), if recorded.
+    #[getter]
+    fn fingerprint(&self) -> Option<&str> {
+        self.inner.fingerprint.as_deref()
+    }
+
     #[getter]
     fn best_score(&self) -> Option<f64> {
         self.inner.progress.best.as_ref().map(|(s, _)| *s)

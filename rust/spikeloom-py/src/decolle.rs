@@ -110,7 +110,7 @@ impl PyDecolleNetwork {
     /// Train in place. `config` is the core's DecolleConfig as JSON; `resume`: training-state bytes
     /// to continue from; `checkpoint`: file the state is written to after every epoch. Returns
     /// (history, interrupted, state bytes); Ctrl-C stops after the current batch.
-    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None, fingerprint=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -123,6 +123,7 @@ impl PyDecolleNetwork {
         callback: Option<Py<PyAny>>,
         resume: Option<PyRef<'py, PyTrainState>>,
         checkpoint: Option<PathBuf>,
+        fingerprint: Option<String>,
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
         let cfg: DecolleConfig = json(py, "config", config)?;
         let n_out = self.inner.spec.n_outputs;
@@ -133,8 +134,7 @@ impl PyDecolleNetwork {
             data,
             n_out,
             callback,
-            resume,
-            checkpoint,
+            (resume, checkpoint, fingerprint),
             |t, v, run, cb, stop| train::fit_from(inner, t, v, &cfg, run, cb, stop),
         )
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 /// Train `net` in place with e-prop. Returns (history, interrupted); Ctrl-C stops after the current
 /// epoch.
 #[pyfunction]
-#[pyo3(signature = (net, x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
+#[pyo3(signature = (net, x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None, fingerprint=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn eprop_fit<'py>(
     py: Python<'py>,
@@ -29,6 +29,7 @@ pub fn eprop_fit<'py>(
     callback: Option<Py<PyAny>>,
     resume: Option<PyRef<'py, PyTrainState>>,
     checkpoint: Option<PathBuf>,
+    fingerprint: Option<String>,
 ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
     let cfg: EpropConfig = json(py, "config", config)?;
     let n_out = net.inner.n_outputs();
@@ -39,8 +40,7 @@ pub fn eprop_fit<'py>(
         data,
         n_out,
         callback,
-        resume,
-        checkpoint,
+        (resume, checkpoint, fingerprint),
         |t, v, run, cb, stop| eprop::fit_from(inner, t, v, &cfg, run, cb, stop),
     )
 }

@@ -256,7 +256,7 @@ impl PyRsnnNetwork {
 
     /// Train in place with BPTT. `config` is the core's BpttConfig as JSON. Returns (history,
     /// interrupted); Ctrl-C stops after the current epoch.
-    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None))]
+    #[pyo3(signature = (x, y, val_x, val_y, config, callback=None, resume=None, checkpoint=None, fingerprint=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -269,6 +269,7 @@ impl PyRsnnNetwork {
         callback: Option<Py<PyAny>>,
         resume: Option<PyRef<'py, PyTrainState>>,
         checkpoint: Option<PathBuf>,
+        fingerprint: Option<String>,
     ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
         let cfg: BpttConfig = json(py, "config", config)?;
         let n_out = self.inner.n_outputs();
@@ -279,8 +280,7 @@ impl PyRsnnNetwork {
             data,
             n_out,
             callback,
-            resume,
-            checkpoint,
+            (resume, checkpoint, fingerprint),
             |t, v, run, cb, stop| train::fit_from(inner, t, v, &cfg, run, cb, stop),
         )
     }
@@ -417,8 +417,11 @@ pub(crate) fn resumable_fit<'py, M: serde::Serialize + Send>(
     (x, y, val_x, val_y): FitArrays<'_, 'py>,
     n_out: usize,
     callback: Option<Py<PyAny>>,
-    resume: Option<PyRef<'_, PyTrainState>>,
-    checkpoint: Option<PathBuf>,
+    (resume, checkpoint, fingerprint): (
+        Option<PyRef<'_, PyTrainState>>,
+        Option<PathBuf>,
+        Option<String>,
+    ),
     fit: impl FnOnce(
             Data<'_>,
             Option<Data<'_>>,
@@ -436,6 +439,7 @@ pub(crate) fn resumable_fit<'py, M: serde::Serialize + Send>(
             let run = Continuation {
                 resume,
                 checkpoint: checkpoint.as_deref(),
+                fingerprint: fingerprint.as_deref(),
             };
             let (history, st) = fit(t, v, run, cb, stop)?;
             *slot = Some(st);

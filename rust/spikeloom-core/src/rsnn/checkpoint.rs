@@ -29,6 +29,17 @@ pub struct Continuation<'a> {
     pub resume: Option<&'a TrainState>,
     /// Write the state to this file (atomically) after every completed epoch.
     pub checkpoint: Option<&'a Path>,
+    /// What identifies the run's config and data (opaque to the core; see
+    /// [`TrainState::fingerprint`]), stamped on every state the run produces.
+    pub fingerprint: Option<&'a str>,
+}
+
+impl Continuation<'_> {
+    /// `st` with this run's fingerprint.
+    pub fn stamp(&self, mut st: TrainState) -> TrainState {
+        st.fingerprint = self.fingerprint.map(str::to_string);
+        st
+    }
 }
 
 /// Where a run stands (see the module docs).
@@ -49,6 +60,10 @@ pub struct TrainState {
     pub extra: Vec<(String, Vec<f64>)>,
     /// Counters the method carries, by name.
     pub counters: Vec<(String, u64)>,
+    /// What identifies the config and data of the run that wrote the state (set by the caller,
+    /// e.g. hashes; not interpreted here): a resume with another one is not an exact continuation.
+    /// `None` in states written before it was recorded.
+    pub fingerprint: Option<String>,
 }
 
 impl OptimizerState {
@@ -90,6 +105,7 @@ impl TrainState {
             "opt_tau": meta(&self.opt_tau),
             "extra": self.extra.iter().map(|(k, v)| (k.clone(), v.len())).collect::<Vec<_>>(),
             "counters": self.counters,
+            "fingerprint": self.fingerprint,
         });
         let mut tensors: Vec<(String, Vec<usize>, &[f64])> =
             vec![("params".into(), vec![self.params.len()], &self.params)];
@@ -157,8 +173,14 @@ impl TrainState {
             .into_iter()
             .map(|(k, len)| Ok((k.clone(), file.f64(&format!("extra.{k}"), &[len])?)))
             .collect::<Result<Vec<_>>>()?;
+        let fingerprint = if legacy {
+            None
+        } else {
+            file.optional("fingerprint")?.flatten()
+        };
         Ok(TrainState {
             method,
+            fingerprint,
             extra,
             counters: if legacy {
                 Vec::new()
@@ -239,9 +261,11 @@ pub trait Resume<N>: EpochWork<N> {
     fn restore(&mut self, st: &TrainState) -> Result<()>;
 }
 
-/// Write the state built by `state` to `path` (atomically), if there is a path.
-pub fn write_checkpoint(path: Option<&Path>, state: impl FnOnce() -> TrainState) -> Result<()> {
-    path.map_or(Ok(()), |p| state().save(p))
+/// Write the state built by `state`, stamped with the run's fingerprint, to the run's checkpoint
+/// file (atomically), if it has one.
+pub fn write_checkpoint(run: &Continuation<'_>, state: impl FnOnce() -> TrainState) -> Result<()> {
+    run.checkpoint
+        .map_or(Ok(()), |p| run.stamp(state()).save(p))
 }
 
 /// [`run_epochs_from`] for a resumable trainer: continue from `run.resume` (its parameters replace
@@ -277,7 +301,7 @@ pub fn run_resumable<N: FlatParams + FlatNetwork, W: Resume<N>>(
         Some(p) => p,
         None => net.flat_params().clone(),
     };
-    Ok((history, work.state(progress, params)))
+    Ok((history, run.stamp(work.state(progress, params))))
 }
 
 #[cfg(test)]
@@ -288,6 +312,7 @@ mod tests {
     fn round_trip_is_exact_and_bad_bytes_are_refused() {
         let st = TrainState {
             method: "eprop".into(),
+            fingerprint: Some("{\"config\": \"ab\"}".into()),
             extra: vec![("feedback".into(), vec![0.5, -0.25])],
             counters: vec![("updates".into(), 7)],
             progress: Progress {
@@ -338,5 +363,6 @@ mod tests {
         assert_eq!(st.params, params);
         assert_eq!((st.opt_w.step, st.opt_w.first.as_slice()), (9, &first[..]));
         assert!(st.extra.is_empty() && st.counters.is_empty() && st.opt_tau.first.is_empty());
+        assert!(st.fingerprint.is_none());
     }
 }

@@ -21,7 +21,6 @@ use crate::train::adam::{Optimizer, OptimizerKind};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::Instant;
 
 /// Samples per work item of a BPTT gradient: one lockstep group of the reverse pass (see
@@ -860,7 +859,7 @@ fn fit_impl<F: Real>(
         any_tau: tau_mask.iter().any(|&b| b),
         tau_mask,
         scratch: GradScratch::default(),
-        checkpoint: run.checkpoint,
+        run,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
@@ -879,12 +878,13 @@ struct BpttEpoch<'a, F: Real> {
     any_tau: bool,
     scratch: GradScratch<F>,
     /// Where to write the run's state after every epoch.
-    checkpoint: Option<&'a Path>,
+    run: Continuation<'a>,
 }
 
 impl<F: Real> Resume<RsnnNetwork> for BpttEpoch<'_, F> {
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
+            fingerprint: None,
             method: "bptt".into(),
             progress,
             params,
@@ -906,7 +906,7 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
     type Metrics = BpttEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
-        write_checkpoint(self.checkpoint, || {
+        write_checkpoint(&self.run, || {
             self.state(progress.clone(), net.params.clone())
         })
     }

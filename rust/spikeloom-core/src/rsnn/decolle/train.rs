@@ -34,7 +34,6 @@ use crate::train::adam::{Optimizer, OptimizerState};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::Instant;
 
 fn default_surrogate() -> Surrogate {
@@ -563,7 +562,7 @@ fn fit_impl<F: Real>(
         validation,
         cfg,
         opt: Optim::new(cfg, net.layout.n_trainable),
-        checkpoint: run.checkpoint,
+        run,
         _f: std::marker::PhantomData,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
@@ -578,7 +577,7 @@ struct DecolleEpoch<'a, F> {
     cfg: &'a DecolleConfig,
     opt: Optim,
     /// Where to write the run's state after every epoch.
-    checkpoint: Option<&'a Path>,
+    run: Continuation<'a>,
     _f: std::marker::PhantomData<F>,
 }
 
@@ -589,6 +588,7 @@ impl<F: Real> Resume<DecolleNetwork> for DecolleEpoch<'_, F> {
 
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
+            fingerprint: None,
             method: "decolle".into(),
             progress,
             params,
@@ -605,7 +605,7 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
     type Metrics = DecolleEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut DecolleNetwork, progress: &Progress) -> Result<()> {
-        write_checkpoint(self.checkpoint, || {
+        write_checkpoint(&self.run, || {
             self.state(progress.clone(), net.params.clone())
         })
     }

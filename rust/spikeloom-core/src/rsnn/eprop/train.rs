@@ -19,7 +19,6 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::Instant;
 
 /// Loss, accuracy and spikes summed over samples.
@@ -457,7 +456,7 @@ fn fit_impl<F: Real>(
         up: Updater::new(net, cfg),
         works: Vec::new(),
         updates: 0,
-        checkpoint: run.checkpoint,
+        run,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
@@ -474,7 +473,7 @@ struct EpropEpoch<'a, F: Real> {
     /// Weight updates so far (over all epochs).
     updates: usize,
     /// Where to write the run's state after every epoch.
-    checkpoint: Option<&'a Path>,
+    run: Continuation<'a>,
 }
 
 impl<F: Real> Resume<RsnnNetwork> for EpropEpoch<'_, F> {
@@ -498,6 +497,7 @@ impl<F: Real> Resume<RsnnNetwork> for EpropEpoch<'_, F> {
 
     fn state(&self, progress: Progress, params: Vec<f64>) -> TrainState {
         TrainState {
+            fingerprint: None,
             method: "eprop".into(),
             progress,
             params,
@@ -519,7 +519,7 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
     type Metrics = EpropEpochMetrics;
 
     fn epoch_done(&mut self, net: &mut RsnnNetwork, progress: &Progress) -> Result<()> {
-        write_checkpoint(self.checkpoint, || {
+        write_checkpoint(&self.run, || {
             self.state(progress.clone(), net.params.clone())
         })
     }
