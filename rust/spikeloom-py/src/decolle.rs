@@ -23,6 +23,8 @@ pub struct PyDecolleNetwork {
     pub inner: DecolleNetwork,
 }
 
+crate::persist::file_methods!(PyDecolleNetwork, spikeloom_core::rsnn::decolle::io);
+
 fn stats_dict<'py>(
     py: Python<'py>,
     net: &DecolleNetwork,
@@ -223,33 +225,5 @@ impl PyDecolleNetwork {
                 record_arrays(py, &r, steps, sizes, no)
             }
         }
-    }
-
-    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
-    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let inner = &self.inner;
-        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
-        let (inner, extra) =
-            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
-        Ok((PyDecolleNetwork { inner }, extra))
-    }
-
-    /// Save atomically to `path` (safetensors + JSON metadata).
-    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
-        let inner = &self.inner;
-        enter_core(py, || io::save(inner, &path, extra))
-    }
-
-    /// Load a file written by `save`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
-        let (inner, extra) = enter_core(py, || io::load(&path))?;
-        Ok((PyDecolleNetwork { inner }, extra))
     }
 }

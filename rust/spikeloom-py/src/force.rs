@@ -19,6 +19,8 @@ pub struct PyForceNetwork {
     inner: ForceNetwork,
 }
 
+crate::persist::file_methods!(PyForceNetwork, spikeloom_core::force::io);
+
 fn array2<'py>(py: Python<'py>, v: Vec<f64>, cols: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let rows = v.len().checked_div(cols).unwrap_or(0);
     Array2::from_shape_vec((rows, cols), v)
@@ -252,33 +254,5 @@ impl PyForceNetwork {
     fn config_json(&self, py: Python<'_>) -> PyResult<String> {
         serde_json::to_string(&self.inner.cfg)
             .map_err(|e| to_pyerr(py, Error::Unsupported(e.to_string())))
-    }
-
-    /// The reservoir and its whole state as bytes (the `save` format), with user metadata `extra`.
-    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let inner = &self.inner;
-        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Parse bytes written by `to_bytes`; returns (reservoir, extra JSON text).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
-        let (inner, extra) =
-            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
-        Ok((PyForceNetwork { inner }, extra))
-    }
-
-    /// Save atomically to `path` (safetensors + JSON metadata).
-    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
-        let inner = &self.inner;
-        enter_core(py, || io::save(inner, &path, extra))
-    }
-
-    /// Load a file written by `save`; returns (reservoir, extra JSON text).
-    #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
-        let (inner, extra) = enter_core(py, || io::load(&path))?;
-        Ok((PyForceNetwork { inner }, extra))
     }
 }

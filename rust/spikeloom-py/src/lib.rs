@@ -11,6 +11,7 @@ mod force;
 mod functions;
 mod hardware;
 mod network;
+mod persist;
 mod rsnn;
 mod s4nn;
 mod sim;

@@ -20,6 +20,8 @@ pub struct PyTtfsNetwork {
     pub inner: Network,
 }
 
+crate::persist::file_methods!(PyTtfsNetwork, spikeloom_core::io);
+
 fn flat(a: &PyReadonlyArray2<'_, f64>) -> Vec<f64> {
     a.as_array().iter().copied().collect()
 }
@@ -372,33 +374,5 @@ impl PyTtfsNetwork {
             .map(|m| metrics_dict(py, m))
             .collect::<PyResult<Vec<_>>>()?;
         Ok((dicts, interrupted))
-    }
-
-    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
-    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let inner = &self.inner;
-        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
-        let (inner, extra) =
-            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
-        Ok((PyTtfsNetwork { inner }, extra))
-    }
-
-    /// Save atomically to `path` (safetensors + JSON metadata).
-    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
-        let inner = &self.inner;
-        enter_core(py, || io::save(inner, &path, extra))
-    }
-
-    /// Load a file written by `save`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
-        let (inner, extra) = enter_core(py, || io::load(&path))?;
-        Ok((PyTtfsNetwork { inner }, extra))
     }
 }

@@ -30,6 +30,8 @@ pub struct PyRsnnNetwork {
     pub inner: RsnnNetwork,
 }
 
+crate::persist::file_methods!(PyRsnnNetwork, spikeloom_core::rsnn::io);
+
 pub(crate) fn json<T: serde::de::DeserializeOwned>(
     py: Python<'_>,
     arg: &str,
@@ -369,34 +371,6 @@ impl PyRsnnNetwork {
                 Ok((l, y.map(|a| a.into_any())))
             }
         }
-    }
-
-    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
-    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let inner = &self.inner;
-        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
-        let (inner, extra) =
-            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
-        Ok((PyRsnnNetwork { inner }, extra))
-    }
-
-    /// Save atomically to `path` (safetensors + JSON metadata).
-    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
-        let inner = &self.inner;
-        enter_core(py, || io::save(inner, &path, extra))
-    }
-
-    /// Load a file written by `save`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
-        let (inner, extra) = enter_core(py, || io::load(&path))?;
-        Ok((PyRsnnNetwork { inner }, extra))
     }
 }
 

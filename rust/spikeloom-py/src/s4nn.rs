@@ -18,6 +18,8 @@ pub struct PyS4nnNetwork {
     pub inner: S4nnNetwork,
 }
 
+crate::persist::file_methods!(PyS4nnNetwork, spikeloom_core::s4nn::io);
+
 /// Integer time steps as u32 (values outside 0..=u32::MAX are refused; the core checks t_max).
 fn steps(py: Python<'_>, arg: &str, a: &PyReadonlyArray2<'_, i64>) -> PyResult<Vec<u32>> {
     a.as_array()
@@ -343,33 +345,5 @@ impl PyS4nnNetwork {
                 .expect("shape")
                 .into_pyarray(py),
         )
-    }
-
-    /// Serialise to safetensors bytes with user metadata `extra` (JSON text).
-    fn to_bytes<'py>(&self, py: Python<'py>, extra: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let inner = &self.inner;
-        let bytes = enter_core(py, || io::to_bytes(inner, extra))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Parse bytes written by `to_bytes`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<(Self, String)> {
-        let (inner, extra) =
-            enter_core(py, || io::from_bytes(data, std::path::Path::new("<bytes>")))?;
-        Ok((PyS4nnNetwork { inner }, extra))
-    }
-
-    /// Save atomically to `path` (safetensors + JSON metadata).
-    fn save(&self, py: Python<'_>, path: PathBuf, extra: &str) -> PyResult<()> {
-        let inner = &self.inner;
-        enter_core(py, || io::save(inner, &path, extra))
-    }
-
-    /// Load a file written by `save`; returns (network, extra JSON text).
-    #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<(Self, String)> {
-        let (inner, extra) = enter_core(py, || io::load(&path))?;
-        Ok((PyS4nnNetwork { inner }, extra))
     }
 }
