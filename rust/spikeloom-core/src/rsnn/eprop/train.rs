@@ -3,7 +3,7 @@
 //! in lock-step, the three feedback variants, the rate regulariser, and the epoch loop.
 
 use super::config::{check_network, EpropConfig, Feedback, Mode, Optimizer, RateAverage};
-use super::kernel::{RegSpec, Weights, Workspace};
+use super::kernel::{run_steps, RegSpec, Weights, Workspace};
 use crate::error::{Error, Result};
 use crate::parallel::{with_threads, CHUNK};
 use crate::rsnn::checkpoint::{run_resumable, write_checkpoint, Continuation, Resume, TrainState};
@@ -203,9 +203,18 @@ fn run_sample<F: Real>(
     let x = data.x.sample(s);
     let target = target_of(data.y, s, steps);
     ws.reset(w, batch_reg);
-    for t in 0..steps {
-        ws.step(w, x, t, steps, &cfg.loss, window, target, scale, reg);
-    }
+    run_steps(
+        ws,
+        w,
+        x,
+        0..steps,
+        steps,
+        &cfg.loss,
+        window,
+        target,
+        scale,
+        reg,
+    );
     finish_stats(ws, target, scale, st);
 }
 
@@ -333,10 +342,11 @@ fn online_batch<F: Real>(
                     let mut g = vec![F::zero(); len];
                     for (ws, &s) in wss.iter_mut().zip(ids) {
                         let target = target_of(data.y, s, steps);
-                        ws.step(
+                        run_steps(
+                            ws,
                             wref,
                             data.x.sample(s),
-                            t,
+                            t..t + 1,
                             steps,
                             &cfg.loss,
                             window,
