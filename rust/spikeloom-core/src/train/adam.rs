@@ -241,13 +241,45 @@ fn walk<'a>(
     params: impl IntoIterator<Item = &'a mut [f64]>,
     update: impl Fn(&mut f64, &mut f64, &mut f64, f64),
 ) {
-    let mut i = 0;
+    let (mut s1, mut s2, mut g) = (s1, s2, grad);
     for slice in params {
-        for p in slice.iter_mut() {
-            update(p, &mut s1[i], &mut s2[i], grad[i]);
-            i += 1;
+        let n = slice.len();
+        let (a, a_rest) = s1.split_at_mut(n);
+        let (b, b_rest) = s2.split_at_mut(n);
+        let (gl, g_rest) = g.split_at(n);
+        each(slice, a, b, gl, &update);
+        (s1, s2, g) = (a_rest, b_rest, g_rest);
+    }
+}
+
+/// `update` on the elements of four equal-length slices, compiled for the widest vector unit of the
+/// CPU (chosen at run time; the divisions and square roots then run 4 doubles wide on AVX2). The
+/// updates are element-wise and use no fused multiply-adds, so the results are the same on every CPU.
+fn each<U: Fn(&mut f64, &mut f64, &mut f64, f64)>(
+    p: &mut [f64],
+    a: &mut [f64],
+    b: &mut [f64],
+    g: &[f64],
+    update: &U,
+) {
+    struct Op<'a, U> {
+        p: &'a mut [f64],
+        a: &'a mut [f64],
+        b: &'a mut [f64],
+        g: &'a [f64],
+        update: &'a U,
+    }
+    impl<U: Fn(&mut f64, &mut f64, &mut f64, f64)> pulp::WithSimd for Op<'_, U> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            let it = self.p.iter_mut().zip(self.a.iter_mut());
+            for ((p, a), (b, &g)) in it.zip(self.b.iter_mut().zip(self.g)) {
+                (self.update)(p, a, b, g);
+            }
         }
     }
+    pulp::Arch::new().dispatch(Op { p, a, b, g, update });
 }
 
 /// [`walk`] over the current rayon pool in blocks of `block` elements of each slice.
@@ -270,11 +302,7 @@ fn walk_par<'a>(
             .par_chunks_mut(block)
             .zip(a_l.par_chunks_mut(block))
             .zip(b_l.par_chunks_mut(block).zip(g_l.par_chunks(block)))
-            .for_each(|((p, a), (b, g))| {
-                for i in 0..p.len() {
-                    update(&mut p[i], &mut a[i], &mut b[i], g[i]);
-                }
-            });
+            .for_each(|((p, a), (b, g))| each(p, a, b, g, &update));
         (s1, s2, g) = (a_rest, b_rest, g_rest);
     }
 }
