@@ -6,12 +6,10 @@ use crate::rsnn::json;
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-use spikeloom_core::force::io;
+use pyo3::types::PyDict;
 use spikeloom_core::force::{ForceConfig, ForceNetwork, RunOptions};
 use spikeloom_core::parallel::with_threads;
 use spikeloom_core::Error;
-use std::path::PathBuf;
 
 /// A FORCE reservoir built from a JSON config (see `spikeloom.force.ForceNetwork`).
 #[pyclass(module = "spikeloom._core", name = "ForceNetwork")]

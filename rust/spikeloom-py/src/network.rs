@@ -5,14 +5,13 @@ use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 use spikeloom_core::engine::{LayerInit, Network};
 use spikeloom_core::spike_time::LifParams;
 use spikeloom_core::train::{
     self, ComsaLoss, ComsaSettings, FitConfig, LabelledTimes, Objective, TtfsLoss,
 };
-use spikeloom_core::{io, Error};
-use std::path::PathBuf;
+use spikeloom_core::Error;
 
 /// Feed-forward network of current-based LIF neurons with exact first-spike times.
 #[pyclass(module = "spikeloom._core", name = "TtfsNetwork")]

@@ -12,13 +12,13 @@ use numpy::{
     PyReadonlyArray1, PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 use spikeloom_core::rsnn::checkpoint::{Continuation, TrainState};
 use spikeloom_core::rsnn::forward::Trace;
 use spikeloom_core::rsnn::real::Real;
 use spikeloom_core::rsnn::train::{self, BatchStats, Data};
 use spikeloom_core::rsnn::{
-    io, BpttConfig, LossSpec, NetworkSpec, Precision, RsnnNetwork, Sequences, Surrogate, Targets,
+    BpttConfig, LossSpec, NetworkSpec, Precision, RsnnNetwork, Sequences, Surrogate, Targets,
 };
 use spikeloom_core::Error;
 use std::ops::ControlFlow;

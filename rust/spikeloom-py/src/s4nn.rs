@@ -5,12 +5,11 @@ use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 use spikeloom_core::s4nn::{
-    self, io, LabelledSteps, Protocol, S4nnEpochMetrics, S4nnFitConfig, S4nnNetwork, TieRule,
+    self, LabelledSteps, Protocol, S4nnEpochMetrics, S4nnFitConfig, S4nnNetwork, TieRule,
 };
 use spikeloom_core::Error;
-use std::path::PathBuf;
 
 /// Feed-forward S4NN network (non-leaky IF, step synapses, one spike per neuron, integer time grid).
 #[pyclass(module = "spikeloom._core", name = "S4nnNetwork")]
