@@ -77,7 +77,7 @@ pub fn step_lr(lr: f64, gamma: f64, step: usize, epoch: usize) -> f64 {
     lr * gamma.powi(decays as i32)
 }
 
-/// Where a run stands between calls of [`run_epochs`], so that a stopped run can be resumed: the
+/// Where a run stands between calls of [`run_epochs_from`], so that a stopped run can be resumed: the
 /// epochs completed, the best validation score so far with its parameters (under `restore_best`),
 /// and, when the best parameters were put back into the network at the end, the last ones.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -117,33 +117,13 @@ pub trait EpochWork<N> {
     }
 }
 
-/// Run the epochs over `n_samples` training samples; returns the metrics of every epoch run.
-/// `interrupt` is asked after every batch: when it returns true the epoch ends there (its metrics over
-/// the batches run are kept, the callback is not called) and training stops.
-pub fn run_epochs<N: FlatParams, W: EpochWork<N>>(
-    net: &mut N,
-    spec: EpochSpec,
-    n_samples: usize,
-    work: &mut W,
-    callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
-    interrupt: &dyn Fn() -> bool,
-) -> Result<Vec<W::Metrics>> {
-    let mut progress = Progress::default();
-    run_epochs_from(
-        net,
-        spec,
-        n_samples,
-        work,
-        &mut progress,
-        callback,
-        interrupt,
-    )
-}
-
-/// [`run_epochs`] continuing from `progress` (epochs `progress.epochs_done + 1 ..= spec.epochs`, the
-/// best epoch so far included in best-epoch restore), which it updates: an epoch counts as done when
-/// all its batches ran. Epoch `e` shuffles and schedules as in an uninterrupted run, so a run stopped
-/// after an epoch and resumed (with the trainer's state) repeats the uninterrupted run exactly.
+/// Run the epochs over `n_samples` training samples, continuing from `progress` (epochs
+/// `progress.epochs_done + 1 ..= spec.epochs`, the best epoch so far included in best-epoch restore),
+/// which it updates: an epoch counts as done when all its batches ran. Returns the metrics of every
+/// epoch run. `interrupt` is asked after every batch: when it returns true the epoch ends there (its
+/// metrics over the batches run are kept, the callback is not called) and training stops. Epoch `e`
+/// shuffles and schedules as in an uninterrupted run, so a run stopped after an epoch and resumed
+/// (with the trainer's state) repeats the uninterrupted run exactly.
 pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
     net: &mut N,
     spec: EpochSpec,
@@ -203,6 +183,27 @@ pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run from the start.
+    fn run_epochs<N: FlatParams, W: EpochWork<N>>(
+        net: &mut N,
+        spec: EpochSpec,
+        n_samples: usize,
+        work: &mut W,
+        callback: &mut dyn FnMut(&W::Metrics) -> ControlFlow<()>,
+        interrupt: &dyn Fn() -> bool,
+    ) -> Result<Vec<W::Metrics>> {
+        let mut progress = Progress::default();
+        run_epochs_from(
+            net,
+            spec,
+            n_samples,
+            work,
+            &mut progress,
+            callback,
+            interrupt,
+        )
+    }
 
     /// A toy trainer: the "network" is a parameter vector whose first entry counts the samples seen;
     /// the validation score peaks at epoch 2.
