@@ -169,8 +169,9 @@ pub fn backward_chunk<F: Real>(
         type Output = ();
         // Inlined into pulp's per-CPU entry points, so the whole pass is compiled for the widest
         // vector unit of the CPU, chosen at run time (a closure would be a separate function
-        // compiled for the baseline CPU). Same arithmetic in the same order on every CPU: no fused
-        // multiply-adds, no reassociation.
+        // compiled for the baseline CPU). Same arithmetic in the same order on every CPU: no
+        // reassociation, and fused multiply-adds only where written as `mul_add` (the dense
+        // products, see `lockstep`), which round the same with or without FMA hardware.
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _: S) {
             backward_impl(

@@ -7,9 +7,12 @@
 //! samples are interleaved (`g4[4k + s]`), and only the rows where some factor is non-zero are visited
 //! (after the loss's last contributing step, or with a surrogate of compact support, most are zero).
 //! For every block of 16 outputs of the four samples, the accumulators stay in registers over all the
-//! rows: each weight is loaded once per four samples and each output is stored once. The summation
-//! order is fixed by the shapes alone (rows in increasing order), so results do not depend on the
-//! thread count or the CPU (no fused multiply-adds).
+//! rows: each weight is loaded once per four samples and each output is stored once. Each term is
+//! one fused multiply-add (`mul_add`, rounded once), which halves the kernel's arithmetic
+//! instructions: the run-time dispatch only takes the AVX2 path on CPUs with FMA, and elsewhere
+//! `mul_add` is the correctly rounded library function, so every CPU gets the same bits (only
+//! slower without FMA hardware). The summation order is fixed by the shapes alone (rows in
+//! increasing order), so results do not depend on the thread count or the CPU.
 
 use super::real::Real;
 
@@ -121,10 +124,10 @@ fn accumulate<'a, F: Real>(rows: impl Iterator<Item = (&'a [F], &'a [F])>) -> Ac
         let (g0, g1, g2, g3) = (g[0], g[1], g[2], g[3]);
         for c in 0..COLS {
             let x = w[c];
-            a0[c] += g0 * x;
-            a1[c] += g1 * x;
-            a2[c] += g2 * x;
-            a3[c] += g3 * x;
+            a0[c] = g0.mul_add(x, a0[c]);
+            a1[c] = g1.mul_add(x, a1[c]);
+            a2[c] = g2.mul_add(x, a2[c]);
+            a3[c] = g3.mul_add(x, a3[c]);
         }
     }
     [a0, a1, a2, a3]
