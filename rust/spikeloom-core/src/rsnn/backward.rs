@@ -385,16 +385,70 @@ struct EventsByPre<F: Real> {
     val: Vec<F>,
 }
 
-/// A visitor of the events `(sample, presynaptic unit, factor row, value)` of one weight block.
-type Visit<'v, F> = dyn FnMut(usize, usize, usize, F) + 'v;
+/// The presynaptic events of one weight block.
+#[derive(Clone, Copy)]
+enum Source {
+    /// `W_in` of layer `l` (`l == n_layers`: the readout): the input events (`l == 0`) or the spikes
+    /// of layer `l - 1`, with the factor row of the same step.
+    Below(usize),
+    /// `W_rec` of layer `l`: its own spikes of step `t - 1` (the initial spikes for `t = 0`), with
+    /// the factor row of step `t`.
+    Recurrent(usize),
+}
+
+/// Call `visit(sample, presynaptic unit, factor row, value)` for every event of `src`, in sample
+/// order then step order. Generic over `visit` (not a `dyn` call per event), so both passes of
+/// [`EventsByPre::group`] compile to plain loops.
+#[inline(always)]
+fn each_event<F: Real>(
+    items: &[SampleAdjoint<'_, F>],
+    src: Source,
+    mut visit: impl FnMut(usize, usize, usize, F),
+) {
+    for (s, it) in items.iter().enumerate() {
+        match src {
+            Source::Below(0) => {
+                for t in 0..it.tr.steps {
+                    for (j, v) in it.x.at(it.t0 + t) {
+                        visit(s, j, t, F::of(v as f64));
+                    }
+                }
+            }
+            Source::Below(l) => {
+                let lt = &it.tr.layers[l - 1];
+                for t in 0..it.tr.steps {
+                    let (idx, val) = lt.spikes(t);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        visit(s, j as usize, t, v);
+                    }
+                }
+            }
+            Source::Recurrent(l) => {
+                let lt = &it.tr.layers[l];
+                for (j, &v) in lt.init_z.iter().enumerate() {
+                    if v != F::zero() {
+                        visit(s, j, 0, v);
+                    }
+                }
+                for t in 0..it.tr.steps - 1 {
+                    let (idx, val) = lt.spikes(t);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        visit(s, j as usize, t + 1, v);
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl<F: Real> EventsByPre<F> {
-    /// Group the events that `each` enumerates (it is called twice: to count, then to fill).
+    /// Group the events of `src` (enumerated twice: to count, then to fill).
     #[inline(always)]
-    fn group(&mut self, n_pre: usize, each: impl Fn(&mut Visit<'_, F>)) {
+    fn group(&mut self, n_pre: usize, items: &[SampleAdjoint<'_, F>], src: Source) {
         self.start.clear();
         self.start.resize(n_pre + 1, 0);
-        each(&mut |_, j, _, _| self.start[j + 1] += 1);
+        let start = &mut self.start;
+        each_event(items, src, |_, j, _, _| start[j + 1] += 1);
         for j in 0..n_pre {
             self.start[j + 1] += self.start[j];
         }
@@ -411,7 +465,7 @@ impl<F: Real> EventsByPre<F> {
             val,
             ..
         } = self;
-        each(&mut |s, j, r, v| {
+        each_event(items, src, |s, j, r, v| {
             let e = cursor[j];
             cursor[j] += 1;
             sample[e] = s as u32;
@@ -486,43 +540,13 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
         let (lm, o) = (&m.layers[l], &m.layout.layers[l]);
         let hists: Vec<&[F]> = items.iter().map(|it| it.s.hist[l].as_slice()).collect();
         // W_in: input events (first layer) or spikes of the layer below, at the same step.
-        ev.group(lm.n_pre, |visit| {
-            for (s, it) in items.iter().enumerate() {
-                for t in 0..it.tr.steps {
-                    if l == 0 {
-                        for (j, v) in it.x.at(it.t0 + t) {
-                            visit(s, j, t, F::of(v as f64));
-                        }
-                    } else {
-                        let (idx, val) = it.tr.layers[l - 1].spikes(t);
-                        for (&j, &v) in idx.iter().zip(val) {
-                            visit(s, j as usize, t, v);
-                        }
-                    }
-                }
-            }
-        });
+        ev.group(lm.n_pre, items, Source::Below(l));
         let sp = &m.sparse[l];
         let csr_in = sp.w_in.as_ref().map(|b| &b.csr);
         ev.accumulate(&mut grad[o.w_in.clone()], lm.n, &hists, csr_in, &mut packed);
         // W_rec: the layer's own spikes of step t - 1 (the initial spikes for t = 0).
         if lm.recurrent {
-            ev.group(lm.n, |visit| {
-                for (s, it) in items.iter().enumerate() {
-                    let lt = &it.tr.layers[l];
-                    for (j, &v) in lt.init_z.iter().enumerate() {
-                        if v != F::zero() {
-                            visit(s, j, 0, v);
-                        }
-                    }
-                    for t in 0..it.tr.steps - 1 {
-                        let (idx, val) = lt.spikes(t);
-                        for (&j, &v) in idx.iter().zip(val) {
-                            visit(s, j as usize, t + 1, v);
-                        }
-                    }
-                }
-            });
+            ev.group(lm.n, items, Source::Recurrent(l));
             let csr_rec = sp.w_rec.as_ref().map(|b| &b.csr);
             ev.accumulate(
                 &mut grad[o.w_rec.clone()],
@@ -536,16 +560,7 @@ fn weight_gradients<F: Real>(m: &Model<F>, items: &[SampleAdjoint<'_, F>], grad:
     // W_out: spikes of the last layer with the readout's delta q at the same step.
     if let (Some(rm), Some(o)) = (&m.readout, &m.layout.readout) {
         let hists: Vec<&[F]> = items.iter().map(|it| it.s.gq.as_slice()).collect();
-        ev.group(o.n_pre, |visit| {
-            for (s, it) in items.iter().enumerate() {
-                for t in 0..it.tr.steps {
-                    let (idx, val) = it.tr.layers[nl - 1].spikes(t);
-                    for (&j, &v) in idx.iter().zip(val) {
-                        visit(s, j as usize, t, v);
-                    }
-                }
-            }
-        });
+        ev.group(o.n_pre, items, Source::Below(nl));
         ev.accumulate(&mut grad[o.w.clone()], rm.n, &hists, None, &mut packed);
     }
 }
