@@ -141,6 +141,33 @@ def test_non_finite_config_names_field(net, field, value):
     check(errors.InvalidParameterError, field, sl.fit, net, (X, Y), config=sl.TTFSConfig(**{field: value}))
 
 
+@pytest.mark.parametrize("bad", [-1, 1.5, "2", True, 2**70])
+def test_threads_refused_by_every_entry_point(bad):
+    """A thread count that is negative, not an integer or absurdly large is refused by name (before,
+    the recurrent and FORCE runs passed it straight to the core: an OverflowError, or silently
+    truncated 1.5 / accepted "2")."""
+    from spikeloom import force as F
+
+    rnet = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(6)], sl.Readout(2, tau=10e-3), seed=0)
+    xs = np.zeros((2, 5, 3), dtype=np.float32)
+    check(errors.InvalidParameterError, "threads", rnet.run, xs, threads=bad)
+    check(errors.InvalidParameterError, "threads", rnet.evaluate, xs, np.array([0, 1]), threads=bad)
+    fnet = F.lif_sine(n=20, seed=0)
+    check(errors.InvalidParameterError, "threads", fnet.run, 0.001, np.zeros((20, 1)), threads=bad)
+    check(
+        errors.InvalidParameterError,
+        "threads",
+        F.train_force,
+        fnet,
+        lambda t: np.zeros((len(t), 1)),
+        settle=0.001,
+        learn=0.001,
+        test=0.001,
+        threads=bad,
+    )
+    assert fnet.time == 0.0  # refused before anything ran
+
+
 def test_fit_bad_seed_and_threads(net):
     cfg = sl.TTFSConfig(epochs=1)
     check(errors.InvalidParameterError, "seed", sl.fit, net, (X, Y), config=cfg, seed=-1, progress=False)

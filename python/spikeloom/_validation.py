@@ -41,6 +41,16 @@ def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+MAX_THREADS = 4096
+
+
+def threads(value: Any, name: str = "threads") -> int:
+    """A worker-thread count: an integer in [0, MAX_THREADS] (0 = all cores; bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= MAX_THREADS:
+        raise InvalidParameterError(f"{name}: expected an integer in [0, {MAX_THREADS}] (0 = all cores), got {value!r}")
+    return int(value)
+
+
 def seed(name: str, value: Any) -> int:
     """A seed: an integer in [0, 2**64)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < 2**64:

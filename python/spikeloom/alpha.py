@@ -163,7 +163,7 @@ class AlphaNetwork(TTFSNetwork):
             y,
             self.neuron.time_unit,
             v.non_negative("penalty_output_spike_time", penalty_output_spike_time),
-            v.positive_int("threads", threads, 0),
+            v.threads(threads),
         )
         return {"loss": float(loss), "accuracy": float(acc)}
 
@@ -183,7 +183,7 @@ class AlphaNetwork(TTFSNetwork):
         if x.shape[0] == 0:
             raise ShapeError("times: expected at least one sample, got 0")
         settings = json.dumps(config._settings(time_unit_of(self)), allow_nan=False)
-        loss, acc, n, w, p = self._net.comsa_gradients(x, y, settings, v.positive_int("threads", threads, 0))
+        loss, acc, n, w, p = self._net.comsa_gradients(x, y, settings, v.threads(threads))
         return {"loss": float(loss), "accuracy": float(acc), "contributing": int(n), "weights": w, "pulses": p}
 
     # --- persistence -----------------------------------------------------------------------------
@@ -317,7 +317,7 @@ class AlphaConfig:
             "bump_exponential": False,
             "input_noise": v.non_negative("input_noise", self.input_noise),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, 0),
+            "threads": v.threads(threads),
             "method": {"comsa": self._settings(unit)},
             "adam_eps_placement": self.adam_eps_placement,
             "restore_best": _flag("restore_best", self.restore_best),

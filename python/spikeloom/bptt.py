@@ -160,7 +160,7 @@ class BPTTConfig(sg.TrainingConfig):
             "carry_loss": bool(self.carry_loss),
             "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, minimum=0),
+            "threads": v.threads(threads),
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)

@@ -341,7 +341,7 @@ class BurstNetwork:
         if self.delay > 1.0:
             raise InvalidParameterError(f"delay: expected a transmission delay in [0, 1] s, got {delay!r}")
         self.seed = v.seed("seed", seed)
-        self.threads = v.positive_int("threads", threads, minimum=0)
+        self.threads = v.threads(threads)
         self._pops: list[_Pop] = []
         self._projections: list[dict[str, Any]] = []
         self._incoming: dict[int, int] = {}

@@ -136,7 +136,7 @@ class DecolleConfig(sg.TrainingConfig):
             "surrogate": self.surrogate.to_dict(),
             "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, minimum=0),
+            "threads": v.threads(threads),
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)
@@ -276,7 +276,7 @@ class DecolleNetwork:
         ``surrogate`` only matters for :class:`~spikeloom.surrogates.SmoothSigmoid` (graded spikes)."""
         xs = sequences("x", x, self.n_inputs)
         sur = sg.check("surrogate", surrogate or sg.FastSigmoid(slope=10.0))
-        layers = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), _threads(threads))
+        layers = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads))
         return DecolleRecording(
             spikes=[d["spikes"] for d in layers],
             u=[d["u"] for d in layers],
@@ -310,7 +310,7 @@ class DecolleNetwork:
         ys = v.labels("y", y, xs.shape[0], self.n_outputs)
         sur = json.dumps(sg.FastSigmoid(slope=10.0).to_dict())
         loss = _choice("loss", loss, LOSSES)
-        return dict(self._net.evaluate(xs, ys, loss, _burn_in(burn_in), sur, _precision(precision), _threads(threads)))
+        return dict(self._net.evaluate(xs, ys, loss, _burn_in(burn_in), sur, _precision(precision), v.threads(threads)))
 
     def gradient(self, x: Any, y: Any, config: DecolleConfig | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Mean objective over ``(x, y)`` and its local gradient by trainable tensor name, with the weights
@@ -366,10 +366,6 @@ def _taus(name: str, value: Any, n_layers: int) -> list[float]:
             raise ShapeError(f"{name}: expected one time constant or one per layer ({n_layers}), got {len(value)}")
         return [v.positive(f"{name}[{i}]", t) for i, t in enumerate(value)]
     return [v.positive(name, value)]
-
-
-def _threads(threads: Any) -> int:
-    return v.positive_int("threads", threads, minimum=0)
 
 
 def _extra(metadata: dict[str, Any] | None) -> str:

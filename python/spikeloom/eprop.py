@@ -144,7 +144,7 @@ class EpropConfig(sg.TrainingConfig):
             "reg_average": self.reg_average,
             "precision": _precision(self.precision),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, minimum=0),
+            "threads": v.threads(threads),
             "restore_best": self.restore_best,
         }
         return json.dumps(d, allow_nan=False)

@@ -377,7 +377,7 @@ class ForceNetwork:
             bool(record_spikes),
             bool(record_updates),
             progress_every,
-            int(threads),
+            v.threads(threads),
             callback,
         )
         done = int(d["steps"])
@@ -474,6 +474,7 @@ def train_force(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=round(settle + learn + test, 6), unit="s", desc="FORCE", leave=False)
+    threads = v.threads(threads)
     phases = (("settle", settle, False), ("learn", learn, True), ("test", test, False))
     lengths = {name: int(round(v.non_negative(name, dur) / net.dt)) for name, dur, _ in phases}
     origin = net._net.step

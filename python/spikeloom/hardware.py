@@ -417,7 +417,7 @@ def monte_carlo(
             loss, params = "goltz", [0.2, 0.005, 1.0]
         for t in range(trials):
             out = _core.hardware_evaluate(
-                net._net, hw.spec_json(), seeds, seed + t, xs, ys, loss, params, v.positive_int("threads", threads, 0)
+                net._net, hw.spec_json(), seeds, seed + t, xs, ys, loss, params, v.threads(threads)
             )
             for i, (s, ls, acc, spikes) in enumerate(out):
                 rows.append(
@@ -601,6 +601,6 @@ def run_on_chip(
             v.seed("chip_seed", chip_seed),
             v.seed("trial_seed", trial_seed),
             x,
-            v.positive_int("threads", threads, 0),
+            v.threads(threads),
         )
     )

@@ -152,7 +152,7 @@ class TTFSNetwork:
             One array per layer, shape (samples, n_neurons), seconds; ``inf`` = no spike.
         """
         x = v.spike_times("times", times, self.sizes[0])
-        return self._net.run(x, v.positive_int("threads", threads, 0))
+        return self._net.run(x, v.threads(threads))
 
     def predict(self, times: Any, threads: int = 0) -> np.ndarray:
         """Class of the first output neuron to spike (lowest index on ties); -1 if none spiked."""
@@ -186,7 +186,7 @@ class TTFSNetwork:
             v.positive("xi", xi),
             v.non_negative("alpha", alpha),
             v.positive("beta", beta),
-            v.positive_int("threads", threads, 0),
+            v.threads(threads),
         )
         return {"loss": float(loss), "accuracy": float(acc)}
 

@@ -343,7 +343,7 @@ class RecurrentNetwork:
         """
         xs = sequences("x", x, self.n_inputs)
         sur = sg.check("surrogate", surrogate or sg.FastSigmoid())
-        layers, y = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), threads)
+        layers, y = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads))
         return Recording(
             spikes=[d["spikes"] for d in layers],
             u=[d["u"] for d in layers],
@@ -368,7 +368,7 @@ class RecurrentNetwork:
         ys = targets("y", y, xs.shape[0], self.n_outputs)
         loss_json = json.dumps(_loss_dict(loss, loss_start, loss_end))
         sur = json.dumps(sg.FastSigmoid().to_dict())
-        return dict(self._net.evaluate(xs, ys, loss_json, sur, _precision(precision), threads))
+        return dict(self._net.evaluate(xs, ys, loss_json, sur, _precision(precision), v.threads(threads)))
 
     def gradient(self, x: Any, y: Any, config: Any) -> tuple[float, dict[str, np.ndarray]]:
         """Mean loss over ``(x, y)`` and its gradient by tensor name (time constants: d loss / d tau in

@@ -356,13 +356,13 @@ class S4NNNetwork:
         Returns:
             One int64 array per layer, shape (samples, n_neurons); ``t_max`` = no real spike.
         """
-        layers, _ = self._net.run(self._x(times), v.positive_int("threads", threads, 0))
+        layers, _ = self._net.run(self._x(times), v.threads(threads))
         return layers
 
     def crossing_potentials(self, times: Any, threads: int = 0) -> np.ndarray:
         """Potential of each output neuron in the step it crossed threshold (0 if it never did),
         shape (samples, n_outputs): the quantity of the ``"voltage"`` tie rule."""
-        _, volts = self._net.run(self._x(times), v.positive_int("threads", threads, 0))
+        _, volts = self._net.run(self._x(times), v.threads(threads))
         return volts
 
     def predict(self, times: Any, tie: str = "voltage", protocol: str = "clean", threads: int = 0) -> np.ndarray:
@@ -375,7 +375,7 @@ class S4NNNetwork:
             self._x(times),
             _choice("tie", tie, _TIES),
             _choice("protocol", protocol, _PROTOCOLS),
-            v.positive_int("threads", threads, 0),
+            v.threads(threads),
         )
 
     def evaluate(
@@ -402,7 +402,7 @@ class S4NNNetwork:
         x = self._x(times)
         y = v.labels("labels", labels, x.shape[0], self.sizes[-1])
         protocol = _choice("protocol", protocol, _PROTOCOLS)
-        d = self._net.evaluate(x, y, _choice("tie", tie, _TIES), v.positive_int("threads", threads, 0))
+        d = self._net.evaluate(x, y, _choice("tie", tie, _TIES), v.threads(threads))
         return {
             "accuracy": float(d["accuracy"] if protocol == "clean" else d["accuracy_paper"]),
             "protocol": protocol,
@@ -514,7 +514,7 @@ class S4NNNetwork:
             "keep_best": bool(keep_best),
             "tie": _choice("tie", tie, _TIES),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, 0),
+            "threads": v.threads(threads),
         }
         x, y = self._pair("train", train)
         if x.shape[0] == 0:

@@ -102,7 +102,7 @@ class TTFSConfig:
             "bump_exponential": bool(self.bump_exponential),
             "input_noise": v.non_negative("input_noise", self.input_noise),
             "seed": v.seed("seed", seed),
-            "threads": v.positive_int("threads", threads, 0),
+            "threads": v.threads(threads),
         }
         return json.dumps(d, allow_nan=False)
 

@@ -61,7 +61,7 @@ def layer_spike_times(
         raise ShapeError(f"weights: expected at least one output row, got shape {w.shape}")
     if not np.isfinite(w).all():
         raise NonFiniteError("weights: expected finite values, got NaN or inf")
-    return _core.layer_spike_times(x, w, tau_mem, tau_syn, v_th, v.positive_int("threads", threads, 0))
+    return _core.layer_spike_times(x, w, tau_mem, tau_syn, v_th, v.threads(threads))
 
 
 def lambert_w0(z: Any) -> np.ndarray:
