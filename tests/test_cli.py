@@ -156,8 +156,27 @@ def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
     a = RecurrentNetwork.load(tmp_path / "a" / "network.safetensors").parameters()
     b = RecurrentNetwork.load(tmp_path / "b" / "network.safetensors").parameters()
     assert all(np.array_equal(a[k], b[k]) for k in b)
-    assert main(["train", "yinyang", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
-    assert "--checkpoint: only BPTT, DECOLLE, e-prop and FORCE recipes" in capsys.readouterr().err
+    assert main(["train", "digits", "--method", "s4nn", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
+    assert "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS and alpha recipes" in capsys.readouterr().err
+
+
+def test_checkpoint_resumes_the_yinyang_recipe(tmp_path, capsys):
+    # The main job (Göltz et al.'s TTFS training) stopped after 3 epochs and resumed to 6 ends where
+    # one 6-epoch run does: same test accuracy and loss, same weights. Hardware runs cannot resume.
+    ckpt = tmp_path / "state.safetensors"
+    base = ["train", "yinyang", "--no-progress", "--json"]
+    assert main([*base, "--epochs", "3", "--checkpoint", str(ckpt)]) == 0
+    assert main([*base, "--epochs", "6", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert resumed["epochs"] == 3  # the epochs run by this call
+    assert main([*base, "--epochs", "6", "--out", str(tmp_path / "b")]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (resumed["test_accuracy"], resumed["test_loss"]) == (whole["test_accuracy"], whole["test_loss"])
+    assert (tmp_path / "a" / "network.safetensors").read_bytes() == (
+        tmp_path / "b" / "network.safetensors"
+    ).read_bytes()
+    assert main(["train", "yinyang", "--hardware", "brainscales2", "--checkpoint", str(ckpt)]) == 2
+    assert "--checkpoint: hardware training cannot resume" in capsys.readouterr().err
 
 
 def test_force_recipe_checkpoint_and_saved_reservoir(tmp_path, capsys):

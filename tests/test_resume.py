@@ -1,5 +1,5 @@
-"""Stopping a BPTT, DECOLLE or e-prop run and resuming it from its TrainingState repeats the
-uninterrupted run exactly."""
+"""Stopping a BPTT, DECOLLE, e-prop, time-to-first-spike (Göltz) or alpha-synapse (Comsa) run and
+resuming it from its TrainingState repeats the uninterrupted run exactly."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_bad_resume_is_refused(tmp_path: Path) -> None:
     bptt_state = sl.fit(single, TRAIN, config=cfg, progress=False).state
     with pytest.raises(InvalidParameterError, match="resume: expected the state of a eprop run, got that of a bptt"):
         sl.fit(single, TRAIN, config=sl.EpropConfig(epochs=3), progress=False, resume=bptt_state)
-    with pytest.raises(InvalidParameterError, match="resume: only BPTT, DECOLLE and e-prop training"):
+    with pytest.raises(InvalidParameterError, match="resume: expected the state of a ttfs run, got that of a bptt"):
         sl.fit(sl.TTFSNetwork([2, 3, 2], seed=0), (np.zeros((4, 2)), np.zeros(4, np.int64)), resume=state)
 
 
@@ -248,3 +248,78 @@ def test_resuming_from_another_config_or_data_warns(tmp_path: Path, recwarn: pyt
     swapped = x.copy()
     swapped[[0, -1]] = swapped[[-1, 0]]
     assert run_fingerprint("{}", swapped, y, None, None) != base
+
+
+def _ttfs_pair(kind: str) -> tuple[Any, Any, Any]:
+    """(fresh network, config, data) of a small spike-time run of ``kind`` ("ttfs" or "alpha")."""
+    yy = sl.datasets.yinyang.yin_yang(200, 60, 10)
+    if kind == "ttfs":
+        # Low initial weights: the first epochs bump silent neurons, so the bump state carries.
+        cfg = sl.TTFSConfig(epochs=4, batch_size=25, input_noise=0.02)
+        make = lambda: sl.TTFSNetwork([4, 30, 3], seed=1, init=[(0.3, 0.5), (0.5, 0.8)])  # noqa: E731
+    else:
+        cfg = sl.AlphaConfig(epochs=4, batch_size=25, restore_best=True)
+        make = lambda: sl.AlphaNetwork([4, 30, 3], seed=1, data_mean_multiplier=1.5)  # noqa: E731
+    return make, cfg, yy
+
+
+def _all_params(net: Any) -> list[np.ndarray]:
+    return [np.asarray(w) for w in net.weights] + [np.asarray(b) for b in net.bias_times]
+
+
+@pytest.mark.parametrize("kind", ["ttfs", "alpha"])
+def test_spike_time_runs_resume_exactly(kind: str, tmp_path: Path) -> None:
+    make, cfg, yy = _ttfs_pair(kind)
+    whole = make()
+    full = sl.fit(whole, yy.train, validation=yy.validation, config=cfg, seed=2, progress=False)
+    assert full.state.method == kind and full.state.epochs_done == 4 and not full.interrupted
+    if kind == "ttfs":
+        assert 0 < full.history["bumps"].sum() < 4 * 8, full.history  # bumps happen, and steps too
+
+    part = make()
+    ck = tmp_path / "state.safetensors"
+    first = sl.fit(
+        part,
+        yy.train,
+        validation=yy.validation,
+        config=cfg,
+        seed=2,
+        progress=False,
+        checkpoint=ck,
+        callback=lambda m: m["epoch"] < 2,
+    )
+    assert first.interrupted and first.state.epochs_done == 2
+    for resume in (first.state, ck):  # the returned state and the checkpoint file it wrote
+        rest = make()
+        second = sl.fit(rest, yy.train, validation=yy.validation, config=cfg, seed=2, progress=False, resume=resume)
+        assert second.history["epoch"].to_list() == [3, 4]
+        both = first.history.vstack(second.history).drop("seconds")
+        assert both.equals(full.history.drop("seconds"))
+        for a, b in zip(_all_params(rest), _all_params(whole), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    # Another learning rate: training continues, with a warning that it is no longer one run.
+    other = make()
+    with pytest.warns(sl.errors.ResumeMismatchWarning, match="another config") as rec:
+        sl.fit(
+            other,
+            yy.train,
+            validation=yy.validation,
+            config=type(cfg)(**{**cfg.__dict__, "lr": cfg.lr * 2}),
+            seed=2,
+            progress=False,
+            resume=first.state,
+        )
+    assert rec[0].filename == __file__  # points at the caller's line
+
+
+def test_spike_time_state_of_another_method_is_refused() -> None:
+    make_t, cfg_t, yy = _ttfs_pair("ttfs")
+    make_a, cfg_a, _ = _ttfs_pair("alpha")
+    st = sl.fit(make_t(), yy.train, config=cfg_t.__class__(**{**cfg_t.__dict__, "epochs": 1}), progress=False).state
+    net = make_a()
+    before = _all_params(net)
+    with pytest.raises(InvalidParameterError, match="resume: expected the state of a alpha run, got that of a ttfs"):
+        sl.fit(net, yy.train, validation=yy.validation, config=cfg_a, progress=False, resume=st)
+    for a, b in zip(_all_params(net), before, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,16 @@ def run_fingerprint(config_json: str, *arrays: Any) -> str:
     )
 
 
+def _outside_package() -> int:
+    """The ``stacklevel`` of the first caller outside this package (a warning then points at the user's
+    line, however many spikeloom functions are in between)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class Resumable:
     """The ``resume`` / ``checkpoint`` arguments of a ``fit``, loaded. The core checks the state
     against the run (method, network size, optimiser, the config's epochs); :meth:`check` warns when
@@ -191,7 +202,7 @@ class Resumable:
                     f"resume: the state was written by a run with another {what} than this one; training "
                     f"continues from it, but the result will not equal one uninterrupted run"
                 ),
-                stacklevel=5,  # check < run_fit < fit_<method> < spikeloom.fit < the caller
+                stacklevel=_outside_package(),
             )
 
     def core_args(self) -> tuple[Any, str | None]:

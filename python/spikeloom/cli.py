@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--checkpoint",
         default=None,
-        help="BPTT, DECOLLE, e-prop and FORCE recipes: training-state file, resumed from if it exists, "
+        help="BPTT, DECOLLE, e-prop, TTFS, alpha and FORCE recipes: training-state file, resumed from if it exists, "
         "rewritten every epoch (FORCE: every 60 simulated seconds)",
     )
     from .sweep import add_sweep_parser
@@ -69,10 +69,13 @@ def _train(a: argparse.Namespace) -> int:
         chips=a.chips,
         checkpoint=a.checkpoint,
     )
-    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop", "force"):
+    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop", "force", "ttfs", "alpha"):
         raise InvalidParameterError(
-            f"--checkpoint: only BPTT, DECOLLE, e-prop and FORCE recipes can resume, got method {recipe.method!r}"
+            "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS and alpha recipes can resume, "
+            f"got method {recipe.method!r}"
         )
+    if a.checkpoint is not None and (a.hardware is not None or a.hardware_mode != "ideal"):
+        raise InvalidParameterError("--checkpoint: hardware training cannot resume; drop --checkpoint or --hardware")
     result = recipe.run(args)
     m = result.metrics
     if "test_accuracy" in m:

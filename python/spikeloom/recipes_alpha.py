@@ -74,6 +74,7 @@ def _fit_alpha(net: AlphaNetwork, data: Any, enc: Any, cfg: AlphaConfig, args: R
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            **args.resume_kwargs(),
         )
     )
 
@@ -197,6 +198,7 @@ def digits_ttfs(args: RecipeArgs) -> RecipeResult:
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            **args.resume_kwargs(),
         )
     )
     test = net.evaluate(enc(data.test.x), data.test.y, threads=args.threads)

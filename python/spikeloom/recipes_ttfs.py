@@ -49,6 +49,7 @@ def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
                 seed=args.seed,
                 threads=args.threads,
                 progress=args.progress,
+                **args.resume_kwargs(),
             )
         )
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -116,8 +114,8 @@ class FitResult:
             bumps, chopped, seconds).
         interrupted: True when Ctrl-C or the callback stopped training early (weights are kept).
         seconds: wall time of the whole call, seconds.
-        state: BPTT, DECOLLE and e-prop: the run's :class:`~spikeloom.TrainingState`, to resume it
-            with ``fit(..., resume=state)`` (``None`` for the other methods).
+        state: the run's :class:`~spikeloom.TrainingState`, to resume it with
+            ``fit(..., resume=state)``.
     """
 
     history: pl.DataFrame
@@ -167,25 +165,21 @@ def fit(
         threads: worker threads (0 = all cores).
         progress: show a tqdm progress bar (stderr).
         callback: called with each epoch's metrics dict; returning ``False`` stops training.
-        resume: BPTT, DECOLLE and e-prop: a :class:`~spikeloom.TrainingState` (or the path of a saved
+        resume: a :class:`~spikeloom.TrainingState` (or the path of a saved
             one) from an earlier ``fit`` of this network and config; training continues from it (its
             parameters replace ``net``'s) with the epochs after ``state.epochs_done``.
-        checkpoint: BPTT, DECOLLE and e-prop: a file the run's :class:`~spikeloom.TrainingState` is
+        checkpoint: a file the run's :class:`~spikeloom.TrainingState` is
             written to (atomically) after every completed epoch, for ``resume`` after a crash.
 
     Returns:
         A :class:`FitResult`; Ctrl-C stops after the current epoch and keeps the trained weights.
     """
-    from .bptt import BPTTConfig, fit_bptt
+    from .bptt import BPTTConfig, fit_bptt, run_fit
+    from .checkpoint import Resumable
     from .decolle import DecolleConfig, DecolleNetwork, fit_decolle
     from .eprop import EpropConfig, fit_eprop
     from .recurrent import RecurrentNetwork
 
-    if (resume is not None or checkpoint is not None) and not isinstance(net, RecurrentNetwork | DecolleNetwork):
-        name = "resume" if resume is not None else "checkpoint"
-        raise InvalidParameterError(
-            f"{name}: only BPTT, DECOLLE and e-prop training have a TrainingState, got a {type(net).__name__}"
-        )
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
             raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
@@ -256,33 +250,17 @@ def fit(
         vx = v.spike_times("validation times", a, net.sizes[0])
         vy = v.labels("validation labels", b, vx.shape[0], net.sizes[-1])
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, desc="train", unit="epoch", file=sys.stderr, dynamic_ncols=True)
-
-    def on_epoch(m: dict[str, Any]) -> bool:
-        if bar is not None:
-            post = {"loss": f"{m['train_loss']:.4f}", "acc": f"{m['train_accuracy']:.3f}"}
-            if m["val_accuracy"] is not None:
-                post["val_acc"] = f"{m['val_accuracy']:.3f}"
-            bar.set_postfix(post, refresh=False)
-            bar.update(1)
-        if callback is not None:
-            return callback(m) is not False
-        return True
-
-    start = time.perf_counter()
-    try:
-        rows, interrupted = net._net.fit(x, y, vx, vy, cfg_json, on_epoch)
-    finally:
-        if bar is not None:
-            bar.close()
-    history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
-    if interrupted or (len(rows) < config.epochs and config.epochs > 0):
-        interrupted = True
-    return FitResult(history=history, interrupted=interrupted, seconds=time.perf_counter() - start)
+    method = "alpha" if isinstance(config, AlphaConfig) else "ttfs"
+    return run_fit(
+        net._net.fit,
+        (x, y, vx, vy, cfg_json),
+        config.epochs,
+        method,
+        HISTORY_SCHEMA,
+        progress,
+        callback,
+        resumable=Resumable(resume, checkpoint),
+    )
 
 
 def config_dict(config: TTFSConfig | AlphaConfig) -> dict[str, Any]:

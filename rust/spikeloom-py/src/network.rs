@@ -1,17 +1,20 @@
 //! The exact TTFS network class.
 
 use crate::callback::EpochCallback;
+use crate::checkpoint::PyTrainState;
 use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use spikeloom_core::engine::{LayerInit, Network};
+use spikeloom_core::rsnn::checkpoint::Continuation;
 use spikeloom_core::spike_time::LifParams;
 use spikeloom_core::train::{
     self, ComsaLoss, ComsaSettings, FitConfig, LabelledTimes, Objective, TtfsLoss,
 };
 use spikeloom_core::Error;
+use std::path::PathBuf;
 
 /// Feed-forward network of current-based LIF neurons with exact first-spike times.
 #[pyclass(module = "spikeloom._core", name = "TtfsNetwork")]
@@ -315,8 +318,10 @@ impl PyTtfsNetwork {
 
     /// Train in place. `config` is a JSON object with every field of the core's FitConfig.
     /// `callback(metrics: dict) -> bool | None` runs after each epoch; returning False stops.
-    /// Returns (history: list[dict], interrupted: bool); Ctrl-C stops after the current epoch.
-    #[pyo3(signature = (train_times, train_labels, val_times, val_labels, config, callback=None))]
+    /// `resume`: a state of an earlier run to continue; `checkpoint`: a file the state is written to
+    /// after every epoch; `fingerprint`: stamped on the states. Returns (history: list[dict],
+    /// interrupted: bool, state); Ctrl-C stops after the current epoch.
+    #[pyo3(signature = (train_times, train_labels, val_times, val_labels, config, callback=None, resume=None, checkpoint=None, fingerprint=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -327,7 +332,10 @@ impl PyTtfsNetwork {
         val_labels: Option<PyReadonlyArray1<'py, i64>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool)> {
+        resume: Option<PyRef<'py, PyTrainState>>,
+        checkpoint: Option<PathBuf>,
+        fingerprint: Option<String>,
+    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Bound<'py, PyTrainState>)> {
         let cfg: FitConfig = serde_json::from_str(config).map_err(|e| {
             to_pyerr(
                 py,
@@ -355,8 +363,13 @@ impl PyTtfsNetwork {
             times: t,
             labels: l,
         });
-        let history = enter_core(py, || {
-            train::fit(
+        let run = Continuation {
+            resume: resume.as_ref().map(|r| &r.inner),
+            checkpoint: checkpoint.as_deref(),
+            fingerprint: fingerprint.as_deref(),
+        };
+        let (history, state) = enter_core(py, || {
+            train::ttfs::fit_from(
                 inner,
                 LabelledTimes {
                     times: &x,
@@ -364,6 +377,7 @@ impl PyTtfsNetwork {
                 },
                 val_ref,
                 &cfg,
+                run,
                 &mut |m: &train::EpochMetrics| cb.call(|py| metrics_dict(py, m)),
             )
         })?;
@@ -372,6 +386,10 @@ impl PyTtfsNetwork {
             .iter()
             .map(|m| metrics_dict(py, m))
             .collect::<PyResult<Vec<_>>>()?;
-        Ok((dicts, interrupted))
+        Ok((
+            dicts,
+            interrupted,
+            Bound::new(py, PyTrainState { inner: state })?,
+        ))
     }
 }

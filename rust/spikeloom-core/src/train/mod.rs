@@ -4,6 +4,7 @@ pub mod adam;
 pub mod comsa;
 pub mod loss;
 pub mod ttfs;
+pub mod ttfs_state;
 
 pub use adam::{Adam, Adamax, EpsPlacement, Optimizer, OptimizerKind};
 pub use comsa::{ComsaLoss, ComsaSettings};

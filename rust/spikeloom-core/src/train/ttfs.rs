@@ -21,13 +21,15 @@
 
 use super::adam::EpsPlacement;
 use super::comsa::{ComsaLoss, ComsaSettings};
-use super::{first_to_spike, Adam, TtfsLoss};
+use super::ttfs_state::{method_name, n_flat, restore_carried, set_flat_params, Carried};
+use super::{first_to_spike, Adam, Optimizer, TtfsLoss};
 use crate::engine::ttfs::{BackwardOptions, BackwardStats};
 use crate::engine::{Network, Workspace};
 use crate::error::{ensure_positive, Error, Result};
 use crate::hardware::forward::{evaluate_one, mix, ChipNetwork};
 use crate::hardware::{chip_forward, Chip, ChipScratch, HardwareMode, HardwareTraining};
 use crate::parallel::{pool, with_threads, CHUNK};
+use crate::rsnn::checkpoint::{write_checkpoint, Continuation, TrainState};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -421,6 +423,30 @@ pub fn fit(
     cfg: &FitConfig,
     callback: &mut dyn FnMut(&EpochMetrics) -> ControlFlow<()>,
 ) -> Result<Vec<EpochMetrics>> {
+    fit_from(
+        net,
+        train,
+        validation,
+        cfg,
+        Continuation::default(),
+        callback,
+    )
+    .map(|(history, _)| history)
+}
+
+/// [`fit`] continuing from `run.resume` (a state of the same method and network size: its
+/// parameters replace `net`'s and the epochs after its `epochs_done` run), writing the run's state to
+/// `run.checkpoint` (atomically) after every completed epoch; returns the history of the epochs run
+/// and the final state. A run stopped after an epoch and resumed repeats the uninterrupted run bit
+/// for bit (the shuffles of the epochs done are replayed; everything else is in the state).
+pub fn fit_from(
+    net: &mut Network,
+    train: LabelledTimes,
+    validation: Option<LabelledTimes>,
+    cfg: &FitConfig,
+    run: Continuation<'_>,
+    callback: &mut dyn FnMut(&EpochMetrics) -> ControlFlow<()>,
+) -> Result<(Vec<EpochMetrics>, TrainState)> {
     cfg.validate(net)?;
     train.check("train", net)?;
     if train.is_empty() {
@@ -436,7 +462,7 @@ pub fn fit(
         ));
     }
     let pool = pool(cfg.threads)?;
-    fit_with_pool(&pool, net, train, validation, cfg, callback)
+    fit_with_pool(&pool, net, train, validation, cfg, run, callback)
 }
 
 /// The epoch loop runs on the caller's thread (so `callback` may touch thread-bound state, such as
@@ -447,8 +473,9 @@ fn fit_with_pool(
     train: LabelledTimes,
     validation: Option<LabelledTimes>,
     cfg: &FitConfig,
+    run: Continuation<'_>,
     callback: &mut dyn FnMut(&EpochMetrics) -> ControlFlow<()>,
-) -> Result<Vec<EpochMetrics>> {
+) -> Result<(Vec<EpochMetrics>, TrainState)> {
     let n = train.len();
     let n_in = net.n_inputs();
     let n_layers = net.layers().len();
@@ -458,25 +485,25 @@ fn fit_with_pool(
         .map(|_| ChunkState::new(net, is_comsa))
         .collect();
     let mut grad = vec![0.0; net.n_weights()];
-    let mut adam = Adam::with_placement(
+    let mut adam = Optimizer::Adam(Adam::with_placement(
         net.n_weights(),
         cfg.adam_beta1,
         cfg.adam_beta2,
         cfg.adam_eps,
         cfg.adam_eps_placement,
-    );
+    ));
     let comsa = match &cfg.method {
         Method::Goltz => None,
         Method::Comsa(c) => Some((c, comsa_backward_options(c))),
     };
     let mut bias_grad = vec![0.0; net.n_bias()];
-    let mut pulse_adam = Adam::with_placement(
+    let mut pulse_adam = Optimizer::Adam(Adam::with_placement(
         net.n_bias(),
         cfg.adam_beta1,
         cfg.adam_beta2,
         cfg.adam_eps,
         cfg.adam_eps_placement,
-    );
+    ));
     let objective = cfg.objective();
     let mut best: Option<(f64, Network)> = None;
     let mut order: Vec<usize> = (0..n).collect();
@@ -507,7 +534,23 @@ fn fit_with_pool(
         None => None,
     };
 
-    for epoch in 0..cfg.epochs {
+    // Continue a stopped run: its parameters, optimiser moments, best epoch and bumping state, and
+    // the shuffles of the epochs it completed (each epoch shuffles the previous order).
+    let mut epochs_done = 0;
+    if let Some(st) = run.resume {
+        st.check("resume", method_name(is_comsa), n_flat(net), cfg.epochs)?;
+        set_flat_params(net, &st.params, "resume")?;
+        adam.restore(&st.opt_w, "resume")?;
+        pulse_adam.restore(&st.opt_tau, "resume")?;
+        (best, bump_value, last_bumped) = restore_carried(st, net, cfg.bump)?;
+        epochs_done = st.progress.epochs_done;
+        for _ in 0..epochs_done {
+            order.shuffle(&mut rng);
+        }
+    }
+
+    let first_epoch = epochs_done;
+    for epoch in first_epoch..cfg.epochs {
         let start = Instant::now();
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step) as i32);
         order.shuffle(&mut rng);
@@ -702,16 +745,38 @@ fn fit_with_pool(
             chopped,
             seconds: start.elapsed().as_secs_f64(),
         };
+        epochs_done = epoch + 1;
+        let carried = Carried {
+            comsa: is_comsa,
+            epochs_done,
+            best: best.as_ref(),
+            adam: &adam,
+            pulse_adam: &pulse_adam,
+            bump_value,
+            last_bumped,
+        };
+        write_checkpoint(&run, || carried.state(net, None))?;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
             break;
         }
     }
-    if let Some((_, best_net)) = best {
-        *net = best_net;
+    let carried = Carried {
+        comsa: is_comsa,
+        epochs_done,
+        best: best.as_ref(),
+        adam: &adam,
+        pulse_adam: &pulse_adam,
+        bump_value,
+        last_bumped,
+    };
+    let last = best.as_ref().map(|_| super::ttfs_state::flat_params(net));
+    if let Some((_, best_net)) = &best {
+        *net = best_net.clone();
     }
-    Ok(history)
+    let state = run.stamp(carried.state(net, last));
+    Ok((history, state))
 }
 
 /// The backward options of Comsa et al.'s method.
@@ -832,8 +897,8 @@ fn comsa_step(
     net: &mut Network,
     c: &ComsaSettings,
     contributing: usize,
-    (grad, adam, lr): (&mut [f64], &mut Adam, f64),
-    (bias_grad, pulse_adam): (&mut [f64], &mut Adam),
+    (grad, adam, lr): (&mut [f64], &mut Optimizer, f64),
+    (bias_grad, pulse_adam): (&mut [f64], &mut Optimizer),
 ) {
     if contributing == 0 {
         return;
