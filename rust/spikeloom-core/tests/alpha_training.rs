@@ -10,25 +10,11 @@ use std::ops::ControlFlow;
 
 const UNIT: f64 = 1e-3;
 
-fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
-    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-    lo + (hi - lo) * u
-}
+mod common;
+use common::uniform;
 
-/// Noisy XOR in Comsa's encoding: value x in [0, 0.45) (false) or [0.55, 1) (true), spike at
-/// (1 - x) time units. Label = XOR.
 fn xor(n: usize, seed: u64) -> (Vec<f64>, Vec<i64>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut times, mut labels) = (Vec::new(), Vec::new());
-    for _ in 0..n {
-        let (a, b) = (rng.next_u64() % 2, rng.next_u64() % 2);
-        for bit in [a, b] {
-            let x = 0.55 * bit as f64 + uniform(&mut rng, 0.0, 0.45);
-            times.push((1.0 - x) * UNIT);
-        }
-        labels.push((a ^ b) as i64);
-    }
-    (times, labels)
+    common::noisy_xor(n, seed, UNIT)
 }
 
 fn xor_net(seed: u64, n_pulses: usize) -> Network {
@@ -50,16 +36,7 @@ fn xor_net(seed: u64, n_pulses: usize) -> Network {
 }
 
 fn settings() -> ComsaSettings {
-    ComsaSettings {
-        time_unit: UNIT,
-        penalty_output_spike_time: 0.0,
-        penalty_no_spike: 1.0,
-        clip_derivative: Some(100.0),
-        clip_gradient: None,
-        update_all_datapoints: false,
-        train_pulses: true,
-        lr_pulses: 1e-2,
-    }
+    common::comsa_settings(UNIT)
 }
 
 fn run(

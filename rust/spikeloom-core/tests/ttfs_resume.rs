@@ -8,13 +8,11 @@ use spikeloom_core::engine::{LayerInit, Network};
 use spikeloom_core::rsnn::checkpoint::{Continuation, TrainState};
 use spikeloom_core::spike_time::{AlphaParams, LifParams};
 use spikeloom_core::train::ttfs::fit_from;
-use spikeloom_core::train::{ComsaSettings, EpochMetrics, FitConfig, LabelledTimes};
+use spikeloom_core::train::{EpochMetrics, FitConfig, LabelledTimes};
 use std::ops::ControlFlow;
 
-fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
-    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-    lo + (hi - lo) * u
-}
+mod common;
+use common::uniform;
 
 fn dataset(n: usize, seed: u64, lo: f64, hi: f64) -> (Vec<f64>, Vec<i64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -42,19 +40,8 @@ fn goltz() -> (Network, FitConfig) {
     (net, cfg)
 }
 
-/// Noisy XOR in Comsa's encoding (value x in [0, 0.45) or [0.55, 1), spike at (1 - x) ms).
 fn xor(n: usize, seed: u64) -> (Vec<f64>, Vec<i64>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut times, mut labels) = (Vec::new(), Vec::new());
-    for _ in 0..n {
-        let (a, b) = (rng.next_u64() % 2, rng.next_u64() % 2);
-        for bit in [a, b] {
-            let x = 0.55 * bit as f64 + uniform(&mut rng, 0.0, 0.45);
-            times.push((1.0 - x) * 1e-3);
-        }
-        labels.push((a ^ b) as i64);
-    }
-    (times, labels)
+    common::noisy_xor(n, seed, 1e-3)
 }
 
 fn comsa() -> (Network, FitConfig) {
@@ -71,16 +58,7 @@ fn comsa() -> (Network, FitConfig) {
         3,
     )
     .unwrap();
-    let s = ComsaSettings {
-        time_unit: 1e-3,
-        penalty_output_spike_time: 0.0,
-        penalty_no_spike: 1.0,
-        clip_derivative: Some(100.0),
-        clip_gradient: None,
-        update_all_datapoints: false,
-        train_pulses: true,
-        lr_pulses: 1e-2,
-    };
+    let s = common::comsa_settings(1e-3);
     let mut cfg = FitConfig::comsa(2, 1e-2, s);
     cfg.epochs = 4;
     cfg.batch_size = 10;

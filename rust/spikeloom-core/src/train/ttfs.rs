@@ -21,8 +21,8 @@
 
 use super::adam::EpsPlacement;
 use super::comsa::{ComsaLoss, ComsaSettings};
-use super::ttfs_state::{method_name, n_flat, restore_carried, set_flat_params, Carried};
-use super::{first_to_spike, Adam, Optimizer, TtfsLoss};
+use super::ttfs_state::{flat_params, Carried};
+use super::{first_to_spike, Optimizer, TtfsLoss};
 use crate::engine::ttfs::{BackwardOptions, BackwardStats};
 use crate::engine::{Network, Workspace};
 use crate::error::{ensure_positive, Error, Result};
@@ -485,27 +485,12 @@ fn fit_with_pool(
         .map(|_| ChunkState::new(net, is_comsa))
         .collect();
     let mut grad = vec![0.0; net.n_weights()];
-    let mut adam = Optimizer::Adam(Adam::with_placement(
-        net.n_weights(),
-        cfg.adam_beta1,
-        cfg.adam_beta2,
-        cfg.adam_eps,
-        cfg.adam_eps_placement,
-    ));
     let comsa = match &cfg.method {
         Method::Goltz => None,
         Method::Comsa(c) => Some((c, comsa_backward_options(c))),
     };
     let mut bias_grad = vec![0.0; net.n_bias()];
-    let mut pulse_adam = Optimizer::Adam(Adam::with_placement(
-        net.n_bias(),
-        cfg.adam_beta1,
-        cfg.adam_beta2,
-        cfg.adam_eps,
-        cfg.adam_eps_placement,
-    ));
     let objective = cfg.objective();
-    let mut best: Option<(f64, Network)> = None;
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let noise = if cfg.input_noise > 0.0 {
@@ -516,8 +501,6 @@ fn fit_with_pool(
     } else {
         None
     };
-    let mut bump_value = cfg.bump;
-    let mut last_bumped: Option<usize> = None;
     let mut history = Vec::with_capacity(cfg.epochs);
     // Hardware model: the chip of in-the-loop training (and of validation in both modes).
     let hw = cfg.hardware.as_ref();
@@ -536,20 +519,15 @@ fn fit_with_pool(
 
     // Continue a stopped run: its parameters, optimiser moments, best epoch and bumping state, and
     // the shuffles of the epochs it completed (each epoch shuffles the previous order).
-    let mut epochs_done = 0;
+    let mut carry = Carried::new(net, cfg);
     if let Some(st) = run.resume {
-        st.check("resume", method_name(is_comsa), n_flat(net), cfg.epochs)?;
-        set_flat_params(net, &st.params, "resume")?;
-        adam.restore(&st.opt_w, "resume")?;
-        pulse_adam.restore(&st.opt_tau, "resume")?;
-        (best, bump_value, last_bumped) = restore_carried(st, net, cfg.bump)?;
-        epochs_done = st.progress.epochs_done;
-        for _ in 0..epochs_done {
+        carry.restore(st, net, cfg)?;
+        for _ in 0..carry.epochs_done {
             order.shuffle(&mut rng);
         }
     }
 
-    let first_epoch = epochs_done;
+    let first_epoch = carry.epochs_done;
     for epoch in first_epoch..cfg.epochs {
         let start = Instant::now();
         let lr = cfg.lr * cfg.lr_gamma.powi((epoch / cfg.lr_step) as i32);
@@ -655,8 +633,8 @@ fn fit_with_pool(
                         net,
                         c,
                         contributing,
-                        (&mut grad, &mut adam, lr),
-                        (&mut bias_grad, &mut pulse_adam),
+                        (&mut grad, &mut carry.adam, lr),
+                        (&mut bias_grad, &mut carry.pulse_adam),
                     );
                     net.update_layers_par(|layers| clamp_shadow(layers, shadow_range));
                 });
@@ -683,8 +661,8 @@ fn fit_with_pool(
                 silent as f64 / (idx.len() * n_out) as f64 > cfg.max_missing[l]
             });
             if let Some(l) = bumped_layer {
-                bump_value = if cfg.bump_exponential && last_bumped == Some(l) {
-                    bump_value * 2.0
+                carry.bump_value = if cfg.bump_exponential && carry.last_bumped == Some(l) {
+                    carry.bump_value * 2.0
                 } else {
                     cfg.bump
                 };
@@ -693,18 +671,18 @@ fn fit_with_pool(
                     let width = layer.width();
                     for (k, row) in layer.weights.chunks_mut(width).enumerate() {
                         if used.iter().any(|st| st.silent[l][k] > 0) {
-                            row.iter_mut().for_each(|w| *w += bump_value);
+                            row.iter_mut().for_each(|w| *w += carry.bump_value);
                         }
                     }
                     clamp_shadow(layers, shadow_range);
                 });
-                last_bumped = Some(l);
+                carry.last_bumped = Some(l);
                 bumps += 1;
                 continue;
             }
-            last_bumped = None;
+            carry.last_bumped = None;
             net.update_layers(|layers| {
-                adam.step(
+                carry.adam.step(
                     lr,
                     &grad,
                     layers.iter_mut().map(|l| l.weights.as_mut_slice()),
@@ -729,8 +707,8 @@ fn fit_with_pool(
         };
         if cfg.restore_best {
             if let Some(acc) = val_accuracy {
-                if best.as_ref().map_or(true, |(b, _)| acc >= *b) {
-                    best = Some((acc, net.clone()));
+                if carry.best.as_ref().map_or(true, |(b, _)| acc >= *b) {
+                    carry.best = Some((acc, net.clone()));
                 }
             }
         }
@@ -745,37 +723,20 @@ fn fit_with_pool(
             chopped,
             seconds: start.elapsed().as_secs_f64(),
         };
-        epochs_done = epoch + 1;
-        let carried = Carried {
-            comsa: is_comsa,
-            epochs_done,
-            best: best.as_ref(),
-            adam: &adam,
-            pulse_adam: &pulse_adam,
-            bump_value,
-            last_bumped,
-        };
-        write_checkpoint(&run, || carried.state(net, None))?;
+        carry.epochs_done = epoch + 1;
+        write_checkpoint(&run, || carry.state(net, None))?;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
             break;
         }
     }
-    let carried = Carried {
-        comsa: is_comsa,
-        epochs_done,
-        best: best.as_ref(),
-        adam: &adam,
-        pulse_adam: &pulse_adam,
-        bump_value,
-        last_bumped,
-    };
-    let last = best.as_ref().map(|_| super::ttfs_state::flat_params(net));
-    if let Some((_, best_net)) = &best {
+    // The network ends with the best epoch's parameters; the state continues from the last ones.
+    let last = carry.best.as_ref().map(|_| flat_params(net));
+    if let Some((_, best_net)) = &carry.best {
         *net = best_net.clone();
     }
-    let state = run.stamp(carried.state(net, last));
+    let state = run.stamp(carry.state(net, last));
     Ok((history, state))
 }
 

@@ -5,7 +5,8 @@
 //! carries from batch to batch (`extra.bump_value`, `counters.last_bumped` = layer + 1, 0 for none).
 //! The shuffle stream is not stored: a resumed run replays the shuffles of the epochs done.
 
-use super::adam::Optimizer;
+use super::adam::{Adam, Optimizer};
+use super::ttfs::{FitConfig, Method};
 use crate::engine::Network;
 use crate::error::{Error, Result};
 use crate::rsnn::checkpoint::TrainState;
@@ -67,18 +68,88 @@ pub fn set_flat_params(net: &mut Network, p: &[f64], arg: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a run carries from epoch to epoch besides the network (see the module docs).
-pub struct Carried<'a> {
+/// What a run carries from epoch to epoch besides the network and the shuffle (see the module docs).
+pub struct Carried {
     pub comsa: bool,
     pub epochs_done: usize,
-    pub best: Option<&'a (f64, Network)>,
-    pub adam: &'a Optimizer,
-    pub pulse_adam: &'a Optimizer,
+    /// Best validation accuracy so far and its network (under `restore_best`).
+    pub best: Option<(f64, Network)>,
+    /// Adam of the weights.
+    pub adam: Optimizer,
+    /// Adam of the pulse (bias spike) times.
+    pub pulse_adam: Optimizer,
     pub bump_value: f64,
     pub last_bumped: Option<usize>,
 }
 
-impl Carried<'_> {
+impl Carried {
+    /// The start of a run of `cfg` on `net`.
+    pub fn new(net: &Network, cfg: &FitConfig) -> Self {
+        let adam = |n| {
+            Optimizer::Adam(Adam::with_placement(
+                n,
+                cfg.adam_beta1,
+                cfg.adam_beta2,
+                cfg.adam_eps,
+                cfg.adam_eps_placement,
+            ))
+        };
+        Carried {
+            comsa: matches!(cfg.method, Method::Comsa(_)),
+            epochs_done: 0,
+            best: None,
+            adam: adam(net.n_weights()),
+            pulse_adam: adam(net.n_bias()),
+            bump_value: cfg.bump,
+            last_bumped: None,
+        }
+    }
+
+    /// Continue from `st` (checked against the method, network size and `cfg.epochs`): its
+    /// parameters replace `net`'s; errors name `resume`.
+    pub fn restore(&mut self, st: &TrainState, net: &mut Network, cfg: &FitConfig) -> Result<()> {
+        st.check("resume", method_name(self.comsa), n_flat(net), cfg.epochs)?;
+        let n_layers = net.layers().len() as u64;
+        let last_bumped = match st.counter("last_bumped").unwrap_or(0) {
+            0 => None,
+            c if c <= n_layers => Some((c - 1) as usize),
+            c => {
+                return Err(Error::param(
+                    "resume",
+                    format!("a last bumped layer in 1..={n_layers} (or 0)"),
+                    c,
+                ))
+            }
+        };
+        let best = match &st.progress.best {
+            Some((score, p)) => {
+                let mut b = net.clone();
+                set_flat_params(&mut b, p, "resume")?;
+                Some((*score, b))
+            }
+            None => None,
+        };
+        let mut adam = self.adam.clone();
+        adam.restore(&st.opt_w, "resume")?;
+        let mut pulse_adam = self.pulse_adam.clone();
+        pulse_adam.restore(&st.opt_tau, "resume")?;
+        // Everything checked: only now change the network and the run.
+        set_flat_params(net, &st.params, "resume")?;
+        *self = Carried {
+            comsa: self.comsa,
+            epochs_done: st.progress.epochs_done,
+            best,
+            adam,
+            pulse_adam,
+            bump_value: st
+                .extra("bump_value")
+                .and_then(|v| v.first().copied())
+                .unwrap_or(cfg.bump),
+            last_bumped,
+        };
+        Ok(())
+    }
+
     /// The state with `net`'s parameters as the ones training continues from (`last`: those, if the
     /// network now holds the best epoch's instead).
     pub fn state(&self, net: &Network, last: Option<Vec<f64>>) -> TrainState {
@@ -87,7 +158,7 @@ impl Carried<'_> {
             method: method_name(self.comsa).into(),
             progress: Progress {
                 epochs_done: self.epochs_done,
-                best: self.best.map(|(s, b)| (*s, flat_params(b))),
+                best: self.best.as_ref().map(|(s, b)| (*s, flat_params(b))),
                 last_params: None,
             },
             params,
@@ -101,38 +172,4 @@ impl Carried<'_> {
             fingerprint: None,
         }
     }
-}
-
-/// What [`restore_carried`] returns: the best epoch (score, network), the bump value and the last
-/// bumped layer.
-pub type Restored = (Option<(f64, Network)>, f64, Option<usize>);
-
-/// The carried values of `st` (already checked against the run's method and size): best epoch as a
-/// network, bump value and last bumped layer.
-pub fn restore_carried(st: &TrainState, net: &Network, default_bump: f64) -> Result<Restored> {
-    let best = match &st.progress.best {
-        Some((score, p)) => {
-            let mut b = net.clone();
-            set_flat_params(&mut b, p, "resume")?;
-            Some((*score, b))
-        }
-        None => None,
-    };
-    let bump = st
-        .extra("bump_value")
-        .and_then(|v| v.first().copied())
-        .unwrap_or(default_bump);
-    let n_layers = net.layers().len() as u64;
-    let last = match st.counter("last_bumped").unwrap_or(0) {
-        0 => None,
-        c if c <= n_layers => Some((c - 1) as usize),
-        c => {
-            return Err(Error::param(
-                "resume",
-                format!("a last bumped layer in 1..={n_layers} (or 0)"),
-                c,
-            ))
-        }
-    };
-    Ok((best, bump, last))
 }

@@ -1,0 +1,43 @@
+//! Data generators shared by the integration tests (each test crate uses some of them).
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use spikeloom_core::train::ComsaSettings;
+
+/// Uniform in `[lo, hi)` from the top 53 bits of the stream.
+pub fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    lo + (hi - lo) * u
+}
+
+/// Noisy XOR in Comsa's encoding: value x in [0, 0.45) (false) or [0.55, 1) (true), spike at
+/// (1 - x) time units of `unit` seconds. Label = XOR.
+pub fn noisy_xor(n: usize, seed: u64, unit: f64) -> (Vec<f64>, Vec<i64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut times, mut labels) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (a, b) = (rng.next_u64() % 2, rng.next_u64() % 2);
+        for bit in [a, b] {
+            let x = 0.55 * bit as f64 + uniform(&mut rng, 0.0, 0.45);
+            times.push((1.0 - x) * unit);
+        }
+        labels.push((a ^ b) as i64);
+    }
+    (times, labels)
+}
+
+/// Comsa et al.'s settings of these tests: no-spike penalty 1, derivative clipping at 100, trained
+/// pulse times (learning rate 1e-2 per time unit).
+pub fn comsa_settings(time_unit: f64) -> ComsaSettings {
+    ComsaSettings {
+        time_unit,
+        penalty_output_spike_time: 0.0,
+        penalty_no_spike: 1.0,
+        clip_derivative: Some(100.0),
+        clip_gradient: None,
+        update_all_datapoints: false,
+        train_pulses: true,
+        lr_pulses: 1e-2,
+    }
+}
