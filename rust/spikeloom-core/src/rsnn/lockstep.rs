@@ -150,6 +150,85 @@ fn panel_sparse<F: Real>(panel: &[F], g4: &[F], nz: &[u32]) -> Acc<F> {
 mod tests {
     use super::*;
 
+    /// The product computed in code compiled for the widest vector unit (AVX2 + FMA here: hardware
+    /// fused multiply-adds) equals, bit for bit, the same code compiled for the baseline CPU, where
+    /// each `mul_add` is the correctly rounded library function: the results do not depend on the
+    /// CPU. Also true in f32, with factors and weights whose products are not exact.
+    #[test]
+    fn product_is_the_same_with_and_without_fma_hardware() {
+        fn run<F: Real>(simd: bool) -> Vec<Vec<F>> {
+            struct Op<'a, F: Real> {
+                ls: &'a mut Lockstep<F>,
+                ys: &'a mut [&'a mut [F]],
+                gs: &'a [&'a [F]],
+                w: &'a Panels<F>,
+            }
+            impl<F: Real> pulp::WithSimd for Op<'_, F> {
+                type Output = ();
+                #[inline(always)]
+                fn with_simd<S: pulp::Simd>(self, _: S) {
+                    self.ls.product(self.ys, self.gs, self.w)
+                }
+            }
+            let (rows, cols) = (37usize, 29usize);
+            let w: Vec<F> = (0..rows * cols)
+                .map(|i| F::of(((i * 7919 % 1013) as f64 - 506.0) / 97.3))
+                .collect();
+            let packed = Panels::transpose_of(&w, cols, rows);
+            let gs: Vec<Vec<F>> = (0..4)
+                .map(|s| {
+                    (0..rows)
+                        .map(|k| F::of(((k * 31 + s * 17) % 23) as f64 / 3.7 - 2.9))
+                        .collect()
+                })
+                .collect();
+            let mut ys: Vec<Vec<F>> = (0..4).map(|s| vec![F::of(0.1 * s as f64); cols]).collect();
+            let g_refs: Vec<&[F]> = gs.iter().map(|g| g.as_slice()).collect();
+            let mut y_refs: Vec<&mut [F]> = ys.iter_mut().map(|y| y.as_mut_slice()).collect();
+            let mut ls = Lockstep::<F>::default();
+            if simd {
+                pulp::Arch::new().dispatch(Op {
+                    ls: &mut ls,
+                    ys: &mut y_refs,
+                    gs: &g_refs,
+                    w: &packed,
+                });
+            } else {
+                ls.product(&mut y_refs, &g_refs, &packed);
+            }
+            ys
+        }
+        let bits32 =
+            |v: Vec<Vec<f32>>| -> Vec<u32> { v.concat().iter().map(|x| x.to_bits()).collect() };
+        let bits64 =
+            |v: Vec<Vec<f64>>| -> Vec<u64> { v.concat().iter().map(|x| x.to_bits()).collect() };
+        assert_eq!(bits32(run::<f32>(true)), bits32(run::<f32>(false)));
+        assert_eq!(bits64(run::<f64>(true)), bits64(run::<f64>(false)));
+        // Fused: one rounding per term, which differs from a separate multiply and add somewhere here.
+        let y = run::<f32>(false);
+        let mut differs = false;
+        let (rows, cols) = (37usize, 29usize);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 1013) as f64 - 506.0) as f32 / 97.3)
+            .collect();
+        for (s, ys) in y.iter().enumerate() {
+            for (j, &got) in ys.iter().enumerate() {
+                // Unfused: each product rounded, then added (the kernel's order: rows, then y).
+                let mut sum = 0.0f32;
+                for k in 0..rows {
+                    let g = (((k * 31 + s * 17) % 23) as f64 / 3.7 - 2.9) as f32;
+                    sum += g * w[j * rows + k];
+                }
+                let acc = 0.1f32 * s as f32 + sum;
+                differs |= acc.to_bits() != got.to_bits();
+            }
+        }
+        assert!(
+            differs,
+            "no term rounded differently: the test would not see a lost fused multiply-add"
+        );
+    }
+
     /// The lockstep product equals a plain triple loop, for dense and sparse factors, 1 to 4 samples,
     /// and column counts that are and are not multiples of the panel width.
     #[test]
