@@ -219,7 +219,7 @@ mod tests {
                     let g = (((k * 31 + s * 17) % 23) as f64 / 3.7 - 2.9) as f32;
                     sum += g * w[j * rows + k];
                 }
-                let acc = 0.1f32 * s as f32 + sum;
+                let acc = (0.1 * s as f64) as f32 + sum;
                 differs |= acc.to_bits() != got.to_bits();
             }
         }
