@@ -53,6 +53,7 @@ def _finish(
         "method": method,
         "seed": args.seed,
         "epochs": h.height,
+        "epochs_done": result.state.epochs_done,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "train_seconds": seconds,

@@ -59,6 +59,7 @@ def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
         "method": "ttfs",
         "seed": args.seed,
         "epochs": result.history.height,
+        "epochs_done": result.state.epochs_done if result.state is not None else result.history.height,
         "hidden": hidden,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
