@@ -20,10 +20,12 @@ from .errors import InvalidParameterError, ResumeMismatchWarning
 
 class TrainingState:
     """Where a training run stands: the parameters reached, the optimiser's moments and step count,
-    the epochs completed, the best validation epoch so far (under ``restore_best``), and e-prop's
-    adaptive feedback matrix and update count.
+    the epochs completed, the best validation epoch so far (under ``restore_best``), e-prop's
+    adaptive feedback matrix and update count, and for TTFS / alpha training the pulse times, their
+    optimiser and the weight-bumping state.
 
-    Every BPTT, DECOLLE and e-prop :func:`~spikeloom.fit` returns one in :attr:`FitResult.state`.
+    Every :func:`~spikeloom.fit` (TTFS, alpha, BPTT, DECOLLE, e-prop) returns one in
+    :attr:`FitResult.state`.
     Passing it back as ``fit(net, data, config=cfg, resume=state)`` continues the run: with the same
     config (for a linear learning-rate decay, the same ``epochs`` too), seed and data, a
     run stopped after an epoch (by its callback) and resumed ends with the same parameters, bit for

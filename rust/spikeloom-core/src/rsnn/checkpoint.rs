@@ -1,4 +1,5 @@
-//! The state of a training run of the recurrent trainers (BPTT, DECOLLE, e-prop) between calls, so
+//! The state of a training run between calls (the recurrent trainers BPTT, DECOLLE and e-prop here;
+//! the spike-time trainers map theirs onto it in `train/ttfs_state.rs`), so
 //! that a long run can be stopped and resumed: the parameters reached, the optimiser moments and step
 //! counts, the epochs completed, the best validation epoch so far, and what else the method carries
 //! from batch to batch (e-prop's adaptive feedback matrix and update count). Stored as safetensors
