@@ -70,9 +70,14 @@ def main() -> None:
     print()
     print(f"epochs run: {m['epochs']} on {a.n_train} training images ({m['epochs_done']} of {a.epochs} done in all)")
     print(f"test accuracy (best validation epoch): {100 * m['test_accuracy']:.2f} % (target {100 * TARGET:.1f} %)")
-    print(f"training time per sample: {per_sample * 1e3:.1f} ms (validation of 5,000 images: {val_s:.0f} s per epoch)")
-    print(f"projected full protocol (55,000 images x 200 epochs): {projected_h:.1f} h at this speed")
-    print(json.dumps({**m, "n_train": a.n_train, "ms_per_sample": per_sample * 1e3, "projected_hours": projected_h}))
+    if epoch_s:
+        print(
+            f"training time per sample: {per_sample * 1e3:.1f} ms (validation of 5,000 images: {val_s:.0f} s per epoch)"
+        )
+        print(f"projected full protocol (55,000 images x 200 epochs): {projected_h:.1f} h at this speed")
+    timing = {"ms_per_sample": per_sample * 1e3, "projected_hours": projected_h} if epoch_s else {}
+    # (No epoch run, e.g. only the test figure of a checkpoint: no timing, and strict JSON without NaN.)
+    print(json.dumps({**m, "n_train": a.n_train, **timing}, allow_nan=False))
 
 
 if __name__ == "__main__":
