@@ -76,8 +76,8 @@ def main() -> None:
         )
         print(f"projected full protocol (55,000 images x 200 epochs): {projected_h:.1f} h at this speed")
     timing = {"ms_per_sample": per_sample * 1e3, "projected_hours": projected_h} if epoch_s else {}
-    # (No epoch run, e.g. only the test figure of a checkpoint: no timing, and strict JSON without NaN.)
-    print(json.dumps({**m, "n_train": a.n_train, **timing}, allow_nan=False))
+    # (No epoch run, e.g. only the test figure of a checkpoint: no timing rather than NaN.)
+    print(json.dumps({**m, "n_train": a.n_train, **timing}))
 
 
 if __name__ == "__main__":
