@@ -157,7 +157,25 @@ def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
     b = RecurrentNetwork.load(tmp_path / "b" / "network.safetensors").parameters()
     assert all(np.array_equal(a[k], b[k]) for k in b)
     assert main(["train", "digits", "--method", "s4nn", "--epochs", "1", "--checkpoint", str(ckpt)]) == 2
-    assert "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS and alpha recipes" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS, alpha and `mnist --method s4nn`" in err
+    assert "got digits --method s4nn (it averages weights across epochs in Python)" in err
+
+
+def test_checkpoint_resumes_the_mnist_s4nn_recipe(tmp_path, capsys):
+    # S4NN on MNIST (a small hidden layer): 1 epoch, then the same command with 2 epochs resumes from the
+    # checkpoint and ends with the network file of one 2-epoch run, byte for byte.
+    ckpt = tmp_path / "state.safetensors"
+    base = ["train", "mnist", "--method", "s4nn", "--hidden", "12", "--no-progress", "--json"]
+    assert main([*base, "--epochs", "1", "--checkpoint", str(ckpt)]) == 0
+    assert main([*base, "--epochs", "2", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (resumed["epochs"], resumed["epochs_done"]) == (1, 2)  # run by this call, by the whole run
+    assert main([*base, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (resumed["test_accuracy"], resumed["best_epoch"]) == (whole["test_accuracy"], whole["best_epoch"])
+    files = [next((tmp_path / d).glob("*.safetensors")).read_bytes() for d in ("a", "b")]
+    assert files[0] == files[1]
 
 
 def test_checkpoint_resumes_the_yinyang_recipe(tmp_path, capsys):

@@ -1,8 +1,9 @@
-"""Stopping a BPTT, DECOLLE, e-prop, time-to-first-spike (Göltz) or alpha-synapse (Comsa) run and
+"""Stopping a BPTT, DECOLLE, e-prop, time-to-first-spike (Göltz), alpha-synapse (Comsa) or S4NN run and
 resuming it from its TrainingState repeats the uninterrupted run exactly."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -322,4 +323,64 @@ def test_spike_time_state_of_another_method_is_refused() -> None:
     with pytest.raises(InvalidParameterError, match="resume: expected the state of a alpha run, got that of a ttfs"):
         sl.fit(net, yy.train, validation=yy.validation, config=cfg_a, progress=False, resume=st)
     for a, b in zip(_all_params(net), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_s4nn_runs_resume_exactly(batch_size: int, tmp_path: Path) -> None:
+    d = sl.datasets.digits(seed=0)
+
+    def make() -> Any:
+        return sl.s4nn.S4NNNetwork([64, 30, 10], init=[(0, 8), (0, 40)], seed=3)
+
+    tr, va, te = (s.encode(make().encode) for s in (d.train, d.validation, d.test))
+    kw: dict[str, Any] = {
+        "test": te,
+        "epochs": 5,
+        "lr_decay": 0.8,
+        "reinit_below": 0.02,
+        "batch_size": batch_size,
+        "seed": 4,
+        "progress": False,
+    }
+    whole = make()
+    full = whole.fit(tr, va, **kw)
+    assert full.state.method == "s4nn" and full.state.epochs_done == 5 and not full.interrupted
+    # The network holds the best epoch's weights; the state the last epoch's, which training continues from.
+    assert full.best_epoch is not None
+
+    part = make()
+    ck = tmp_path / "s4nn_state.safetensors"
+    first = part.fit(tr, va, checkpoint=ck, callback=lambda m: m["epoch"] < 2, **kw)
+    assert first.interrupted and first.state.epochs_done == 2
+    for resume in (first.state, ck):  # the returned state and the checkpoint file it wrote
+        rest = make()
+        second = rest.fit(tr, va, resume=resume, **kw)
+        assert second.history["epoch"].to_list() == [3, 4, 5] and not second.interrupted
+        both = first.history.vstack(second.history).drop("seconds")
+        assert both.equals(full.history.drop("seconds"))
+        assert second.best_epoch == full.best_epoch
+        for a, b in zip(rest.weights, whole.weights, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert second.state.to_bytes() == full.state.to_bytes()
+
+    # Another seed: training continues, with a warning that it is no longer one run.
+    with pytest.warns(sl.errors.ResumeMismatchWarning, match="another config") as rec:
+        make().fit(tr, va, resume=first.state, **{**kw, "seed": 5})
+    assert rec[0].filename == __file__
+    # A longer run or another thread count continues the same run: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make().fit(tr, va, resume=first.state, **{**kw, "epochs": 6, "threads": 1})
+    # A state of another method or another network is refused by name, and the network is untouched.
+    make_t, cfg_t, yy = _ttfs_pair("ttfs")
+    ttfs_state = sl.fit(make_t(), yy.train, config=cfg_t.__class__(**{**cfg_t.__dict__, "epochs": 1}), progress=False)
+    net = make()
+    before = [w.copy() for w in net.weights]
+    with pytest.raises(InvalidParameterError, match="resume: expected the state of a s4nn run, got that of a ttfs"):
+        net.fit(tr, va, resume=ttfs_state.state, **kw)
+    small = sl.s4nn.S4NNNetwork([64, 20, 10], init=[(0, 8), (0, 40)], seed=3)
+    with pytest.raises(InvalidParameterError, match="resume: expected the state of a network with 1480 parameters"):
+        small.fit(tr, va, resume=first.state, **kw)
+    for a, b in zip(net.weights, before, strict=True):
         np.testing.assert_array_equal(a, b)

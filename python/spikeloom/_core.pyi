@@ -136,7 +136,10 @@ class S4nnNetwork:
         test_labels: npt.NDArray[np.int64] | None,
         config: str,
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
-    ) -> tuple[list[dict[str, Any]], bool, int | None]: ...
+        resume: TrainState | None = None,
+        checkpoint: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool, int | None, TrainState]: ...
     @staticmethod
     def relative_targets(
         times: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], t_max: int, gamma: int

@@ -25,7 +25,8 @@ class TrainingState:
     optimiser and the weight-bumping state.
 
     Every :func:`~spikeloom.fit` (TTFS, alpha, BPTT, DECOLLE, e-prop) returns one in
-    :attr:`FitResult.state`.
+    :attr:`FitResult.state`, and :meth:`~spikeloom.s4nn.S4NNNetwork.fit` in
+    :attr:`~spikeloom.s4nn.S4NNFitResult.state` (its ``resume=`` takes it back).
     Passing it back as ``fit(net, data, config=cfg, resume=state)`` continues the run: with the same
     config (for a linear learning-rate decay, the same ``epochs`` too), seed and data, a
     run stopped after an epoch (by its callback) and resumed ends with the same parameters, bit for
@@ -49,7 +50,7 @@ class TrainingState:
 
     @property
     def method(self) -> str:
-        """The training method of the run ("bptt", "decolle" or "eprop")."""
+        """The training method of the run ("bptt", "decolle", "eprop", "ttfs", "alpha" or "s4nn")."""
         return self._core.method
 
     @property

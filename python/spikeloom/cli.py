@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--checkpoint",
         default=None,
-        help="BPTT, DECOLLE, e-prop, TTFS, alpha and FORCE recipes: training-state file, resumed from if it exists, "
+        help="BPTT, DECOLLE, e-prop, TTFS, alpha, FORCE and mnist-s4nn recipes: training-state file, resumed from "
+        "if it exists, "
         "rewritten every epoch (FORCE: every 60 simulated seconds)",
     )
     from .sweep import add_sweep_parser
@@ -69,10 +70,15 @@ def _train(a: argparse.Namespace) -> int:
         chips=a.chips,
         checkpoint=a.checkpoint,
     )
-    if a.checkpoint is not None and recipe.method not in ("bptt", "decolle", "eprop", "force", "ttfs", "alpha"):
+    resumable = recipe.method in ("bptt", "decolle", "eprop", "force", "ttfs", "alpha") or (
+        recipe.task,
+        recipe.method,
+    ) == ("mnist", "s4nn")
+    if a.checkpoint is not None and not resumable:
         raise InvalidParameterError(
-            "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS and alpha recipes can resume, "
-            f"got method {recipe.method!r}"
+            "--checkpoint: only BPTT, DECOLLE, e-prop, FORCE, TTFS, alpha and `mnist --method s4nn` recipes can "
+            f"resume, got {recipe.task} --method {recipe.method}"
+            + (" (it averages weights across epochs in Python)" if recipe.method == "s4nn" else "")
         )
     if a.checkpoint is not None and (a.hardware is not None or a.hardware_mode != "ideal"):
         raise InvalidParameterError("--checkpoint: hardware training cannot resume; drop --checkpoint or --hardware")

@@ -36,8 +36,8 @@ class RecipeArgs:
     hardware_mode: str = "ideal"
     #: Chip instances (or, in the loop, trials on the training chip) the test accuracy is measured on.
     chips: int = 10
-    #: BPTT, DECOLLE, e-prop, TTFS and alpha recipes: a training-state file, resumed from when it exists and
-    #: rewritten after every epoch; FORCE recipes: the reservoir and its place in the protocol,
+    #: BPTT, DECOLLE, e-prop, TTFS, alpha and `mnist --method s4nn` recipes: a training-state file, resumed
+    #: from when it exists and rewritten after every epoch; FORCE recipes: the reservoir and its place in the protocol,
     #: rewritten every 60 simulated seconds (see :func:`spikeloom.force.train_force`).
     checkpoint: str | None = None
 

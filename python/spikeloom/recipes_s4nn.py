@@ -95,9 +95,10 @@ def mnist_s4nn(args: RecipeArgs) -> RecipeResult:
             seed=args.seed,
             threads=args.threads,
             progress=args.progress,
+            **args.resume_kwargs(),
         )
     )
-    return _report("mnist", args, net, data, result, seconds, hidden=hidden)
+    return _report("mnist", args, net, data, result, seconds, hidden=hidden, epochs_done=result.state.epochs_done)
 
 
 def upsample2(x: np.ndarray) -> np.ndarray:

@@ -219,12 +219,16 @@ class S4NNFitResult:
         interrupted: True when Ctrl-C or the callback stopped training early (weights are kept).
         seconds: wall time of the whole call, seconds.
         best_epoch: the epoch whose weights were restored by ``keep_best`` (None without validation).
+        state: the run's :class:`~spikeloom.TrainingState` (the weights training continues from, the
+            epochs done and the best epoch), to resume it with ``fit(..., resume=state)``; None from
+            :func:`~spikeloom.recipes_s4nn.fit_averaged`, which cannot resume.
     """
 
     history: pl.DataFrame
     interrupted: bool
     seconds: float
     best_epoch: int | None
+    state: Any = None
 
 
 class S4NNNetwork:
@@ -448,6 +452,8 @@ class S4NNNetwork:
         threads: int = 0,
         progress: bool = True,
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
+        resume: Any = None,
+        checkpoint: Any = None,
     ) -> S4NNFitResult:
         """Train in place with S4NN's approximate temporal backpropagation (loop in Rust).
 
@@ -481,6 +487,14 @@ class S4NNNetwork:
             threads: worker threads for evaluation and mini-batches (0 = all cores).
             progress: show a tqdm progress bar (stderr).
             callback: called with each epoch's metrics dict; returning ``False`` stops training.
+            resume: a :class:`~spikeloom.TrainingState` (or the path of a saved one) from an earlier
+                ``fit`` of this network with these settings; training continues from it (its weights
+                replace the network's) with the epochs after ``state.epochs_done``, and the result
+                equals that of one uninterrupted run (the shuffles are replayed; the learning rates and
+                re-draws follow from the epoch number). A state from other settings or data gives a
+                :class:`~spikeloom.errors.ResumeMismatchWarning`.
+            checkpoint: a file the run's :class:`~spikeloom.TrainingState` is written to (atomically)
+                after every completed epoch, for ``resume`` after a crash.
 
         Returns:
             An :class:`S4NNFitResult`. Ctrl-C stops after the current epoch and keeps the weights.
@@ -525,11 +539,20 @@ class S4NNNetwork:
         if test is not None:
             tx, ty = self._pair("test", test)
 
+        from .checkpoint import Resumable, TrainingState, run_fingerprint
+
+        resumable = Resumable(resume, checkpoint)
+        cfg_json = json.dumps(config, allow_nan=False)
+        fingerprint = run_fingerprint(cfg_json, x, y, vx, vy)
+        resumable.check("s4nn", fingerprint)
+        core_resume, core_checkpoint = resumable.core_args()
+        to_run = max(config["epochs"] - resumable.epochs_done, 0)
+
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=config["epochs"], desc="s4nn", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=to_run, desc="s4nn", unit="epoch", file=sys.stderr, dynamic_ncols=True)
 
         def on_epoch(m: dict[str, Any]) -> bool:
             if bar is not None:
@@ -546,16 +569,20 @@ class S4NNNetwork:
 
         start = time.perf_counter()
         try:
-            rows, interrupted, best_epoch = self._net.fit(
-                x, y, vx, vy, tx, ty, json.dumps(config, allow_nan=False), on_epoch
+            rows, interrupted, best_epoch, core_state = self._net.fit(
+                x, y, vx, vy, tx, ty, cfg_json, on_epoch, core_resume, core_checkpoint, fingerprint
             )
         finally:
             if bar is not None:
                 bar.close()
         history = pl.DataFrame(rows, schema=HISTORY_SCHEMA) if rows else pl.DataFrame(schema=HISTORY_SCHEMA)
-        interrupted = bool(interrupted) or len(rows) < config["epochs"]
+        interrupted = bool(interrupted) or len(rows) < to_run
         return S4NNFitResult(
-            history=history, interrupted=interrupted, seconds=time.perf_counter() - start, best_epoch=best_epoch
+            history=history,
+            interrupted=interrupted,
+            seconds=time.perf_counter() - start,
+            best_epoch=best_epoch,
+            state=TrainingState(core_state),
         )
 
     # --- persistence -----------------------------------------------------------------------------

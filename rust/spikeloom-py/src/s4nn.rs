@@ -1,15 +1,18 @@
 //! The S4NN network class (Kheradpisheh & Masquelier 2020). Times are integer grid steps.
 
 use crate::callback::EpochCallback;
+use crate::checkpoint::PyTrainState;
 use crate::errors::{enter_core, to_pyerr};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use spikeloom_core::rsnn::checkpoint::Continuation;
 use spikeloom_core::s4nn::{
     self, LabelledSteps, Protocol, S4nnEpochMetrics, S4nnFitConfig, S4nnNetwork, TieRule,
 };
 use spikeloom_core::Error;
+use std::path::PathBuf;
 
 /// Feed-forward S4NN network (non-leaky IF, step synapses, one spike per neuron, integer time grid).
 #[pyclass(module = "spikeloom._core", name = "S4nnNetwork")]
@@ -242,9 +245,10 @@ impl PyS4nnNetwork {
 
     /// Train in place. `config` is a JSON object with every field of the core's S4nnFitConfig.
     /// `callback(metrics: dict) -> bool | None` runs after each epoch; returning False stops.
-    /// Returns (history: list[dict], interrupted: bool, best_epoch: int | None); Ctrl-C stops after
-    /// the current epoch.
-    #[pyo3(signature = (train_times, train_labels, val_times, val_labels, test_times, test_labels, config, callback=None))]
+    /// `resume`: a state of an earlier run to continue; `checkpoint`: a file the state is written to
+    /// after every epoch; `fingerprint`: stamped on the states. Returns (history: list[dict],
+    /// interrupted: bool, best_epoch: int | None, state); Ctrl-C stops after the current epoch.
+    #[pyo3(signature = (train_times, train_labels, val_times, val_labels, test_times, test_labels, config, callback=None, resume=None, checkpoint=None, fingerprint=None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn fit<'py>(
         &mut self,
@@ -257,7 +261,15 @@ impl PyS4nnNetwork {
         test_labels: Option<PyReadonlyArray1<'py, i64>>,
         config: &str,
         callback: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<Bound<'py, PyDict>>, bool, Option<usize>)> {
+        resume: Option<PyRef<'py, PyTrainState>>,
+        checkpoint: Option<PathBuf>,
+        fingerprint: Option<String>,
+    ) -> PyResult<(
+        Vec<Bound<'py, PyDict>>,
+        bool,
+        Option<usize>,
+        Bound<'py, PyTrainState>,
+    )> {
         let cfg: S4nnFitConfig = serde_json::from_str(config).map_err(|e| {
             to_pyerr(
                 py,
@@ -271,8 +283,13 @@ impl PyS4nnNetwork {
         let mut cb = EpochCallback::new(callback);
         let inner = &mut self.inner;
         let (val_ref, test_ref) = (as_set(&val), as_set(&test));
-        let outcome = enter_core(py, || {
-            s4nn::fit(
+        let run = Continuation {
+            resume: resume.as_ref().map(|r| &r.inner),
+            checkpoint: checkpoint.as_deref(),
+            fingerprint: fingerprint.as_deref(),
+        };
+        let (outcome, state) = enter_core(py, || {
+            s4nn::fit_from(
                 inner,
                 LabelledSteps {
                     times: &x,
@@ -281,6 +298,7 @@ impl PyS4nnNetwork {
                 val_ref,
                 test_ref,
                 &cfg,
+                run,
                 &mut |m: &S4nnEpochMetrics| cb.call(|py| metrics_dict(py, m)),
             )
         })?;
@@ -290,7 +308,12 @@ impl PyS4nnNetwork {
             .iter()
             .map(|m| metrics_dict(py, m))
             .collect::<PyResult<Vec<_>>>()?;
-        Ok((dicts, interrupted, outcome.best_epoch))
+        Ok((
+            dicts,
+            interrupted,
+            outcome.best_epoch,
+            Bound::new(py, PyTrainState { inner: state })?,
+        ))
     }
 
     /// The relative targets of the S4NN rule for output times (n, n_out) and labels (n,).

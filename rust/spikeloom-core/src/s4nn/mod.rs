@@ -10,6 +10,7 @@
 //!
 //! - [`network`]: the event-driven forward pass, decisions (tie rules) and evaluation protocols.
 //! - [`train`]: targets, errors, the learning rule and the per-sample SGD training loop.
+//! - [`state`]: the resumable state of a training run (checkpoints).
 //! - [`io`]: safetensors files with JSON metadata, written atomically.
 //!
 //! Re-derived from the paper's equations and the method notes; no code from the GPL reference
@@ -17,6 +18,7 @@
 
 pub mod io;
 pub mod network;
+pub mod state;
 pub mod train;
 
 pub use network::{
@@ -24,6 +26,6 @@ pub use network::{
     TieRule, MAX_T_MAX, PAPER_FALLBACK_OFFSET,
 };
 pub use train::{
-    fit, output_errors, relative_targets, HiddenDelta, S4nnEpochMetrics, S4nnFitConfig,
+    fit, fit_from, output_errors, relative_targets, HiddenDelta, S4nnEpochMetrics, S4nnFitConfig,
     S4nnFitOutcome,
 };

@@ -36,8 +36,10 @@
 use super::network::{
     check_range, draw_uniform, first_to_spike, LabelledSteps, S4nnNetwork, S4nnWorkspace, TieRule,
 };
+use super::state;
 use crate::error::{Error, Result};
 use crate::parallel::{pool, CHUNK};
+use crate::rsnn::checkpoint::{write_checkpoint, Continuation, TrainState};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -520,6 +522,24 @@ pub fn fit(
     cfg: &S4nnFitConfig,
     callback: &mut dyn FnMut(&S4nnEpochMetrics) -> ControlFlow<()>,
 ) -> Result<S4nnFitOutcome> {
+    let run = Continuation::default();
+    fit_from(net, train, validation, test, cfg, run, callback).map(|(outcome, _)| outcome)
+}
+
+/// [`fit`] as part of a longer run: continue from `run.resume` (its weights replace `net`'s; the
+/// epochs after its `epochs_done` up to `cfg.epochs` are run), write the run's state to
+/// `run.checkpoint` (atomically) after every completed epoch, and return the outcome of the epochs
+/// run with the final state (see [`super::state`]). A run stopped after an epoch and resumed repeats
+/// the uninterrupted run bit for bit.
+pub fn fit_from(
+    net: &mut S4nnNetwork,
+    train: LabelledSteps,
+    validation: Option<LabelledSteps>,
+    test: Option<LabelledSteps>,
+    cfg: &S4nnFitConfig,
+    run: Continuation<'_>,
+    callback: &mut dyn FnMut(&S4nnEpochMetrics) -> ControlFlow<()>,
+) -> Result<(S4nnFitOutcome, TrainState)> {
     cfg.validate(net)?;
     train.check("train", net)?;
     if train.is_empty() {
@@ -554,10 +574,20 @@ pub fn fit(
     };
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut best: Option<(f64, usize, Vec<Vec<f64>>)> = None;
-    let mut history = Vec::with_capacity(cfg.epochs);
+    // Continue a stopped run: its weights and best epoch, and the shuffles of the epochs it did
+    // (each epoch shuffles the previous order).
+    let (first_epoch, mut best) = match run.resume {
+        Some(st) => state::restore(st, net, cfg.epochs)?,
+        None => (0, None),
+    };
+    if cfg.shuffle {
+        for _ in 0..first_epoch {
+            order.shuffle(&mut rng);
+        }
+    }
+    let mut history = Vec::with_capacity(cfg.epochs - first_epoch);
 
-    for epoch in 0..cfg.epochs {
+    for epoch in first_epoch..cfg.epochs {
         let start = Instant::now();
         // This epoch's learning rates (lr_decay^epoch) and decay factors 1 - lr lambda.
         let factor = cfg.lr_decay.powi(epoch as i32);
@@ -679,12 +709,18 @@ pub fn fit(
             test_accuracy_paper: tst.as_ref().map(|e| e.accuracy_paper),
             seconds: start.elapsed().as_secs_f64(),
         };
+        let current = || state::flat_weights(net.layers.iter().map(|l| &l.w));
+        write_checkpoint(&run, || state::state(epoch + 1, best.as_ref(), current()))?;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
             break;
         }
     }
+    // The network ends with the best epoch's weights; the state continues from the last ones.
+    let done = history.last().map_or(first_epoch, |m| m.epoch);
+    let last = state::flat_weights(net.layers.iter().map(|l| &l.w));
+    let final_state = run.stamp(state::state(done, best.as_ref(), last));
     let best_epoch = match best {
         Some((_, epoch, snapshot)) => {
             for (layer, w) in net.layers.iter_mut().zip(snapshot) {
@@ -694,8 +730,11 @@ pub fn fit(
         }
         None => None,
     };
-    Ok(S4nnFitOutcome {
-        history,
-        best_epoch,
-    })
+    Ok((
+        S4nnFitOutcome {
+            history,
+            best_epoch,
+        },
+        final_state,
+    ))
 }
