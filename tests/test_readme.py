@@ -21,3 +21,17 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     for a, b in zip(net.weights, net2.weights, strict=True):
         assert (a == b).all()
     assert (tmp_path / "yinyang.safetensors").exists()
+
+
+def test_readme_s4nn_example_runs(tmp_path, monkeypatch):
+    # The sl.fit example of the S4NN method, for one epoch: it trains, and the checkpoint it names resumes.
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    code = next(b for b in blocks if "S4NNConfig" in b).replace("epochs=100", "epochs=1")
+    assert "epochs=1)" in code
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
+    result = namespace["result"]
+    assert result.history.height == 1 and result.state.epochs_done == 1
+    assert result.history["val_accuracy"][0] > 0.8  # one paper-settings epoch on MNIST
+    assert (tmp_path / "s4nn.safetensors").exists()

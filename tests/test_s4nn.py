@@ -433,3 +433,28 @@ def test_bad_arguments():
     check(errors.InvalidParameterError, "times", net._net.run, np.full((1, 4), 11, dtype=np.int64))
     check(errors.InvalidParameterError, "tie", net._net.predict, x, "x", "clean")
     assert isinstance(errors.InvalidParameterError("x"), ValueError)
+
+
+def test_sl_fit_trains_s4nn_networks_like_their_own_fit():
+    # One API: sl.fit with an S4NNConfig is S4NNNetwork.fit with the config's fields as arguments.
+    d = sl.datasets.digits(seed=0)
+    cfg = sl.S4NNConfig(epochs=3, lr=0.1, gamma=1, batch_size=4, reinit_below=0.01)
+
+    def make() -> S4NNNetwork:
+        return S4NNNetwork([64, 20, 10], init=[(0, 8), (0, 40)], seed=1)
+
+    tr, va = (s.encode(make().encode) for s in (d.train, d.validation))
+    a, b = make(), make()
+    ra = sl.fit(a, tr, validation=va, config=cfg, seed=3, progress=False)
+    rb = b.fit(tr, va, epochs=3, lr=0.1, gamma=1, batch_size=4, reinit_below=0.01, seed=3, progress=False)
+    assert isinstance(ra, sl.training.FitResult) and isinstance(ra, sl.s4nn.S4NNFitResult)
+    assert ra.history.drop("seconds").equals(rb.history.drop("seconds")) and ra.best_epoch == rb.best_epoch
+    assert ra.state.method == "s4nn" and ra.state.epochs_done == 3
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    # The default config is the paper's; the pairing of network and config is checked by name.
+    assert sl.S4NNConfig().fit_kwargs()["lr"] == 0.2 and sl.S4NNConfig().epochs == 100
+    with pytest.raises(errors.InvalidParameterError, match="config: an S4NNNetwork trains with an S4NNConfig"):
+        sl.fit(make(), tr, config=sl.TTFSConfig(), progress=False)
+    with pytest.raises(errors.InvalidParameterError, match="net: an S4NNConfig trains an S4NNNetwork, got TTFSNetwork"):
+        sl.fit(sl.TTFSNetwork([2, 3, 2]), tr, config=cfg, progress=False)

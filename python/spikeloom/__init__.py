@@ -25,7 +25,7 @@ from .hardware import Hardware, fit_hardware, monte_carlo
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha
 from .recurrent import Readout, Recording, RecurrentNetwork, SpikingLayer
-from .s4nn import S4NNNetwork
+from .s4nn import S4NNConfig, S4NNNetwork
 from .sweep import sweep
 from .training import FitResult, TTFSConfig, fit
 
@@ -54,6 +54,7 @@ __all__ = [
     "plot",
     "sim",
     "ComsaLatency",
+    "S4NNConfig",
     "S4NNNetwork",
     "s4nn",
     "FitResult",

@@ -52,7 +52,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ from . import _core
 from . import _validation as v
 from .datasets.base import Split
 from .errors import DTypeError, FileFormatError, InvalidParameterError, NonFiniteError, ShapeError
+from .training import FitResult
 
 #: The paper's MNIST initialisation: U[0, 5) for the hidden layer, U[0, 48) for the output layer.
 PAPER_INIT: tuple[tuple[float, float], ...] = ((0.0, 5.0), (0.0, 48.0))
@@ -206,8 +207,38 @@ def _ranges(name: str, value: Any, n_layers: int) -> list[tuple[float, float]]:
 
 
 @dataclass
-class S4NNFitResult:
-    """What :meth:`S4NNNetwork.fit` returns.
+class S4NNConfig:
+    """Hyper-parameters of S4NN training for :func:`spikeloom.fit` (defaults: the paper's MNIST settings).
+
+    Each field is the :meth:`S4NNNetwork.fit` argument of the same name (see there): ``epochs``, ``lr``
+    (one value or one per layer), ``lr_decay`` (per-epoch factor), ``weight_decay``, ``gamma`` (target
+    margin, steps), ``batch_size`` (1 = per-sample SGD as in the paper), ``hidden_delta``,
+    ``reinit_below`` / ``reinit`` (dead-neuron re-draws), ``shuffle``, ``keep_best`` (restore the best
+    clean-validation epoch) and ``tie``.
+    """
+
+    epochs: int = 100
+    lr: float | Sequence[float] = 0.2
+    lr_decay: float = 1.0
+    weight_decay: float | Sequence[float] = 1e-6
+    gamma: int = 3
+    batch_size: int = 1
+    hidden_delta: str = "updated"
+    reinit_below: float = 0.001
+    reinit: Sequence[tuple[float, float]] | None = None
+    shuffle: bool = True
+    keep_best: bool = True
+    tie: str = "voltage"
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`S4NNNetwork.fit` this config stands for."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class S4NNFitResult(FitResult):
+    """What :meth:`S4NNNetwork.fit` (and :func:`spikeloom.fit` of an S4NN network) returns: a
+    :class:`~spikeloom.training.FitResult` with ``best_epoch``.
 
     Attributes:
         history: one row per epoch: epoch, train_accuracy (clean rule, measured during training
@@ -224,11 +255,7 @@ class S4NNFitResult:
             :func:`~spikeloom.recipes_s4nn.fit_averaged`, which cannot resume.
     """
 
-    history: pl.DataFrame
-    interrupted: bool
-    seconds: float
-    best_epoch: int | None
-    state: Any = None
+    best_epoch: int | None = None
 
 
 class S4NNNetwork:
@@ -617,6 +644,7 @@ class S4NNNetwork:
 __all__ = [
     "HISTORY_SCHEMA",
     "PAPER_INIT",
+    "S4NNConfig",
     "S4NNFitResult",
     "S4NNNetwork",
     "encode",

@@ -149,7 +149,10 @@ def fit(
 
     The method follows the network and config: exact spike-time gradients with :class:`TTFSConfig`
     (Göltz et al. 2021) or :class:`AlphaConfig` (Comsa et al. 2020) for a :class:`TTFSNetwork` /
-    :class:`AlphaNetwork`; surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
+    :class:`AlphaNetwork`; S4NN's temporal backpropagation (:class:`~spikeloom.s4nn.S4NNConfig`,
+    Kheradpisheh & Masquelier 2020) for an :class:`~spikeloom.s4nn.S4NNNetwork` (input spike times
+    are integer steps; it returns an :class:`~spikeloom.s4nn.S4NNFitResult`, a :class:`FitResult` with
+    ``best_epoch``); surrogate-gradient BPTT (:class:`~spikeloom.bptt.BPTTConfig`) for a
     :class:`~spikeloom.recurrent.RecurrentNetwork` (or e-prop with
     :class:`~spikeloom.eprop.EpropConfig`), and DECOLLE's local learning
     (:class:`~spikeloom.decolle.DecolleConfig`) for a :class:`~spikeloom.decolle.DecolleNetwork`; the
@@ -159,8 +162,9 @@ def fit(
         net: the network to train.
         train: input spike times (samples, n_inputs) in seconds with integer labels.
         validation: optional held-out set evaluated after every epoch.
-        config: hyper-parameters (default: ``AlphaConfig()`` for an :class:`AlphaNetwork`, else the
-            Göltz et al. Yin-Yang settings).
+        config: hyper-parameters (default: ``AlphaConfig()`` for an :class:`AlphaNetwork`,
+            ``S4NNConfig()`` (the paper's MNIST settings) for an S4NN network, else the Göltz et al.
+            Yin-Yang settings).
         seed: seed of the shuffling (and input noise). Results do not depend on ``threads``.
         threads: worker threads (0 = all cores).
         progress: show a tqdm progress bar (stderr).
@@ -179,6 +183,28 @@ def fit(
     from .decolle import DecolleConfig, DecolleNetwork, fit_decolle
     from .eprop import EpropConfig, fit_eprop
     from .recurrent import RecurrentNetwork
+    from .s4nn import S4NNConfig, S4NNNetwork
+
+    if isinstance(net, S4NNNetwork) or isinstance(config, S4NNConfig):
+        if not isinstance(net, S4NNNetwork):
+            raise InvalidParameterError(f"net: an S4NNConfig trains an S4NNNetwork, got {type(net).__name__}")
+        if config is None:
+            config = S4NNConfig()
+        if not isinstance(config, S4NNConfig):
+            raise InvalidParameterError(
+                f"config: an S4NNNetwork trains with an S4NNConfig, got {type(config).__name__}"
+            )
+        return net.fit(
+            train,
+            validation,
+            **config.fit_kwargs(),
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+            resume=resume,
+            checkpoint=checkpoint,
+        )
 
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
