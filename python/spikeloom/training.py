@@ -185,6 +185,15 @@ def fit(
     from .recurrent import RecurrentNetwork
     from .s4nn import S4NNConfig, S4NNNetwork
 
+    # What every trainer takes besides the network, data and config.
+    run: dict[str, Any] = {
+        "seed": seed,
+        "threads": threads,
+        "progress": progress,
+        "callback": callback,
+        "resume": resume,
+        "checkpoint": checkpoint,
+    }
     if isinstance(net, S4NNNetwork) or isinstance(config, S4NNConfig):
         if not isinstance(net, S4NNNetwork):
             raise InvalidParameterError(f"net: an S4NNConfig trains an S4NNNetwork, got {type(net).__name__}")
@@ -194,66 +203,24 @@ def fit(
             raise InvalidParameterError(
                 f"config: an S4NNNetwork trains with an S4NNConfig, got {type(config).__name__}"
             )
-        return net.fit(
-            train,
-            validation,
-            **config.fit_kwargs(),
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-        )
+        return net.fit(train, validation, **config.fit_kwargs(), **run)
 
     if isinstance(net, DecolleNetwork) or isinstance(config, DecolleConfig):
         if not isinstance(net, DecolleNetwork):
             raise InvalidParameterError(f"net: a DecolleConfig trains a DecolleNetwork, got {type(net).__name__}")
-        return fit_decolle(
-            net,
-            train,
-            validation=validation,
-            config=config,  # type: ignore[arg-type]
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-        )
+        return fit_decolle(net, train, validation=validation, config=config, **run)  # type: ignore[arg-type]
 
     if isinstance(config, EpropConfig):
-        return fit_eprop(
-            net,
-            train,
-            validation=validation,
-            config=config,
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-        )
+        return fit_eprop(net, train, validation=validation, config=config, **run)
 
     if isinstance(net, RecurrentNetwork) or isinstance(config, BPTTConfig):
         if not isinstance(net, RecurrentNetwork):
             raise InvalidParameterError(f"net: a BPTTConfig trains a RecurrentNetwork, got {type(net).__name__}")
-        return fit_bptt(
-            net,
-            train,
-            validation=validation,
-            config=config,  # type: ignore[arg-type]
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-        )
+        return fit_bptt(net, train, validation=validation, config=config, **run)  # type: ignore[arg-type]
     if not isinstance(net, TTFSNetwork):
         raise InvalidParameterError(
-            f"net: expected a TTFSNetwork, AlphaNetwork, RecurrentNetwork or DecolleNetwork, got {type(net).__name__}"
+            "net: expected a TTFSNetwork, AlphaNetwork, S4NNNetwork, RecurrentNetwork or DecolleNetwork, got "
+            f"{type(net).__name__}"
         )
     if config is None:
         config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()

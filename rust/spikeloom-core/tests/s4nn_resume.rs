@@ -45,6 +45,21 @@ fn data(seed: u64) -> Data {
     }
 }
 
+impl Data {
+    fn train(&self) -> LabelledSteps<'_> {
+        LabelledSteps {
+            times: &self.x,
+            labels: &self.y,
+        }
+    }
+    fn validation(&self) -> Option<LabelledSteps<'_>> {
+        Some(LabelledSteps {
+            times: &self.vx,
+            labels: &self.vy,
+        })
+    }
+}
+
 /// A 10-12-4 network in which hidden neurons 0 and 5 can never fire (so they are re-drawn).
 fn network(seed: u64) -> S4nnNetwork {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -103,17 +118,10 @@ fn run(
     checkpoint: Option<&std::path::Path>,
     stop_after: Option<usize>,
 ) -> (Vec<S4nnEpochMetrics>, Option<usize>, TrainState) {
-    let mut seen = 0;
     let (outcome, state) = fit_from(
         net,
-        LabelledSteps {
-            times: &d.x,
-            labels: &d.y,
-        },
-        Some(LabelledSteps {
-            times: &d.vx,
-            labels: &d.vy,
-        }),
+        d.train(),
+        d.validation(),
         None,
         cfg,
         Continuation {
@@ -121,14 +129,7 @@ fn run(
             checkpoint,
             fingerprint: Some("test"),
         },
-        &mut |_| {
-            seen += 1;
-            if stop_after == Some(seen) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
+        &mut common::stop_after(stop_after),
     )
     .unwrap();
     (outcome.history, outcome.best_epoch, state)
@@ -155,14 +156,8 @@ fn check_resume(batch: usize) {
     let mut plain = init.clone();
     let outcome = fit(
         &mut plain,
-        LabelledSteps {
-            times: &d.x,
-            labels: &d.y,
-        },
-        Some(LabelledSteps {
-            times: &d.vx,
-            labels: &d.vy,
-        }),
+        d.train(),
+        d.validation(),
         None,
         &cfg,
         &mut |_| ControlFlow::Continue(()),
@@ -241,10 +236,7 @@ fn foreign_or_damaged_states_are_refused_without_touching_the_network() {
         let mut net = init.clone();
         let err = fit_from(
             &mut net,
-            LabelledSteps {
-                times: &d.x,
-                labels: &d.y,
-            },
+            d.train(),
             None,
             None,
             &cfg,

@@ -97,7 +97,6 @@ fn run(
     checkpoint: Option<&std::path::Path>,
     stop_after: Option<usize>,
 ) -> (Vec<EpochMetrics>, TrainState) {
-    let mut seen = 0;
     fit_from(
         net,
         LabelledTimes {
@@ -114,14 +113,7 @@ fn run(
             checkpoint,
             fingerprint: Some("test"),
         },
-        &mut |_| {
-            seen += 1;
-            if stop_after == Some(seen) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
+        &mut common::stop_after(stop_after),
     )
     .unwrap()
 }

@@ -4,6 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spikeloom_core::train::ComsaSettings;
+use std::ops::ControlFlow;
 
 /// Uniform in `[lo, hi)` from the top 53 bits of the stream.
 pub fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -39,5 +40,18 @@ pub fn comsa_settings(time_unit: f64) -> ComsaSettings {
         update_all_datapoints: false,
         train_pulses: true,
         lr_pulses: 1e-2,
+    }
+}
+
+/// An epoch callback that stops training after the `n`-th epoch it sees (never with `None`).
+pub fn stop_after<M>(n: Option<usize>) -> impl FnMut(&M) -> ControlFlow<()> {
+    let mut seen = 0;
+    move |_| {
+        seen += 1;
+        if n == Some(seen) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
