@@ -580,6 +580,9 @@ pub fn fit_from(
         Some(st) => state::restore(st, net, cfg.epochs)?,
         None => (0, None),
     };
+    if !cfg.keep_best {
+        best = None; // (a state of a `keep_best` run resumed without it)
+    }
     if cfg.shuffle {
         for _ in 0..first_epoch {
             order.shuffle(&mut rng);
