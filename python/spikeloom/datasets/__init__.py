@@ -10,6 +10,7 @@ from .base import Dataset, SequenceDataset, Split
 from .digits import MissingDatasetError, digits
 from .events import events_to_raster
 from .evidence import EvidenceAccumulation, evidence_accumulation
+from .fashion import FASHION_CLASSES, fashion_mnist, read_idx
 from .logic import noisy_logic
 from .mnist import mnist, mnist_path
 from .patterns import normalised_mse, sum_of_sines, sum_of_sines_target
@@ -24,6 +25,7 @@ __all__ = [
     "force_targets",
     "Dataset",
     "EvidenceAccumulation",
+    "FASHION_CLASSES",
     "MissingDatasetError",
     "RandomManifold",
     "SequenceDataset",
@@ -32,12 +34,14 @@ __all__ = [
     "digits",
     "events_to_raster",
     "evidence_accumulation",
+    "fashion_mnist",
     "mnist",
     "mnist_path",
     "mnist_permutation",
     "noisy_logic",
     "normalised_mse",
     "randman",
+    "read_idx",
     "sequential_digits",
     "sequential_mnist",
     "shd",
