@@ -177,9 +177,28 @@ def test_checkpoint_resumes_the_mnist_s4nn_recipe(tmp_path, capsys):
     assert (resumed["epochs"], resumed["epochs_done"]) == (1, 2)  # run by this call, by the whole run
     assert main([*base, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
     whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (resumed["test_accuracy"], resumed["best_epoch"]) == (whole["test_accuracy"], whole["best_epoch"])
+    for key in ("test_accuracy", "best_epoch", "val_accuracy"):
+        assert resumed[key] == whole[key], key  # (val_accuracy: from the state when the best epoch is the first)
+    assert resumed["test_accuracy_paper_protocol_epoch"] == 2  # the absolute epoch (this call ran only epoch 2)
     files = [next((tmp_path / d).glob("*.safetensors")).read_bytes() for d in ("a", "b")]
     assert files[0] == files[1]
+
+
+def test_resumed_recipe_reports_the_whole_runs_best_validation(tmp_path, capsys):
+    # Alpha XOR: the best validation epoch (4 of 6) comes before the resume point, so the resumed call's own
+    # history (epochs 5-6) does not hold it; the state does.
+    ckpt = tmp_path / "state.safetensors"
+    base = ["train", "xor", "--method", "alpha", "--no-progress", "--json"]
+    assert main([*base, "--epochs", "4", "--checkpoint", str(ckpt)]) == 0
+    assert main([*base, "--epochs", "6", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a")]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*base, "--epochs", "6", "--out", str(tmp_path / "b")]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    h = pl.read_parquet(tmp_path / "b" / "history.parquet")
+    assert int(h["val_accuracy"].arg_max()) + 1 <= 4  # the case this test is about
+    assert pl.read_parquet(tmp_path / "a" / "history.parquet")["epoch"].to_list() == [5, 6]
+    assert resumed["best_val_accuracy"] == whole["best_val_accuracy"] == h["val_accuracy"].max()
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
 
 
 def test_checkpoint_resumes_the_yinyang_recipe(tmp_path, capsys):

@@ -60,7 +60,10 @@ def _finish(
         "interrupted": result.interrupted,
         **extra,
     }
-    if h.height and h["val_accuracy"].null_count() == 0:
+    # With restore_best the state knows the whole run's best score (the history only this call's epochs).
+    if result.state is not None and result.state.best_score is not None:
+        metrics["best_val_accuracy"] = float(result.state.best_score)
+    elif h.height and h["val_accuracy"].null_count() == 0:
         metrics["best_val_accuracy"] = float(h["val_accuracy"].max())
     return RecipeResult(metrics=metrics, history=h, model=net)
 

@@ -34,11 +34,18 @@ from .s4nn import HISTORY_SCHEMA, S4NNFitResult, S4NNNetwork, encode
 S4NN = "Kheradpisheh & Masquelier 2020, IJNS 30(6) 2050027 (S4NN, temporal backprop, one spike per neuron)"
 
 
-def _kept_val_accuracy(h: pl.DataFrame, best_epoch: int | None) -> float:
-    """Clean validation accuracy of the kept model (the best epoch's), NaN without validation."""
-    if best_epoch is None or not 1 <= best_epoch <= h.height or h["val_accuracy"][best_epoch - 1] is None:
+def _kept_val_accuracy(result: S4NNFitResult) -> float:
+    """Clean validation accuracy of the kept model (the best epoch's), NaN without validation. The
+    history holds only the epochs of this call: a best epoch from before a resume has its score in
+    the training state."""
+    if result.best_epoch is None:
         return float("nan")
-    return float(h["val_accuracy"][best_epoch - 1])
+    row = result.history.filter(pl.col("epoch") == result.best_epoch)
+    if row.height and row["val_accuracy"][0] is not None:
+        return float(row["val_accuracy"][0])
+    if result.state is not None and result.state.best_score is not None:
+        return float(result.state.best_score)
+    return float("nan")
 
 
 def _report(
@@ -56,9 +63,12 @@ def _report(
         "best_epoch": result.best_epoch,
         "test_accuracy": clean["accuracy"],
         "test_accuracy_paper_protocol": float(np.max(paper_curve)) if len(paper_curve) else float("nan"),
-        "test_accuracy_paper_protocol_epoch": int(np.argmax(paper_curve)) + 1 if len(paper_curve) else None,
+        # (Over the epochs of this call: a resumed run's earlier epochs are not in its history.)
+        "test_accuracy_paper_protocol_epoch": int(h["epoch"][int(np.argmax(paper_curve))])
+        if len(paper_curve)
+        else None,
         "test_accuracy_paper_scoring_selected_model": clean["accuracy_paper"],
-        "val_accuracy": _kept_val_accuracy(h, result.best_epoch),
+        "val_accuracy": _kept_val_accuracy(result),
         "test_ties": clean["ties"],
         "test_no_output_spike": clean["no_output_spike"],
         "test_mean_first_spike": clean["mean_first_spike"],
