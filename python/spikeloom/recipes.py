@@ -116,6 +116,19 @@ def _load_builtin() -> None:
             importlib.import_module(f"{__package__}.{info.name}")
 
 
+def best_validation(result: Any) -> float:
+    """Best validation accuracy of a ``fit`` result's whole run: its training state's best score (kept
+    under ``restore_best``, also across resumes, whose histories hold only their own epochs), else the
+    best of the history; NaN without validation."""
+    state = getattr(result, "state", None)
+    if state is not None and state.best_score is not None:
+        return float(state.best_score)
+    h = result.history
+    if h.height and h["val_accuracy"].null_count() < h.height:
+        return float(h["val_accuracy"].max())
+    return float("nan")
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     """Run ``fn`` and return (result, wall seconds)."""
     start = time.perf_counter()

@@ -21,7 +21,7 @@ from .datasets import digits, mnist, noisy_logic
 from .encoders import ComsaLatency, LinearLatency
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha
-from .recipes import RecipeArgs, RecipeResult, register, timed
+from .recipes import RecipeArgs, RecipeResult, best_validation, register, timed
 from .training import FitResult, TTFSConfig, fit
 
 COMSA = "Comsa et al. 2020, ICASSP (temporal coding with alpha synaptic function), google/ihmehimmeli"
@@ -60,11 +60,9 @@ def _finish(
         "interrupted": result.interrupted,
         **extra,
     }
-    # With restore_best the state knows the whole run's best score (the history only this call's epochs).
-    if result.state is not None and result.state.best_score is not None:
-        metrics["best_val_accuracy"] = float(result.state.best_score)
-    elif h.height and h["val_accuracy"].null_count() == 0:
-        metrics["best_val_accuracy"] = float(h["val_accuracy"].max())
+    best = best_validation(result)
+    if best == best:  # not NaN: the run had a validation set
+        metrics["best_val_accuracy"] = best
     return RecipeResult(metrics=metrics, history=h, model=net)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from .bptt import BPTTConfig
 from .datasets import Dataset, randman, sequential_digits, sequential_mnist, shd
 from .errors import InvalidParameterError
-from .recipes import RecipeArgs, RecipeResult, register, timed
+from .recipes import RecipeArgs, RecipeResult, best_validation, register, timed
 from .recurrent import Readout, RecurrentNetwork, SpikingLayer
 from .surrogates import FastSigmoid, MultiGaussian
 from .training import fit
@@ -72,14 +72,7 @@ def run_bptt(
         "epochs": h.height,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
-        # With restore_best the best epoch may predate a resume: the state remembers its score.
-        "val_accuracy": (
-            result.state.best_score
-            if result.state.best_score is not None
-            else float(h["val_accuracy"].max())
-            if h.height
-            else float("nan")
-        ),
+        "val_accuracy": best_validation(result),
         "rates_hz": test["rates_hz"],
         "train_seconds": seconds,
         "interrupted": result.interrupted,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .datasets import sequential_digits
 from .decolle import DecolleConfig, DecolleNetwork
-from .recipes import RecipeArgs, RecipeResult, register, timed
+from .recipes import RecipeArgs, RecipeResult, best_validation, register, timed
 from .training import fit
 
 DECOLLE = "Kaiser, Mostafa & Neftci 2020, Front. Neurosci. 14:424 (DECOLLE: deep continuous local learning)"
@@ -59,7 +59,8 @@ def seqdigits_decolle(args: RecipeArgs) -> RecipeResult:
         "test_accuracy": test["accuracy"],
         "test_layer_accuracy": test["layer_accuracy"],
         "test_loss": test["loss"],
-        "val_accuracy": float(h["val_accuracy"].max()) if h.height else float("nan"),
+        "val_accuracy": best_validation(result),
+        "epochs_done": result.state.epochs_done,
         "rates_hz": test["rates_hz"],
         "train_seconds": seconds,
         "interrupted": result.interrupted,

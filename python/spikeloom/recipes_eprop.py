@@ -28,7 +28,7 @@ import numpy as np
 from .bptt import BPTTConfig
 from .datasets import SequenceDataset, evidence_accumulation, normalised_mse, store_recall, sum_of_sines
 from .eprop import EpropConfig, bellec_pseudo_derivative
-from .recipes import RecipeArgs, RecipeResult, register, timed
+from .recipes import RecipeArgs, RecipeResult, best_validation, register, timed
 from .recurrent import Readout, RecurrentNetwork, SpikingLayer
 from .training import fit
 
@@ -157,7 +157,8 @@ def _evidence_like(task: str, args: RecipeArgs, data: SequenceDataset, method: s
         "iterations": h.height * math.ceil(len(data.train) / 64),
         "test_error": 1.0 - test["accuracy"],
         "test_loss": test["loss"],
-        "val_accuracy": float(h["val_accuracy"].max()) if h.height else float("nan"),
+        "val_accuracy": best_validation(result),
+        "epochs_done": result.state.epochs_done,
         "rates_hz": test["rates_hz"],
         "train_seconds": seconds,
         "interrupted": result.interrupted,
