@@ -17,7 +17,8 @@ best epoch, the measured seconds per training sample, and the projected wall tim
 Usage: ``python benches/smnist_alif.py [--minutes 20] [--n-train 5000] [--threads 0] [--checkpoint FILE]``.
 With ``--checkpoint`` the run's training state is written after every epoch and a later run with the
 same file continues where it stopped (bit for bit the same as one long run), so the 200-epoch protocol
-can be completed over several sessions.
+can be completed over several sessions; the end of each run prints the validation curve of all of them
+(the state records it). ``benches/checkpoints/`` keeps the state of the run in progress.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import time
 from typing import Any
 
+from spikeloom.checkpoint import TrainingState
 from spikeloom.datasets import sequential_mnist
 from spikeloom.recipes import RecipeArgs
 from spikeloom.recipes_bptt import smnist_bptt
@@ -68,6 +70,14 @@ def main() -> None:
     per_sample = (sum(epoch_s) / len(epoch_s)) / a.n_train if epoch_s else float("nan")
     projected_h = per_sample * 55000 * 200 / 3600
     print()
+    if a.checkpoint is not None and m["epochs_done"]:
+        # The checkpoint's history holds every epoch of the run, across the sessions that resumed it.
+        curve = TrainingState.load(a.checkpoint).history
+        print(f"validation curve of the whole run ({curve.height} epochs recorded in the checkpoint):")
+        for lo in range(0, curve.height, 10):
+            part = curve[lo : lo + 10]
+            vals = " / ".join(f"{100 * v:.2f}" for v in part["val_accuracy"])
+            print(f"  epochs {part['epoch'][0]:3d}-{part['epoch'][-1]:3d}: {vals} %")
     print(f"epochs run: {m['epochs']} on {a.n_train} training images ({m['epochs_done']} of {a.epochs} done in all)")
     print(f"test accuracy (best validation epoch): {100 * m['test_accuracy']:.2f} % (target {100 * TARGET:.1f} %)")
     if epoch_s:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import spikeloom as sl
 from spikeloom.errors import FileFormatError, InvalidParameterError
@@ -31,6 +32,13 @@ def net() -> sl.RecurrentNetwork:
 def params_equal(a: sl.RecurrentNetwork, b: sl.RecurrentNetwork) -> bool:
     pa, pb = a.parameters(), b.parameters()
     return pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
+def is_the_runs_history(state: sl.TrainingState, history: pl.DataFrame) -> bool:
+    """Whether the state's history is ``history`` (an uninterrupted run's, all its epochs) without the
+    wall-clock seconds."""
+    want = history.drop("seconds")
+    return state.history.select(want.columns).cast(dict(want.schema)).equals(want)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +71,10 @@ def test_resumed_run_equals_the_uninterrupted_run(optimizer: str, schedule: str,
     assert second.history["train_loss"].to_list() == full.history["train_loss"].to_list()[2:]
     assert params_equal(rest, whole)
     assert second.state.to_bytes() == full.state.to_bytes()
+    # The state's history is the whole run's (the FitResult's only this call's epochs).
+    assert first.state.history["epoch"].to_list() == [1, 2]
+    assert is_the_runs_history(second.state, full.history) and is_the_runs_history(full.state, full.history)
+    assert "seconds" not in second.state.history.columns
     if restore_best:
         assert second.state.best_score == full.history["val_accuracy"].max()
     # Without the optimiser state (a plain restart from the same weights) the run differs.
@@ -296,6 +308,7 @@ def test_spike_time_runs_resume_exactly(kind: str, tmp_path: Path) -> None:
         assert second.history["epoch"].to_list() == [3, 4]
         both = first.history.vstack(second.history).drop("seconds")
         assert both.equals(full.history.drop("seconds"))
+        assert is_the_runs_history(second.state, full.history)
         for a, b in zip(_all_params(rest), _all_params(whole), strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -360,6 +373,7 @@ def test_s4nn_runs_resume_exactly(batch_size: int, tmp_path: Path) -> None:
         both = first.history.vstack(second.history).drop("seconds")
         assert both.equals(full.history.drop("seconds"))
         assert second.best_epoch == full.best_epoch
+        assert is_the_runs_history(second.state, full.history)
         for a, b in zip(rest.weights, whole.weights, strict=True):
             np.testing.assert_array_equal(a, b)
         assert second.state.to_bytes() == full.state.to_bytes()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from . import _core
 from ._atomic import write_atomic
@@ -76,6 +77,19 @@ class TrainingState:
         """Best validation score so far (accuracy, or minus the loss for regression); ``None``
         without ``restore_best``."""
         return self._core.best_score
+
+    @property
+    def history(self) -> pl.DataFrame:
+        """One row per completed epoch of the whole run, across every call that resumed it (a
+        :class:`FitResult`'s ``history`` holds only its own call's epochs): the method's epoch metrics
+        (the columns of its ``FitResult.history``) without the wall-clock ``seconds``, so that identical
+        runs write identical states. A state written by a build that did not record it holds only
+        the epochs run since; non-finite numbers read back as null."""
+        rows = json.loads(self._core.history)
+        if not rows:
+            return pl.DataFrame(schema={"epoch": pl.Int64})
+        df = pl.DataFrame(rows, infer_schema_length=None)
+        return df.select("epoch", pl.exclude("epoch"))
 
     def to_bytes(self) -> bytes:
         """The state as safetensors bytes."""

@@ -142,6 +142,14 @@ fn check_resume(batch: usize) {
     assert_eq!(h_whole.len(), cfg.epochs);
     assert_eq!(st_whole.progress.epochs_done, cfg.epochs);
     assert_eq!(st_whole.method, "s4nn");
+    // The state records every epoch's metrics but the wall-clock seconds.
+    let history = &st_whole.progress.history;
+    assert_eq!(history.len(), cfg.epochs);
+    for (r, m) in history.iter().zip(&h_whole) {
+        assert_eq!(r["epoch"], m.epoch);
+        assert_eq!(r["val_accuracy"].as_f64(), m.val_accuracy);
+        assert!(r.get("seconds").is_none());
+    }
     assert_eq!(st_whole.fingerprint.as_deref(), Some("test"));
     // The run exercises what the state must carry: re-draws after several epochs, and a best epoch
     // before the last (so the network ends with other weights than the state's).

@@ -129,6 +129,16 @@ fn check_resume(
     assert_eq!(st_whole.progress.epochs_done, cfg.epochs);
     assert_eq!(st_whole.fingerprint.as_deref(), Some("test"));
     assert_ne!(bits(&whole), bits(&init), "training changed nothing");
+    // The state records every epoch's metrics but the wall-clock seconds.
+    let recorded: Vec<_> = h_whole
+        .iter()
+        .map(|m| {
+            let mut v = serde_json::to_value(m).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect();
+    assert_eq!(st_whole.progress.history, recorded);
     for stop in 1..cfg.epochs {
         // Stopped after `stop` epochs, writing a checkpoint file each epoch.
         let dir = std::env::temp_dir().join(format!(
@@ -156,6 +166,8 @@ fn check_resume(
             assert_eq!(st2.params, st_whole.params);
             assert_eq!(st2.opt_w, st_whole.opt_w);
             assert_eq!(st2.opt_tau, st_whole.opt_tau);
+            // The state's history is the whole run's, across the two calls.
+            assert_eq!(st2.progress.history, st_whole.progress.history);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

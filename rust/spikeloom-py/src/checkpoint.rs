@@ -54,6 +54,13 @@ impl PyTrainState {
         self.inner.fingerprint.as_deref()
     }
 
+    /// The metrics of every completed epoch of the run, across all its calls, as a JSON array of
+    /// objects (empty in states written before they were recorded).
+    #[getter]
+    fn history(&self) -> String {
+        serde_json::Value::from(self.inner.progress.history.clone()).to_string()
+    }
+
     #[getter]
     fn best_score(&self) -> Option<f64> {
         self.inner.progress.best.as_ref().map(|(s, _)| *s)

@@ -107,6 +107,7 @@ impl TrainState {
             "extra": self.extra.iter().map(|(k, v)| (k.clone(), v.len())).collect::<Vec<_>>(),
             "counters": self.counters,
             "fingerprint": self.fingerprint,
+            "history": self.progress.history,
         });
         let mut tensors: Vec<(String, Vec<usize>, &[f64])> =
             vec![("params".into(), vec![self.params.len()], &self.params)];
@@ -179,6 +180,7 @@ impl TrainState {
         } else {
             file.optional("fingerprint")?.flatten()
         };
+        let history = file.optional("history")?.unwrap_or_default();
         Ok(TrainState {
             method,
             fingerprint,
@@ -192,6 +194,7 @@ impl TrainState {
                 epochs_done,
                 best,
                 last_params: None,
+                history,
             },
             params,
             opt_w: opt("opt_w")?,
@@ -322,6 +325,10 @@ mod tests {
                 // (not correctly rounded) parser read back one ulp off.
                 best: Some((7.0 / 30.0, vec![1.0, -2.5, 0.1 + 0.2])),
                 last_params: None,
+                history: vec![
+                    serde_json::json!({"epoch": 1, "val_accuracy": 7.0 / 30.0, "rates_hz": [1.5]}),
+                    serde_json::json!({"epoch": 2, "val_accuracy": null, "rates_hz": []}),
+                ],
             },
             params: vec![0.1, 0.2, f64::MIN_POSITIVE],
             opt_w: OptimizerState {
@@ -367,5 +374,6 @@ mod tests {
         assert_eq!((st.opt_w.step, st.opt_w.first.as_slice()), (9, &first[..]));
         assert!(st.extra.is_empty() && st.counters.is_empty() && st.opt_tau.first.is_empty());
         assert!(st.fingerprint.is_none());
+        assert!(st.progress.history.is_empty());
     }
 }

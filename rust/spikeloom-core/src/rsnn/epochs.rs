@@ -86,13 +86,29 @@ pub struct Progress {
     pub best: Option<(f64, Vec<f64>)>,
     /// The parameters training had reached, if the network now holds others (the best epoch's).
     pub last_params: Option<Vec<f64>>,
+    /// The metrics of every completed epoch of the run, across all its calls, as JSON objects (in
+    /// states written before they were recorded, only the epochs run since).
+    pub history: Vec<serde_json::Value>,
+}
+
+/// An epoch's metrics as a record of [`Progress::history`]: the metrics without the wall-clock
+/// `seconds`, so that the state records what the run computed, not how fast the machine was, and a
+/// resumed run's state equals the uninterrupted run's byte for byte.
+pub fn record(metrics: &impl serde::Serialize) -> serde_json::Value {
+    // Metrics are structs of numbers, options, strings and vectors: serialising them cannot fail
+    // (serde_json fails only on maps with non-string keys); non-finite numbers become null.
+    let mut v = serde_json::to_value(metrics).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("seconds");
+    }
+    v
 }
 
 /// The work of one epoch, supplied by a trainer for its network `N`, batch statistics `S` and metrics
 /// `M`.
 pub trait EpochWork<N> {
     type Stats: Default;
-    type Metrics;
+    type Metrics: serde::Serialize;
     /// Train on one batch (sample indices), adding its statistics to `stats`.
     fn batch(
         &mut self,
@@ -167,6 +183,7 @@ pub fn run_epochs_from<N: FlatParams, W: EpochWork<N>>(
             break;
         }
         progress.epochs_done = epoch;
+        progress.history.push(record(&metrics));
         work.epoch_done(net, progress)?;
         let flow = callback(&metrics);
         history.push(metrics);

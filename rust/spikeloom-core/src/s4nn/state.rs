@@ -52,14 +52,21 @@ fn split_layers(net: &S4nnNetwork, p: &[f64], arg: &str) -> Result<Vec<Vec<f64>>
         .collect())
 }
 
-/// The state after `epochs_done` epochs whose weights training continues from are `params`.
-pub fn state(epochs_done: usize, best: Option<&Best>, params: Vec<f64>) -> TrainState {
+/// The state after `epochs_done` epochs whose weights training continues from are `params`;
+/// `history` holds the metrics of the run's epochs (see [`Progress::history`]).
+pub fn state(
+    epochs_done: usize,
+    best: Option<&Best>,
+    params: Vec<f64>,
+    history: &[serde_json::Value],
+) -> TrainState {
     TrainState {
         method: METHOD.into(),
         progress: Progress {
             epochs_done,
             best: best.map(|(acc, _, w)| (*acc, flat_weights(w))),
             last_params: None,
+            history: history.to_vec(),
         },
         params,
         opt_w: OptimizerState::none(),
@@ -73,12 +80,13 @@ pub fn state(epochs_done: usize, best: Option<&Best>, params: Vec<f64>) -> Train
 }
 
 /// Continue from `st` (checked against the method, `net`'s size and `epochs`): its weights replace
-/// `net`'s only once everything is checked. Returns (epochs done, best epoch); errors name `resume`.
+/// `net`'s only once everything is checked. Returns (epochs done, best epoch, the run's history);
+/// errors name `resume`.
 pub fn restore(
     st: &TrainState,
     net: &mut S4nnNetwork,
     epochs: usize,
-) -> Result<(usize, Option<Best>)> {
+) -> Result<(usize, Option<Best>, Vec<serde_json::Value>)> {
     st.check("resume", METHOD, n_flat(net), epochs)?;
     let done = st.progress.epochs_done;
     let best = match &st.progress.best {
@@ -101,5 +109,5 @@ pub fn restore(
     for (layer, w) in net.layers.iter_mut().zip(weights) {
         layer.w = w;
     }
-    Ok((done, best))
+    Ok((done, best, st.progress.history.clone()))
 }

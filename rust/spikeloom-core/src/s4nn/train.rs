@@ -40,6 +40,7 @@ use super::state;
 use crate::error::{Error, Result};
 use crate::parallel::{pool, CHUNK};
 use crate::rsnn::checkpoint::{write_checkpoint, Continuation, TrainState};
+use crate::rsnn::epochs::record;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -576,9 +577,9 @@ pub fn fit_from(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     // Continue a stopped run: its weights and best epoch, and the shuffles of the epochs it did
     // (each epoch shuffles the previous order).
-    let (first_epoch, mut best) = match run.resume {
+    let (first_epoch, mut best, mut run_history) = match run.resume {
         Some(st) => state::restore(st, net, cfg.epochs)?,
-        None => (0, None),
+        None => (0, None, Vec::new()),
     };
     if !cfg.keep_best {
         best = None; // (a state of a `keep_best` run resumed without it)
@@ -713,7 +714,10 @@ pub fn fit_from(
             seconds: start.elapsed().as_secs_f64(),
         };
         let current = || state::flat_weights(net.layers.iter().map(|l| &l.w));
-        write_checkpoint(&run, || state::state(epoch + 1, best.as_ref(), current()))?;
+        run_history.push(record(&metrics));
+        write_checkpoint(&run, || {
+            state::state(epoch + 1, best.as_ref(), current(), &run_history)
+        })?;
         let flow = callback(&metrics);
         history.push(metrics);
         if flow.is_break() {
@@ -723,7 +727,7 @@ pub fn fit_from(
     // The network ends with the best epoch's weights; the state continues from the last ones.
     let done = history.last().map_or(first_epoch, |m| m.epoch);
     let last = state::flat_weights(net.layers.iter().map(|l| &l.w));
-    let final_state = run.stamp(state::state(done, best.as_ref(), last));
+    let final_state = run.stamp(state::state(done, best.as_ref(), last, &run_history));
     let best_epoch = match best {
         Some((_, epoch, snapshot)) => {
             for (layer, w) in net.layers.iter_mut().zip(snapshot) {

@@ -30,6 +30,7 @@ use crate::hardware::forward::{evaluate_one, mix, ChipNetwork};
 use crate::hardware::{chip_forward, Chip, ChipScratch, HardwareMode, HardwareTraining};
 use crate::parallel::{pool, with_threads, CHUNK};
 use crate::rsnn::checkpoint::{write_checkpoint, Continuation, TrainState};
+use crate::rsnn::epochs::record;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -724,6 +725,7 @@ fn fit_with_pool(
             seconds: start.elapsed().as_secs_f64(),
         };
         carry.epochs_done = epoch + 1;
+        carry.history.push(record(&metrics));
         write_checkpoint(&run, || carry.state(net, None))?;
         let flow = callback(&metrics);
         history.push(metrics);

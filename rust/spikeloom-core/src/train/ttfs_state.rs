@@ -80,6 +80,8 @@ pub struct Carried {
     pub pulse_adam: Optimizer,
     pub bump_value: f64,
     pub last_bumped: Option<usize>,
+    /// The metrics of every completed epoch of the run (see [`Progress::history`]).
+    pub history: Vec<serde_json::Value>,
 }
 
 impl Carried {
@@ -102,6 +104,7 @@ impl Carried {
             pulse_adam: adam(net.n_bias()),
             bump_value: cfg.bump,
             last_bumped: None,
+            history: Vec::new(),
         }
     }
 
@@ -146,6 +149,7 @@ impl Carried {
                 .and_then(|v| v.first().copied())
                 .unwrap_or(cfg.bump),
             last_bumped,
+            history: st.progress.history.clone(),
         };
         Ok(())
     }
@@ -160,6 +164,7 @@ impl Carried {
                 epochs_done: self.epochs_done,
                 best: self.best.as_ref().map(|(s, b)| (*s, flat_params(b))),
                 last_params: None,
+                history: self.history.clone(),
             },
             params,
             opt_w: self.adam.state(),
