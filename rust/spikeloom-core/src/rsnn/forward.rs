@@ -396,9 +396,9 @@ pub fn forward_window<F: Real>(
     t0: usize,
     steps: usize,
 ) {
-    // Compiled for the widest vector unit the CPU has (AVX2 on x86-64, chosen at run time). The
-    // arithmetic is the same IEEE operations in the same order (no fused multiply-adds, no
-    // reassociation), so results do not depend on the CPU.
+    // Compiled for the widest vector unit the CPU has (AVX-512 or AVX2 on x86-64, chosen at run
+    // time). The arithmetic is the same IEEE operations in the same order (no fused multiply-adds,
+    // no reassociation), so results do not depend on the CPU.
     struct Op<'a, 'x, F: Real> {
         m: &'a Model<F>,
         x: SampleInput<'x>,

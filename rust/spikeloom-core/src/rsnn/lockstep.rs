@@ -9,9 +9,9 @@
 //! For every block of 16 outputs of the four samples, the accumulators stay in registers over all the
 //! rows: each weight is loaded once per four samples and each output is stored once. Each term is
 //! one fused multiply-add (`mul_add`, rounded once), which halves the kernel's arithmetic
-//! instructions: the run-time dispatch only takes the AVX2 path on CPUs with FMA, and elsewhere
-//! `mul_add` is the correctly rounded library function, so every CPU gets the same bits (only
-//! slower without FMA hardware). The summation order is fixed by the shapes alone (rows in
+//! instructions: the run-time dispatch only takes the AVX2 and AVX-512 paths on CPUs with FMA, and
+//! elsewhere `mul_add` is the correctly rounded library function, so every CPU gets the same bits
+//! (only slower without FMA hardware). The summation order is fixed by the shapes alone (rows in
 //! increasing order), so results do not depend on the thread count or the CPU.
 
 use super::real::Real;
@@ -150,13 +150,25 @@ fn panel_sparse<F: Real>(panel: &[F], g4: &[F], nz: &[u32]) -> Acc<F> {
 mod tests {
     use super::*;
 
-    /// The product computed in code compiled for the widest vector unit (AVX2 + FMA here: hardware
-    /// fused multiply-adds) equals, bit for bit, the same code compiled for the baseline CPU, where
-    /// each `mul_add` is the correctly rounded library function: the results do not depend on the
-    /// CPU. Also true in f32, with factors and weights whose products are not exact.
+    /// How the test compiles the product.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Build {
+        /// For the baseline CPU (no FMA: `mul_add` is the library function).
+        Baseline,
+        /// For the widest vector unit of this CPU, chosen at run time (AVX-512 or AVX2 + FMA).
+        Widest,
+        /// For AVX2 + FMA (x86-64 CPUs that have them; else the baseline).
+        Avx2,
+    }
+
+    /// The product computed in code compiled for the widest vector unit (AVX-512 or AVX2 + FMA:
+    /// hardware fused multiply-adds), and for AVX2 + FMA, equals, bit for bit, the same code compiled
+    /// for the baseline CPU, where each `mul_add` is the correctly rounded library function: the
+    /// results do not depend on the CPU. Also true in f32, with factors and weights whose products
+    /// are not exact.
     #[test]
     fn product_is_the_same_with_and_without_fma_hardware() {
-        fn run<F: Real>(simd: bool) -> Vec<Vec<F>> {
+        fn run<F: Real>(build: Build) -> Vec<Vec<F>> {
             struct Op<'a, F: Real> {
                 ls: &'a mut Lockstep<F>,
                 ys: &'a mut [&'a mut [F]],
@@ -186,15 +198,20 @@ mod tests {
             let g_refs: Vec<&[F]> = gs.iter().map(|g| g.as_slice()).collect();
             let mut y_refs: Vec<&mut [F]> = ys.iter_mut().map(|y| y.as_mut_slice()).collect();
             let mut ls = Lockstep::<F>::default();
-            if simd {
-                pulp::Arch::new().dispatch(Op {
-                    ls: &mut ls,
-                    ys: &mut y_refs,
-                    gs: &g_refs,
-                    w: &packed,
-                });
-            } else {
-                ls.product(&mut y_refs, &g_refs, &packed);
+            let op = Op {
+                ls: &mut ls,
+                ys: &mut y_refs,
+                gs: &g_refs,
+                w: &packed,
+            };
+            match build {
+                Build::Widest => pulp::Arch::new().dispatch(op),
+                #[cfg(target_arch = "x86_64")]
+                Build::Avx2 if pulp::x86::V3::try_new().is_some() => {
+                    let v3 = pulp::x86::V3::try_new().unwrap();
+                    v3.vectorize(move || pulp::WithSimd::with_simd(op, v3))
+                }
+                _ => op.ls.product(op.ys, op.gs, op.w),
             }
             ys
         }
@@ -202,10 +219,18 @@ mod tests {
             |v: Vec<Vec<f32>>| -> Vec<u32> { v.concat().iter().map(|x| x.to_bits()).collect() };
         let bits64 =
             |v: Vec<Vec<f64>>| -> Vec<u64> { v.concat().iter().map(|x| x.to_bits()).collect() };
-        assert_eq!(bits32(run::<f32>(true)), bits32(run::<f32>(false)));
-        assert_eq!(bits64(run::<f64>(true)), bits64(run::<f64>(false)));
+        for build in [Build::Widest, Build::Avx2] {
+            assert_eq!(
+                bits32(run::<f32>(build)),
+                bits32(run::<f32>(Build::Baseline))
+            );
+            assert_eq!(
+                bits64(run::<f64>(build)),
+                bits64(run::<f64>(Build::Baseline))
+            );
+        }
         // Fused: one rounding per term, which differs from a separate multiply and add somewhere here.
-        let y = run::<f32>(false);
+        let y = run::<f32>(Build::Baseline);
         let mut differs = false;
         let (rows, cols) = (37usize, 29usize);
         let w: Vec<f32> = (0..rows * cols)
