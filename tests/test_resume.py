@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import spikeloom as sl
 from spikeloom.errors import FileFormatError, InvalidParameterError
+from spikeloom.recipes import whole_run_history
 
 L = sl.SpikingLayer
 
@@ -374,6 +375,10 @@ def test_s4nn_runs_resume_exactly(batch_size: int, tmp_path: Path) -> None:
         assert both.equals(full.history.drop("seconds"))
         assert second.best_epoch == full.best_epoch
         assert is_the_runs_history(second.state, full.history)
+        # What the recipes report from: the whole run's history, not the call's.
+        want = full.history.drop("seconds")
+        assert whole_run_history(second).select(want.columns).cast(dict(want.schema)).equals(want)
+        assert whole_run_history(second).height == 5 and second.history.height == 3
         for a, b in zip(rest.weights, whole.weights, strict=True):
             np.testing.assert_array_equal(a, b)
         assert second.state.to_bytes() == full.state.to_bytes()

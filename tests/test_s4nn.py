@@ -9,9 +9,11 @@ import pickle
 import struct
 
 import numpy as np
+import polars as pl
 import pytest
 import spikeloom as sl
 from spikeloom import errors
+from spikeloom.recipes_s4nn import paper_protocol
 from spikeloom.s4nn import S4NNNetwork, encode, encode_pixels, relative_targets
 
 # --------------------------------------------------------------------------------------------------
@@ -458,3 +460,12 @@ def test_sl_fit_trains_s4nn_networks_like_their_own_fit():
         sl.fit(make(), tr, config=sl.TTFSConfig(), progress=False)
     with pytest.raises(errors.InvalidParameterError, match="net: an S4NNConfig trains an S4NNNetwork, got TTFSNetwork"):
         sl.fit(sl.TTFSNetwork([2, 3, 2]), tr, config=cfg, progress=False)
+
+
+def test_paper_protocol_is_the_best_test_epoch_of_the_run() -> None:
+    # The recipe's paper figure: the best per-epoch test accuracy, the first of ties, epochs without a test
+    # score skipped; the epoch is the run's own number (a resumed run's history starts later).
+    run = pl.DataFrame({"epoch": [3, 4, 5, 6], "test_accuracy_paper": [0.9, None, 0.95, 0.95]})
+    assert paper_protocol(run) == (0.95, 5)
+    acc, epoch = paper_protocol(run.filter(pl.col("epoch") == 4))
+    assert np.isnan(acc) and epoch is None

@@ -129,6 +129,18 @@ def best_validation(result: Any) -> float:
     return float("nan")
 
 
+def whole_run_history(result: Any) -> pl.DataFrame:
+    """The history of a ``fit`` result's whole run: its training state's (every epoch, across resumes)
+    when that holds all the epochs done, else the call's own (a state from a build that did not record
+    the history)."""
+    state = getattr(result, "state", None)
+    if state is not None:
+        h = state.history
+        if h.height == state.epochs_done and h.height >= result.history.height:
+            return h
+    return result.history
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     """Run ``fn`` and return (result, wall seconds)."""
     start = time.perf_counter()

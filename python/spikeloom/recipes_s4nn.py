@@ -28,19 +28,29 @@ import polars as pl
 from . import _validation as v
 from .datasets import Dataset, Split, digits, mnist
 from .errors import InvalidParameterError
-from .recipes import RecipeArgs, RecipeResult, register, timed
+from .recipes import RecipeArgs, RecipeResult, register, timed, whole_run_history
 from .s4nn import HISTORY_SCHEMA, S4NNFitResult, S4NNNetwork, encode
 
 S4NN = "Kheradpisheh & Masquelier 2020, IJNS 30(6) 2050027 (S4NN, temporal backprop, one spike per neuron)"
 
 
-def _kept_val_accuracy(result: S4NNFitResult) -> float:
-    """Clean validation accuracy of the kept model (the best epoch's), NaN without validation. The
-    history holds only the epochs of this call: a best epoch from before a resume has its score in
-    the training state."""
+def paper_protocol(run: pl.DataFrame) -> tuple[float, int | None]:
+    """The paper's figure: the best per-epoch test accuracy (paper scoring) over the epochs of ``run``
+    (a whole run's history, across resumes) and its epoch, the first of ties; (NaN, None) without a
+    test set."""
+    paper = run.select("epoch", "test_accuracy_paper").drop_nulls()
+    if not paper.height:
+        return float("nan"), None
+    best = paper.row(int(paper["test_accuracy_paper"].arg_max()), named=True)
+    return float(best["test_accuracy_paper"]), int(best["epoch"])
+
+
+def _kept_val_accuracy(result: S4NNFitResult, run: pl.DataFrame) -> float:
+    """Clean validation accuracy of the kept model (the best epoch's) from the whole run's history
+    ``run``, else the training state's best score; NaN without validation."""
     if result.best_epoch is None:
         return float("nan")
-    row = result.history.filter(pl.col("epoch") == result.best_epoch)
+    row = run.filter(pl.col("epoch") == result.best_epoch)
     if row.height and row["val_accuracy"][0] is not None:
         return float(row["val_accuracy"][0])
     if result.state is not None and result.state.best_score is not None:
@@ -54,7 +64,8 @@ def _report(
     test = data.test
     clean = net.evaluate(test.x, test.y, protocol="clean", threads=args.threads)
     h = result.history
-    paper_curve = h["test_accuracy_paper"].to_numpy()
+    run = whole_run_history(result)
+    paper_accuracy, paper_epoch = paper_protocol(run)
     metrics = {
         "task": task,
         "method": "s4nn",
@@ -62,13 +73,10 @@ def _report(
         "epochs": h.height,
         "best_epoch": result.best_epoch,
         "test_accuracy": clean["accuracy"],
-        "test_accuracy_paper_protocol": float(np.max(paper_curve)) if len(paper_curve) else float("nan"),
-        # (Over the epochs of this call: a resumed run's earlier epochs are not in its history.)
-        "test_accuracy_paper_protocol_epoch": int(h["epoch"][int(np.argmax(paper_curve))])
-        if len(paper_curve)
-        else None,
+        "test_accuracy_paper_protocol": paper_accuracy,
+        "test_accuracy_paper_protocol_epoch": paper_epoch,
         "test_accuracy_paper_scoring_selected_model": clean["accuracy_paper"],
-        "val_accuracy": _kept_val_accuracy(result),
+        "val_accuracy": _kept_val_accuracy(result, run),
         "test_ties": clean["ties"],
         "test_no_output_spike": clean["no_output_spike"],
         "test_mean_first_spike": clean["mean_first_spike"],
