@@ -35,11 +35,12 @@ def params_equal(a: sl.RecurrentNetwork, b: sl.RecurrentNetwork) -> bool:
     return pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
 
 
-def is_the_runs_history(state: sl.TrainingState, history: pl.DataFrame) -> bool:
-    """Whether the state's history is ``history`` (an uninterrupted run's, all its epochs) without the
-    wall-clock seconds."""
+def is_the_runs_history(run: sl.TrainingState | pl.DataFrame, history: pl.DataFrame) -> bool:
+    """Whether ``run`` (a state's history, or the history itself) is ``history`` (an uninterrupted run's,
+    all its epochs) without the wall-clock seconds."""
+    got = run.history if isinstance(run, sl.TrainingState) else run
     want = history.drop("seconds")
-    return state.history.select(want.columns).cast(dict(want.schema)).equals(want)
+    return got.select(want.columns).cast(dict(want.schema)).equals(want)
 
 
 @pytest.mark.parametrize(
@@ -376,8 +377,7 @@ def test_s4nn_runs_resume_exactly(batch_size: int, tmp_path: Path) -> None:
         assert second.best_epoch == full.best_epoch
         assert is_the_runs_history(second.state, full.history)
         # What the recipes report from: the whole run's history, not the call's.
-        want = full.history.drop("seconds")
-        assert whole_run_history(second).select(want.columns).cast(dict(want.schema)).equals(want)
+        assert is_the_runs_history(whole_run_history(second), full.history)
         assert whole_run_history(second).height == 5 and second.history.height == 3
         for a, b in zip(rest.weights, whole.weights, strict=True):
             np.testing.assert_array_equal(a, b)
