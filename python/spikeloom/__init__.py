@@ -10,7 +10,22 @@ Quick start::
     net.evaluate(enc(data.test.x), data.test.y)
 """
 
-from . import burst, burstprop, datasets, eprop, errors, force, hardware, plot, recipes, s4nn, sim, surrogates, ttfs
+from . import (
+    burst,
+    burstprop,
+    datasets,
+    eprop,
+    errors,
+    force,
+    hardware,
+    nir_io,
+    plot,
+    recipes,
+    s4nn,
+    sim,
+    surrogates,
+    ttfs,
+)
 from ._core import __version__
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
@@ -24,6 +39,7 @@ from .errors import SpikeloomError
 from .hardware import Hardware, fit_hardware, monte_carlo
 from .network import TTFSNetwork
 from .neurons import LIF, Alpha
+from .nir_io import from_nir, load_nir, save_nir, to_nir
 from .recurrent import Readout, Recording, RecurrentNetwork, SpikingLayer
 from .s4nn import S4NNConfig, S4NNNetwork
 from .sweep import sweep
@@ -75,4 +91,9 @@ __all__ = [
     "fit_hardware",
     "monte_carlo",
     "sweep",
+    "nir_io",
+    "to_nir",
+    "from_nir",
+    "save_nir",
+    "load_nir",
 ]
