@@ -244,6 +244,9 @@ def test_what_nir_cannot_express_is_refused_with_the_reason(tmp_path) -> None:
         nir_io.from_nir(graph(cuba), dt=DT)
     with pytest.raises(UnsupportedError, match="expected a LIF, CubaLIF or LI neuron node, got IF"):
         nir_io.from_nir(graph(nir.IF(r=ones, v_threshold=ones)), dt=DT)
+    li = nir.LI(tau=ones * 0.02, r=ones, v_leak=zeros)
+    with pytest.raises(UnsupportedError, match="expected a spiking population before the LI readout"):
+        nir_io.from_nir(graph(li), dt=DT)
     with pytest.raises(InvalidParameterError, match="shorter than every time constant"):
         nir_io.from_nir(graph(lif), dt=0.05, discretisation="euler")
     with pytest.raises(FileNotFoundError, match="path: expected a NIR file"):

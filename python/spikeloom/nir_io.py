@@ -304,6 +304,8 @@ def _chain(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[int, li
             )
         if stages and type(stages[-1].node).__name__ == "LI":
             raise UnsupportedError(f"graph node {n_name!r}: expected the LI readout to be the last population")
+        if not stages and type(node).__name__ == "LI":
+            raise UnsupportedError(f"graph node {n_name!r}: expected a spiking population before the LI readout")
         stages.append(_Stage(n_name, node, w, b))
         seen.add(n_name)
         cur = n_name
