@@ -363,9 +363,21 @@ def test_no_panic_in_extreme_training():
             net.evaluate(enc(d.test.x), d.test.y, xi=xi)
 
 
-def test_empty_evaluate_does_not_panic(net):
-    out = net.evaluate(np.zeros((0, 4)), np.zeros(0, dtype=int))
-    assert set(out) == {"loss", "accuracy"}
+def test_empty_evaluate_is_refused_by_every_network(net):
+    # An empty evaluation has no loss or accuracy: refused like empty training data (it used to return
+    # NaN here, 0.0 for recurrent and DECOLLE networks, which read as a score).
+    with pytest.raises(errors.ShapeError, match="times: expected at least one sample, got 0"):
+        net.evaluate(np.zeros((0, 4)), np.zeros(0, dtype=int))
+    with pytest.raises(errors.ShapeError, match="times: expected at least one sample, got 0"):
+        sl.AlphaNetwork([4, 5, 3]).evaluate(np.zeros((0, 4)), np.zeros(0, dtype=int))
+    with pytest.raises(errors.ShapeError, match="times: expected at least one sample, got 0"):
+        sl.S4NNNetwork([4, 5, 3]).evaluate(np.zeros((0, 4), dtype=np.uint8), np.zeros(0, dtype=int))
+    empty_seq = np.zeros((0, 5, 4), dtype=bool)
+    rnn = sl.RecurrentNetwork(4, [sl.SpikingLayer.lif(3)], sl.Readout(3))
+    with pytest.raises(errors.ShapeError, match="x: expected at least one sample, got 0"):
+        rnn.evaluate(empty_seq, np.zeros(0, dtype=int))
+    with pytest.raises(errors.ShapeError, match="x: expected at least one sample, got 0"):
+        sl.DecolleNetwork(4, [3], 3).evaluate(empty_seq, np.zeros(0, dtype=int))
 
 
 def test_huge_network_raises_instead_of_aborting():

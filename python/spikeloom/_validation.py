@@ -84,6 +84,13 @@ def spike_times(name: str, value: Any, n_cols: int | None = None) -> np.ndarray:
     return arr
 
 
+def samples(name: str, n: int) -> int:
+    """At least one sample to score: an empty evaluation has no accuracy (fit refuses empty data too)."""
+    if n == 0:
+        raise ShapeError(f"{name}: expected at least one sample, got 0")
+    return n
+
+
 def labels(name: str, value: Any, n_samples: int, n_classes: int) -> np.ndarray:
     """Integer class labels in [0, n_classes), one per sample."""
     arr = np.asarray(value)

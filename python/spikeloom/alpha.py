@@ -157,6 +157,7 @@ class AlphaNetwork(TTFSNetwork):
         spike counts as wrong).
         """
         x = v.spike_times("times", times, self.sizes[0])
+        v.samples("times", x.shape[0])
         y = v.labels("labels", labels, x.shape[0], self.sizes[-1])
         loss, acc, _ = self._net.evaluate_comsa(
             x,

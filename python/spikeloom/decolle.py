@@ -307,6 +307,7 @@ class DecolleNetwork:
     ) -> dict[str, Any]:
         """Mean objective, accuracy (last layer), per-layer accuracies and firing rates (Hz) on ``(x, y)``."""
         xs = sequences("x", x, self.n_inputs)
+        v.samples("x", xs.shape[0])
         ys = v.labels("y", y, xs.shape[0], self.n_outputs)
         sur = json.dumps(sg.FastSigmoid(slope=10.0).to_dict())
         loss = _choice("loss", loss, LOSSES)

@@ -179,6 +179,7 @@ class TTFSNetwork:
             threads: worker threads (0 = all cores).
         """
         x = v.spike_times("times", times, self.sizes[0])
+        v.samples("times", x.shape[0])
         y = v.labels("labels", labels, x.shape[0], self.sizes[-1])
         loss, acc, _ = self._net.evaluate(
             x,

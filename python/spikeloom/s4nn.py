@@ -431,6 +431,7 @@ class S4NNNetwork:
             the mean step of the first output spike (samples with one).
         """
         x = self._x(times)
+        v.samples("times", x.shape[0])
         y = v.labels("labels", labels, x.shape[0], self.sizes[-1])
         protocol = _choice("protocol", protocol, _PROTOCOLS)
         d = self._net.evaluate(x, y, _choice("tie", tie, _TIES), v.threads(threads))

@@ -157,7 +157,14 @@ pub(crate) fn cross_entropy(logits: &[f64], c: usize, g: &mut [f64]) -> f64 {
     }
     let loss = -(g[c].ln());
     g[c] -= 1.0;
-    loss.min(1e30)
+    // A class probability that underflows to zero gives +inf: capped, so such a loss stays finite. An
+    // overflowed readout (an infinite or NaN logit) gives NaN, which must reach the caller (`min`
+    // would turn it into the cap and hide it).
+    if loss.is_nan() {
+        loss
+    } else {
+        loss.min(1e30)
+    }
 }
 
 pub(crate) fn argmax(v: &[f64]) -> usize {
@@ -384,6 +391,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn cross_entropy_caps_underflow_and_keeps_overflow_visible() {
+        let mut g = [0.0; 2];
+        // p(class 1) = exp(-800) underflows to 0: the loss is capped, the gradient is exact.
+        assert_eq!(cross_entropy(&[800.0, 0.0], 1, &mut g), 1e30);
+        assert_eq!(g, [1.0, -1.0]);
+        // An overflowed logit is not a finite loss.
+        assert!(cross_entropy(&[f64::INFINITY, 0.0], 0, &mut g).is_nan());
+        assert!(cross_entropy(&[f64::INFINITY, f64::INFINITY], 1, &mut g).is_nan());
+        assert!(cross_entropy(&[f64::NAN, 0.0], 1, &mut g).is_nan());
+        assert!((cross_entropy(&[0.0, 0.0], 1, &mut g) - std::f64::consts::LN_2).abs() < 1e-15);
     }
 
     #[test]

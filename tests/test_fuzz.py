@@ -1,0 +1,211 @@
+"""Property tests of the error contract: whatever arguments the public API is given, it either returns
+finite results or raises a ``SpikeloomError`` (whose message names the argument); never a panic, another
+exception type, a hang or a silent NaN. Derandomised, so CI sees the same examples every run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import spikeloom as sl
+from spikeloom.errors import SpikeloomError
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+# Numbers a user might pass by mistake: zero, negative, NaN, infinities, huge, tiny, ints, bools, strings.
+weird = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -1, 1, 0.0, -0.0, 1e-300, 1e300, math.nan, math.inf, -math.inf, True, "1", None]),
+)
+time_constant = st.one_of(st.floats(1e-3, 0.2), weird)
+
+
+def finite(rec: sl.Recording) -> bool:
+    arrays = [*rec.spikes, *rec.u, *(a for a in rec.a if a is not None)]
+    if rec.readout is not None:
+        arrays.append(rec.readout)
+    return all(np.all(np.isfinite(a)) for a in arrays)
+
+
+def expect_contract(call):
+    """Run ``call``: a SpikeloomError with a non-empty message is fine, anything else that raises is not."""
+    try:
+        return call()
+    except SpikeloomError as e:
+        assert str(e), "an error without a message"
+        return None
+
+
+@FUZZ
+@given(
+    size=st.one_of(st.integers(-2, 6), weird),
+    tau_mem=time_constant,
+    tau_syn=st.one_of(st.none(), time_constant),
+    threshold=st.one_of(st.floats(0.1, 2.0), weird),
+    reset=st.sampled_from(["subtract", "subtract_adaptive", "zero", "bogus", 3]),
+    adaptation=st.sampled_from([None, "bellec", "yin", "other"]),
+    tau_adapt=st.one_of(st.none(), time_constant),
+    beta=st.one_of(st.floats(0, 3), weird),
+    dt=st.one_of(st.floats(1e-4, 5e-3), weird),
+)
+def test_recurrent_network_construction_and_run(
+    size, tau_mem, tau_syn, threshold, reset, adaptation, tau_adapt, beta, dt
+):
+    def build():
+        layer = sl.SpikingLayer(
+            size,
+            tau_mem=tau_mem,
+            tau_syn=tau_syn,
+            threshold=threshold,
+            reset=reset,
+            adaptation=adaptation,
+            tau_adapt=tau_adapt,
+            beta=beta,
+        )
+        return sl.RecurrentNetwork(3, [layer], sl.Readout(2), dt=dt, seed=0)
+
+    net = expect_contract(build)
+    if net is None:
+        return
+    x = np.random.default_rng(0).random((2, 20, 3)) < 0.3
+    rec = expect_contract(lambda: net.run(x))
+    assert rec is None or finite(rec)
+
+
+dtypes = st.sampled_from(
+    [np.bool_, np.uint8, np.int32, np.int64, np.float16, np.float32, np.float64, np.complex64, object]
+)
+
+
+@FUZZ
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=4),
+    dtype=dtypes,
+    fill=st.sampled_from([0.0, 1.0, 0.5, -1.0, math.nan, math.inf, 1e30]),
+)
+def test_run_and_evaluate_inputs(shape, dtype, fill):
+    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+    try:
+        with np.errstate(all="ignore"):  # NaN / inf / 1e30 cast to integers: whatever numpy makes of it
+            x = np.full(shape, fill).astype(dtype)
+    except (ValueError, OverflowError, TypeError):
+        return  # numpy itself refuses this combination
+    rec = expect_contract(lambda: net.run(x))
+    assert rec is None or finite(rec)
+    y = np.zeros(shape[0] if shape else 0, dtype=np.int64)
+    out = expect_contract(lambda: net.evaluate(x, y))
+    assert out is None or math.isfinite(out["loss"])
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["layers.0.w_in", "layers.0.w_rec", "layers.0.bias", "layers.0.tau_mem", "readout.w", "nope"]),
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    fill=st.sampled_from([0.0, 0.5, -0.5, 1e300, math.nan, math.inf, -math.inf]),
+)
+def test_set_parameters(name, shape, fill):
+    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+    before = {k: v.copy() for k, v in net.parameters().items()}
+    done = expect_contract(lambda: net.set_parameters(**{name: np.full(shape, fill)}) or True)
+    if done is None:  # refused: the network is unchanged
+        after = net.parameters()
+        assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
+        return
+    x = np.random.default_rng(1).random((2, 10, 3)) < 0.3
+    rec = expect_contract(lambda: net.run(x))
+    assert rec is None or finite(rec)
+
+
+@FUZZ
+@given(
+    lr=st.one_of(st.floats(1e-4, 1e-1), weird),
+    batch_size=st.one_of(st.integers(-1, 5), weird),
+    epochs=st.one_of(st.integers(-1, 2), weird),
+    loss=st.sampled_from(["ce_max", "ce_last", "mse", "ce_counts", "nope"]),
+    clip=st.one_of(st.none(), weird),
+)
+def test_bptt_fit_config(lr, batch_size, epochs, loss, clip):
+    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((6, 15, 3)) < 0.3, rng.integers(0, 2, 6)
+
+    def train():
+        cfg = sl.BPTTConfig(epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, clip_grad_norm=clip)
+        return sl.fit(net, (x, y), config=cfg, progress=False)
+
+    result = expect_contract(train)
+    if result is not None:
+        assert all(np.all(np.isfinite(v)) for v in net.parameters().values())
+
+
+@FUZZ
+@given(
+    times=st.lists(st.one_of(st.floats(0, 0.05), weird), min_size=0, max_size=6),
+    w_scale=st.sampled_from([0.0, 1.0, 10.0, 1e6, -5.0, math.nan]),
+)
+def test_ttfs_run(times, w_scale):
+    net = sl.TTFSNetwork([4, 5, 2], seed=0)
+    for i, w in enumerate(net.weights):
+        expect_contract(lambda i=i, w=w: net.set_weights(i, w * w_scale))
+
+    def run():
+        objects = any(isinstance(v, str) or v is None for v in times)
+        return net.run(np.asarray([times], dtype=object if objects else float))
+
+    out = expect_contract(run)
+    if out is not None:
+        # Spike times: finite, or +inf for a neuron that stays silent; never NaN.
+        assert all(not np.any(np.isnan(layer)) for layer in out)
+
+
+@FUZZ
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    dtype=dtypes,
+    fill=st.sampled_from([0, 1, 3, 255, 256, -1, 0.5, math.nan, math.inf, 1e30]),
+    protocol=st.sampled_from(["clean", "paper", "other"]),
+)
+def test_s4nn_and_alpha_inputs(shape, dtype, fill, protocol):
+    try:
+        with np.errstate(all="ignore"):  # NaN / inf / 1e30 cast to integers: whatever numpy makes of it
+            x = np.full(shape, fill).astype(dtype)
+    except (ValueError, OverflowError, TypeError):
+        return
+    y = np.zeros(shape[0] if shape else 0, dtype=np.int64)
+    s4 = sl.S4NNNetwork([4, 5, 2], seed=0)
+    out = expect_contract(lambda: s4.run(x))
+    assert out is None or all(not np.any(np.isnan(np.asarray(layer, dtype=float))) for layer in out)
+    res = expect_contract(lambda: s4.evaluate(x, y, protocol=protocol))
+    assert res is None or not np.isnan(res["accuracy"] if isinstance(res, dict) else res)
+    alpha = sl.AlphaNetwork([4, 5, 2], seed=0)
+    out = expect_contract(lambda: alpha.run(x))
+    assert out is None or all(not np.any(np.isnan(layer)) for layer in out)
+
+
+@FUZZ
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=4),
+    dtype=dtypes,
+    fill=st.sampled_from([0.0, 1.0, -1.0, math.nan, math.inf, 1e30]),
+    tau=time_constant,
+)
+def test_decolle_construction_and_inputs(shape, dtype, fill, tau):
+    net = expect_contract(lambda: sl.DecolleNetwork(3, [4, 3], 2, tau_mem=tau, seed=0))
+    if net is None:
+        return
+    try:
+        with np.errstate(all="ignore"):  # NaN / inf / 1e30 cast to integers: whatever numpy makes of it
+            x = np.full(shape, fill).astype(dtype)
+    except (ValueError, OverflowError, TypeError):
+        return
+    rec = expect_contract(lambda: net.run(x))
+    if rec is not None:
+        assert all(np.all(np.isfinite(a)) for a in [*rec.u, *rec.readout])
+    y = np.zeros(shape[0] if shape else 0, dtype=np.int64)
+    out = expect_contract(lambda: net.evaluate(x, y))
+    assert out is None or np.isfinite(out["loss"])
