@@ -102,23 +102,38 @@ def test_run_and_evaluate_inputs(shape, dtype, fill):
     assert out is None or math.isfinite(out["loss"])
 
 
+def networks():
+    rnn = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+    return {"rnn": rnn, "decolle": sl.DecolleNetwork(3, [4], 2, seed=0)}
+
+
 @FUZZ
 @given(
-    name=st.sampled_from(["layers.0.w_in", "layers.0.w_rec", "layers.0.bias", "layers.0.tau_mem", "readout.w", "nope"]),
+    kind=st.sampled_from(["rnn", "decolle"]),
+    name=st.sampled_from(["layers.0.w_in", "layers.0.w", "layers.0.bias", "layers.0.tau_mem", "readout.w", "nope"]),
     shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
-    fill=st.sampled_from([0.0, 0.5, -0.5, 1e300, math.nan, math.inf, -math.inf]),
+    fill=st.sampled_from([0.0, 0.5, -0.5, 1e30, 1e38, 1e300, math.nan, math.inf, -math.inf]),
+    precision=st.sampled_from(["float32", "float64"]),
 )
-def test_set_parameters(name, shape, fill):
-    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+def test_set_parameters_then_run(kind, name, shape, fill, precision):
+    net = networks()[kind]
+    if kind == "decolle" and name == "readout.w":
+        name = "layers.0.readout"
     before = {k: v.copy() for k, v in net.parameters().items()}
     done = expect_contract(lambda: net.set_parameters(**{name: np.full(shape, fill)}) or True)
     if done is None:  # refused: the network is unchanged
         after = net.parameters()
         assert all(np.array_equal(before[k], after[k], equal_nan=True) for k in before)
         return
-    x = np.random.default_rng(1).random((2, 10, 3)) < 0.3
-    rec = expect_contract(lambda: net.run(x))
-    assert rec is None or finite(rec)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((2, 10, 3)) < 0.5, np.array([0, 1])
+    rec = expect_contract(lambda: net.run(x, precision=precision))
+    if rec is not None:
+        arrays = [*rec.spikes, *rec.u]
+        arrays += rec.readout if isinstance(rec.readout, list) else [rec.readout]
+        assert all(np.all(np.isfinite(a)) for a in arrays)
+    out = expect_contract(lambda: net.evaluate(x, y, precision=precision))
+    assert out is None or math.isfinite(out["loss"])
 
 
 @FUZZ

@@ -102,3 +102,39 @@ def labels(name: str, value: Any, n_samples: int, n_classes: int) -> np.ndarray:
         bad = int(arr[(arr < 0) | (arr >= n_classes)][0])
         raise InvalidParameterError(f"{name}: expected labels in 0..{n_classes - 1}, got {bad}")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def float32_range(params: dict[str, np.ndarray], precision: str) -> None:
+    """Refuse parameters a float32 run cannot represent (they would become infinities there)."""
+    if precision != "float32":
+        return
+    big = float(np.finfo(np.float32).max)
+    for name, value in params.items():
+        worst = float(np.abs(value).max()) if value.size else 0.0
+        if worst > big:
+            raise InvalidParameterError(
+                f"{name}: expected magnitudes up to {big:.3g} for precision='float32', got {worst:.3g} "
+                f"(use precision='float64')"
+            )
+
+
+def finite_outputs(named: list[tuple[str, np.ndarray | None]], precision: str) -> None:
+    """Raise if a simulation's recorded arrays ``[samples, steps, ...]`` overflowed (inf or NaN)."""
+    for what, arr in named:
+        if arr is not None and not np.all(np.isfinite(arr)):
+            s, t = np.argwhere(~np.isfinite(arr))[0][:2]
+            bad = arr[s, t][~np.isfinite(arr[s, t])][0]
+            raise NonFiniteError(
+                f"x: expected the simulation to stay finite, got {what} = {bad} at sample {s}, step {t} "
+                f"(parameters too large for precision={precision!r}?)"
+            )
+
+
+def finite_loss(loss: float, precision: str) -> float:
+    """Raise if a loss is NaN or infinite (an overflowed readout)."""
+    if not math.isfinite(loss):
+        raise NonFiniteError(
+            f"x: expected a finite loss, got {loss} (the readout overflowed: parameters too large for "
+            f"precision={precision!r}?)"
+        )
+    return loss

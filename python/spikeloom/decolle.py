@@ -276,13 +276,17 @@ class DecolleNetwork:
         ``surrogate`` only matters for :class:`~spikeloom.surrogates.SmoothSigmoid` (graded spikes)."""
         xs = sequences("x", x, self.n_inputs)
         sur = sg.check("surrogate", surrogate or sg.FastSigmoid(slope=10.0))
+        v.float32_range(self.parameters(), precision)
         layers = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads))
-        return DecolleRecording(
+        rec = DecolleRecording(
             spikes=[d["spikes"] for d in layers],
             u=[d["u"] for d in layers],
             readout=[d["readout"] for d in layers],
             dt=self.dt,
         )
+        named = [(f"layer {i}'s membrane", u) for i, u in enumerate(rec.u)]
+        v.finite_outputs(named + [(f"layer {i}'s readout", r) for i, r in enumerate(rec.readout)], precision)
+        return rec
 
     def predict(self, x: Any, *, burn_in: int = 0, threads: int = 0) -> np.ndarray:
         """Predicted classes: argmax of the last layer's readout summed over steps ``burn_in..`` (records
@@ -311,7 +315,10 @@ class DecolleNetwork:
         ys = v.labels("y", y, xs.shape[0], self.n_outputs)
         sur = json.dumps(sg.FastSigmoid(slope=10.0).to_dict())
         loss = _choice("loss", loss, LOSSES)
-        return dict(self._net.evaluate(xs, ys, loss, _burn_in(burn_in), sur, _precision(precision), v.threads(threads)))
+        v.float32_range(self.parameters(), precision)
+        out = dict(self._net.evaluate(xs, ys, loss, _burn_in(burn_in), sur, _precision(precision), v.threads(threads)))
+        v.finite_loss(out["loss"], precision)
+        return out
 
     def gradient(self, x: Any, y: Any, config: DecolleConfig | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Mean objective over ``(x, y)`` and its local gradient by trainable tensor name, with the weights
@@ -321,7 +328,9 @@ class DecolleNetwork:
             raise InvalidParameterError(f"config: expected a DecolleConfig, got {type(config).__name__}")
         xs = sequences("x", x, self.n_inputs)
         ys = v.labels("y", y, xs.shape[0], self.n_outputs)
+        v.float32_range(self.parameters(), config.precision)
         loss, g = self._net.gradient(xs, ys, config.to_core_json(seed=0, threads=0))
+        v.finite_loss(float(loss), config.precision)
         nt = self._net.n_trainable()
         return float(loss), {n: g[a:b].reshape(s) for n, s, a, b in self._net.tensors() if b <= nt}
 

@@ -32,7 +32,7 @@ import numpy as np
 from . import _validation as v
 from . import surrogates as sg
 from ._core import RsnnNetwork as _CoreRsnn
-from .errors import DTypeError, InvalidParameterError, NonFiniteError, ShapeError
+from .errors import DTypeError, InvalidParameterError, ShapeError
 
 _RESETS = ("subtract", "subtract_adaptive", "zero")
 _SCALES = ("one", "one_minus_alpha")
@@ -343,7 +343,7 @@ class RecurrentNetwork:
         """
         xs = sequences("x", x, self.n_inputs)
         sur = sg.check("surrogate", surrogate or sg.FastSigmoid())
-        self._check_range(precision)
+        v.float32_range(self.parameters(), precision)
         layers, y = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads))
         rec = Recording(
             spikes=[d["spikes"] for d in layers],
@@ -353,26 +353,8 @@ class RecurrentNetwork:
             dt=self.dt,
         )
         named = [(f"layer {i}'s membrane", u) for i, u in enumerate(rec.u)] + [("the readout", rec.readout)]
-        for what, arr in named:
-            if arr is not None and not np.all(np.isfinite(arr)):
-                s, t = np.argwhere(~np.isfinite(arr))[0][:2]
-                raise NonFiniteError(
-                    f"x: expected the simulation to stay finite, got {what} = {arr[s, t][~np.isfinite(arr[s, t])][0]} "
-                    f"at sample {s}, step {t} (parameters too large for precision={precision!r}?)"
-                )
+        v.finite_outputs(named, precision)
         return rec
-
-    def _check_range(self, precision: str) -> None:
-        """Refuse parameters that the float32 engine cannot represent (they would become infinities)."""
-        if precision != "float32":
-            return
-        big = float(np.finfo(np.float32).max)
-        for name, value in self.parameters().items():
-            if value.size and float(np.abs(value).max()) > big:
-                raise InvalidParameterError(
-                    f"{name}: expected magnitudes up to {big:.3g} for precision='float32', got "
-                    f"{float(np.abs(value).max()):.3g} (use precision='float64')"
-                )
 
     def evaluate(
         self,
@@ -391,13 +373,9 @@ class RecurrentNetwork:
         ys = targets("y", y, xs.shape[0], self.n_outputs)
         loss_json = json.dumps(_loss_dict(loss, loss_start, loss_end))
         sur = json.dumps(sg.FastSigmoid().to_dict())
-        self._check_range(precision)
+        v.float32_range(self.parameters(), precision)
         out = dict(self._net.evaluate(xs, ys, loss_json, sur, _precision(precision), v.threads(threads)))
-        if out.get("samples") and not np.isfinite(out["loss"]):
-            raise NonFiniteError(
-                f"x: expected a finite loss, got {out['loss']} (the readout overflowed: parameters too large for "
-                f"precision={precision!r}?)"
-            )
+        v.finite_loss(out["loss"], precision)
         return out
 
     def gradient(self, x: Any, y: Any, config: Any) -> tuple[float, dict[str, np.ndarray]]:
@@ -405,10 +383,10 @@ class RecurrentNetwork:
         1/s), with the loss, surrogate, regulariser and precision of ``config`` (a :class:`BPTTConfig`)."""
         xs = sequences("x", x, self.n_inputs)
         ys = targets("y", y, xs.shape[0], self.n_outputs)
-        self._check_range(getattr(config, "precision", "float32"))
+        precision = getattr(config, "precision", "float32")
+        v.float32_range(self.parameters(), precision)
         loss, g = self._net.gradient(xs, ys, config.to_core_json(seed=0, threads=0))
-        if not np.isfinite(loss):
-            raise NonFiniteError(f"x: expected a finite loss, got {loss} (the readout overflowed?)")
+        v.finite_loss(float(loss), precision)
         return float(loss), {name: g[a:b].reshape(shape) for name, shape, a, b in self._net.tensors()}
 
     # --- persistence -------------------------------------------------------------------------
