@@ -213,6 +213,31 @@ def test_bad_arguments_raise_clear_errors() -> None:
         net.decoders = np.zeros((3, 1))
 
 
+def test_train_force_runs_long_phases_in_pieces_with_the_same_result(monkeypatch) -> None:
+    """Settle and learn run in calls of at most `_PIECE` steps (so no call materialises a huge target):
+    pieces that split RLS intervals give the decoders, P and test readout of one call per phase."""
+    results = []
+    for piece in (1 << 20, 37):
+        monkeypatch.setattr(F, "_PIECE", piece)
+        net = F.lif_sine(n=120, seed=3)
+        res = F.train_force(net, _sine, settle=0.01, learn=0.02, test=0.01)
+        results.append((net.decoders, net.rls_matrix(), res.z, res.rls_updates))
+    assert results[0][3] == results[1][3] > 0
+    for a, b in zip(results[0][:3], results[1][:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_runs_too_long_to_hold_are_refused_before_any_work() -> None:
+    net = F.lif_sine(n=20, seed=0)
+    with pytest.raises(InvalidParameterError, match=r"duration: expected the run's target and recorded readout"):
+        net.run(1e7, _sine)
+    with pytest.raises(InvalidParameterError, match=r"test: expected the run's target"):
+        F.train_force(net, _sine, settle=0.0, learn=0.0, test=1e7)
+    with pytest.raises(InvalidParameterError, match=r"learn: expected at most 2\^53 steps"):
+        F.train_force(net, _sine, settle=0.0, learn=1e300, test=0.01)
+    assert net.time == 0.0  # nothing ran
+
+
 def test_diverging_reservoir_raises() -> None:
     net = F.lif_sine(n=50, seed=0)
     net.decoders = np.full((50, 1), 1e308)

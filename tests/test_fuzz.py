@@ -224,3 +224,27 @@ def test_decolle_construction_and_inputs(shape, dtype, fill, tau):
     y = np.zeros(shape[0] if shape else 0, dtype=np.int64)
     out = expect_contract(lambda: net.evaluate(x, y))
     assert out is None or np.isfinite(out["loss"])
+
+
+@FUZZ
+@given(
+    duration=st.one_of(st.floats(1e-4, 0.02), weird, st.sampled_from([1e7, 1e20])),
+    record_every=st.one_of(st.integers(-1, 50), weird),
+    target=st.sampled_from(["sine", "none", "nan", "short", "callable_bad"]),
+    learn=st.booleans(),
+)
+def test_force_run_arguments(duration, record_every, target, learn):
+    from spikeloom import force as F
+    from spikeloom.datasets import force_targets
+
+    net = F.lif_sine(n=30, seed=0)
+    tg = {
+        "sine": force_targets.make_sine(5.0),
+        "none": None,
+        "nan": lambda t: np.full(len(t), np.nan),
+        "short": np.zeros(3),
+        "callable_bad": lambda t: "x",
+    }[target]
+    run = expect_contract(lambda: net.run(duration, tg, learn=learn, record_every=record_every))
+    if run is not None:
+        assert np.all(np.isfinite(run.z)) and net.time >= 0

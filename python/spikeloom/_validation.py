@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -138,3 +139,26 @@ def finite_loss(loss: float, precision: str) -> float:
             f"precision={precision!r}?)"
         )
     return loss
+
+
+def fits_in_memory(name: str, n_bytes: float, what: str) -> None:
+    """Refuse a request whose arrays would take more than half of this machine's memory: such an
+    allocation gets the process killed by the kernel (or swaps for hours) instead of failing cleanly."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no limit known
+        return
+    if n_bytes > total / 2:
+        raise InvalidParameterError(
+            f"{name}: expected {what} to fit in memory (at most {total / 2e9:.1f} GB on this machine), "
+            f"got {n_bytes / 1e9:.3g} GB"
+        )
+
+
+def step_count(name: str, duration: float, dt: float) -> int:
+    """``duration / dt`` rounded, for a duration already checked to be finite and non-negative; refused
+    beyond 2^53 steps (counters stop being exact, and no run of that length ends)."""
+    q = duration / dt
+    if not q <= 2**53:  # also catches an overflow to inf
+        raise InvalidParameterError(f"{name}: expected at most 2^53 steps of {dt} s, got {duration} s")
+    return int(round(q))

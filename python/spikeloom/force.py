@@ -38,7 +38,10 @@ import numpy as np
 
 from . import _validation as v
 from ._core import ForceNetwork as _CoreForce
-from .errors import InvalidParameterError, ShapeError
+from .errors import DTypeError, InvalidParameterError, ShapeError
+
+# Steps per call of a settle / learn phase in `train_force` (each call materialises its target).
+_PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,11 @@ class ForceNetwork:
         out.__setstate__(self.__getstate__())
         return out
 
+    def _check_memory(self, name: str, steps: int, every: int, with_target: bool) -> None:
+        """Refuse a run whose per-step target and recorded readout (with times) would not fit in memory."""
+        n_bytes = 8.0 * self.k * steps * with_target + 8.0 * (self.k + 1) * (steps // every + 1)
+        v.fits_in_memory(name, n_bytes, "the run's target and recorded readout (simulate fewer seconds per call)")
+
     def run(
         self,
         duration: float,
@@ -349,13 +357,18 @@ class ForceNetwork:
                 Ctrl-C).
             threads: threads of the RLS pass (0 = all cores); results do not depend on it.
         """
-        steps = int(round(v.positive("duration", duration) / self.dt))
+        steps = v.step_count("duration", v.positive("duration", duration), self.dt)
+        every = v.positive_int("record_every", record_every)
+        self._check_memory("duration", steps, every, target is not None)
         t0 = self._net.step
         tg = None
         if target is not None:
             if callable(target):
                 target = target((t0 + 1 + np.arange(steps)) * self.dt)
-            arr = np.asarray(target, dtype=np.float64)
+            try:
+                arr = np.asarray(target, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DTypeError(f"target: expected numbers, got {type(target).__name__} {target!r:.60}") from None
             if arr.ndim == 1 and self.k == 1:
                 arr = arr[:, None]
             if arr.shape != (steps, self.k):
@@ -365,7 +378,6 @@ class ForceNetwork:
             tg = np.ascontiguousarray(arr)
         elif learn:
             raise InvalidParameterError("target: expected a target signal when learn=True, got None")
-        every = v.positive_int("record_every", record_every)
         progress_every = 0
         if callback is not None:
             progress_every = max(1, int(round(v.positive("report_every", report_every) / self.dt)))
@@ -476,7 +488,8 @@ def train_force(
         bar = tqdm(total=round(settle + learn + test, 6), unit="s", desc="FORCE", leave=False)
     threads = v.threads(threads)
     phases = (("settle", settle, False), ("learn", learn, True), ("test", test, False))
-    lengths = {name: int(round(v.non_negative(name, dur) / net.dt)) for name, dur, _ in phases}
+    lengths = {name: v.step_count(name, v.non_negative(name, dur), net.dt) for name, dur, _ in phases}
+    net._check_memory("test", lengths["test"], v.positive_int("record_every", record_every), True)
     origin = net._net.step
     protocol: dict[str, Any] = {"origin": origin, **lengths}
     path = None if checkpoint is None else os.fspath(checkpoint)
@@ -531,7 +544,8 @@ def train_force(
             ran = False
             while not interrupted and net._net.step < end:
                 remaining = end - net._net.step
-                steps = min(remaining, chunk) if path is not None else remaining
+                # In pieces (the same result as one call): a call materialises its target per step.
+                steps = min(remaining, chunk if path is not None else _PIECE)
                 run = net.run(
                     steps * net.dt,
                     target,
