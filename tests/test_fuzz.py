@@ -248,3 +248,107 @@ def test_force_run_arguments(duration, record_every, target, learn):
     run = expect_contract(lambda: net.run(duration, tg, learn=learn, record_every=record_every))
     if run is not None:
         assert np.all(np.isfinite(run.z)) and net.time >= 0
+
+
+@FUZZ
+@given(
+    n_classes=st.one_of(st.integers(-1, 4), weird),
+    n_units=st.one_of(st.integers(-1, 6), weird),
+    n_steps=st.one_of(st.integers(-1, 8), weird),
+    dim_manifold=st.one_of(st.integers(-1, 3), weird),
+    alpha=st.one_of(st.floats(0.5, 3), weird),
+    samples=st.one_of(st.integers(-1, 6), weird),
+    fractions=st.tuples(st.one_of(st.floats(0, 1), weird), st.one_of(st.floats(0, 1), weird)),
+)
+def test_randman_arguments(n_classes, n_units, n_steps, dim_manifold, alpha, samples, fractions):
+    data = expect_contract(
+        lambda: sl.datasets.randman(
+            n_classes=n_classes,
+            n_units=n_units,
+            n_steps=n_steps,
+            dim_manifold=dim_manifold,
+            alpha=alpha,
+            samples_per_class=samples,
+            validation_fraction=fractions[0],
+            test_fraction=fractions[1],
+            seed=0,
+        )
+    )
+    if data is not None:
+        for split in (data.train, data.validation, data.test):
+            assert split.x.dtype == np.bool_ and split.x.ndim == 3 and len(split.x) == len(split.y)
+
+
+@FUZZ
+@given(
+    bits=st.one_of(st.none(), st.integers(-1, 9), weird),
+    weight_range=st.one_of(st.none(), st.floats(0.1, 5), weird),
+    mismatch=st.one_of(st.floats(0, 0.5), weird),
+    jitter=st.one_of(st.floats(0, 0.1), weird),
+    spike_loss=st.one_of(st.floats(0, 1), weird),
+)
+def test_hardware_model_arguments_and_deployment(bits, weight_range, mismatch, jitter, spike_loss):
+    hw = expect_contract(
+        lambda: sl.Hardware(
+            bits=bits,
+            weight_range=weight_range,
+            weight_mismatch=mismatch,
+            threshold_mismatch=mismatch,
+            tau_mismatch=mismatch,
+            jitter=jitter,
+            spike_loss=spike_loss,
+        )
+    )
+    if hw is None:
+        return
+    net = sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), dt=1e-3, seed=0)
+    rng = np.random.default_rng(3)
+    x, y = rng.random((4, 10, 3)) < 0.5, rng.integers(0, 2, 4)
+    table = expect_contract(lambda: sl.monte_carlo(net, (x, y), hw, chips=2))
+    if table is not None:
+        assert table.height == 2 and table["accuracy"].is_finite().all() and table["loss"].is_finite().all()
+
+
+@FUZZ
+@given(
+    n=st.one_of(st.integers(-1, 50), weird),
+    tau_mem=time_constant,
+    threshold=st.one_of(st.floats(0.001, 0.05), weird),
+    refractory=st.one_of(st.floats(0, 0.01), weird),
+    receptor=st.one_of(time_constant, st.just("tuple")),
+    dt=st.one_of(st.floats(1e-5, 1e-3), weird),
+)
+def test_lif_group_arguments(n, tau_mem, threshold, refractory, receptor, dt):
+    taus = (5e-3, 10e-3) if receptor == "tuple" else (receptor,)
+    expect_contract(
+        lambda: sl.sim.LIFGroup(
+            n, dt=dt, tau_mem=tau_mem, threshold=threshold, refractory=refractory, receptor_taus=taus
+        )
+    )
+
+
+@FUZZ
+@given(
+    pre=st.sampled_from(["all", "half", "empty", "out_of_range", "floats"]),
+    p=st.one_of(st.floats(0, 1), weird),
+    weight=st.one_of(st.floats(-1e-2, 1e-2), weird),
+    receptor=st.one_of(st.integers(-1, 2), weird),
+    duration=st.one_of(st.floats(1e-4, 0.02), weird, st.just(1e300)),
+    v0=st.sampled_from(["zeros", "nan", "short", "high"]),
+)
+def test_lif_group_connect_and_run(pre, p, weight, receptor, duration, v0):
+    g = sl.sim.LIFGroup(40, dt=1e-4, tau_mem=0.02, threshold=0.02, refractory=2e-3, receptor_taus=(5e-3, 1e-2))
+    idx = {
+        "all": np.arange(40),
+        "half": np.arange(20),
+        "empty": np.arange(0),
+        "out_of_range": np.array([0, 40]),
+        "floats": np.array([0.5, 1.5]),
+    }[pre]
+    expect_contract(lambda: g.connect(idx, np.arange(40), p=p, weight=weight, receptor=receptor, seed=1))
+    start = {"zeros": np.zeros(40), "nan": np.full(40, np.nan), "short": np.zeros(3), "high": np.full(40, 0.019)}[v0]
+    res = expect_contract(lambda: g.run(duration, start))
+    if res is not None:
+        assert all(
+            np.all(np.isfinite(np.asarray(a, dtype=float))) for a in vars(res).values() if isinstance(a, np.ndarray)
+        )

@@ -33,6 +33,25 @@ def non_negative(name: str, value: Any) -> float:
     return v
 
 
+def finite(name: str, value: Any) -> float:
+    """A finite float (bools refused)."""
+    try:
+        v = float(value) if not isinstance(value, bool | str) else math.nan
+    except (TypeError, ValueError):
+        v = math.nan
+    if not math.isfinite(v):
+        raise InvalidParameterError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
+def probability(name: str, value: Any) -> float:
+    """A float in [0, 1]."""
+    p = finite(name, value)
+    if not 0.0 <= p <= 1.0:
+        raise InvalidParameterError(f"{name}: expected a probability in [0, 1], got {value!r}")
+    return p
+
+
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """An integer >= minimum (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

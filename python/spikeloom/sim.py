@@ -101,15 +101,15 @@ class LIFGroup:
         """Connect every (pre, post) pair independently with probability ``p`` and weight ``weight`` (V)
         onto ``receptor``; returns the number of synapses made."""
         a, b = _range("pre", pre, self.n), _range("post", post, self.n)
-        made = self._g.connect(
-            a.start, a.stop, b.start, b.stop, float(p), float(weight), int(receptor), v.seed("seed", seed)
-        )
+        p, weight = v.probability("p", p), v.finite("weight", weight)
+        receptor = v.positive_int("receptor", receptor, minimum=0)
+        made = self._g.connect(a.start, a.stop, b.start, b.stop, p, weight, receptor, v.seed("seed", seed))
         self.n_synapses += made
         return int(made)
 
     def run(self, duration: float, v0: Any, *, record: bool = True) -> SimResult:
         """Simulate ``duration`` seconds from potentials ``v0`` (V, one per neuron), currents at zero."""
-        steps = int(round(v.positive("duration", duration) / self.dt))
+        steps = v.step_count("duration", v.positive("duration", duration), self.dt)
         arr = np.ascontiguousarray(np.asarray(v0, dtype=np.float64))
         if arr.shape != (self.n,):
             raise ShapeError(f"v0: expected shape ({self.n},), got {arr.shape}")
