@@ -408,3 +408,44 @@ def test_damaged_files_are_refused_or_read_cleanly(saved, tmp_path_factory, kind
         assert all(np.all(np.isfinite(a)) for a in obj.parameters().values())
     if obj is not None and hasattr(obj, "weights") and isinstance(obj.weights, list):
         assert all(np.all(np.isfinite(w)) for w in obj.weights)
+
+
+def _tiny_runs() -> dict[str, tuple[Any, Any, Any]]:
+    """Per trainer: a network factory, its config class with a one-epoch default, and tiny data."""
+    rng = np.random.default_rng(4)
+    seq = (rng.random((6, 8, 3)) < 0.5, rng.integers(0, 2, 6))
+    times = (rng.uniform(0, 0.01, (6, 3)), rng.integers(0, 2, 6))
+    steps = (rng.integers(0, 20, (6, 3)).astype(np.uint8), rng.integers(0, 2, 6))
+    return {
+        "bptt": (lambda: sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), seed=0), sl.BPTTConfig, seq),
+        "eprop": (lambda: sl.RecurrentNetwork(3, [sl.SpikingLayer.lif(4)], sl.Readout(2), seed=0), sl.EpropConfig, seq),
+        "decolle": (lambda: sl.DecolleNetwork(3, [4], 2, seed=0), sl.DecolleConfig, seq),
+        "ttfs": (lambda: sl.TTFSNetwork([3, 4, 2], seed=0), sl.TTFSConfig, times),
+        "alpha": (lambda: sl.AlphaNetwork([3, 4, 2], seed=0), sl.AlphaConfig, times),
+        "s4nn": (lambda: sl.S4NNNetwork([3, 4, 2], t_max=20, seed=0), sl.S4NNConfig, steps),
+    }
+
+
+TINY = _tiny_runs()
+
+
+@FUZZ
+@given(data=st.data(), kind=st.sampled_from(sorted(TINY)))
+def test_training_configs(data, kind):
+    """Any field of any trainer's config set to an odd value: refused by name, or one epoch that leaves
+    finite parameters."""
+    import dataclasses
+
+    make, config_cls, (x, y) = TINY[kind]
+    fields = [f.name for f in dataclasses.fields(config_cls) if f.name not in ("epochs", "threads")]
+    name = data.draw(st.sampled_from(fields), label="field")
+    value = data.draw(weird, label="value")
+    net = make()
+
+    def train():
+        cfg = config_cls(epochs=1, **{name: value})
+        return sl.fit(net, (x, y), config=cfg, progress=False)
+
+    if expect_contract(train) is not None:
+        arrays = net.parameters().values() if hasattr(net, "parameters") else net.weights
+        assert all(np.all(np.isfinite(np.asarray(a, dtype=float))) for a in arrays)

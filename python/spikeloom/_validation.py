@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -181,3 +182,24 @@ def step_count(name: str, duration: float, dt: float) -> int:
     if not q <= 2**53:  # also catches an overflow to inf
         raise InvalidParameterError(f"{name}: expected at most 2^53 steps of {dt} s, got {duration} s")
     return int(round(q))
+
+
+def flags(obj: Any) -> None:
+    """Every field of the dataclass ``obj`` declared ``bool`` holds True or False (a number or string
+    there is a mistake that would otherwise be read as truthy)."""
+    for f in dataclasses.fields(obj):
+        if f.type in ("bool", bool):
+            value = getattr(obj, f.name)
+            if not isinstance(value, bool | np.bool_):
+                raise InvalidParameterError(f"{f.name}: expected True or False, got {value!r}")
+
+
+def betas(name: str, value: Any) -> tuple[float, float]:
+    """Two optimiser decay rates in [0, 1)."""
+    try:
+        b = tuple(float(x) for x in value) if not isinstance(value, str | bytes) else ()
+    except (TypeError, ValueError):
+        b = ()
+    if len(b) != 2 or not all(0.0 <= x < 1.0 for x in b):
+        raise InvalidParameterError(f"{name}: expected two values in [0, 1), got {value!r}")
+    return b[0], b[1]

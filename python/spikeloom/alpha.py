@@ -292,6 +292,7 @@ class AlphaConfig:
 
     def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
         """The JSON document the Rust training loop reads (validated there too)."""
+        v.flags(self)
         for name in ("adam_beta1", "adam_beta2"):
             b = getattr(self, name)
             if not (isinstance(b, int | float) and 0.0 <= b < 1.0):

@@ -102,6 +102,7 @@ class BPTTConfig(sg.TrainingConfig):
     restore_best: bool = False
 
     def __post_init__(self) -> None:
+        v.flags(self)
         v.positive_int("epochs", self.epochs)
         v.positive_int("batch_size", self.batch_size)
         v.non_negative("lr", self.lr)
@@ -109,8 +110,7 @@ class BPTTConfig(sg.TrainingConfig):
         v.positive("eps", self.eps)
         v.positive_int("lr_step", self.lr_step, minimum=0)
         v.positive("lr_gamma", self.lr_gamma)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise InvalidParameterError(f"betas: expected two values in [0, 1), got {self.betas!r}")
+        v.betas("betas", self.betas)
         _loss_dict(self.loss, self.loss_start, self.loss_end)
         sg.check("surrogate", self.surrogate)
         for name in ("rate_lower", "rate_low_hz", "rate_upper", "rate_high_hz"):

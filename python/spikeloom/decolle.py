@@ -103,12 +103,13 @@ class DecolleConfig(sg.TrainingConfig):
     restore_best: bool = False
 
     def __post_init__(self) -> None:
+        v.flags(self)
         v.positive_int("epochs", self.epochs)
         v.positive_int("batch_size", self.batch_size)
         v.non_negative("lr", self.lr)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
-            raise InvalidParameterError(f"betas: expected None or two values in [0, 1), got {self.betas!r}")
+        if self.betas is not None:
+            v.betas("betas", self.betas)
         v.positive("eps", self.eps)
         v.positive_int("lr_step", self.lr_step, minimum=0)
         v.positive("lr_gamma", self.lr_gamma)

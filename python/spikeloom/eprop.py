@@ -97,6 +97,7 @@ class EpropConfig(sg.TrainingConfig):
     restore_best: bool = False
 
     def __post_init__(self) -> None:
+        v.flags(self)
         v.positive_int("epochs", self.epochs)
         v.positive_int("batch_size", self.batch_size)
         v.non_negative("lr", self.lr)
@@ -109,8 +110,7 @@ class EpropConfig(sg.TrainingConfig):
         _choice("precision", self.precision, ("float32", "float64"))
         _loss_dict(self.loss, self.loss_start, self.loss_end)
         sg.check("surrogate", self.surrogate)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise InvalidParameterError(f"betas: expected two values in [0, 1), got {self.betas!r}")
+        v.betas("betas", self.betas)
         if self.feedback_sd is not None:
             v.positive("feedback_sd", self.feedback_sd)
         fd = self.feedback_decay

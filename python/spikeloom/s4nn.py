@@ -232,6 +232,7 @@ class S4NNConfig:
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :meth:`S4NNNetwork.fit` this config stands for."""
+        v.flags(self)
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 

@@ -69,6 +69,13 @@ class TTFSConfig:
     def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
         """The JSON document the Rust training loop reads (validated there too)."""
         n_layers = net.n_layers
+        v.flags(self)
+        if self.max_missing is not None and (
+            isinstance(self.max_missing, str) or not isinstance(self.max_missing, Sequence)
+        ):
+            raise InvalidParameterError(
+                f"max_missing: expected one fraction per layer ({n_layers}), got {self.max_missing!r}"
+            )
         max_missing = list(self.max_missing) if self.max_missing is not None else [0.3] * (n_layers - 1) + [0.0]
         for i, m in enumerate(max_missing):
             if not (isinstance(m, int | float) and 0.0 <= m <= 1.0):
