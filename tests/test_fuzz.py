@@ -449,3 +449,47 @@ def test_training_configs(data, kind):
     if expect_contract(train) is not None:
         arrays = net.parameters().values() if hasattr(net, "parameters") else net.weights
         assert all(np.all(np.isfinite(np.asarray(a, dtype=float))) for a in arrays)
+
+
+@FUZZ
+@given(
+    times=st.lists(st.one_of(st.floats(0, 1), weird), max_size=8),
+    window=st.one_of(st.floats(1e-3, 0.05), weird),
+    u0=st.one_of(st.floats(0.01, 1), weird),
+    tau_d=time_constant,
+)
+def test_burst_event_tools(times, window, u0, tau_d):
+    from spikeloom import burst
+
+    objects = any(isinstance(t, str) or t is None for t in times)
+    t = np.asarray(times, dtype=object if objects else float)
+    kinds = expect_contract(lambda: burst.classify_bursts(np.sort(t) if not objects else t, window=window))
+    if kinds is not None:
+        assert len(kinds) == len(times)
+    syn = expect_contract(lambda: burst.TsodyksMarkram(u0=u0, f=0.1, tau_d=tau_d, tau_f=0.1))
+    if syn is not None:
+        eff = expect_contract(lambda: burst.tm_efficacies(np.sort(t) if not objects else t, syn))
+        assert eff is None or np.all(np.isfinite(eff))
+
+
+@FUZZ
+@given(
+    duration=st.one_of(st.floats(0, 0.01), weird),
+    lr=st.one_of(st.floats(0.01, 2), weird),
+    beta=st.one_of(st.floats(0.5, 4), weird),
+    batch=st.one_of(st.integers(-1, 5), weird),
+    fill=st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, math.nan]),
+)
+def test_burst_network_run_and_burstprop_fit(duration, lr, beta, batch, fill):
+    from spikeloom import burst, burstprop
+
+    net = burst.BurstNetwork(dt=1e-4, seed=0)
+    expect_contract(lambda: net.run(duration))
+    bp = burstprop.BurstPropNetwork([4, 5, 2], seed=0)
+    x, y = np.full((6, 4), fill), np.arange(6) % 2
+
+    def train():
+        return bp.fit(x, y, burstprop.BurstPropConfig(epochs=1, batch_size=batch, lr=lr, beta=beta), progress=False)
+
+    if expect_contract(train) is not None:
+        assert all(np.all(np.isfinite(w)) for w in [*bp.W, *bp.c])

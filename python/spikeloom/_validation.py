@@ -12,10 +12,17 @@ import numpy as np
 from .errors import DTypeError, InvalidParameterError, NonFiniteError, ShapeError
 
 
+def _number(value: Any) -> float:
+    """``float(value)`` for real numbers only: strings, bytes and bools are mistakes, not numbers."""
+    if isinstance(value, str | bytes | bool | np.bool_):
+        raise TypeError(type(value).__name__)
+    return float(value)
+
+
 def positive(name: str, value: Any) -> float:
     """A finite float > 0."""
     try:
-        v = float(value)
+        v = _number(value)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"{name}: expected a number > 0, got {value!r}") from None
     if not (math.isfinite(v) and v > 0):
@@ -26,7 +33,7 @@ def positive(name: str, value: Any) -> float:
 def non_negative(name: str, value: Any) -> float:
     """A finite float >= 0."""
     try:
-        v = float(value)
+        v = _number(value)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"{name}: expected a number >= 0, got {value!r}") from None
     if not (math.isfinite(v) and v >= 0):
@@ -37,7 +44,7 @@ def non_negative(name: str, value: Any) -> float:
 def finite(name: str, value: Any) -> float:
     """A finite float (bools refused)."""
     try:
-        v = float(value) if not isinstance(value, bool | str) else math.nan
+        v = _number(value)
     except (TypeError, ValueError):
         v = math.nan
     if not math.isfinite(v):

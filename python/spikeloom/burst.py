@@ -148,6 +148,14 @@ class TsodyksMarkram:
     tau_d: float
     tau_f: float
 
+    def __post_init__(self) -> None:
+        for name in ("u0", "f"):
+            if not 0.0 <= v.non_negative(name, getattr(self, name)) <= 1.0:
+                raise InvalidParameterError(f"{name}: expected a fraction in [0, 1], got {getattr(self, name)!r}")
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("tau_d", "tau_f"):
+            object.__setattr__(self, name, v.positive(name, getattr(self, name)))
+
     @classmethod
     def depressing(cls) -> TsodyksMarkram:
         """Short-term depression (feedforward synapses; transmits event rate)."""
@@ -534,7 +542,7 @@ class BurstNetwork:
 
     def run(self, duration: float, *, plastic: bool = False, record: bool = False) -> RunStats:
         """Advance ``duration`` seconds (rounded to whole steps); plasticity only if ``plastic``."""
-        steps = int(round(v.non_negative("duration", duration) / self.dt))
+        steps = v.step_count("duration", v.non_negative("duration", duration), self.dt)
         r = self.core.run(steps, bool(plastic), bool(record))
         names = self.populations
         raster = None

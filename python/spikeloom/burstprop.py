@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 
 from . import _validation as v
-from .errors import InvalidParameterError, ShapeError
+from .errors import InvalidParameterError, NonFiniteError, ShapeError
 
 Feedback = Literal["symmetric", "fixed", "learned"]
 
@@ -199,10 +199,16 @@ class BurstPropNetwork:
             raise InvalidParameterError(
                 f"y: expected {x.shape[0]} integer labels in [0, {self.sizes[-1]}), got shape {y.shape}"
             )
+        if not np.all(np.isfinite(x)):
+            raise NonFiniteError("x: expected finite inputs, got NaN or inf")
         v.positive_int("epochs", cfg.epochs, 0)
         v.positive_int("batch_size", cfg.batch_size)
         v.positive("lr", cfg.lr)
         v.positive("beta", cfg.beta)
+        v.non_negative("weight_decay", cfg.weight_decay)
+        v.positive("lr_decay", cfg.lr_decay)
+        if not 0.0 <= v.non_negative("momentum", cfg.momentum) < 1.0:
+            raise InvalidParameterError(f"momentum: expected a value in [0, 1), got {cfg.momentum!r}")
         rng = np.random.default_rng(v.seed("seed", seed))
         targets = np.eye(self.sizes[-1], dtype=self.dtype)[y]
         vW = [np.zeros_like(W) for W in self.W]
@@ -224,6 +230,11 @@ class BurstPropNetwork:
                         if self.feedback == "learned" and k >= 1:
                             self.Y[k - 1] += lr * vW[k].T - cfg.weight_decay * self.Y[k - 1]
                 lr *= cfg.lr_decay
+                if not all(np.all(np.isfinite(a)) for a in [*self.W, *self.c, *self.Y]):
+                    raise NonFiniteError(
+                        f"lr: expected training to keep the weights finite, got NaN or inf after epoch {epoch + 1} "
+                        f"(lower lr = {cfg.lr} or beta = {cfg.beta})"
+                    )
                 row = {"epoch": float(epoch + 1), "train_accuracy": self.accuracy(x[:10000], y[:10000])}
                 if validation is not None and len(validation[1]):
                     row["val_accuracy"] = self.accuracy(*validation)

@@ -380,7 +380,7 @@ class ForceNetwork:
             raise InvalidParameterError("target: expected a target signal when learn=True, got None")
         progress_every = 0
         if callback is not None:
-            progress_every = max(1, int(round(v.positive("report_every", report_every) / self.dt)))
+            progress_every = max(1, v.step_count("report_every", v.positive("report_every", report_every), self.dt))
         d = self._net.run(
             steps,
             tg,
@@ -493,7 +493,7 @@ def train_force(
     origin = net._net.step
     protocol: dict[str, Any] = {"origin": origin, **lengths}
     path = None if checkpoint is None else os.fspath(checkpoint)
-    chunk = max(1, int(round(v.positive("checkpoint_every", checkpoint_every) / net.dt)))
+    chunk = max(1, v.step_count("checkpoint_every", v.positive("checkpoint_every", checkpoint_every), net.dt))
     if path is not None and os.path.isfile(path):
         core, extra = _CoreForce.load(path)
         saved = json.loads(extra)["user"].get("protocol")
