@@ -307,6 +307,10 @@ def test_unknown_recipe_names():
         (["train", "yinyang", "--epochs", "-1", "--no-progress"], "epochs"),
         (["train", "yinyang", "--hidden", "0", "--no-progress"], "hidden"),
         (["train", "yinyang", "--threads", "-1", "--epochs", "1", "--no-progress"], "threads"),
+        # An explicit 0 is the user's value, refused by the method (it used to mean "the recipe's default").
+        (["train", "randman", "--epochs", "0", "--no-progress"], "epochs: expected an integer >= 1, got 0"),
+        (["train", "seqdigits", "--hidden", "0", "--no-progress"], "expected an integer >= 1, got 0"),
+        (["train", "sine", "--method", "force", "--hidden", "0", "--no-progress"], "n: expected an integer >= 1"),
     ],
 )
 def test_cli_bad_names_exit_2(argv, match, capsys):

@@ -47,6 +47,12 @@ class RecipeArgs:
             return {}
         return {"resume": self.checkpoint if Path(self.checkpoint).is_file() else None, "checkpoint": self.checkpoint}
 
+    def get(self, name: str, default: Any) -> Any:
+        """The user's ``name`` if given, else the recipe's ``default``. An explicit 0 is the user's value
+        (checked by the method, e.g. 0 epochs is refused by BPTT), not a request for the default."""
+        value = getattr(self, name)
+        return default if value is None else value
+
 
 @dataclass
 class RecipeResult:

@@ -87,13 +87,13 @@ def randman_bptt(args: RecipeArgs, samples_per_class: int = 1000) -> RecipeResul
     data = randman(n_classes=10, n_units=100, n_steps=100, samples_per_class=samples_per_class, seed=args.seed)
     net = RecurrentNetwork(
         100,
-        [SpikingLayer.cuba(args.hidden or 128, tau_mem=20e-3, tau_syn=10e-3, gain=1.0, rec_gain=0.3)],
+        [SpikingLayer.cuba(args.get("hidden", 128), tau_mem=20e-3, tau_syn=10e-3, gain=1.0, rec_gain=0.3)],
         Readout(10, tau=20e-3),
         dt=data.dt,
         seed=args.seed,
     )
     cfg = BPTTConfig(
-        epochs=args.epochs or 15,
+        epochs=args.get("epochs", 15),
         batch_size=32,
         lr=5e-3,
         loss="ce_max",
@@ -108,13 +108,13 @@ def seqdigits_bptt(args: RecipeArgs) -> RecipeResult:
     data = sequential_digits(seed=args.seed, steps_per_row=4, encoding="current")
     net = RecurrentNetwork(
         8,
-        [SpikingLayer.lif(args.hidden or 128, tau_mem=20e-3, gain=1.0, rec_gain=0.3)],
+        [SpikingLayer.lif(args.get("hidden", 128), tau_mem=20e-3, gain=1.0, rec_gain=0.3)],
         Readout(10, tau=20e-3),
         dt=data.dt,
         seed=args.seed,
     )
     cfg = BPTTConfig(
-        epochs=args.epochs or 50,
+        epochs=args.get("epochs", 50),
         batch_size=32,
         lr=1e-2,
         lr_step=15,
@@ -182,7 +182,7 @@ def smnist_bptt(args: RecipeArgs, n_train: int | None = None, callback: Any = No
             data.n_classes,
         )
     dt = 1e-3
-    hidden = args.hidden or 256
+    hidden = args.get("hidden", 256)
     layers = [
         yin_alif(64, dt, 20, 200, 5, 25),
         yin_alif(hidden, dt, 20, 200, 5, 25),
@@ -192,7 +192,7 @@ def smnist_bptt(args: RecipeArgs, n_train: int | None = None, callback: Any = No
     net = RecurrentNetwork(4, layers, None, dt=dt, seed=args.seed)
     xavier_uniform(net, args.seed)
     cfg = BPTTConfig(
-        epochs=args.epochs or 200,
+        epochs=args.get("epochs", 200),
         batch_size=300,
         lr=8e-3,
         # The script's time-constant rates are 3x (adaptation) and 2x (membrane) lr in steps per step:
@@ -219,11 +219,11 @@ def shd_bptt(args: RecipeArgs) -> RecipeResult:
         )
     dt = 4e-3
     data = shd(args.data, dt=dt, duration=1.0, seed=args.seed)
-    hidden = args.hidden or 128
+    hidden = args.get("hidden", 128)
     layers = [yin_alif(hidden, dt, 20, 150, 5, 10), yin_alif(hidden, dt, 20, 150, 5, 10)]
     net = RecurrentNetwork(700, layers, Readout(20, tau=20 * dt, tau_sd=5 * dt, train_tau=True), dt=dt, seed=args.seed)
     cfg = BPTTConfig(
-        epochs=args.epochs or 20,
+        epochs=args.get("epochs", 20),
         batch_size=64,
         lr=1e-2,
         lr_tau=1e-2 * dt,

@@ -26,7 +26,7 @@ PAYEUR = "Payeur, Guerguiev, Zenke, Richards & Naud 2021, Nat. Neurosci. 24:1010
 @register("xor", "burst", PAYEUR, "spiking XOR, 5 x 500 two-compartment neurons, burst-dependent rule; target 4/4")
 def xor_burst(args: RecipeArgs) -> RecipeResult:
     cfg = XORConfig(
-        n=args.hidden or 500,
+        n=args.get("hidden", 500),
         examples=4 * (args.epochs if args.epochs is not None else 500),
         seed=args.seed,
         threads=args.threads,
@@ -67,9 +67,9 @@ def _burstprop(args: RecipeArgs, task: str, data, sizes: list[int], epochs: int)
 
 @register("mnist", "burstprop", PAYEUR, "rate-based BurstProp 784-200-10, symmetric feedback, 25 epochs; 97.4%")
 def mnist_burstprop(args: RecipeArgs) -> RecipeResult:
-    return _burstprop(args, "mnist", mnist(validation=5000), [784, args.hidden or 200, 10], 25)
+    return _burstprop(args, "mnist", mnist(validation=5000), [784, args.get("hidden", 200), 10], 25)
 
 
 @register("digits", "burstprop", PAYEUR, "rate-based BurstProp 64-100-10 on sklearn digits, 30 epochs")
 def digits_burstprop(args: RecipeArgs) -> RecipeResult:
-    return _burstprop(args, "digits", digits(seed=args.seed), [64, args.hidden or 100, 10], 30)
+    return _burstprop(args, "digits", digits(seed=args.seed), [64, args.get("hidden", 100), 10], 30)

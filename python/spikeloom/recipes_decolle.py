@@ -23,10 +23,10 @@ DECOLLE = "Kaiser, Mostafa & Neftci 2020, Front. Neurosci. 14:424 (DECOLLE: deep
 @register("seqdigits", "decolle", DECOLLE, "sklearn 8x8 digits row by row (8 channels x 32 steps), 3-layer DECOLLE")
 def seqdigits_decolle(args: RecipeArgs) -> RecipeResult:
     data = sequential_digits(seed=args.seed, steps_per_row=4, encoding="current")
-    hidden = args.hidden or 128
+    hidden = args.get("hidden", 128)
     net = DecolleNetwork(8, [hidden] * 3, 10, dt=data.dt, tau_syn=2e-3, tau_mem=3e-3, tau_ref=2e-3, seed=args.seed)
     cfg = DecolleConfig(
-        epochs=args.epochs or 60,
+        epochs=args.get("epochs", 60),
         batch_size=32,
         lr=2e-3,
         optimizer="adamax",

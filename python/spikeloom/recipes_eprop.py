@@ -49,9 +49,9 @@ def sines_network(seed: int, hidden: int = 100, n_inputs: int = 100) -> Recurren
 @register("sines", "eprop", EPROP, "sum-of-sines pattern generation, 100 Poisson -> 100 LIF -> 1, 1000 ms, e-prop")
 def sines_eprop(args: RecipeArgs) -> RecipeResult:
     data = sum_of_sines(seed=args.seed)
-    net = sines_network(args.seed, args.hidden or 100)
+    net = sines_network(args.seed, args.get("hidden", 100))
     cfg = EpropConfig(
-        epochs=args.epochs or 1000,
+        epochs=args.get("epochs", 1000),
         batch_size=1,
         lr=3e-3,
         loss="mse",
@@ -108,8 +108,8 @@ def evidence_network(seed: int, hidden: int = 100, n_inputs: int = 40, dt: float
 def _evidence_like(task: str, args: RecipeArgs, data: SequenceDataset, method: str) -> RecipeResult:
     assert data.loss_steps is not None
     start = int(data.loss_steps[0])
-    net = evidence_network(args.seed, args.hidden or 100, n_inputs=data.n_channels, dt=data.dt)
-    epochs = args.epochs or 62  # 62 passes over 2048 trials = 1984 iterations of batch 64
+    net = evidence_network(args.seed, args.get("hidden", 100), n_inputs=data.n_channels, dt=data.dt)
+    epochs = args.get("epochs", 62)  # 62 passes over 2048 trials = 1984 iterations of batch 64
     config: Any
     if method == "eprop":
         config = EpropConfig(

@@ -81,27 +81,27 @@ def run_force(
 
 @register("sine", "force", NICOLA, "5 Hz sine, FORCE-trained reservoir of 2000 LIF (or --neuron izhikevich/theta)")
 def sine_force(args: RecipeArgs) -> RecipeResult:
-    neuron = args.neuron or "lif"
+    neuron = args.get("neuron", "lif")
     if neuron not in _SINE_PRESETS:
         raise InvalidParameterError(f"neuron: expected one of {sorted(_SINE_PRESETS)}, got {neuron!r}")
-    net = _SINE_PRESETS[neuron](n=args.hidden or 2000, seed=args.seed)
-    learn = 0.2 * args.epochs if args.epochs else 5.0
+    net = _SINE_PRESETS[neuron](n=args.get("hidden", 2000), seed=args.seed)
+    learn = 0.2 * args.epochs if args.epochs is not None else 5.0
     return run_force("sine", args, net, targets.make_sine(5.0), settle=5.0, learn=learn, test=5.0, neuron=neuron)
 
 
 @register("vanderpol", "force", NICOLA, "van der Pol relaxation oscillator (mu 5, 2-D), 2000 theta neurons, FORCE")
 def vanderpol_force(args: RecipeArgs) -> RecipeResult:
     period = 0.58  # the limit cycle's period with mu 5, md 10, tc 20 (s), from the RK4 trajectory's zero crossings
-    learn = period * args.epochs if args.epochs else 5.0
+    learn = period * args.epochs if args.epochs is not None else 5.0
     total = 5.0 + learn + 5.0
-    net = theta_van_der_pol(n=args.hidden or 2000, seed=args.seed)
+    net = theta_van_der_pol(n=args.get("hidden", 2000), seed=args.seed)
     target = targets.make_van_der_pol(total + 0.1)
     return run_force("vanderpol", args, net, target, settle=5.0, learn=learn, test=5.0, neuron="theta")
 
 
 @register("odetojoy", "force", NICOLA, "first bar of Ode to Joy (5 notes), 5000 Izhikevich neurons, FORCE")
 def odetojoy_force(args: RecipeArgs) -> RecipeResult:
-    bars = args.epochs or 25
-    net = izhikevich_ode_to_joy(n=args.hidden or 5000, seed=args.seed)
+    bars = args.get("epochs", 25)
+    net = izhikevich_ode_to_joy(n=args.get("hidden", 5000), seed=args.seed)
     target = targets.make_ode_to_joy(4.0)
     return run_force("odetojoy", args, net, target, settle=1.0, learn=4.0 * bars, test=12.0, neuron="izhikevich")
