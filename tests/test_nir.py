@@ -77,6 +77,20 @@ def interpret(graph, x: np.ndarray, dt: float, how: str) -> tuple[dict[str, np.n
     return {k: np.array(v) for k, v in spikes.items()}, np.array(result)
 
 
+def matches_interpreter(net, graph, spiking: list[str], x: np.ndarray, how: str, rtol: float) -> int:
+    """Assert that spikeloom (float64) and :func:`interpret` give the same spikes for the graph's spiking
+    nodes ``spiking`` (in layer order) and the same readout to ``rtol``; returns the spikes compared."""
+    rec = net.run(x, precision="float64")
+    total = 0
+    for s in range(x.shape[0]):
+        spk, y = interpret(graph, x[s], DT, how)
+        for layer, name in enumerate(spiking):
+            assert np.array_equal(spk[name], rec.spikes[layer][s]), (name, s)
+            total += int(spk[name].sum())
+        np.testing.assert_allclose(y, rec.readout[s], rtol=rtol, atol=1e-12)
+    return total
+
+
 def make_net(seed: int = 1, scale: str = "one") -> sl.RecurrentNetwork:
     return sl.RecurrentNetwork(
         3,
@@ -98,16 +112,9 @@ def inputs(steps: int = 150, samples: int = 3, n: int = 3, seed: int = 0) -> np.
 def test_exported_graph_run_by_an_interpreter_of_the_nir_equations_matches_spikeloom(how: str) -> None:
     net = make_net(scale="one_minus_alpha")
     x = inputs()
-    rec = net.run(x, precision="float64")
     graph = nir_io.to_nir(net, how)
-    total = 0
-    for s in range(x.shape[0]):
-        spk, y = interpret(graph, x[s], DT, how)
-        assert np.array_equal(spk["layers.0"], rec.spikes[0][s])
-        assert np.array_equal(spk["layers.1"], rec.spikes[1][s])
-        np.testing.assert_allclose(y, rec.readout[s], rtol=1e-10, atol=1e-12)
-        total += int(spk["layers.0"].sum() + spk["layers.1"].sum())
-    assert total > 100  # the comparison covers many spikes, resets and recurrent deliveries
+    # The comparison covers many spikes, resets and recurrent deliveries.
+    assert matches_interpreter(net, graph, ["layers.0", "layers.1"], x, how, rtol=1e-10) > 100
 
 
 def test_a_graph_written_elsewhere_runs_as_its_equations_say() -> None:
@@ -160,15 +167,7 @@ def test_a_graph_written_elsewhere_runs_as_its_equations_say() -> None:
         net = nir_io.from_nir(graph, dt=DT, discretisation=how)
         assert [layer.size for layer in net.layers] == [n1, n2] and net.readout.size == n_out
         assert net.layers[0].recurrent and not net.layers[1].recurrent and net.layers[1].tau_syn is not None
-        rec = net.run(x, precision="float64")
-        n_spikes = 0
-        for s in range(x.shape[0]):
-            spk, y = interpret(graph, x[s], DT, how)
-            assert np.array_equal(spk["lif1"], rec.spikes[0][s])
-            assert np.array_equal(spk["cuba2"], rec.spikes[1][s])
-            np.testing.assert_allclose(y, rec.readout[s], rtol=1e-9, atol=1e-12)
-            n_spikes += int(spk["lif1"].sum() + spk["cuba2"].sum())
-        assert n_spikes > 50
+        assert matches_interpreter(net, graph, ["lif1", "cuba2"], x, how, rtol=1e-9) > 50
 
 
 def assert_same_run(a_net: sl.RecurrentNetwork, b_net: sl.RecurrentNetwork, x: np.ndarray) -> None:
