@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -220,7 +220,7 @@ class _Stage:
     w_in: np.ndarray  # [out, in], NIR orientation
     bias: np.ndarray
     w_rec: np.ndarray | None = None
-    bias_rec: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bias_rec: np.ndarray | None = None
 
 
 def _weights(name: str, node: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -363,7 +363,7 @@ def _layer_params(st: _Stage, dt: float, how: str, n_pre: int) -> tuple[dict[str
         else:
             scale, extra["threshold"] = scale / theta, 1.0
     # v_leak acts as a constant input: (gain) v_leak per step = scale * (v_leak / r).
-    bias = st.bias + (st.bias_rec if st.bias_rec.size else 0.0) + v_leak / r
+    bias = st.bias + v_leak / r + (0.0 if st.bias_rec is None else st.bias_rec)
     tensors["w_in"] = (st.w_in * scale[:, None]).T
     tensors["bias"] = bias * scale
     if st.w_rec is not None:
