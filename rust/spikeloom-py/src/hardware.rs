@@ -6,7 +6,9 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use spikeloom_core::hardware::{evaluate_chips, run_chip, Chip, HardwareSpec, Quantizer};
+use spikeloom_core::hardware::{
+    evaluate_chips, run_chip, Chip, HardwareSpec, ParamChip, Quantizer, TensorInfo,
+};
 use spikeloom_core::train::{ComsaLoss, LabelledTimes, Objective, TtfsLoss};
 use spikeloom_core::Error;
 
@@ -36,6 +38,56 @@ pub fn hardware_quantize<'py>(
     let values: Vec<f64> = w.iter().map(|&x| q.apply(x)).collect();
     let ste: Vec<f64> = w.iter().map(|&x| q.straight_through(x)).collect();
     Ok((values.into_pyarray(py), ste.into_pyarray(py)))
+}
+
+/// The parameters chip `seed` of `spec` runs for a flat parameter vector made of the named tensors
+/// `names` with shapes `shapes`, concatenated in that order (see `spikeloom_core::hardware::params`).
+#[pyfunction]
+#[pyo3(signature = (spec, names, shapes, values, seed))]
+pub fn hardware_params<'py>(
+    py: Python<'py>,
+    spec: &str,
+    names: Vec<String>,
+    shapes: Vec<Vec<usize>>,
+    values: PyReadonlyArray1<'py, f64>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    // Validated by `ParamChip::sample` (bits without a range are allowed here).
+    let spec: HardwareSpec = serde_json::from_str(spec).map_err(|e| {
+        to_pyerr(
+            py,
+            Error::param("hardware", "a valid hardware specification", e),
+        )
+    })?;
+    if names.len() != shapes.len() {
+        return Err(to_pyerr(
+            py,
+            Error::shape(
+                "shapes",
+                format!("one shape per name ({})", names.len()),
+                shapes.len(),
+            ),
+        ));
+    }
+    let mut at = 0;
+    let tensors: Vec<TensorInfo> = names
+        .into_iter()
+        .zip(shapes)
+        .map(|(n, s)| {
+            let len: usize = s.iter().product();
+            let r = at..at + len;
+            at += len;
+            (n, s, r)
+        })
+        .collect();
+    let params = values.as_slice()?.to_vec();
+    let out = enter_core(py, || {
+        let chip = ParamChip::sample(&spec, &tensors, params.len(), seed)?;
+        let mut out = Vec::new();
+        chip.effective(&params, &mut out, None)?;
+        Ok::<_, Error>(out)
+    })?;
+    Ok(out.into_pyarray(py))
 }
 
 fn matrix<'py>(py: Python<'py>, v: &[f64], rows: usize, cols: usize) -> Bound<'py, PyArray2<f64>> {

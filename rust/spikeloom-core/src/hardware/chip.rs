@@ -46,6 +46,23 @@ impl HardwareSpec {
     /// Check every field; names the offending one.
     pub fn validate(&self) -> Result<()> {
         self.quantizer()?;
+        self.validate_spreads()
+    }
+
+    /// [`HardwareSpec::validate`] for parameter-based networks, where `bits` without a range
+    /// quantises each weight tensor over its own largest magnitude (see [`super::ParamChip`]).
+    pub fn validate_for_params(&self) -> Result<()> {
+        Quantizer::new(
+            self.bits.filter(|_| self.weight_range.is_some()),
+            self.weight_range.unwrap_or(f64::INFINITY),
+        )?;
+        if let Some(b) = self.bits {
+            Quantizer::new(Some(b), 1.0)?;
+        }
+        self.validate_spreads()
+    }
+
+    fn validate_spreads(&self) -> Result<()> {
         for (name, v) in [
             ("weight_mismatch", self.weight_mismatch),
             ("threshold_mismatch", self.threshold_mismatch),

@@ -24,10 +24,12 @@
 
 pub mod chip;
 pub mod forward;
+pub mod params;
 pub mod quantize;
 
 pub use chip::{Chip, HardwareSpec};
 pub use forward::{chip_forward, evaluate_chips, run_chip, ChipEvaluation, ChipScratch};
+pub use params::{ParamChip, TensorInfo};
 pub use quantize::Quantizer;
 
 use serde::{Deserialize, Serialize};
@@ -54,4 +56,13 @@ pub struct HardwareTraining {
     /// Seed of the chip instance (in-the-loop: the chip trained on; aware: the validation chip and the
     /// root of the per-batch chip seeds).
     pub chip_seed: u64,
+}
+
+/// The seed of the chip instance that hardware-aware training draws for batch `batch` (from 0) of
+/// epoch `epoch` (from 0) of a run with seed `run_seed`.
+pub fn aware_chip_seed(chip_seed: u64, run_seed: u64, epoch: usize, batch: usize) -> u64 {
+    forward::mix(
+        chip_seed,
+        crate::train::ttfs::stream_seed(run_seed, epoch, batch),
+    )
 }

@@ -172,6 +172,39 @@ impl Sequences {
         }
     }
 
+    /// The sequences of `samples` (in that order), each event kept with probability `1 - p_loss`
+    /// (one uniform draw from `rng` per event, in order): the lost input spikes of a hardware trial.
+    pub fn subset_with_loss(
+        &self,
+        samples: &[usize],
+        p_loss: f64,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Sequences {
+        use rand::RngExt;
+        let mut out = Sequences {
+            n_samples: samples.len(),
+            n_steps: self.n_steps,
+            n_channels: self.n_channels,
+            ptr: Vec::with_capacity(samples.len() * self.n_steps + 1),
+            channel: Vec::new(),
+            value: Vec::new(),
+        };
+        out.ptr.push(0);
+        for &s in samples {
+            let base = s * self.n_steps;
+            for t in 0..self.n_steps {
+                for e in self.ptr[base + t]..self.ptr[base + t + 1] {
+                    if rng.random::<f64>() >= p_loss {
+                        out.channel.push(self.channel[e]);
+                        out.value.push(self.value[e]);
+                    }
+                }
+                out.ptr.push(out.channel.len());
+            }
+        }
+        out
+    }
+
     /// Total number of non-zero input entries.
     pub fn n_events(&self) -> usize {
         self.channel.len()

@@ -16,8 +16,13 @@ use super::network::RsnnNetwork;
 use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
+use crate::hardware::forward::mix;
+use crate::hardware::{aware_chip_seed, HardwareMode, HardwareTraining, ParamChip};
 use crate::parallel::{with_threads, CHUNK};
 use crate::train::adam::{Optimizer, OptimizerKind};
+use crate::train::ttfs::stream_seed;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -68,6 +73,23 @@ impl Targets {
             })
             .collect::<Result<Vec<_>>>()
             .map(Targets::Labels)
+    }
+
+    /// The targets of `samples`, in that order.
+    fn subset(&self, samples: &[usize], steps: usize) -> Targets {
+        match self {
+            Targets::Labels(l) => Targets::Labels(samples.iter().map(|&s| l[s]).collect()),
+            Targets::Series { data, n_out } => {
+                let w = steps * n_out;
+                Targets::Series {
+                    data: samples
+                        .iter()
+                        .flat_map(|&s| data[s * w..(s + 1) * w].iter().copied())
+                        .collect(),
+                    n_out: *n_out,
+                }
+            }
+        }
     }
 
     fn len(&self, steps: usize) -> usize {
@@ -163,6 +185,13 @@ pub struct BpttConfig {
     /// regression) at the end.
     #[serde(default)]
     pub restore_best: bool,
+    /// Train with a hardware model in the forward pass (see [`crate::hardware::params`]):
+    /// hardware-aware (a new chip instance every batch, the gradient through its effective
+    /// parameters and straight through the quantiser) or in the loop (one chip; the reverse pass of
+    /// the ideal model, with the shadow parameters, at the trajectory the chip ran). Validation runs
+    /// on chip `chip_seed`. None = ideal training.
+    #[serde(default)]
+    pub hardware: Option<HardwareTraining>,
 }
 
 impl BpttConfig {
@@ -178,6 +207,9 @@ impl BpttConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::param("batch_size", "at least 1", 0));
+        }
+        if let Some(h) = &self.hardware {
+            h.spec.validate_for_params()?;
         }
         let nonneg = |name: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {
@@ -516,6 +548,18 @@ fn one_sample<F: Real>(
     has_loss || reg.is_active()
 }
 
+/// The hardware model is a training mode of [`fit`]; a single gradient has no chip to run on.
+fn no_hardware(cfg: &BpttConfig) -> Result<()> {
+    match cfg.hardware {
+        None => Ok(()),
+        Some(_) => Err(Error::param(
+            "hardware",
+            "None for a single gradient (hardware-aware and in-the-loop training are modes of fit)",
+            "a hardware model",
+        )),
+    }
+}
+
 /// Loss and gradient (with respect to the parameters, time constants in seconds) of the mean loss
 /// over `samples` of `data`. Parallel over fixed chunks, reduced in chunk order.
 pub fn gradient<F: Real>(
@@ -524,7 +568,16 @@ pub fn gradient<F: Real>(
     samples: &[usize],
     cfg: &BpttConfig,
 ) -> Result<(Vec<f64>, BatchStats)> {
-    gradient_span::<F>(net, data, samples, cfg, None, &mut GradScratch::default())
+    no_hardware(cfg)?;
+    gradient_span::<F>(
+        net,
+        None,
+        data,
+        samples,
+        cfg,
+        None,
+        &mut GradScratch::default(),
+    )
 }
 
 /// [`gradient`] over the window `t0 .. t0 + len` of each sample, starting from and updating the
@@ -538,8 +591,10 @@ pub fn gradient_window<F: Real>(
     len: usize,
     states: &mut [SampleState<F>],
 ) -> Result<(Vec<f64>, BatchStats)> {
+    no_hardware(cfg)?;
     gradient_span::<F>(
         net,
+        None,
         data,
         samples,
         cfg,
@@ -567,8 +622,13 @@ impl<F: Real> Default for GradScratch<F> {
     }
 }
 
+/// With `backward`, the reverse pass uses that network's parameters at the trajectory `net` ran
+/// (hardware-in-the-loop: `net` is the chip, `backward` the ideal model); the gradient is then with
+/// respect to `backward`'s parameters.
+#[allow(clippy::too_many_arguments)]
 fn gradient_span<F: Real>(
     net: &RsnnNetwork,
+    backward: Option<&RsnnNetwork>,
     data: Data<'_>,
     samples: &[usize],
     cfg: &BpttConfig,
@@ -576,6 +636,8 @@ fn gradient_span<F: Real>(
     scratch: &mut GradScratch<F>,
 ) -> Result<(Vec<f64>, BatchStats)> {
     let m = Model::<F>::new(net, &cfg.surrogate);
+    let m_back = backward.map(|b| Model::<F>::new(b, &cfg.surrogate));
+    let mb = m_back.as_ref().unwrap_or(&m);
     let scale = 1.0 / samples.len().max(1) as f64;
     let len = net.layout.len;
     let (span_t0, span_len, states) = match window {
@@ -646,7 +708,7 @@ fn gradient_span<F: Real>(
                 s: &mut w.back,
             })
             .collect();
-        backward_chunk(&m, &mut items, cfg.detach_reset, cfg.detach_recurrent, g);
+        backward_chunk(mb, &mut items, cfg.detach_reset, cfg.detach_recurrent, g);
     };
     // The batch's chunks of GRAD_CHUNK samples form at most GRAD_GROUPS groups of consecutive
     // chunks; each group runs its chunks in order into one gradient, in parallel with the others.
@@ -710,7 +772,7 @@ fn gradient_span<F: Real>(
     for st in &stats {
         total.add(st);
     }
-    decay_to_tau(net, &mut grad);
+    decay_to_tau(backward.unwrap_or(net), &mut grad);
     Ok((grad, total))
 }
 
@@ -860,6 +922,14 @@ fn fit_impl<F: Real>(
         tau_mask,
         scratch: GradScratch::default(),
         run,
+        chip: cfg
+            .hardware
+            .as_ref()
+            .map(|h| ParamChip::sample(&h.spec, &net.layout.tensors(), net.layout.len, h.chip_seed))
+            .transpose()?,
+        on_chip: None,
+        chain: Vec::new(),
+        batch_no: (usize::MAX, 0),
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
@@ -879,6 +949,15 @@ struct BpttEpoch<'a, F: Real> {
     scratch: GradScratch<F>,
     /// Where to write the run's state after every epoch.
     run: Continuation<'a>,
+    /// The hardware model's chip `chip_seed` (in the loop: the chip trained on; both modes: the
+    /// validation chip).
+    chip: Option<ParamChip>,
+    /// The network a batch runs on the chip (its parameters rewritten for every window), and the
+    /// straight-through chain of hardware-aware training.
+    on_chip: Option<RsnnNetwork>,
+    chain: Vec<f64>,
+    /// (epoch from 1, batches started in it): the seeds of the per-batch chips and trial noise.
+    batch_no: (usize, usize),
 }
 
 impl<F: Real> Resume<RsnnNetwork> for BpttEpoch<'_, F> {
@@ -930,15 +1009,65 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
                 .collect(),
             _ => vec![(0, steps)],
         };
+        let b = if self.batch_no.0 == epoch {
+            self.batch_no.1
+        } else {
+            0
+        };
+        self.batch_no = (epoch, b + 1);
+        // The hardware model: this batch's chip (in the loop: the run's chip; hardware-aware: a new
+        // instance) and its trial noise (lost input spikes, drawn for this batch's inputs).
+        let hw = cfg.hardware.as_ref();
+        let aware = matches!(hw, Some(h) if h.mode == HardwareMode::Aware);
+        let fresh;
+        let chip = match (hw, &self.chip) {
+            (Some(h), Some(fixed)) if aware => {
+                let seed = aware_chip_seed(h.chip_seed, cfg.seed, epoch - 1, b);
+                fresh = ParamChip::sample(&h.spec, &net.layout.tensors(), net.layout.len, seed)?;
+                Some(&fresh)
+            }
+            (Some(_), fixed) => fixed.as_ref(),
+            _ => None,
+        };
+        let noisy;
+        let (data, idx): (Data<'_>, Vec<usize>) = match hw {
+            Some(h) if h.spec.spike_loss > 0.0 => {
+                let seed = stream_seed(mix(cfg.seed, 0x4857), epoch - 1, b);
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                noisy = (
+                    train.x.subset_with_loss(batch, h.spec.spike_loss, &mut rng),
+                    train.y.subset(batch, steps),
+                );
+                (
+                    Data {
+                        x: &noisy.0,
+                        y: &noisy.1,
+                    },
+                    (0..batch.len()).collect(),
+                )
+            }
+            _ => (train, batch.to_vec()),
+        };
         let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
         for &(t0, len) in &windows {
             let scratch = &mut self.scratch;
-            let (mut g, st) = if windows.len() == 1 {
-                gradient_span::<F>(net, train, batch, cfg, None, scratch)?
-            } else {
-                let window = Some((t0, len, &mut states[..]));
-                gradient_span::<F>(net, train, batch, cfg, window, scratch)?
+            let window = (windows.len() > 1).then_some((t0, len, &mut states[..]));
+            let (mut g, st) = match chip {
+                None => gradient_span::<F>(net, None, data, &idx, cfg, window, scratch)?,
+                Some(chip) => {
+                    let on_chip = self.on_chip.get_or_insert_with(|| net.clone());
+                    let chain = aware.then_some(&mut self.chain);
+                    chip.effective(&net.params, &mut on_chip.params, chain)?;
+                    // In the loop, the reverse pass is the ideal model's (shadow parameters) at the
+                    // chip's trajectory; hardware-aware, it is the chip's, chained to the shadow
+                    // parameters below.
+                    let back = (!aware).then_some(&*net);
+                    gradient_span::<F>(on_chip, back, data, &idx, cfg, window, scratch)?
+                }
             };
+            if aware {
+                g.iter_mut().zip(&self.chain).for_each(|(g, c)| *g *= c);
+            }
             if let Some(i) = g.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
                     arg: "gradient".into(),
@@ -968,6 +1097,9 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
             }
             net.mask_diagonals();
             net.clamp_taus();
+            if let Some(c) = &self.chip {
+                c.clamp_weights(&mut net.params);
+            }
             total.add(&st);
         }
         Ok(())
@@ -997,7 +1129,16 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
+            let on_chip = match &self.chip {
+                Some(chip) => {
+                    let mut n = net.clone();
+                    chip.effective(&net.params, &mut n.params, None)?;
+                    Some(n)
+                }
+                None => None,
+            };
+            let eval_net = on_chip.as_ref().unwrap_or(&*net);
+            let st = evaluate::<F>(eval_net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
             let (vl, va, sc) = st.validation(classification);
             (metrics.val_loss, metrics.val_accuracy, score) = (Some(vl), va, Some(sc));
         }

@@ -981,7 +981,7 @@ pub fn comsa_gradients(
 }
 
 /// A seed for the noise of one (epoch, batch), derived from the run's seed (SplitMix64 mixing).
-fn stream_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+pub(crate) fn stream_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
     let mut z = seed
         .wrapping_add((epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
         .wrapping_add((batch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -1013,7 +1013,7 @@ fn batch_chip(
             let chip = Chip::sample(
                 &h.spec,
                 net,
-                mix(h.chip_seed, stream_seed(seed, epoch, batch)),
+                crate::hardware::aware_chip_seed(h.chip_seed, seed, epoch, batch),
             )?;
             chip.chain(net, chain);
             Ok(Some(chip.network(net)?))

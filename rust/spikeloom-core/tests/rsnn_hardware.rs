@@ -1,0 +1,224 @@
+//! Hardware-aware and hardware-in-the-loop BPTT training of recurrent networks: an ideal chip
+//! changes nothing (bit for bit), hardware-aware steps are the chip's gradient chained to the shadow
+//! parameters, in-the-loop validation runs on the training chip, shadow weights stay in range.
+
+use spikeloom_core::hardware::{aware_chip_seed, HardwareSpec, ParamChip};
+use spikeloom_core::rsnn::train::{evaluate, fit, gradient, Data};
+use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Targets};
+use std::ops::ControlFlow;
+
+fn net() -> RsnnNetwork {
+    let spec: NetworkSpec = serde_json::from_str(
+        r#"{"n_inputs": 5, "dt": 0.001,
+            "layers": [{"size": 7, "tau_mem": 0.01, "train_tau_mem": true, "gain": 3.0}],
+            "readout": {"size": 3, "tau": 0.02}}"#,
+    )
+    .unwrap();
+    RsnnNetwork::new(spec, 4).unwrap()
+}
+
+fn data(n: usize, steps: usize) -> (Sequences, Targets) {
+    let x: Vec<f64> = (0..n * steps * 5)
+        .map(|i| f64::from((i * 7919 + 13) % 10 < 3))
+        .collect();
+    (
+        Sequences::from_dense("x", &x, n, steps, 5).unwrap(),
+        Targets::Labels((0..n).map(|s| s % 3).collect()),
+    )
+}
+
+/// The base configuration with the fields of `extra` (", key: value, ..." JSON) replacing its own.
+fn config(extra: &str) -> BpttConfig {
+    let mut base: serde_json::Value = serde_json::from_str(
+        r#"{"epochs": 2, "batch_size": 4, "lr": 0.01, "lr_tau": 0.001, "seed": 3, "threads": 2,
+            "loss": {"kind": "ce_sum_softmax"}}"#,
+    )
+    .unwrap();
+    let more: serde_json::Value =
+        serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap();
+    for (k, v) in more.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    serde_json::from_value(base).unwrap()
+}
+
+fn train(net: &mut RsnnNetwork, cfg: &BpttConfig, d: Data<'_>) -> Vec<Option<f64>> {
+    let h = fit(
+        net,
+        d,
+        Some(d),
+        cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    h.iter().map(|m| m.val_accuracy).collect()
+}
+
+#[test]
+fn an_ideal_chip_trains_exactly_as_ideal_training() {
+    let (x, y) = data(10, 15);
+    let d = Data { x: &x, y: &y };
+    let mut ideal = net();
+    let h0 = train(&mut ideal, &config(""), d);
+    for mode in ["aware", "in-the-loop"] {
+        let mut n = net();
+        let cfg = config(&format!(
+            r#", "hardware": {{"spec": {{}}, "mode": "{mode}", "chip_seed": 5}}"#
+        ));
+        let h = train(&mut n, &cfg, d);
+        assert_eq!(n.params, ideal.params, "{mode}");
+        assert_eq!(h, h0, "{mode}");
+    }
+}
+
+#[test]
+fn hardware_aware_steps_are_the_chips_gradient_chained_to_the_shadow_parameters() {
+    let (x, y) = data(6, 12);
+    let d = Data { x: &x, y: &y };
+    let spec = HardwareSpec {
+        bits: Some(4),
+        weight_range: Some(1.5),
+        weight_mismatch: 0.1,
+        threshold_mismatch: 0.1,
+        tau_mismatch: 0.1,
+        ..Default::default()
+    };
+    let cfg = config(&format!(
+        r#", "optimizer": "sgd", "precision": "f64", "epochs": 1, "batch_size": 6,
+            "hardware": {{"spec": {}, "mode": "aware", "chip_seed": 11}}"#,
+        serde_json::to_string(&spec).unwrap()
+    ));
+    let mut n = net();
+    let p0 = n.params.clone();
+    // One batch: SGD moves every parameter by -lr * gradient.
+    fit(
+        &mut n,
+        d,
+        None,
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    // The same batch's chip, drawn independently of the trainer.
+    let net0 = net();
+    let chip = ParamChip::sample(
+        &spec,
+        &net0.layout.tensors(),
+        net0.layout.len,
+        aware_chip_seed(11, 3, 0, 0),
+    )
+    .unwrap();
+    let mut on_chip = net0.clone();
+    let mut chain = Vec::new();
+    chip.effective(&net0.params, &mut on_chip.params, Some(&mut chain))
+        .unwrap();
+    assert!(chain.iter().any(|&c| c == 0.0), "some weights are clipped");
+    let plain: BpttConfig = config(r#", "precision": "f64""#);
+    let idx: Vec<usize> = (0..6).collect();
+    let (g, _) = gradient::<f64>(&on_chip, d, &idx, &plain).unwrap();
+    let nw = net0.layout.n_weights;
+    let weights: Vec<_> = net0
+        .layout
+        .tensors()
+        .into_iter()
+        .filter(|(name, _, _)| name.rsplit('.').next().unwrap().starts_with('w'))
+        .map(|(_, _, r)| r)
+        .collect();
+    let mut checked = 0;
+    for i in 0..n.params.len() {
+        let lr = if i < nw { 0.01 } else { 0.001 };
+        let mut want = p0[i] - lr * g[i] * chain[i];
+        // Shadow weights are clipped into the range after the step; the recurrent diagonal is masked.
+        if weights.iter().any(|r| r.contains(&i)) {
+            want = want.clamp(-1.5, 1.5);
+        }
+        // The readout's time constants are not trained.
+        if net0.layout.readout.as_ref().unwrap().tau.contains(&i) {
+            want = p0[i];
+        }
+        let rec = &net0.layout.layers[0].w_rec;
+        if rec.contains(&i) && (i - rec.start) % 8 == 0 {
+            want = 0.0;
+        }
+        let tol = 1e-12 * (1.0 + want.abs());
+        assert!(
+            (n.params[i] - want).abs() <= tol,
+            "parameter {i}: {} vs {want}",
+            n.params[i]
+        );
+        checked += usize::from(g[i] != 0.0);
+    }
+    assert!(checked > nw / 2);
+}
+
+#[test]
+fn in_the_loop_validation_runs_on_the_training_chip_and_weights_stay_in_range() {
+    let (x, y) = data(12, 15);
+    let d = Data { x: &x, y: &y };
+    let spec = HardwareSpec {
+        bits: Some(3),
+        weight_range: Some(0.6),
+        weight_mismatch: 0.2,
+        threshold_mismatch: 0.2,
+        ..Default::default()
+    };
+    let cfg = config(&format!(
+        r#", "epochs": 3, "lr": 0.05, "hardware": {{"spec": {}, "mode": "in-the-loop", "chip_seed": 2}}"#,
+        serde_json::to_string(&spec).unwrap()
+    ));
+    let mut n = net();
+    let h = fit(
+        &mut n,
+        d,
+        Some(d),
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    // Every weight tensor inside [-0.6, 0.6] (biases and time constants are not weights).
+    for (name, _, r) in n.layout.tensors() {
+        if name.rsplit('.').next().unwrap().starts_with('w') {
+            assert!(n.params[r].iter().all(|w| w.abs() <= 0.6), "{name}");
+        }
+    }
+    // The last epoch's validation accuracy is the trained network's on chip 2.
+    let chip = ParamChip::sample(&spec, &n.layout.tensors(), n.layout.len, 2).unwrap();
+    let mut on_chip = n.clone();
+    chip.effective(&n.params, &mut on_chip.params, None)
+        .unwrap();
+    let st = evaluate::<f32>(&on_chip, d, &cfg.loss, &cfg.surrogate, 1).unwrap();
+    let acc = st.correct as f64 / st.samples as f64;
+    assert_eq!(h.last().unwrap().val_accuracy, Some(acc));
+    let st_ideal = evaluate::<f32>(&n, d, &cfg.loss, &cfg.surrogate, 1).unwrap();
+    assert_ne!(
+        st_ideal.loss, st.loss,
+        "the chip differs from the ideal model"
+    );
+}
+
+#[test]
+fn lost_input_spikes_are_reproducible_and_change_training() {
+    let (x, y) = data(8, 15);
+    let d = Data { x: &x, y: &y };
+    let run = |loss: f64| {
+        let cfg = config(&format!(
+            r#", "hardware": {{"spec": {{"spike_loss": {loss}}}, "mode": "in-the-loop", "chip_seed": 0}}"#
+        ));
+        let mut n = net();
+        train(&mut n, &cfg, d);
+        n.params
+    };
+    assert_eq!(run(0.3), run(0.3));
+    assert_ne!(run(0.3), run(0.0));
+}
+
+#[test]
+fn a_single_gradient_refuses_a_hardware_model() {
+    let (x, y) = data(2, 5);
+    let cfg = config(r#", "hardware": {"spec": {}, "mode": "aware", "chip_seed": 0}"#);
+    let e = gradient::<f32>(&net(), Data { x: &x, y: &y }, &[0, 1], &cfg).unwrap_err();
+    assert!(e.to_string().contains("hardware"), "{e}");
+}
