@@ -264,8 +264,124 @@ def test_recurrent_networks_deploy_through_their_parameters():
     assert df.height == 2
     for name, p in net.parameters().items():  # restored afterwards
         np.testing.assert_array_equal(p, before[name])
-    with pytest.raises(UnsupportedError, match="per-batch forward pass on a chip"):
-        fit_hardware(net, (x, y), hardware="brainscales2", mode="aware")
+    decolle = sl.DecolleNetwork(3, [8], 2)
+    with pytest.raises(UnsupportedError, match="only mode='ideal'"):
+        fit_hardware(decolle, (x, y), hardware="brainscales2", mode="aware")
+
+
+# --- recurrent networks: hardware-aware and in-the-loop BPTT ----------------------------------------
+def _rnn(layer: sl.SpikingLayer, seed: int = 3) -> sl.RecurrentNetwork:
+    return sl.RecurrentNetwork(5, [layer], sl.Readout(3, tau=15e-3), seed=seed)
+
+
+RNN_LAYERS = {
+    "lif": sl.SpikingLayer.lif(6, tau_mem=10e-3, gain=3.0, rec_gain=2.0, train_tau_mem=True),
+    "cuba": sl.SpikingLayer.cuba(6, tau_mem=10e-3, tau_syn=5e-3, gain=1.5, rec_gain=1.0, train_tau_syn=True),
+    "alif_bellec": sl.SpikingLayer.alif_bellec(6, tau_mem=20e-3, tau_adapt=50e-3, beta=0.3, gain=3.0, rec_gain=2.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RNN_LAYERS))
+def test_in_the_loop_step_is_the_ideal_reverse_pass_at_the_chips_trajectory(name, rng):
+    """One SGD step of in-the-loop BPTT against the numpy reference: forward pass with the chip's
+    parameters (from ``Hardware.chip_parameters``), reverse pass with the shadow parameters."""
+    import rsnn_reference as ref
+
+    net = _rnn(RNN_LAYERS[name])
+    x = rng.random((6, 30, 5)) < 0.3
+    y = np.arange(6) % 3
+    slope, lr, lr_tau = 5.0, 1e-3, 1e-6
+    hw = Hardware(bits=5, weight_range=8.0, weight_mismatch=0.1, threshold_mismatch=0.15, tau_mismatch=0.1)
+    p0 = net.parameters()
+    spec = json.loads(net._net.spec_json())
+    chip = hw.chip_parameters(p0, seed=7)
+    fw = ref.forward(spec, chip, x)
+    _, dy = ref.ce_loss_grad(fw.y, y, "ce_max")
+    want = ref.backward(spec, p0, x, fw, dy, slope)
+    # The ideal model's own step differs: the test can tell the two apart.
+    fw0 = ref.forward(spec, p0, x)
+    ideal = ref.backward(spec, p0, x, fw0, ref.ce_loss_grad(fw0.y, y, "ce_max")[1], slope)
+    assert np.abs(ideal["layers.0.w_in"] - want["layers.0.w_in"]).max() > 1e-3 * np.abs(want["layers.0.w_in"]).max()
+    cfg = sl.BPTTConfig(
+        epochs=1,
+        batch_size=6,
+        lr=lr,
+        lr_tau=lr_tau,
+        optimizer="sgd",
+        loss="ce_max",
+        surrogate=sl.surrogates.FastSigmoid(slope=slope),
+        precision="float64",
+    )
+    fit_hardware(net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=7, config=cfg, progress=False, threads=1)
+    p1 = net.parameters()
+    trained_taus = {f"layers.0.{t}" for t in ("tau_mem", "tau_syn", "tau_adapt") if getattr(RNN_LAYERS[name], f"train_{t}")}
+    for k, g in want.items():
+        leaf = k.rsplit(".", 1)[-1]
+        if leaf.startswith("tau") and k not in trained_taus:
+            np.testing.assert_array_equal(p1[k], p0[k], err_msg=k)
+            continue
+        if leaf == "w_rec":
+            g = g * (1.0 - np.eye(g.shape[0]))
+        step = lr_tau if leaf.startswith("tau") else lr
+        got = (p0[k] - p1[k]) / step
+        np.testing.assert_allclose(got, g, rtol=1e-6, atol=1e-7 * max(np.abs(g).max(), 1e-9), err_msg=k)
+
+
+def test_in_the_loop_validation_is_the_deployed_chips_accuracy(rng):
+    net = _rnn(RNN_LAYERS["lif"], seed=5)
+    x = rng.random((24, 25, 5)) < 0.3
+    y = np.arange(24) % 3
+    hw = Hardware(bits=3, weight_range=1.0, weight_mismatch=0.2, threshold_mismatch=0.2, tau_mismatch=0.2)
+    cfg = sl.BPTTConfig(epochs=3, batch_size=8, lr=0.02, loss="ce_max")
+    res = fit_hardware(net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=4, validation=(x, y), config=cfg, progress=False)
+    for k, p in net.parameters().items():
+        if k.rsplit(".", 1)[-1].startswith("w"):
+            assert np.abs(p).max() <= 1.0, k  # shadow weights kept inside the range
+    on_chip = monte_carlo(net, (x, y), hw, chip_seeds=[4])["accuracy"][0]
+    assert res.history["val_accuracy"][-1] == pytest.approx(on_chip, abs=1e-12)
+    ideal = net.evaluate(x, y)["accuracy"]
+    others = monte_carlo(net, (x, y), hw, chips=4, seed=100)["accuracy"].to_numpy()
+    assert on_chip != ideal or not np.all(others == on_chip)  # the chip is not the ideal model
+
+
+def test_hardware_aware_recurrent_training_is_reproducible_and_differs_from_in_the_loop(rng):
+    x = rng.random((16, 20, 5)) < 0.3
+    y = np.arange(16) % 3
+    hw = Hardware(bits=4, weight_range=2.0, weight_mismatch=0.1, threshold_mismatch=0.1, spike_loss=0.1)
+    cfg = sl.BPTTConfig(epochs=2, batch_size=4, lr=0.01, loss="ce_max")
+
+    def run(mode, threads):
+        net = _rnn(RNN_LAYERS["cuba"], seed=2)
+        fit_hardware(net, (x, y), hardware=hw, mode=mode, chip_seed=1, config=cfg, progress=False, threads=threads)
+        return net.parameters()
+
+    a, b, c = run("aware", 1), run("aware", 2), run("in-the-loop", 2)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # any thread count
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+    with pytest.raises(InvalidParameterError, match="BPTTConfig"):
+        fit_hardware(_rnn(RNN_LAYERS["lif"]), (x, y), hardware=hw, mode="aware", config=sl.EpropConfig(), progress=False)
+
+
+def test_deployment_draws_one_chip_for_every_network_kind():
+    """The same seed gives the same gains whatever the dict order; S4NN weights deploy as
+    ``(n_in, n_out)`` tensors, so each output neuron's threshold divides its whole row."""
+    hw = Hardware(threshold_mismatch=0.2)
+    t = {"layers.0.w": np.ones((4, 3)), "layers.0.bias": np.ones(3), "readout.w": np.ones((3, 2))}
+    a = hw.chip_parameters(t, seed=3)
+    b = hw.chip_parameters(dict(reversed(list(t.items()))), seed=3)
+    for k in t:
+        np.testing.assert_array_equal(a[k], b[k])
+    g = a["layers.0.bias"]
+    np.testing.assert_allclose(a["layers.0.w"], np.tile(g, (4, 1)))
+    np.testing.assert_array_equal(a["readout.w"], t["readout.w"])
+    net = sl.S4NNNetwork([4, 3], seed=0)
+    w = net.weights[0].copy()
+    hw.deploy(net, seed=3)
+    ratio = net.weights[0] / w
+    np.testing.assert_allclose(ratio, np.tile(ratio[:, :1], (1, ratio.shape[1])), rtol=1e-12)  # one gain per row
+    with pytest.raises(InvalidParameterError, match="weight_mismatch"):
+        Hardware(weight_mismatch=-1.0)
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -307,6 +423,17 @@ def test_cli_train_with_hardware_reports_chip_accuracy():
     m = json.loads(out.getvalue().strip().splitlines()[-1])
     assert m["hardware"] == "brainscales2" and m["hardware_mode"] == "in-the-loop" and m["chips"] == 3
     assert 0.0 <= m["chip_accuracy_mean"] <= 1.0 and m["chip_accuracy_std"] >= 0.0
+
+
+def test_cli_trains_a_bptt_recipe_in_the_loop():
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["train", "seqdigits", "--method", "bptt", "--epochs", "1", "--hidden", "8", "--hardware", "brainscales2"]
+    argv += ["--hardware-mode", "in-the-loop", "--chips", "2", "--json", "--no-progress", "--threads", "1"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    assert code == 0, err.getvalue()
+    m = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert m["hardware_mode"] == "in-the-loop" and 0.0 <= m["chip_accuracy_mean"] <= 1.0
 
 
 def test_cli_refuses_hardware_for_recipes_without_it(capsys):

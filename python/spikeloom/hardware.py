@@ -25,6 +25,14 @@ parameters and straight through the quantiser to the shadow weights, which are k
 weight range) and ``"in-the-loop"`` (every
 batch runs on one fixed chip; the gradient is the ideal model's evaluated at the spike times the chip
 produced, as Göltz et al. did on BrainScaleS-2).
+
+Clock-driven networks (:class:`~spikeloom.recurrent.RecurrentNetwork`, DECOLLE, S4NN) meet the chip
+through their parameters (:meth:`Hardware.deploy`, one implementation in the Rust core): weights
+quantised and mismatched, per-neuron thresholds as incoming weights and bias divided by the gain,
+per-element time-constant gains; their trial noise is lost input spikes (jitter does not apply to
+step-based inputs). Recurrent networks train in both hardware modes with BPTT: hardware-aware with a
+new chip every batch, in the loop with the reverse pass of the ideal model (shadow parameters) at the
+trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2.
 """
 
 from __future__ import annotations
@@ -42,9 +50,11 @@ import polars as pl
 from . import _core
 from . import _validation as v
 from .alpha import AlphaConfig, AlphaNetwork
+from .bptt import BPTTConfig
 from .datasets.base import Split
 from .errors import InvalidParameterError, UnknownNameError, UnsupportedError
 from .network import TTFSNetwork
+from .recurrent import RecurrentNetwork
 from .training import FitResult, TTFSConfig, fit
 
 HardwareMode = Literal["ideal", "aware", "in-the-loop"]
@@ -188,65 +198,47 @@ class Hardware:
         """Write chip instance ``seed``'s frozen transform into a (non-TTFS) network's parameters, in place.
 
         For :class:`~spikeloom.recurrent.RecurrentNetwork`, :class:`~spikeloom.decolle.DecolleNetwork`
-        (through their named parameter tensors) and :class:`~spikeloom.s4nn.S4NNNetwork` (through its
-        weights): weight tensors are quantised and get synapse gains; time-constant tensors
-        (``tau*``) get per-neuron gains; threshold mismatch divides each neuron's incoming weights and
-        bias by its gain (exact for LIF/IF neurons with rest 0; for adaptive thresholds the adaptation
-        is scaled along). TTFS networks run the model inside the engine instead (:func:`monte_carlo`).
+        (through their named parameter tensors) and :class:`~spikeloom.s4nn.S4NNNetwork` (its weights,
+        as tensors ``layers.K.w`` of shape ``(n_in, n_out)``): weight tensors (names ending in ``w*``)
+        are quantised and get synapse gains; time-constant tensors (``tau*``) get per-element gains;
+        threshold mismatch divides each spiking neuron's incoming weights and bias by its gain (exact
+        for LIF/IF neurons with rest 0; for adaptive thresholds the adaptation is scaled along).
+        This is the chip hardware-aware and in-the-loop training of a recurrent network use: the
+        network trained in the loop on chip ``s`` is measured on ``deploy(net, s)``. TTFS networks run
+        the model inside the engine instead (:func:`monte_carlo`).
         """
-        rng = np.random.Generator(np.random.PCG64(v.seed("seed", seed)))
+        seed = v.seed("seed", seed)
         if hasattr(net, "parameters") and hasattr(net, "set_parameters"):
-            params = net.parameters()
-            net.set_parameters(**self._transform_tensors(params, rng))
+            net.set_parameters(**self.chip_parameters(net.parameters(), seed))
             return
         from .s4nn import S4NNNetwork
 
         if isinstance(net, S4NNNetwork):
-            for layer, w in enumerate(net.weights):
-                net.set_weights(layer, self._transform_matrix(w, rng))
+            named = {f"layers.{k}.w": np.asarray(w).T for k, w in enumerate(net.weights)}
+            on_chip = self.chip_parameters(named, seed)
+            for k in range(len(net.weights)):
+                net.set_weights(k, on_chip[f"layers.{k}.w"].T)
             return
         raise UnsupportedError(
             f"net: hardware deployment needs a network with parameters()/set_parameters() or an S4NNNetwork, "
             f"got {type(net).__name__}"
         )
 
-    def _gains(self, rng: np.random.Generator, shape: tuple[int, ...], sd: float) -> np.ndarray:
-        z = rng.standard_normal(shape)
-        return np.maximum(1.0 + sd * z, 0.05) if sd > 0 else np.ones(shape)
-
-    def _quantize_tensor(self, w: np.ndarray) -> np.ndarray:
-        r = self.weight_range
-        if r is None and self.bits is not None:
-            r = float(np.abs(w).max()) or 1.0
-        return self.quantize(w, r)[0] if (r is not None) else w.copy()
-
-    def _transform_matrix(self, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """S4NN layout ``(n_out, n_in)``: quantise, synapse gains, threshold gain per row."""
-        q = self._quantize_tensor(w) * self._gains(rng, w.shape, self.weight_mismatch)
-        return q / self._gains(rng, (w.shape[0], 1), self.threshold_mismatch)
-
-    def _transform_tensors(self, params: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        thr: dict[str, np.ndarray] = {}
-        for name in sorted(params):
-            p = params[name]
-            leaf = name.rsplit(".", 1)[-1]
-            if leaf.startswith("w"):
-                out[name] = self._quantize_tensor(p) * self._gains(rng, p.shape, self.weight_mismatch)
-            elif leaf.startswith("tau"):
-                out[name] = p * self._gains(rng, p.shape, self.tau_mismatch)
-            else:
-                out[name] = p.copy()
-        # Threshold gains per spiking layer (readouts are leaky integrators without a threshold).
-        for name in sorted(out):
-            prefix, leaf = name.rsplit(".", 1) if "." in name else ("", name)
-            if not prefix.startswith("layers") or leaf not in ("w_in", "w_rec", "bias"):
-                continue
-            n = out[name].shape[-1]
-            if prefix not in thr:
-                thr[prefix] = self._gains(rng, (n,), self.threshold_mismatch)
-            out[name] = out[name] / thr[prefix]
-        return out
+    def chip_parameters(self, tensors: dict[str, Any], seed: int = 0) -> dict[str, np.ndarray]:
+        """The named parameter tensors chip ``seed`` runs for ``tensors`` (see :meth:`deploy` for the
+        rules by name; the Rust core's ``hardware::params``). Gains are drawn in name order, so the
+        result does not depend on the dict's order."""
+        names = sorted(tensors)
+        arrays = [np.asarray(tensors[n], dtype=np.float64) for n in names]
+        flat = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0)
+        shapes = [list(a.shape) for a in arrays]
+        out = _core.hardware_params(self.spec_json(), names, shapes, flat, v.seed("seed", seed))
+        result: dict[str, np.ndarray] = {}
+        at = 0
+        for n, a in zip(names, arrays, strict=True):
+            result[n] = out[at : at + a.size].reshape(a.shape)
+            at += a.size
+        return result
 
 
 def _need_ttfs(net: Any, what: str) -> None:
@@ -272,6 +264,16 @@ class _HardwareTTFSConfig(TTFSConfig):
 
     def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
         d = json.loads(super().to_core_json(net, seed, threads))
+        d["hardware"] = json.loads(self.hardware_json)
+        return json.dumps(d, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class _HardwareBPTTConfig(BPTTConfig):
+    hardware_json: str = ""
+
+    def to_core_json(self, seed: int, threads: int) -> str:
+        d = json.loads(super().to_core_json(seed, threads))
         d["hardware"] = json.loads(self.hardware_json)
         return json.dumps(d, allow_nan=False)
 
@@ -303,9 +305,10 @@ def fit_hardware(
     """Train ``net`` in place with the hardware model (see the module docs for the modes).
 
     Args:
-        net: the network. ``"aware"`` and ``"in-the-loop"`` need the exact first-spike engine
-            (:class:`TTFSNetwork` with :class:`TTFSConfig`, :class:`AlphaNetwork` with
-            :class:`AlphaConfig`); ``"ideal"`` trains any network as :func:`spikeloom.fit` does.
+        net: the network. ``"aware"`` and ``"in-the-loop"`` train :class:`TTFSNetwork` (with
+            :class:`TTFSConfig`), :class:`AlphaNetwork` (:class:`AlphaConfig`) and
+            :class:`~spikeloom.recurrent.RecurrentNetwork` (:class:`~spikeloom.bptt.BPTTConfig`);
+            ``"ideal"`` trains any network as :func:`spikeloom.fit` does.
         train, validation, config, seed, threads, progress, callback: as :func:`spikeloom.fit`.
             With a hardware mode the validation metrics are measured on chip ``chip_seed``.
         hardware: the chip family, or a preset name (time unit: the network's tau_syn).
@@ -327,17 +330,38 @@ def fit_hardware(
             progress=progress,
             callback=callback,
         )
-    if not isinstance(net, TTFSNetwork):
-        raise UnsupportedError(
-            f"mode: {mode!r} training needs a per-batch forward pass on a chip and a gradient at its spike times; "
-            f"the training loop of a {type(net).__name__} runs whole epochs in Rust without such a hook, so "
-            "only mode='ideal' (train, then deploy with Hardware.deploy / monte_carlo) is available for it"
-        )
-    if config is None:
-        config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()
     hw_json = json.dumps(
         {"spec": json.loads(hw.spec_json()), "mode": mode, "chip_seed": v.seed("chip_seed", chip_seed)}
     )
+    if isinstance(net, RecurrentNetwork):
+        if config is None:
+            config = BPTTConfig()
+        if type(config) is not BPTTConfig:
+            raise InvalidParameterError(
+                f"config: hardware training of a RecurrentNetwork runs BPTT and needs a BPTTConfig, "
+                f"got {type(config).__name__}"
+            )
+        bptt = _HardwareBPTTConfig(
+            **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json
+        )
+        return fit(
+            net,
+            train,
+            validation=validation,
+            config=bptt,
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+        )
+    if not isinstance(net, TTFSNetwork):
+        raise UnsupportedError(
+            f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork and RecurrentNetwork (BPTT); the "
+            f"training loop of a {type(net).__name__} has no chip in it, so only mode='ideal' (train, then "
+            "deploy with Hardware.deploy / monte_carlo) is available for it"
+        )
+    if config is None:
+        config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()
     if isinstance(config, AlphaConfig):
         cfg: Any = _HardwareAlphaConfig(
             **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json
@@ -535,7 +559,13 @@ __all__ = [
 
 
 #: Recipes (task, method) whose training runs the hardware model (others refuse ``--hardware``).
-RECIPES: set[tuple[str, str]] = {("yinyang", "ttfs")}
+RECIPES: set[tuple[str, str]] = {
+    ("yinyang", "ttfs"),
+    ("randman", "bptt"),
+    ("seqdigits", "bptt"),
+    ("smnist", "bptt"),
+    ("shd", "bptt"),
+}
 
 
 def recipe_hardware(args: Any, net: Any) -> Hardware | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import hardware
 from .bptt import BPTTConfig
 from .datasets import Dataset, randman, sequential_digits, sequential_mnist, shd
 from .errors import InvalidParameterError
@@ -43,17 +44,34 @@ def run_bptt(
     """Train with validation-based model selection, evaluate on the test set, report. With
     ``args.checkpoint`` the run resumes from that training-state file when it exists and rewrites it
     after every epoch."""
+    hw = hardware.recipe_hardware(args, net)
     result, seconds = timed(
-        lambda: fit(
-            net,
-            data.train,
-            validation=data.validation,
-            config=config,
-            seed=args.seed,
-            threads=args.threads,
-            progress=args.progress,
-            callback=callback,
-            **args.resume_kwargs(),
+        lambda: (
+            hardware.fit_hardware(
+                net,
+                data.train,
+                hardware=hw,
+                mode=args.hardware_mode,
+                chip_seed=args.seed,
+                validation=data.validation,
+                config=config,
+                seed=args.seed,
+                threads=args.threads,
+                progress=args.progress,
+                callback=callback,
+            )
+            if hw is not None
+            else fit(
+                net,
+                data.train,
+                validation=data.validation,
+                config=config,
+                seed=args.seed,
+                threads=args.threads,
+                progress=args.progress,
+                callback=callback,
+                **args.resume_kwargs(),
+            )
         )
     )
     test = net.evaluate(
@@ -79,6 +97,8 @@ def run_bptt(
         "epochs_done": result.state.epochs_done,
         **extra,
     }
+    if hw is not None:
+        metrics.update(hardware.recipe_metrics(args, net, hw, (data.test.x, data.test.y)))
     return RecipeResult(metrics=metrics, history=h, model=net)
 
 
