@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--range", type=float, default=0.5, help="weight range (the weights' unit: threshold 1)")
     ap.add_argument("--mismatch", type=float, default=0.1)
     ap.add_argument("--spike-loss", type=float, default=0.05)
-    ap.add_argument("--samples-per-class", type=int, default=500)
+    ap.add_argument("--samples-per-class", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--chip-seed", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -112,7 +112,9 @@ def main() -> None:
         chips = chip_accuracy(
             net, test, hw, mode, chips=args.chips, chip_seed=args.chip_seed, seed=1000, threads=args.threads
         )
-        weights = np.concatenate([p.ravel() for k, p in net.parameters().items() if k.rsplit(".", 1)[-1].startswith("w")])
+        weights = np.concatenate(
+            [p.ravel() for k, p in net.parameters().items() if k.rsplit(".", 1)[-1].startswith("w")]
+        )
         rows[mode] = {
             "software_accuracy": software,
             **chips,

@@ -314,7 +314,9 @@ def test_in_the_loop_step_is_the_ideal_reverse_pass_at_the_chips_trajectory(name
     )
     fit_hardware(net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=7, config=cfg, progress=False, threads=1)
     p1 = net.parameters()
-    trained_taus = {f"layers.0.{t}" for t in ("tau_mem", "tau_syn", "tau_adapt") if getattr(RNN_LAYERS[name], f"train_{t}")}
+    trained_taus = {
+        f"layers.0.{t}" for t in ("tau_mem", "tau_syn", "tau_adapt") if getattr(RNN_LAYERS[name], f"train_{t}")
+    }
     for k, g in want.items():
         leaf = k.rsplit(".", 1)[-1]
         if leaf.startswith("tau") and k not in trained_taus:
@@ -333,7 +335,9 @@ def test_in_the_loop_validation_is_the_deployed_chips_accuracy(rng):
     y = np.arange(24) % 3
     hw = Hardware(bits=3, weight_range=1.0, weight_mismatch=0.2, threshold_mismatch=0.2, tau_mismatch=0.2)
     cfg = sl.BPTTConfig(epochs=3, batch_size=8, lr=0.02, loss="ce_max")
-    res = fit_hardware(net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=4, validation=(x, y), config=cfg, progress=False)
+    res = fit_hardware(
+        net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=4, validation=(x, y), config=cfg, progress=False
+    )
     for k, p in net.parameters().items():
         if k.rsplit(".", 1)[-1].startswith("w"):
             assert np.abs(p).max() <= 1.0, k  # shadow weights kept inside the range
@@ -360,7 +364,9 @@ def test_hardware_aware_recurrent_training_is_reproducible_and_differs_from_in_t
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # any thread count
     assert any(not np.array_equal(a[k], c[k]) for k in a)
     with pytest.raises(InvalidParameterError, match="BPTTConfig"):
-        fit_hardware(_rnn(RNN_LAYERS["lif"]), (x, y), hardware=hw, mode="aware", config=sl.EpropConfig(), progress=False)
+        fit_hardware(
+            _rnn(RNN_LAYERS["lif"]), (x, y), hardware=hw, mode="aware", config=sl.EpropConfig(), progress=False
+        )
 
 
 def test_deployment_draws_one_chip_for_every_network_kind():

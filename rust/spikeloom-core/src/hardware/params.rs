@@ -379,8 +379,8 @@ mod tests {
         let mut out = Vec::new();
         chip.effective(&p, &mut out, None).unwrap();
         let m = p[0..6].iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for i in 0..6 {
-            let k = out[i] / m * 3.0;
+        for o in &out[..6] {
+            let k = o / m * 3.0;
             assert!((k - k.round()).abs() < 1e-9);
         }
     }
