@@ -1,8 +1,12 @@
-//! Hardware-aware and hardware-in-the-loop BPTT training of recurrent networks: an ideal chip
-//! changes nothing (bit for bit), hardware-aware steps are the chip's gradient chained to the shadow
-//! parameters, in-the-loop validation runs on the training chip, shadow weights stay in range.
+//! Hardware-aware and hardware-in-the-loop training of clock-driven networks (BPTT, DECOLLE, e-prop):
+//! an ideal chip changes nothing (bit for bit), hardware-aware steps are the chip's gradient chained
+//! to the shadow parameters, validation runs on the training chip, shadow weights stay in range.
 
 use spikeloom_core::hardware::{aware_chip_seed, HardwareSpec, ParamChip};
+use spikeloom_core::rsnn::decolle::train::{evaluate as decolle_evaluate, fit as decolle_fit};
+use spikeloom_core::rsnn::decolle::{DecolleConfig, DecolleNetwork, DecolleSpec};
+use spikeloom_core::rsnn::eprop::train::fit as eprop_fit;
+use spikeloom_core::rsnn::eprop::EpropConfig;
 use spikeloom_core::rsnn::train::{evaluate, fit, gradient, Data};
 use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Targets};
 use std::ops::ControlFlow;
@@ -221,4 +225,189 @@ fn a_single_gradient_refuses_a_hardware_model() {
     let cfg = config(r#", "hardware": {"spec": {}, "mode": "aware", "chip_seed": 0}"#);
     let e = gradient::<f32>(&net(), Data { x: &x, y: &y }, &[0, 1], &cfg).unwrap_err();
     assert!(e.to_string().contains("hardware"), "{e}");
+}
+
+// --- DECOLLE and e-prop: the same chips, through the shared `rsnn::on_chip` --------------------------
+
+fn decolle_net() -> DecolleNetwork {
+    let spec: DecolleSpec = serde_json::from_str(
+        r#"{"n_inputs": 5, "sizes": [7, 6], "n_outputs": 3, "dt": 0.001, "gain": 3.0,
+            "readout_gain": 1.0, "tau_mem": [0.02, 0.033], "tau_syn": [0.003, 0.0125]}"#,
+    )
+    .unwrap();
+    DecolleNetwork::new(spec, 1).unwrap()
+}
+
+fn decolle_cfg(extra: &str) -> DecolleConfig {
+    serde_json::from_str(&format!(
+        r#"{{"epochs": 2, "batch_size": 4, "lr": 0.01, "online": false, "seed": 2, "threads": 2 {extra}}}"#
+    ))
+    .unwrap()
+}
+
+fn eprop_net() -> RsnnNetwork {
+    let spec: NetworkSpec = serde_json::from_str(
+        r#"{"n_inputs": 5, "dt": 0.001,
+            "layers": [{"size": 7, "tau_mem": 0.02, "gain": 3.0}],
+            "readout": {"size": 3, "tau": 0.02}}"#,
+    )
+    .unwrap();
+    RsnnNetwork::new(spec, 6).unwrap()
+}
+
+fn eprop_cfg(extra: &str) -> EpropConfig {
+    serde_json::from_str(&format!(
+        r#"{{"epochs": 2, "batch_size": 4, "lr": 0.01, "seed": 2, "threads": 2,
+            "loss": {{"kind": "ce_per_step", "start": 5}} {extra}}}"#
+    ))
+    .unwrap()
+}
+
+fn hw(spec: &str, mode: &str) -> String {
+    format!(r#", "hardware": {{"spec": {spec}, "mode": "{mode}", "chip_seed": 5}}"#)
+}
+
+const CHIP: &str =
+    r#"{"bits": 3, "weight_range": 1.0, "weight_mismatch": 0.2, "threshold_mismatch": 0.2}"#;
+
+#[test]
+fn decolle_and_eprop_on_an_ideal_chip_train_exactly_as_ideal_training() {
+    let (x, y) = data(10, 15);
+    let d = Data { x: &x, y: &y };
+    let mut ideal = decolle_net();
+    let h0 = decolle_fit(
+        &mut ideal,
+        d,
+        Some(d),
+        &decolle_cfg(""),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    let mut ideal_e = eprop_net();
+    let he0 = eprop_fit(
+        &mut ideal_e,
+        d,
+        Some(d),
+        &eprop_cfg(""),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    for mode in ["aware", "in-the-loop"] {
+        let mut n = decolle_net();
+        let h = decolle_fit(
+            &mut n,
+            d,
+            Some(d),
+            &decolle_cfg(&hw("{}", mode)),
+            &mut |_| ControlFlow::Continue(()),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(n.params, ideal.params, "decolle {mode}");
+        let acc = |h: &[spikeloom_core::rsnn::decolle::DecolleEpochMetrics]| {
+            h.iter().map(|m| m.val_accuracy).collect::<Vec<_>>()
+        };
+        assert_eq!(acc(&h), acc(&h0));
+        let mut e = eprop_net();
+        let he = eprop_fit(
+            &mut e,
+            d,
+            Some(d),
+            &eprop_cfg(&hw("{}", mode)),
+            &mut |_| ControlFlow::Continue(()),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(e.params, ideal_e.params, "eprop {mode}");
+        assert_eq!(he.last().unwrap().val_loss, he0.last().unwrap().val_loss);
+    }
+}
+
+#[test]
+fn decolle_and_eprop_train_on_the_chip_and_validate_on_it() {
+    let (x, y) = data(12, 15);
+    let d = Data { x: &x, y: &y };
+    // DECOLLE in the loop: weights stay in range, and the last validation is the chip's.
+    let cfg = decolle_cfg(&hw(CHIP, "in-the-loop"));
+    let mut n = decolle_net();
+    let h = decolle_fit(
+        &mut n,
+        d,
+        Some(d),
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    let mut ideal = decolle_net();
+    decolle_fit(
+        &mut ideal,
+        d,
+        None,
+        &decolle_cfg(""),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    assert_ne!(n.params, ideal.params);
+    for (name, _, r) in n.layout.tensors() {
+        if name.rsplit('.').next().unwrap().starts_with('w') {
+            assert!(n.params[r].iter().all(|w| w.abs() <= 1.0), "{name}");
+        }
+    }
+    let spec: HardwareSpec = serde_json::from_str(CHIP).unwrap();
+    let chip = ParamChip::sample(&spec, &n.layout.tensors(), n.params.len(), 5).unwrap();
+    let mut on_chip = n.clone();
+    chip.effective(&n.params, &mut on_chip.params, None)
+        .unwrap();
+    let st =
+        decolle_evaluate::<f32>(&on_chip, d, cfg.loss, cfg.burn_in, &cfg.surrogate, 1).unwrap();
+    assert_eq!(h.last().unwrap().val_accuracy, Some(st.accuracy()));
+    // e-prop, hardware-aware with lost input spikes: reproducible for any thread count, not ideal.
+    let run = |threads: usize| {
+        let mut c = eprop_cfg(&hw(
+            r#"{"bits": 4, "weight_range": 2.0, "weight_mismatch": 0.1, "spike_loss": 0.2}"#,
+            "aware",
+        ));
+        c.threads = threads;
+        let mut e = eprop_net();
+        eprop_fit(
+            &mut e,
+            d,
+            None,
+            &c,
+            &mut |_| ControlFlow::Continue(()),
+            &|| false,
+        )
+        .unwrap();
+        e.params
+    };
+    let mut e0 = eprop_net();
+    eprop_fit(
+        &mut e0,
+        d,
+        None,
+        &eprop_cfg(""),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    let a = run(1);
+    assert_eq!(a, run(2));
+    assert_ne!(a, e0.params);
+}
+
+#[test]
+fn online_updates_refuse_a_hardware_model() {
+    let mut c = decolle_cfg(&hw("{}", "aware"));
+    c.online = true;
+    assert!(c.validate().unwrap_err().to_string().contains("online"));
+    let e = eprop_cfg(&format!(r#", "mode": "online" {}"#, hw("{}", "aware")));
+    assert!(e
+        .validate(&eprop_net())
+        .unwrap_err()
+        .to_string()
+        .contains("mode"));
 }

@@ -25,6 +25,7 @@ pub mod io;
 pub mod lockstep;
 pub mod loss;
 pub mod network;
+pub mod on_chip;
 pub mod real;
 pub mod surrogate;
 pub mod train;

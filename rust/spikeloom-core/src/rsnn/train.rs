@@ -13,16 +13,13 @@ use super::forward::{forward, forward_window, Model, SampleState, Trace};
 use super::input::Sequences;
 use super::loss::{readout_loss, LossKind, LossScratch, LossSpec, RateRegulariser, Target};
 use super::network::RsnnNetwork;
+use super::on_chip::OnChip;
 use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
-use crate::hardware::forward::mix;
-use crate::hardware::{aware_chip_seed, HardwareMode, HardwareTraining, ParamChip};
+use crate::hardware::HardwareTraining;
 use crate::parallel::{with_threads, CHUNK};
 use crate::train::adam::{Optimizer, OptimizerKind};
-use crate::train::ttfs::stream_seed;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
@@ -76,7 +73,7 @@ impl Targets {
     }
 
     /// The targets of `samples`, in that order.
-    fn subset(&self, samples: &[usize], steps: usize) -> Targets {
+    pub(crate) fn subset(&self, samples: &[usize], steps: usize) -> Targets {
         match self {
             Targets::Labels(l) => Targets::Labels(samples.iter().map(|&s| l[s]).collect()),
             Targets::Series { data, n_out } => {
@@ -922,14 +919,13 @@ fn fit_impl<F: Real>(
         tau_mask,
         scratch: GradScratch::default(),
         run,
-        chip: cfg
-            .hardware
-            .as_ref()
-            .map(|h| ParamChip::sample(&h.spec, &net.layout.tensors(), net.layout.len, h.chip_seed))
-            .transpose()?,
+        hw: OnChip::new(
+            cfg.hardware.as_ref(),
+            net.layout.tensors(),
+            net.layout.len,
+            cfg.seed,
+        )?,
         on_chip: None,
-        chain: Vec::new(),
-        batch_no: (usize::MAX, 0),
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
@@ -949,15 +945,10 @@ struct BpttEpoch<'a, F: Real> {
     scratch: GradScratch<F>,
     /// Where to write the run's state after every epoch.
     run: Continuation<'a>,
-    /// The hardware model's chip `chip_seed` (in the loop: the chip trained on; both modes: the
-    /// validation chip).
-    chip: Option<ParamChip>,
-    /// The network a batch runs on the chip (its parameters rewritten for every window), and the
-    /// straight-through chain of hardware-aware training.
+    /// The hardware model (see [`super::on_chip`]), and the network a batch runs on the chip (its
+    /// parameters rewritten for every window).
+    hw: Option<OnChip>,
     on_chip: Option<RsnnNetwork>,
-    chain: Vec<f64>,
-    /// (epoch from 1, batches started in it): the seeds of the per-batch chips and trial noise.
-    batch_no: (usize, usize),
 }
 
 impl<F: Real> Resume<RsnnNetwork> for BpttEpoch<'_, F> {
@@ -1009,65 +1000,34 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
                 .collect(),
             _ => vec![(0, steps)],
         };
-        let b = if self.batch_no.0 == epoch {
-            self.batch_no.1
-        } else {
-            0
+        // The hardware model: this batch's chip and its lost input spikes.
+        let on = match &mut self.hw {
+            Some(h) => Some(h.begin_batch(epoch, train, batch)?),
+            None => None,
         };
-        self.batch_no = (epoch, b + 1);
-        // The hardware model: this batch's chip (in the loop: the run's chip; hardware-aware: a new
-        // instance) and its trial noise (lost input spikes, drawn for this batch's inputs).
-        let hw = cfg.hardware.as_ref();
-        let aware = matches!(hw, Some(h) if h.mode == HardwareMode::Aware);
-        let fresh;
-        let chip = match (hw, &self.chip) {
-            (Some(h), Some(fixed)) if aware => {
-                let seed = aware_chip_seed(h.chip_seed, cfg.seed, epoch - 1, b);
-                fresh = ParamChip::sample(&h.spec, &net.layout.tensors(), net.layout.len, seed)?;
-                Some(&fresh)
-            }
-            (Some(_), fixed) => fixed.as_ref(),
-            _ => None,
-        };
-        let noisy;
-        let (data, idx): (Data<'_>, Vec<usize>) = match hw {
-            Some(h) if h.spec.spike_loss > 0.0 => {
-                let seed = stream_seed(mix(cfg.seed, 0x4857), epoch - 1, b);
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                noisy = (
-                    train.x.subset_with_loss(batch, h.spec.spike_loss, &mut rng),
-                    train.y.subset(batch, steps),
-                );
-                (
-                    Data {
-                        x: &noisy.0,
-                        y: &noisy.1,
-                    },
-                    (0..batch.len()).collect(),
-                )
-            }
-            _ => (train, batch.to_vec()),
+        let (data, idx) = match &on {
+            Some(b) => b.data(train, batch),
+            None => (train, batch),
         };
         let mut states: Vec<SampleState<F>> = vec![SampleState::default(); batch.len()];
         for &(t0, len) in &windows {
             let scratch = &mut self.scratch;
             let window = (windows.len() > 1).then_some((t0, len, &mut states[..]));
-            let (mut g, st) = match chip {
-                None => gradient_span::<F>(net, None, data, &idx, cfg, window, scratch)?,
-                Some(chip) => {
-                    let on_chip = self.on_chip.get_or_insert_with(|| net.clone());
-                    let chain = aware.then_some(&mut self.chain);
-                    chip.effective(&net.params, &mut on_chip.params, chain)?;
+            let (mut g, st) = match (&mut self.hw, &on) {
+                (Some(h), Some(b)) => {
+                    let chip_net = self.on_chip.get_or_insert_with(|| net.clone());
+                    h.effective(b, &net.params, &mut chip_net.params)?;
                     // In the loop, the reverse pass is the ideal model's (shadow parameters) at the
                     // chip's trajectory; hardware-aware, it is the chip's, chained to the shadow
-                    // parameters below.
-                    let back = (!aware).then_some(&*net);
-                    gradient_span::<F>(on_chip, back, data, &idx, cfg, window, scratch)?
+                    // parameters.
+                    let back = (!h.aware()).then_some(&*net);
+                    let mut r =
+                        gradient_span::<F>(chip_net, back, data, idx, cfg, window, scratch)?;
+                    h.chain_gradient(&mut r.0);
+                    r
                 }
+                _ => gradient_span::<F>(net, None, data, idx, cfg, window, scratch)?,
             };
-            if aware {
-                g.iter_mut().zip(&self.chain).for_each(|(g, c)| *g *= c);
-            }
             if let Some(i) = g.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
                     arg: "gradient".into(),
@@ -1097,8 +1057,8 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
             }
             net.mask_diagonals();
             net.clamp_taus();
-            if let Some(c) = &self.chip {
-                c.clamp_weights(&mut net.params);
+            if let Some(h) = &self.hw {
+                h.clamp(&mut net.params);
             }
             total.add(&st);
         }
@@ -1129,10 +1089,10 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let on_chip = match &self.chip {
-                Some(chip) => {
+            let on_chip = match &self.hw {
+                Some(h) => {
                     let mut n = net.clone();
-                    chip.effective(&net.params, &mut n.params, None)?;
+                    h.validation(&net.params, &mut n.params)?;
                     Some(n)
                 }
                 None => None,

@@ -26,6 +26,7 @@ use crate::rsnn::checkpoint::{run_resumable, write_checkpoint, Continuation, Res
 use crate::rsnn::epochs::{step_lr, EpochSpec, EpochWork, Progress};
 use crate::rsnn::input::{SampleInput, Sequences};
 use crate::rsnn::loss::argmax;
+use crate::rsnn::on_chip::OnChip;
 use crate::rsnn::real::Real;
 use crate::rsnn::surrogate::Surrogate;
 use crate::rsnn::train::{Data, Precision, Targets};
@@ -91,6 +92,14 @@ pub struct DecolleConfig {
     /// Restore the parameters of the epoch with the best validation accuracy at the end.
     #[serde(default)]
     pub restore_best: bool,
+    /// Train on a hardware model (per-batch updates only, `online = false`): every batch runs on a
+    /// chip (in the loop: chip `chip_seed`; hardware-aware: a fresh one, the gradient chained to
+    /// the shadow weights through the quantiser). DECOLLE's local gradients involve only the
+    /// trajectory and the fixed local readouts, which the chip does not change, so in the loop the
+    /// chip's gradient is the ideal model's at the chip's trajectory. Validation runs on chip
+    /// `chip_seed`. None = ideal training.
+    #[serde(default)]
+    pub hardware: Option<crate::hardware::HardwareTraining>,
 }
 
 impl DecolleConfig {
@@ -112,6 +121,16 @@ impl DecolleConfig {
         }
         crate::error::ensure_positive("eps", self.eps)?;
         crate::error::ensure_positive("lr_gamma", self.lr_gamma)?;
+        if let Some(h) = &self.hardware {
+            h.spec.validate_for_params()?;
+            if self.online {
+                return Err(Error::param(
+                    "online",
+                    "false with a hardware model (the chip's parameters are drawn per batch)",
+                    true,
+                ));
+            }
+        }
         self.surrogate.validate()
     }
 
@@ -563,6 +582,13 @@ fn fit_impl<F: Real>(
         cfg,
         opt: Optim::new(cfg, net.layout.n_trainable),
         run,
+        hw: OnChip::new(
+            cfg.hardware.as_ref(),
+            net.layout.tensors(),
+            net.params.len(),
+            cfg.seed,
+        )?,
+        on_chip: None,
         _f: std::marker::PhantomData,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
@@ -578,6 +604,9 @@ struct DecolleEpoch<'a, F> {
     opt: Optim,
     /// Where to write the run's state after every epoch.
     run: Continuation<'a>,
+    /// The hardware model (see [`crate::rsnn::on_chip`]) and the network a batch runs on the chip.
+    hw: Option<OnChip>,
+    on_chip: Option<DecolleNetwork>,
     _f: std::marker::PhantomData<F>,
 }
 
@@ -626,8 +655,22 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
             })??
         } else {
             let nt = net.layout.n_trainable;
-            let (g, st) = gradient::<F>(net, train, batch, cfg)?;
+            let (g, st) = match &mut self.hw {
+                Some(h) => {
+                    let on = h.begin_batch(epoch, train, batch)?;
+                    let (data, idx) = on.data(train, batch);
+                    let chip_net = self.on_chip.get_or_insert_with(|| net.clone());
+                    h.effective(&on, &net.params, &mut chip_net.params)?;
+                    let mut r = gradient::<F>(chip_net, data, idx, cfg)?;
+                    h.chain_gradient(&mut r.0);
+                    r
+                }
+                None => gradient::<F>(net, train, batch, cfg)?,
+            };
             self.opt.step(lr, &g, &mut net.params[..nt], epoch)?;
+            if let Some(h) = &self.hw {
+                h.clamp(&mut net.params);
+            }
             st
         };
         total.add(&st);
@@ -654,7 +697,23 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let st = evaluate::<F>(net, v, cfg.loss, cfg.burn_in, &cfg.surrogate, cfg.threads)?;
+            let on_chip = match &self.hw {
+                Some(h) => {
+                    let mut n = net.clone();
+                    h.validation(&net.params, &mut n.params)?;
+                    Some(n)
+                }
+                None => None,
+            };
+            let eval_net = on_chip.as_ref().unwrap_or(&*net);
+            let st = evaluate::<F>(
+                eval_net,
+                v,
+                cfg.loss,
+                cfg.burn_in,
+                &cfg.surrogate,
+                cfg.threads,
+            )?;
             let va = st.accuracy();
             metrics.val_loss = Some(st.loss / st.samples.max(1) as f64);
             metrics.val_accuracy = Some(va);

@@ -126,6 +126,13 @@ pub struct EpropConfig {
     pub threads: usize,
     #[serde(default)]
     pub restore_best: bool,
+    /// Train on a hardware model (per-trial mode only): every batch runs on a chip (in the loop:
+    /// chip `chip_seed`; hardware-aware: a fresh one, updates chained to the shadow weights through
+    /// the quantiser) that computes its own eligibility traces and learning signals (on-chip
+    /// learning); the updates are applied to the shadow weights. Validation runs on chip
+    /// `chip_seed`. None = ideal training.
+    #[serde(default)]
+    pub hardware: Option<crate::hardware::HardwareTraining>,
 }
 
 impl EpropConfig {
@@ -135,6 +142,16 @@ impl EpropConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::param("batch_size", "at least 1", 0));
+        }
+        if let Some(h) = &self.hardware {
+            h.spec.validate_for_params()?;
+            if self.mode == Mode::Online {
+                return Err(Error::param(
+                    "mode",
+                    "per_trial with a hardware model (the chip's parameters are drawn per batch)",
+                    "online",
+                ));
+            }
         }
         let nonneg = |name: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {

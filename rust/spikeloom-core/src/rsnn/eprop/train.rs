@@ -10,6 +10,7 @@ use crate::rsnn::checkpoint::{run_resumable, write_checkpoint, Continuation, Res
 use crate::rsnn::epochs::{EpochSpec, EpochWork, Progress};
 use crate::rsnn::loss::{LossKind, Target};
 use crate::rsnn::network::RsnnNetwork;
+use crate::rsnn::on_chip::OnChip;
 use crate::rsnn::real::Real;
 use crate::rsnn::train::{evaluate, Data, Precision, Targets};
 use crate::train::adam::{Optimizer as Opt, OptimizerKind, OptimizerState};
@@ -467,6 +468,13 @@ fn fit_impl<F: Real>(
         works: Vec::new(),
         updates: 0,
         run,
+        hw: OnChip::new(
+            cfg.hardware.as_ref(),
+            net.layout.tensors(),
+            net.layout.len,
+            cfg.seed,
+        )?,
+        on_chip: None,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
     let n = train.x.n_samples;
@@ -484,6 +492,9 @@ struct EpropEpoch<'a, F: Real> {
     updates: usize,
     /// Where to write the run's state after every epoch.
     run: Continuation<'a>,
+    /// The hardware model (see [`crate::rsnn::on_chip`]) and the network a batch runs on the chip.
+    hw: Option<OnChip>,
+    on_chip: Option<RsnnNetwork>,
 }
 
 impl<F: Real> Resume<RsnnNetwork> for EpropEpoch<'_, F> {
@@ -537,15 +548,30 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
     fn batch(
         &mut self,
         net: &mut RsnnNetwork,
-        _epoch: usize,
+        epoch: usize,
         batch: &[usize],
         total: &mut EpropStats,
     ) -> Result<()> {
         let (cfg, train) = (self.cfg, self.train);
         let st = match cfg.mode {
             Mode::PerTrial => {
-                let (g, st) = gradient::<F>(net, train, batch, cfg, self.up.fb.as_deref())?;
+                let fb = self.up.fb.as_deref();
+                let (g, st) = match &mut self.hw {
+                    Some(h) => {
+                        let on = h.begin_batch(epoch, train, batch)?;
+                        let (data, idx) = on.data(train, batch);
+                        let chip_net = self.on_chip.get_or_insert_with(|| net.clone());
+                        h.effective(&on, &net.params, &mut chip_net.params)?;
+                        let mut r = gradient::<F>(chip_net, data, idx, cfg, fb)?;
+                        h.chain_gradient(&mut r.0);
+                        r
+                    }
+                    None => gradient::<F>(net, train, batch, cfg, fb)?,
+                };
                 self.up.apply(net, &g)?;
+                if let Some(h) = &self.hw {
+                    h.clamp(&mut net.params);
+                }
                 self.updates += 1;
                 st
             }
@@ -584,7 +610,16 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let st = evaluate::<F>(net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
+            let on_chip = match &self.hw {
+                Some(h) => {
+                    let mut n = net.clone();
+                    h.validation(&net.params, &mut n.params)?;
+                    Some(n)
+                }
+                None => None,
+            };
+            let eval_net = on_chip.as_ref().unwrap_or(&*net);
+            let st = evaluate::<F>(eval_net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
             let (vl, va, sc) = st.validation(classification);
             (m.val_loss, m.val_accuracy, score) = (Some(vl), va, Some(sc));
         }

@@ -1,0 +1,144 @@
+//! The hardware model inside the clock-driven trainers (BPTT, DECOLLE, e-prop): the chip each batch
+//! runs on, its effective parameters, and the batch's lost input spikes.
+//!
+//! In the loop every batch runs on chip `chip_seed`; hardware-aware, batch `b` of epoch `e` runs on a
+//! fresh chip ([`aware_chip_seed`]) and the gradient with respect to its effective parameters is
+//! chained to the shadow parameters (straight through the quantiser). Validation runs on chip
+//! `chip_seed` in both modes. Shadow weights are clipped to the weight range after every update. The
+//! trainers decide what the reverse pass sees (BPTT in the loop: the shadow network's model at the
+//! chip's trajectory).
+
+use super::input::Sequences;
+use super::train::{Data, Targets};
+use crate::error::Result;
+use crate::hardware::forward::mix;
+use crate::hardware::{aware_chip_seed, HardwareMode, HardwareTraining, ParamChip, TensorInfo};
+use crate::train::ttfs::stream_seed;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// A trainer's hardware model for one run.
+#[derive(Clone, Debug)]
+pub struct OnChip {
+    hw: HardwareTraining,
+    run_seed: u64,
+    tensors: Vec<TensorInfo>,
+    len: usize,
+    /// Chip `chip_seed` (trained on in the loop; validation runs on it in both modes).
+    fixed: ParamChip,
+    /// (epoch from 1, batches begun in it): the seeds of the per-batch chips and trial noise.
+    batch_no: (usize, usize),
+    chain: Vec<f64>,
+}
+
+/// What one batch runs on: a fresh chip (hardware-aware) and its inputs with lost spikes.
+pub struct BatchOnChip {
+    fresh: Option<ParamChip>,
+    noisy: Option<(Sequences, Targets, Vec<usize>)>,
+}
+
+impl BatchOnChip {
+    /// The batch's data and sample indices (the lossy copy when spikes are lost).
+    pub fn data<'a>(&'a self, train: Data<'a>, batch: &'a [usize]) -> (Data<'a>, &'a [usize]) {
+        match &self.noisy {
+            Some((x, y, idx)) => (Data { x, y }, idx),
+            None => (train, batch),
+        }
+    }
+}
+
+impl OnChip {
+    /// The hardware model of a run over parameters made of `tensors` (None without one).
+    pub fn new(
+        hw: Option<&HardwareTraining>,
+        tensors: Vec<TensorInfo>,
+        len: usize,
+        run_seed: u64,
+    ) -> Result<Option<Self>> {
+        let Some(hw) = hw else {
+            return Ok(None);
+        };
+        let fixed = ParamChip::sample(&hw.spec, &tensors, len, hw.chip_seed)?;
+        Ok(Some(OnChip {
+            hw: hw.clone(),
+            run_seed,
+            tensors,
+            len,
+            fixed,
+            batch_no: (usize::MAX, 0),
+            chain: Vec::new(),
+        }))
+    }
+
+    /// True for hardware-aware training (a fresh chip per batch, gradients chained).
+    pub fn aware(&self) -> bool {
+        self.hw.mode == HardwareMode::Aware
+    }
+
+    /// Begin a batch of epoch `epoch` (from 1): draw its chip (hardware-aware) and lost input spikes.
+    pub fn begin_batch(
+        &mut self,
+        epoch: usize,
+        train: Data<'_>,
+        batch: &[usize],
+    ) -> Result<BatchOnChip> {
+        let b = if self.batch_no.0 == epoch {
+            self.batch_no.1
+        } else {
+            0
+        };
+        self.batch_no = (epoch, b + 1);
+        let fresh = if self.aware() {
+            let seed = aware_chip_seed(self.hw.chip_seed, self.run_seed, epoch - 1, b);
+            Some(ParamChip::sample(
+                &self.hw.spec,
+                &self.tensors,
+                self.len,
+                seed,
+            )?)
+        } else {
+            None
+        };
+        let p = self.hw.spec.spike_loss;
+        let noisy = (p > 0.0).then(|| {
+            let seed = stream_seed(mix(self.run_seed, 0x4857), epoch - 1, b);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let x = train.x.subset_with_loss(batch, p, &mut rng);
+            let y = train.y.subset(batch, train.x.n_steps);
+            (x, y, (0..batch.len()).collect())
+        });
+        Ok(BatchOnChip { fresh, noisy })
+    }
+
+    /// The batch's chip parameters for the shadow `params`, written to `out` (and, hardware-aware,
+    /// the chain `d p_eff / d p` kept for [`OnChip::chain_gradient`]).
+    pub fn effective(
+        &mut self,
+        batch: &BatchOnChip,
+        params: &[f64],
+        out: &mut Vec<f64>,
+    ) -> Result<()> {
+        match &batch.fresh {
+            Some(chip) => chip.effective(params, out, Some(&mut self.chain)),
+            None => self.fixed.effective(params, out, None),
+        }
+    }
+
+    /// Hardware-aware: the gradient with respect to the chip's parameters, chained to the shadow
+    /// parameters (the first `g.len()` of them). In the loop: unchanged.
+    pub fn chain_gradient(&self, g: &mut [f64]) {
+        if self.aware() {
+            g.iter_mut().zip(&self.chain).for_each(|(g, c)| *g *= c);
+        }
+    }
+
+    /// Clip the shadow weights to the chip's range (no-op without one).
+    pub fn clamp(&self, params: &mut [f64]) {
+        self.fixed.clamp_weights(params);
+    }
+
+    /// The validation chip's parameters for the shadow `params`.
+    pub fn validation(&self, params: &[f64], out: &mut Vec<f64>) -> Result<()> {
+        self.fixed.effective(params, out, None)
+    }
+}
