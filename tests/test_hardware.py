@@ -264,9 +264,8 @@ def test_recurrent_networks_deploy_through_their_parameters():
     assert df.height == 2
     for name, p in net.parameters().items():  # restored afterwards
         np.testing.assert_array_equal(p, before[name])
-    decolle = sl.DecolleNetwork(3, [8], 2)
     with pytest.raises(UnsupportedError, match="only mode='ideal'"):
-        fit_hardware(decolle, (x, y), hardware="brainscales2", mode="aware")
+        fit_hardware(sl.S4NNNetwork([3, 4, 2]), (x, y), hardware="brainscales2", mode="aware")
 
 
 # --- recurrent networks: hardware-aware and in-the-loop BPTT ----------------------------------------
@@ -363,10 +362,35 @@ def test_hardware_aware_recurrent_training_is_reproducible_and_differs_from_in_t
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # any thread count
     assert any(not np.array_equal(a[k], c[k]) for k in a)
-    with pytest.raises(InvalidParameterError, match="BPTTConfig"):
+    with pytest.raises(InvalidParameterError, match="BPTTConfig or EpropConfig"):
         fit_hardware(
-            _rnn(RNN_LAYERS["lif"]), (x, y), hardware=hw, mode="aware", config=sl.EpropConfig(), progress=False
+            _rnn(RNN_LAYERS["lif"]), (x, y), hardware=hw, mode="aware", config=sl.DecolleConfig(), progress=False
         )
+
+
+def test_decolle_and_eprop_train_on_the_chip_they_are_measured_on(rng):
+    """Both validate on chip ``chip_seed`` during training: the last validation accuracy is what
+    ``monte_carlo`` measures on that chip after training."""
+    x = rng.random((24, 25, 5)) < 0.3
+    y = np.arange(24) % 3
+    hw = Hardware(bits=3, weight_range=1.5, weight_mismatch=0.2, threshold_mismatch=0.2)
+    runs = [
+        (sl.DecolleNetwork(5, [12], 3, seed=1), sl.DecolleConfig(epochs=2, batch_size=8, online=False)),
+        (
+            sl.RecurrentNetwork(5, [sl.SpikingLayer.lif(12, gain=3.0)], sl.Readout(3), seed=1),
+            sl.EpropConfig(epochs=2, batch_size=8, loss="ce_per_step"),
+        ),
+    ]
+    for net, cfg in runs:
+        before = {k: p.copy() for k, p in net.parameters().items()}
+        res = fit_hardware(
+            net, (x, y), hardware=hw, mode="in-the-loop", chip_seed=3, validation=(x, y), config=cfg, progress=False
+        )
+        assert any(not np.array_equal(before[k], p) for k, p in net.parameters().items())
+        on_chip = monte_carlo(net, (x, y), hw, chip_seeds=[3])["accuracy"][0]
+        assert res.history["val_accuracy"][-1] == pytest.approx(on_chip, abs=1e-12), type(net).__name__
+    with pytest.raises(InvalidParameterError, match="online"):
+        fit_hardware(runs[0][0], (x, y), hardware=hw, mode="aware", config=sl.DecolleConfig(), progress=False)
 
 
 def test_deployment_draws_one_chip_for_every_network_kind():

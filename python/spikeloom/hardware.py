@@ -51,6 +51,8 @@ from . import _core
 from . import _validation as v
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
+from .decolle import DecolleConfig, DecolleNetwork
+from .eprop import EpropConfig
 from .datasets.base import Split
 from .errors import InvalidParameterError, UnknownNameError, UnsupportedError
 from .network import TTFSNetwork
@@ -268,24 +270,51 @@ class _HardwareTTFSConfig(TTFSConfig):
         return json.dumps(d, allow_nan=False)
 
 
-@dataclass(frozen=True)
-class _HardwareBPTTConfig(BPTTConfig):
-    hardware_json: str = ""
+class _WithHardware:
+    """Adds the hardware model to a training config's core JSON (mixed in before the config class)."""
 
-    def to_core_json(self, seed: int, threads: int) -> str:
-        d = json.loads(super().to_core_json(seed, threads))
+    hardware_json: str
+
+    def to_core_json(self, *args: Any) -> str:
+        d = json.loads(super().to_core_json(*args))  # type: ignore[misc]
         d["hardware"] = json.loads(self.hardware_json)
         return json.dumps(d, allow_nan=False)
 
 
 @dataclass
-class _HardwareAlphaConfig(AlphaConfig):
+class _HardwareTTFSConfig(_WithHardware, TTFSConfig):
     hardware_json: str = ""
 
-    def to_core_json(self, net: TTFSNetwork, seed: int, threads: int) -> str:
-        d = json.loads(super().to_core_json(net, seed, threads))
-        d["hardware"] = json.loads(self.hardware_json)
-        return json.dumps(d, allow_nan=False)
+
+@dataclass
+class _HardwareAlphaConfig(_WithHardware, AlphaConfig):
+    hardware_json: str = ""
+
+
+@dataclass(frozen=True)
+class _HardwareBPTTConfig(_WithHardware, BPTTConfig):
+    hardware_json: str = ""
+
+
+@dataclass(frozen=True)
+class _HardwareDecolleConfig(_WithHardware, DecolleConfig):
+    hardware_json: str = ""
+
+
+@dataclass(frozen=True)
+class _HardwareEpropConfig(_WithHardware, EpropConfig):
+    hardware_json: str = ""
+
+
+#: The (network, config) pairs the hardware modes train, with the config that carries the model; the
+#: first config of a network is its default.
+_HARDWARE_CONFIGS: tuple[tuple[type, type, type], ...] = (
+    (AlphaNetwork, AlphaConfig, _HardwareAlphaConfig),
+    (TTFSNetwork, TTFSConfig, _HardwareTTFSConfig),
+    (RecurrentNetwork, BPTTConfig, _HardwareBPTTConfig),
+    (RecurrentNetwork, EpropConfig, _HardwareEpropConfig),
+    (DecolleNetwork, DecolleConfig, _HardwareDecolleConfig),
+)
 
 
 def fit_hardware(
@@ -306,9 +335,11 @@ def fit_hardware(
 
     Args:
         net: the network. ``"aware"`` and ``"in-the-loop"`` train :class:`TTFSNetwork` (with
-            :class:`TTFSConfig`), :class:`AlphaNetwork` (:class:`AlphaConfig`) and
-            :class:`~spikeloom.recurrent.RecurrentNetwork` (:class:`~spikeloom.bptt.BPTTConfig`);
-            ``"ideal"`` trains any network as :func:`spikeloom.fit` does.
+            :class:`TTFSConfig`), :class:`AlphaNetwork` (:class:`AlphaConfig`),
+            :class:`~spikeloom.recurrent.RecurrentNetwork` (:class:`~spikeloom.bptt.BPTTConfig`, or
+            :class:`~spikeloom.eprop.EpropConfig` with ``mode="per_trial"``) and
+            :class:`~spikeloom.decolle.DecolleNetwork` (:class:`~spikeloom.decolle.DecolleConfig` with
+            ``online=False``); ``"ideal"`` trains any network as :func:`spikeloom.fit` does.
         train, validation, config, seed, threads, progress, callback: as :func:`spikeloom.fit`.
             With a hardware mode the validation metrics are measured on chip ``chip_seed``.
         hardware: the chip family, or a preset name (time unit: the network's tau_syn).
@@ -333,45 +364,22 @@ def fit_hardware(
     hw_json = json.dumps(
         {"spec": json.loads(hw.spec_json()), "mode": mode, "chip_seed": v.seed("chip_seed", chip_seed)}
     )
-    if isinstance(net, RecurrentNetwork):
-        if config is None:
-            config = BPTTConfig()
-        if type(config) is not BPTTConfig:
-            raise InvalidParameterError(
-                f"config: hardware training of a RecurrentNetwork runs BPTT and needs a BPTTConfig, "
-                f"got {type(config).__name__}"
-            )
-        bptt = _HardwareBPTTConfig(
-            **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json
-        )
-        return fit(
-            net,
-            train,
-            validation=validation,
-            config=bptt,
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-        )
-    if not isinstance(net, TTFSNetwork):
+    kinds = [(n, c, h) for n, c, h in _HARDWARE_CONFIGS if isinstance(net, n)]
+    if not kinds:
         raise UnsupportedError(
-            f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork and RecurrentNetwork (BPTT); the "
-            f"training loop of a {type(net).__name__} has no chip in it, so only mode='ideal' (train, then "
-            "deploy with Hardware.deploy / monte_carlo) is available for it"
+            f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork, RecurrentNetwork (BPTT, e-prop) and "
+            f"DecolleNetwork; a {type(net).__name__} has no chip in its training loop, so only mode='ideal' "
+            "(train, then deploy with Hardware.deploy / monte_carlo) is available for it"
         )
     if config is None:
-        config = AlphaConfig() if isinstance(net, AlphaNetwork) else TTFSConfig()
-    if isinstance(config, AlphaConfig):
-        cfg: Any = _HardwareAlphaConfig(
-            **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json
+        config = kinds[0][1]()
+    match = [h for _, c, h in kinds if type(config) is c]
+    if not match:
+        names = " or ".join(c.__name__ for _, c, _ in kinds)
+        raise InvalidParameterError(
+            f"config: hardware training of a {type(net).__name__} needs a {names}, got {type(config).__name__}"
         )
-    elif isinstance(config, TTFSConfig):
-        cfg = _HardwareTTFSConfig(
-            **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json
-        )
-    else:
-        raise InvalidParameterError(f"config: expected a TTFSConfig or an AlphaConfig, got {type(config).__name__}")
+    cfg = match[0](**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json)
     return fit(
         net,
         train,
