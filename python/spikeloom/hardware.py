@@ -32,7 +32,9 @@ quantised and mismatched, per-neuron thresholds as incoming weights and bias div
 per-element time-constant gains; their trial noise is lost input spikes (jitter does not apply to
 step-based inputs). Recurrent networks train in both hardware modes with BPTT: hardware-aware with a
 new chip every batch, in the loop with the reverse pass of the ideal model (shadow parameters) at the
-trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2.
+trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2. DECOLLE (per-batch updates)
+and e-prop (per-trial updates) train in both modes with their gradients computed on the chip (for
+DECOLLE exactly the ideal local gradient at the chip's trajectory; for e-prop on-chip learning).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ from . import _core
 from . import _validation as v
 from .alpha import AlphaConfig, AlphaNetwork
 from .bptt import BPTTConfig
+from .datasets.base import Split
 from .decolle import DecolleConfig, DecolleNetwork
 from .eprop import EpropConfig
-from .datasets.base import Split
 from .errors import InvalidParameterError, UnknownNameError, UnsupportedError
 from .network import TTFSNetwork
 from .recurrent import RecurrentNetwork
