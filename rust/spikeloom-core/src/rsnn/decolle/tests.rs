@@ -55,6 +55,7 @@ fn config(loss: LocalLoss, surrogate: Surrogate) -> DecolleConfig {
         seed: 1,
         threads: 1,
         restore_best: false,
+        hardware: None,
     }
 }
 
