@@ -308,6 +308,18 @@ def test_hardware_model_arguments_and_deployment(bits, weight_range, mismatch, j
     table = expect_contract(lambda: sl.monte_carlo(net, (x, y), hw, chips=2))
     if table is not None:
         assert table.height == 2 and table["accuracy"].is_finite().all() and table["loss"].is_finite().all()
+    # Hardware training of the same network (BPTT), both modes, one epoch: a trained network that
+    # evaluates finite, or a SpikeloomError.
+    for mode in ("aware", "in-the-loop"):
+        trained = net.copy()
+        cfg = sl.BPTTConfig(epochs=1, batch_size=2)
+        res = expect_contract(
+            lambda t=trained, m=mode, c=cfg: sl.fit_hardware(
+                t, (x, y), hardware=hw, mode=m, config=c, progress=False, threads=1
+            )
+        )
+        if res is not None:
+            assert all(np.isfinite(p).all() for p in trained.parameters().values())
 
 
 @FUZZ
