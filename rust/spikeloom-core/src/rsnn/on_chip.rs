@@ -8,6 +8,7 @@
 //! trainers decide what the reverse pass sees (BPTT in the loop: the shadow network's model at the
 //! chip's trajectory).
 
+use super::epochs::FlatParams;
 use super::input::Sequences;
 use super::train::{Data, Targets};
 use crate::error::Result;
@@ -137,8 +138,39 @@ impl OnChip {
         self.fixed.clamp_weights(params);
     }
 
-    /// The validation chip's parameters for the shadow `params`.
-    pub fn validation(&self, params: &[f64], out: &mut Vec<f64>) -> Result<()> {
-        self.fixed.effective(params, out, None)
+    /// One batch's gradient computed on the chip (DECOLLE, e-prop): `grad` runs on the chip's copy
+    /// of `net` (kept in `chip_net` from batch to batch) with the batch's data; hardware-aware, the
+    /// result is chained to the shadow parameters.
+    pub fn batch_gradient<N: Clone + FlatParams, S>(
+        &mut self,
+        epoch: usize,
+        train: Data<'_>,
+        batch: &[usize],
+        net: &mut N,
+        chip_net: &mut Option<N>,
+        grad: impl FnOnce(&N, Data<'_>, &[usize]) -> Result<(Vec<f64>, S)>,
+    ) -> Result<(Vec<f64>, S)> {
+        let on = self.begin_batch(epoch, train, batch)?;
+        let (data, idx) = on.data(train, batch);
+        let chip = chip_net.get_or_insert_with(|| net.clone());
+        self.effective(&on, net.flat_params(), chip.flat_params())?;
+        let mut r = grad(chip, data, idx)?;
+        self.chain_gradient(&mut r.0);
+        Ok(r)
+    }
+
+    /// The network validation runs on: chip `chip_seed` of the shadow `net` (None without a hardware
+    /// model: validate `net` itself).
+    pub fn validation_net<N: Clone + FlatParams>(
+        hw: Option<&OnChip>,
+        net: &N,
+    ) -> Result<Option<N>> {
+        let Some(h) = hw else {
+            return Ok(None);
+        };
+        let mut on_chip = net.clone();
+        let shadow = on_chip.flat_params().clone();
+        h.fixed.effective(&shadow, on_chip.flat_params(), None)?;
+        Ok(Some(on_chip))
     }
 }

@@ -1089,14 +1089,7 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let on_chip = match &self.hw {
-                Some(h) => {
-                    let mut n = net.clone();
-                    h.validation(&net.params, &mut n.params)?;
-                    Some(n)
-                }
-                None => None,
-            };
+            let on_chip = OnChip::validation_net(self.hw.as_ref(), &*net)?;
             let eval_net = on_chip.as_ref().unwrap_or(&*net);
             let st = evaluate::<F>(eval_net, v, &cfg.loss, &cfg.surrogate, cfg.threads)?;
             let (vl, va, sc) = st.validation(classification);

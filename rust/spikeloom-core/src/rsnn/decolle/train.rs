@@ -657,13 +657,9 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
             let nt = net.layout.n_trainable;
             let (g, st) = match &mut self.hw {
                 Some(h) => {
-                    let on = h.begin_batch(epoch, train, batch)?;
-                    let (data, idx) = on.data(train, batch);
-                    let chip_net = self.on_chip.get_or_insert_with(|| net.clone());
-                    h.effective(&on, &net.params, &mut chip_net.params)?;
-                    let mut r = gradient::<F>(chip_net, data, idx, cfg)?;
-                    h.chain_gradient(&mut r.0);
-                    r
+                    h.batch_gradient(epoch, train, batch, net, &mut self.on_chip, |n, d, idx| {
+                        gradient::<F>(n, d, idx, cfg)
+                    })?
                 }
                 None => gradient::<F>(net, train, batch, cfg)?,
             };
@@ -697,14 +693,7 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
         };
         let mut score = None;
         if let Some(v) = self.validation {
-            let on_chip = match &self.hw {
-                Some(h) => {
-                    let mut n = net.clone();
-                    h.validation(&net.params, &mut n.params)?;
-                    Some(n)
-                }
-                None => None,
-            };
+            let on_chip = OnChip::validation_net(self.hw.as_ref(), &*net)?;
             let eval_net = on_chip.as_ref().unwrap_or(&*net);
             let st = evaluate::<F>(
                 eval_net,
