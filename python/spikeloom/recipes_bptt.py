@@ -45,35 +45,19 @@ def run_bptt(
     ``args.checkpoint`` the run resumes from that training-state file when it exists and rewrites it
     after every epoch."""
     hw = hardware.recipe_hardware(args, net)
-    result, seconds = timed(
-        lambda: (
-            hardware.fit_hardware(
-                net,
-                data.train,
-                hardware=hw,
-                mode=args.hardware_mode,
-                chip_seed=args.seed,
-                validation=data.validation,
-                config=config,
-                seed=args.seed,
-                threads=args.threads,
-                progress=args.progress,
-                callback=callback,
-            )
-            if hw is not None
-            else fit(
-                net,
-                data.train,
-                validation=data.validation,
-                config=config,
-                seed=args.seed,
-                threads=args.threads,
-                progress=args.progress,
-                callback=callback,
-                **args.resume_kwargs(),
-            )
-        )
-    )
+    run: dict[str, Any] = {
+        "validation": data.validation,
+        "config": config,
+        "seed": args.seed,
+        "threads": args.threads,
+        "progress": args.progress,
+        "callback": callback,
+    }
+    if hw is not None:  # on a chip (hardware runs do not resume)
+        run.update(hardware=hw, mode=args.hardware_mode, chip_seed=args.seed)
+        result, seconds = timed(lambda: hardware.fit_hardware(net, data.train, **run))
+    else:
+        result, seconds = timed(lambda: fit(net, data.train, **run, **args.resume_kwargs()))
     test = net.evaluate(
         data.test.x,
         data.test.y,

@@ -4,9 +4,11 @@
 
 use spikeloom_core::hardware::{aware_chip_seed, HardwareSpec, ParamChip};
 use spikeloom_core::rsnn::decolle::train::{evaluate as decolle_evaluate, fit as decolle_fit};
-use spikeloom_core::rsnn::decolle::{DecolleConfig, DecolleNetwork, DecolleSpec};
+use spikeloom_core::rsnn::decolle::{
+    DecolleConfig, DecolleEpochMetrics, DecolleNetwork, DecolleSpec,
+};
 use spikeloom_core::rsnn::eprop::train::fit as eprop_fit;
-use spikeloom_core::rsnn::eprop::EpropConfig;
+use spikeloom_core::rsnn::eprop::{EpropConfig, EpropEpochMetrics};
 use spikeloom_core::rsnn::train::{evaluate, fit, gradient, Data};
 use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Targets};
 use std::ops::ControlFlow;
@@ -263,6 +265,30 @@ fn eprop_cfg(extra: &str) -> EpropConfig {
     .unwrap()
 }
 
+fn run_decolle(
+    n: &mut DecolleNetwork,
+    d: Data<'_>,
+    val: Option<Data<'_>>,
+    cfg: &DecolleConfig,
+) -> Vec<DecolleEpochMetrics> {
+    decolle_fit(n, d, val, cfg, &mut |_| ControlFlow::Continue(()), &|| {
+        false
+    })
+    .unwrap()
+}
+
+fn run_eprop(
+    n: &mut RsnnNetwork,
+    d: Data<'_>,
+    val: Option<Data<'_>>,
+    cfg: &EpropConfig,
+) -> Vec<EpropEpochMetrics> {
+    eprop_fit(n, d, val, cfg, &mut |_| ControlFlow::Continue(()), &|| {
+        false
+    })
+    .unwrap()
+}
+
 fn hw(spec: &str, mode: &str) -> String {
     format!(r#", "hardware": {{"spec": {spec}, "mode": "{mode}", "chip_seed": 5}}"#)
 }
@@ -275,51 +301,17 @@ fn decolle_and_eprop_on_an_ideal_chip_train_exactly_as_ideal_training() {
     let (x, y) = data(10, 15);
     let d = Data { x: &x, y: &y };
     let mut ideal = decolle_net();
-    let h0 = decolle_fit(
-        &mut ideal,
-        d,
-        Some(d),
-        &decolle_cfg(""),
-        &mut |_| ControlFlow::Continue(()),
-        &|| false,
-    )
-    .unwrap();
+    let h0 = run_decolle(&mut ideal, d, Some(d), &decolle_cfg(""));
     let mut ideal_e = eprop_net();
-    let he0 = eprop_fit(
-        &mut ideal_e,
-        d,
-        Some(d),
-        &eprop_cfg(""),
-        &mut |_| ControlFlow::Continue(()),
-        &|| false,
-    )
-    .unwrap();
+    let he0 = run_eprop(&mut ideal_e, d, Some(d), &eprop_cfg(""));
     for mode in ["aware", "in-the-loop"] {
         let mut n = decolle_net();
-        let h = decolle_fit(
-            &mut n,
-            d,
-            Some(d),
-            &decolle_cfg(&hw("{}", mode)),
-            &mut |_| ControlFlow::Continue(()),
-            &|| false,
-        )
-        .unwrap();
+        let h = run_decolle(&mut n, d, Some(d), &decolle_cfg(&hw("{}", mode)));
         assert_eq!(n.params, ideal.params, "decolle {mode}");
-        let acc = |h: &[spikeloom_core::rsnn::decolle::DecolleEpochMetrics]| {
-            h.iter().map(|m| m.val_accuracy).collect::<Vec<_>>()
-        };
+        let acc = |h: &[DecolleEpochMetrics]| h.iter().map(|m| m.val_accuracy).collect::<Vec<_>>();
         assert_eq!(acc(&h), acc(&h0));
         let mut e = eprop_net();
-        let he = eprop_fit(
-            &mut e,
-            d,
-            Some(d),
-            &eprop_cfg(&hw("{}", mode)),
-            &mut |_| ControlFlow::Continue(()),
-            &|| false,
-        )
-        .unwrap();
+        let he = run_eprop(&mut e, d, Some(d), &eprop_cfg(&hw("{}", mode)));
         assert_eq!(e.params, ideal_e.params, "eprop {mode}");
         assert_eq!(he.last().unwrap().val_loss, he0.last().unwrap().val_loss);
     }
@@ -332,25 +324,9 @@ fn decolle_and_eprop_train_on_the_chip_and_validate_on_it() {
     // DECOLLE in the loop: weights stay in range, and the last validation is the chip's.
     let cfg = decolle_cfg(&hw(CHIP, "in-the-loop"));
     let mut n = decolle_net();
-    let h = decolle_fit(
-        &mut n,
-        d,
-        Some(d),
-        &cfg,
-        &mut |_| ControlFlow::Continue(()),
-        &|| false,
-    )
-    .unwrap();
+    let h = run_decolle(&mut n, d, Some(d), &cfg);
     let mut ideal = decolle_net();
-    decolle_fit(
-        &mut ideal,
-        d,
-        None,
-        &decolle_cfg(""),
-        &mut |_| ControlFlow::Continue(()),
-        &|| false,
-    )
-    .unwrap();
+    run_decolle(&mut ideal, d, None, &decolle_cfg(""));
     assert_ne!(n.params, ideal.params);
     for (name, _, r) in n.layout.tensors() {
         if name.rsplit('.').next().unwrap().starts_with('w') {
@@ -373,27 +349,11 @@ fn decolle_and_eprop_train_on_the_chip_and_validate_on_it() {
         ));
         c.threads = threads;
         let mut e = eprop_net();
-        eprop_fit(
-            &mut e,
-            d,
-            None,
-            &c,
-            &mut |_| ControlFlow::Continue(()),
-            &|| false,
-        )
-        .unwrap();
+        run_eprop(&mut e, d, None, &c);
         e.params
     };
     let mut e0 = eprop_net();
-    eprop_fit(
-        &mut e0,
-        d,
-        None,
-        &eprop_cfg(""),
-        &mut |_| ControlFlow::Continue(()),
-        &|| false,
-    )
-    .unwrap();
+    run_eprop(&mut e0, d, None, &eprop_cfg(""));
     let a = run(1);
     assert_eq!(a, run(2));
     assert_ne!(a, e0.params);
