@@ -462,13 +462,33 @@ def test_cli_train_with_hardware_reports_chip_accuracy():
 
 def test_cli_trains_a_bptt_recipe_in_the_loop():
     out, err = io.StringIO(), io.StringIO()
-    argv = ["train", "seqdigits", "--method", "bptt", "--epochs", "1", "--hidden", "8", "--hardware", "brainscales2"]
+    spec = "ideal:bits=4,weight_range=1.0,weight_mismatch=0.1,threshold_mismatch=0.1,spike_loss=0.05"
+    argv = ["train", "seqdigits", "--method", "bptt", "--epochs", "1", "--hidden", "8", "--hardware", spec]
     argv += ["--hardware-mode", "in-the-loop", "--chips", "2", "--json", "--no-progress", "--threads", "1"]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     assert code == 0, err.getvalue()
     m = json.loads(out.getvalue().strip().splitlines()[-1])
     assert m["hardware_mode"] == "in-the-loop" and 0.0 <= m["chip_accuracy_mean"] <= 1.0
+    assert m["hardware"] == spec
+
+
+def test_hardware_presets_parse_with_overrides():
+    hw = Hardware.parse("brainscales2:bits=4, weight_range=0.5,jitter=0", time_unit=1e-3)
+    assert (hw.bits, hw.weight_range, hw.jitter, hw.threshold_mismatch) == (4, 0.5, 0.0, 0.08)
+    assert Hardware.parse("brainscales2:bits=none,weight_range=none").weight_range is None
+    assert Hardware.parse("ideal") == Hardware.ideal()
+    assert Hardware.parse("brainscales2", 1e-3) == Hardware.brainscales2(1e-3)
+    for text, match in [
+        ("loihi", "hardware"),
+        ("ideal:bits", "key=value"),
+        ("ideal:bits=4.5", "bits"),
+        ("ideal:weight_range=wide", "weight_range"),
+        ("ideal:colour=1", "colour"),
+        ("ideal:jitter=none", "jitter"),
+    ]:
+        with pytest.raises((InvalidParameterError, UnknownNameError), match=match):
+            Hardware.parse(text)
 
 
 def test_cli_refuses_hardware_for_recipes_without_it(capsys):

@@ -29,7 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="folder for history.parquet and the network")
     t.add_argument("--json", action="store_true", help="end the output with one JSON line of final metrics")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--hardware", default=None, help="hardware preset: ideal or brainscales2 (see spikeloom.hardware)")
+    t.add_argument(
+        "--hardware",
+        default=None,
+        help="hardware preset (ideal, brainscales2), optionally with overrides: "
+        "'ideal:bits=4,weight_range=0.5,weight_mismatch=0.1' (see spikeloom.hardware.Hardware.parse)",
+    )
     t.add_argument(
         "--hardware-mode",
         default="ideal",
@@ -88,6 +93,12 @@ def _train(a: argparse.Namespace) -> int:
         print(
             f"{recipe.task} / {recipe.method}: test accuracy {100 * m['test_accuracy']:.2f}% "
             f"after {m['epochs']} epochs in {m['train_seconds']:.1f} s"
+        )
+    if "chip_accuracy_mean" in m:
+        where = "trials on its chip" if m["hardware_mode"] == "in-the-loop" else "fresh chips"
+        print(
+            f"  on hardware {m['hardware']} ({m['hardware_mode']}): test accuracy "
+            f"{100 * m['chip_accuracy_mean']:.2f} +- {100 * m['chip_accuracy_std']:.2f}% over {m['chips']} {where}"
         )
     if "test_correlation" in m:
         print(

@@ -152,6 +152,38 @@ class Hardware:
             return cls.brainscales2(time_unit)
         raise UnknownNameError(f"hardware: expected one of ['brainscales2', 'ideal'], got {name!r}")
 
+    @classmethod
+    def parse(cls, text: str, time_unit: float = 5e-3) -> Hardware:
+        """A preset with optional overrides, as the CLI's ``--hardware`` takes it:
+        ``"brainscales2"``, ``"ideal:bits=4,weight_range=0.5,weight_mismatch=0.1"`` (values: numbers or
+        ``none``; times in seconds)."""
+        if not isinstance(text, str):
+            raise InvalidParameterError(f"hardware: expected a preset name or 'preset:key=value,...', got {text!r}")
+        name, _, rest = text.partition(":")
+        hw = cls.preset(name.strip(), time_unit)
+        changes: dict[str, Any] = {}
+        for item in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise InvalidParameterError(f"hardware: expected key=value after the preset, got {item!r}")
+            key, value = key.strip(), value.strip()
+            if value.lower() == "none":
+                changes[key] = None
+            elif key == "bits":
+                try:
+                    changes[key] = int(value)
+                except ValueError:
+                    raise InvalidParameterError(f"bits: expected an integer, got {value!r}") from None
+            else:
+                try:
+                    changes[key] = float(value)
+                except ValueError:
+                    raise InvalidParameterError(f"{key}: expected a number, got {value!r}") from None
+        if changes:
+            label = text.strip()
+            hw = hw.replace(**changes, name=label)
+        return hw
+
     def replace(self, **changes: Any) -> Hardware:
         """A copy with some fields changed (validated), e.g. ``hw.replace(bits=4)``."""
         known = {f.name for f in dataclasses.fields(self)}
@@ -258,7 +290,7 @@ def _as_hardware(hardware: Hardware | str, net: Any) -> Hardware:
         return hardware
     if isinstance(hardware, str):
         unit = getattr(getattr(net, "neuron", None), "tau_syn", 5e-3)
-        return Hardware.preset(hardware, time_unit=unit)
+        return Hardware.parse(hardware, time_unit=unit)
     raise InvalidParameterError(f"hardware: expected a Hardware or a preset name, got {type(hardware).__name__}")
 
 
