@@ -265,7 +265,7 @@ def test_recurrent_networks_deploy_through_their_parameters():
     for name, p in net.parameters().items():  # restored afterwards
         np.testing.assert_array_equal(p, before[name])
     with pytest.raises(UnsupportedError, match="only mode='ideal'"):
-        fit_hardware(sl.S4NNNetwork([3, 4, 2]), (x, y), hardware="brainscales2", mode="aware")
+        fit_hardware(object(), (x, y), hardware="ideal", mode="aware")
 
 
 # --- recurrent networks: hardware-aware and in-the-loop BPTT ----------------------------------------
@@ -518,3 +518,30 @@ def test_s4nn_networks_deploy_through_their_weights():
     assert df.height == 3 and df["loss"].is_null().all()
     for w0, w1 in zip(before, net.weights, strict=True):  # restored afterwards
         np.testing.assert_array_equal(w0, w1)
+
+
+def test_s4nn_trains_on_the_chip_it_is_measured_on(rng):
+    """In the loop on an ideal chip S4NN mini-batch training is ideal training, bit for bit; on a
+    real chip the last validation accuracy is the deployed chip's."""
+    x = rng.integers(0, 25, (40, 10))
+    y = np.arange(40) % 4
+
+    def net():
+        return sl.S4NNNetwork([10, 12, 4], threshold=[6.0, 5.0], t_max=24, init=[(-1, 4), (-1, 4)], seed=3)
+
+    cfg = sl.S4NNConfig(epochs=3, batch_size=8, lr=0.3, keep_best=False, reinit_below=0.0)
+    ideal, on_ideal_chip = net(), net()
+    sl.fit(ideal, (x, y), config=cfg, progress=False)
+    fit_hardware(on_ideal_chip, (x, y), hardware="ideal", mode="in-the-loop", config=cfg, progress=False)
+    for a, b in zip(ideal.weights, on_ideal_chip.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    hw = Hardware(bits=3, weight_range=3.0, weight_mismatch=0.2, threshold_mismatch=0.2)
+    trained = net()
+    res = fit_hardware(
+        trained, (x, y), hardware=hw, mode="in-the-loop", chip_seed=5, validation=(x, y), config=cfg, progress=False
+    )
+    assert all(np.abs(w).max() <= 3.0 + 1e-12 for w in trained.weights)
+    on_chip = monte_carlo(trained, (x, y), hw, chip_seeds=[5])["accuracy"][0]
+    assert res.history["val_accuracy"][-1] == pytest.approx(on_chip, abs=1e-12)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        fit_hardware(net(), (x, y), hardware=hw, mode="aware", config=sl.S4NNConfig(epochs=1), progress=False)

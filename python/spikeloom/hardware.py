@@ -34,7 +34,8 @@ step-based inputs). Recurrent networks train in both hardware modes with BPTT: h
 new chip every batch, in the loop with the reverse pass of the ideal model (shadow parameters) at the
 trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2. DECOLLE (per-batch updates)
 and e-prop (per-trial updates) train in both modes with their gradients computed on the chip (for
-DECOLLE exactly the ideal local gradient at the chip's trajectory; for e-prop on-chip learning).
+DECOLLE exactly the ideal local gradient at the chip's trajectory; for e-prop on-chip learning), and
+S4NN with mini-batches (in the loop: the ideal model's deltas at the chip's spike times).
 """
 
 from __future__ import annotations
@@ -373,7 +374,9 @@ def fit_hardware(
             :class:`~spikeloom.recurrent.RecurrentNetwork` (:class:`~spikeloom.bptt.BPTTConfig`, or
             :class:`~spikeloom.eprop.EpropConfig` with ``mode="per_trial"``) and
             :class:`~spikeloom.decolle.DecolleNetwork` (:class:`~spikeloom.decolle.DecolleConfig` with
-            ``online=False``); ``"ideal"`` trains any network as :func:`spikeloom.fit` does.
+            ``online=False``) and :class:`~spikeloom.s4nn.S4NNNetwork` (:class:`~spikeloom.s4nn.S4NNConfig`
+            with ``batch_size >= 2``; default 32); ``"ideal"`` trains any network as :func:`spikeloom.fit`
+            does.
         train, validation, config, seed, threads, progress, callback: as :func:`spikeloom.fit`.
             With a hardware mode the validation metrics are measured on chip ``chip_seed``.
         hardware: the chip family, or a preset name (time unit: the network's tau_syn).
@@ -398,11 +401,30 @@ def fit_hardware(
     hw_json = json.dumps(
         {"spec": json.loads(hw.spec_json()), "mode": mode, "chip_seed": v.seed("chip_seed", chip_seed)}
     )
+    from .s4nn import S4NNConfig, S4NNNetwork
+
+    if isinstance(net, S4NNNetwork):
+        if config is None:
+            config = S4NNConfig(batch_size=32)
+        if not isinstance(config, S4NNConfig):
+            raise InvalidParameterError(
+                f"config: hardware training of an S4NNNetwork needs an S4NNConfig, got {type(config).__name__}"
+            )
+        return net.fit(
+            train,
+            validation,
+            **config.fit_kwargs(),
+            seed=seed,
+            threads=threads,
+            progress=progress,
+            callback=callback,
+            hardware=json.loads(hw_json),
+        )
     kinds = [(n, c, h) for n, c, h in _HARDWARE_CONFIGS if isinstance(net, n)]
     if not kinds:
         raise UnsupportedError(
-            f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork, RecurrentNetwork (BPTT, e-prop) and "
-            f"DecolleNetwork; a {type(net).__name__} has no chip in its training loop, so only mode='ideal' "
+            f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork, RecurrentNetwork (BPTT, e-prop), "
+            f"DecolleNetwork and S4NNNetwork; a {type(net).__name__} has no chip in its training loop, so only mode='ideal' "
             "(train, then deploy with Hardware.deploy / monte_carlo) is available for it"
         )
     if config is None:

@@ -483,6 +483,7 @@ class S4NNNetwork:
         callback: Callable[[dict[str, Any]], bool | None] | None = None,
         resume: Any = None,
         checkpoint: Any = None,
+        hardware: dict[str, Any] | None = None,
     ) -> S4NNFitResult:
         """Train in place with S4NN's approximate temporal backpropagation (loop in Rust).
 
@@ -524,6 +525,8 @@ class S4NNNetwork:
                 :class:`~spikeloom.errors.ResumeMismatchWarning`.
             checkpoint: a file the run's :class:`~spikeloom.TrainingState` is written to (atomically)
                 after every completed epoch, for ``resume`` after a crash.
+            hardware: the hardware model of a hardware-aware or in-the-loop run, as
+                :func:`spikeloom.hardware.fit_hardware` builds it (use that function; mini-batches only).
 
         Returns:
             An :class:`S4NNFitResult`. Ctrl-C stops after the current epoch and keeps the weights.
@@ -559,6 +562,10 @@ class S4NNNetwork:
             "seed": v.seed("seed", seed),
             "threads": v.threads(threads),
         }
+        if hardware is not None:
+            if resume is not None or checkpoint is not None:
+                raise InvalidParameterError("resume: hardware training runs cannot resume; drop resume / checkpoint")
+            config["hardware"] = hardware
         x, y = self._pair("train", train)
         if x.shape[0] == 0:
             raise ShapeError("train: expected at least one sample, got 0")

@@ -11,6 +11,7 @@
 //! - [`network`]: the event-driven forward pass, decisions (tie rules) and evaluation protocols.
 //! - [`train`]: targets, errors, the learning rule and the per-sample SGD training loop.
 //! - [`state`]: the resumable state of a training run (checkpoints).
+//! - [`on_chip`]: the hardware model inside mini-batch training.
 //! - [`io`]: safetensors files with JSON metadata, written atomically.
 //!
 //! Re-derived from the paper's equations and the method notes; no code from the GPL reference
@@ -18,6 +19,7 @@
 
 pub mod io;
 pub mod network;
+pub mod on_chip;
 pub mod state;
 pub mod train;
 

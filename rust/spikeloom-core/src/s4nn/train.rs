@@ -36,13 +36,16 @@
 use super::network::{
     check_range, draw_uniform, first_to_spike, LabelledSteps, S4nnNetwork, S4nnWorkspace, TieRule,
 };
+use super::on_chip::S4nnOnChip;
 use super::state;
 use crate::error::{Error, Result};
+use crate::hardware::forward::mix;
+use crate::hardware::HardwareTraining;
 use crate::parallel::{pool, CHUNK};
 use crate::rsnn::checkpoint::{write_checkpoint, Continuation, TrainState};
 use crate::rsnn::epochs::record;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -106,6 +109,14 @@ pub struct S4nnFitConfig {
     pub seed: u64,
     /// Worker threads for evaluation and mini-batches (0 = all cores). Results do not depend on it.
     pub threads: usize,
+    /// Train on a hardware model (mini-batches only, `batch_size >= 2`): every batch runs forward on
+    /// a chip (tensors `layers.K.w`, see [`crate::hardware::params`]); in the loop (chip
+    /// `chip_seed`) the deltas are the ideal model's at the chip's spike times, with the shadow
+    /// weights; hardware-aware (a fresh chip per batch) they are the chip's, chained to the shadow
+    /// weights through the quantiser. Lost input spikes never arrive. Validation and test run on chip
+    /// `chip_seed`. None = ideal training.
+    #[serde(default)]
+    pub hardware: Option<HardwareTraining>,
 }
 
 impl S4nnFitConfig {
@@ -129,6 +140,7 @@ impl S4nnFitConfig {
             tie: TieRule::Voltage,
             seed: 0,
             threads: 0,
+            hardware: None,
         }
     }
 
@@ -164,6 +176,16 @@ impl S4nnFitConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::param("batch_size", "an integer >= 1", 0));
+        }
+        if let Some(h) = &self.hardware {
+            h.spec.validate_for_params()?;
+            if self.batch_size < 2 {
+                return Err(Error::param(
+                    "batch_size",
+                    "at least 2 with a hardware model (the chip's weights are drawn per batch)",
+                    self.batch_size,
+                ));
+            }
         }
         if self.gamma > net.t_max() {
             return Err(Error::param(
@@ -459,6 +481,8 @@ impl Tally {
 /// Per-chunk buffers of mini-batch training.
 struct ChunkState {
     ws: S4nnWorkspace,
+    /// A sample's inputs with lost spikes (hardware trial noise).
+    x: Vec<u32>,
     /// Per layer, input-major: the sum of this chunk's per-sample gradients.
     grad: Vec<Vec<f64>>,
     tally: Tally,
@@ -562,10 +586,14 @@ pub fn fit_from(
     let mut scales = vec![1.0; n_layers];
     let mut ws = net.workspace();
     let mut tally = Tally::new(net);
-    let mut chunks: Vec<ChunkState> = if batch > 1 {
+    // Per-sample SGD (the paper's), or mini-batches (always with a hardware model, whose chip is
+    // drawn per batch, even when the data set is a single sample).
+    let per_sample = batch == 1 && cfg.hardware.is_none();
+    let mut chunks: Vec<ChunkState> = if !per_sample {
         (0..batch.div_ceil(CHUNK))
             .map(|_| ChunkState {
                 ws: net.workspace(),
+                x: Vec::new(),
                 grad: net.layers.iter().map(|l| vec![0.0; l.w.len()]).collect(),
                 tally: Tally::new(net),
             })
@@ -575,6 +603,11 @@ pub fn fit_from(
     };
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut chip = match &cfg.hardware {
+        Some(h) => Some(S4nnOnChip::new(h, net)?),
+        None => None,
+    };
+    let ones = vec![1.0; n_layers];
     // Continue a stopped run: its weights and best epoch, and the shuffles of the epochs it did
     // (each epoch shuffles the previous order).
     let (first_epoch, mut best, mut run_history) = match run.resume {
@@ -609,7 +642,7 @@ pub fn fit_from(
             order.shuffle(&mut rng);
         }
         tally.reset();
-        if batch == 1 {
+        if per_sample {
             for &s in &order {
                 let (x, y) = train.sample(s, n_in);
                 net.forward_scaled(x, &mut ws, Some(&scales));
@@ -630,9 +663,29 @@ pub fn fit_from(
                 }
             }
         } else {
-            for idx in order.chunks(batch) {
+            for (b, idx) in order.chunks(batch).enumerate() {
                 let net_ref: &S4nnNetwork = net;
                 let scales_ref: &[f64] = &scales;
+                // The hardware model: the batch runs forward on a chip (its weights are the true
+                // ones, no scales); in the loop the deltas use the shadow weights, hardware-aware the
+                // chip's (chained below).
+                let loss = chip.as_ref().map_or(0.0, |c| c.spike_loss());
+                let on_chip = match &mut chip {
+                    Some(c) => {
+                        let aware = c.aware();
+                        Some((c.batch(net_ref, scales_ref, cfg.seed, epoch, b)?, aware))
+                    }
+                    None => None,
+                };
+                let (fwd, fwd_scales) = match on_chip {
+                    Some((c, _)) => (c, None),
+                    None => (net_ref, Some(scales_ref)),
+                };
+                let (bwd, bwd_scales) = match on_chip {
+                    Some((c, true)) => (c, &ones[..]),
+                    _ => (net_ref, scales_ref),
+                };
+                let noise_seed = stream_seed(mix(cfg.seed, 0x4857), epoch, b);
                 let active = &mut chunks[..idx.len().div_ceil(CHUNK)];
                 pool.install(|| {
                     active
@@ -643,9 +696,25 @@ pub fn fit_from(
                             st.tally.reset();
                             for &s in ids {
                                 let (x, y) = train.sample(s, n_in);
-                                net_ref.forward_scaled(x, &mut st.ws, Some(scales_ref));
+                                let x = if loss > 0.0 {
+                                    // Lost input spikes never arrive (one stream per sample).
+                                    let seed = mix(noise_seed, s as u64);
+                                    let mut r = ChaCha8Rng::seed_from_u64(seed);
+                                    st.x.clear();
+                                    st.x.extend(x.iter().map(|&t| {
+                                        if r.random::<f64>() < loss {
+                                            t_max
+                                        } else {
+                                            t
+                                        }
+                                    }));
+                                    &st.x[..]
+                                } else {
+                                    x
+                                };
+                                fwd.forward_scaled(x, &mut st.ws, fwd_scales);
                                 st.tally.record(&st.ws, y, t_max, cfg.tie);
-                                if compute_deltas(net_ref, &mut st.ws, y, &ecfg, scales_ref) {
+                                if compute_deltas(bwd, &mut st.ws, y, &ecfg, bwd_scales) {
                                     st.tally.updates += 1;
                                     // Accumulate the gradient: g += delta (x) mask.
                                     let layers = st.grad.iter_mut().zip(&net_ref.layers);
@@ -671,12 +740,18 @@ pub fn fit_from(
                 for st in &chunks[..used] {
                     tally.add(&st.tally);
                 }
+                if let Some(c) = &chip {
+                    c.chain_gradient(&mut chunks[0].grad);
+                }
                 for (l, layer) in net.layers.iter_mut().enumerate() {
                     scales[l] *= keep[l];
                     let coef = ecfg.lr[l] / (scales[l] * idx.len() as f64);
                     for (w, g) in layer.w.iter_mut().zip(&chunks[0].grad[l]) {
                         *w -= coef * g;
                     }
+                }
+                if let Some(c) = &chip {
+                    c.clamp(net, &scales);
                 }
             }
         }
@@ -686,8 +761,14 @@ pub fn fit_from(
         } else {
             0
         };
-        let eval =
-            |d: Option<LabelledSteps>| d.map(|d| pool.install(|| net.evaluate_in_pool(d, cfg.tie)));
+        // Validation and test on chip `chip_seed` with a hardware model.
+        let eval_net: &S4nnNetwork = match &mut chip {
+            Some(c) => c.validation(net)?,
+            None => net,
+        };
+        let eval = |d: Option<LabelledSteps>| {
+            d.map(|d| pool.install(|| eval_net.evaluate_in_pool(d, cfg.tie)))
+        };
         let (val, tst) = (eval(validation), eval(test));
         if let Some(v) = &val {
             let improved = match &best {
