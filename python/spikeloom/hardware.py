@@ -424,8 +424,8 @@ def fit_hardware(
     if not kinds:
         raise UnsupportedError(
             f"mode: {mode!r} training runs for TTFSNetwork, AlphaNetwork, RecurrentNetwork (BPTT, e-prop), "
-            f"DecolleNetwork and S4NNNetwork; a {type(net).__name__} has no chip in its training loop, so only mode='ideal' "
-            "(train, then deploy with Hardware.deploy / monte_carlo) is available for it"
+            f"DecolleNetwork and S4NNNetwork; a {type(net).__name__} has no chip in its training loop, so only "
+            "mode='ideal' (train, then deploy with Hardware.deploy / monte_carlo) is available for it"
         )
     if config is None:
         config = kinds[0][1]()
