@@ -10,20 +10,15 @@ use spikeloom_core::s4nn::{fit, LabelledSteps, S4nnFitConfig, S4nnNetwork};
 use std::ops::ControlFlow;
 
 mod common;
-use common::uniform;
+use common::{s4nn_steps, uniform};
 
 const T_MAX: u32 = 24;
 
-fn steps(rng: &mut ChaCha8Rng, n: usize) -> Vec<u32> {
-    (0..n)
-        .map(|_| {
-            if rng.next_u64() % 4 == 0 {
-                T_MAX
-            } else {
-                (rng.next_u64() % u64::from(T_MAX)) as u32
-            }
-        })
-        .collect()
+/// 60 samples of 10 input times with labels 0..4.
+fn data(seed: u64) -> (Vec<u32>, Vec<i64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = s4nn_steps(&mut rng, 600, T_MAX);
+    (x, (0..60).map(|_| (rng.next_u64() % 4) as i64).collect())
 }
 
 fn network() -> S4nnNetwork {
@@ -67,11 +62,7 @@ fn all_weights(net: &S4nnNetwork) -> Vec<f64> {
 
 #[test]
 fn s4nn_on_an_ideal_chip_trains_as_ideal_mini_batches() {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let (x, y): (Vec<u32>, Vec<i64>) = (
-        steps(&mut rng, 600),
-        (0..60).map(|_| (rng.next_u64() % 4) as i64).collect(),
-    );
+    let (x, y) = data(1);
     let d = LabelledSteps {
         times: &x,
         labels: &y,
@@ -116,11 +107,7 @@ fn s4nn_on_an_ideal_chip_trains_as_ideal_mini_batches() {
 
 #[test]
 fn s4nn_trains_on_its_chip_and_validates_there() {
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let (x, y): (Vec<u32>, Vec<i64>) = (
-        steps(&mut rng, 600),
-        (0..60).map(|_| (rng.next_u64() % 4) as i64).collect(),
-    );
+    let (x, y) = data(3);
     let d = LabelledSteps {
         times: &x,
         labels: &y,

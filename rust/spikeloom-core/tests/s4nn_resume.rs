@@ -11,7 +11,7 @@ use spikeloom_core::s4nn::{
 use std::ops::ControlFlow;
 
 mod common;
-use common::uniform;
+use common::{s4nn_steps, uniform};
 
 const T_MAX: u32 = 24;
 
@@ -23,15 +23,7 @@ struct Data {
 }
 
 fn steps(rng: &mut ChaCha8Rng, n: usize) -> Vec<u32> {
-    (0..n)
-        .map(|_| {
-            if rng.next_u64() % 4 == 0 {
-                T_MAX
-            } else {
-                (rng.next_u64() % u64::from(T_MAX)) as u32
-            }
-        })
-        .collect()
+    s4nn_steps(rng, n, T_MAX)
 }
 
 fn data(seed: u64) -> Data {

@@ -12,6 +12,19 @@ pub fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * u
 }
 
+/// `n` S4NN input times: a quarter "no spike" (`t_max`), the rest uniform in `0..t_max`.
+pub fn s4nn_steps(rng: &mut ChaCha8Rng, n: usize, t_max: u32) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            if rng.next_u64() % 4 == 0 {
+                t_max
+            } else {
+                (rng.next_u64() % u64::from(t_max)) as u32
+            }
+        })
+        .collect()
+}
+
 /// Noisy XOR in Comsa's encoding: value x in [0, 0.45) (false) or [0.55, 1) (true), spike at
 /// (1 - x) time units of `unit` seconds. Label = XOR.
 pub fn noisy_xor(n: usize, seed: u64, unit: f64) -> (Vec<f64>, Vec<i64>) {
