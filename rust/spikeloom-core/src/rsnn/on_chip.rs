@@ -71,6 +71,15 @@ impl OnChip {
         }))
     }
 
+    /// [`OnChip::new`] for a recurrent network (BPTT, e-prop): its parameter tensors.
+    pub fn for_rsnn(
+        hw: Option<&HardwareTraining>,
+        net: &super::network::RsnnNetwork,
+        run_seed: u64,
+    ) -> Result<Option<Self>> {
+        Self::new(hw, net.layout.tensors(), net.layout.len, run_seed)
+    }
+
     /// True for hardware-aware training (a fresh chip per batch, gradients chained).
     pub fn aware(&self) -> bool {
         self.hw.mode == HardwareMode::Aware

@@ -468,12 +468,7 @@ fn fit_impl<F: Real>(
         works: Vec::new(),
         updates: 0,
         run,
-        hw: OnChip::new(
-            cfg.hardware.as_ref(),
-            net.layout.tensors(),
-            net.layout.len,
-            cfg.seed,
-        )?,
+        hw: OnChip::for_rsnn(cfg.hardware.as_ref(), net, cfg.seed)?,
         on_chip: None,
     };
     let spec = EpochSpec::new(cfg.epochs, cfg.batch_size, cfg.seed, cfg.restore_best);
