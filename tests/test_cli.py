@@ -205,7 +205,8 @@ def test_resumed_recipe_reports_the_whole_runs_best_validation(tmp_path, capsys)
 
 def test_checkpoint_resumes_the_yinyang_recipe(tmp_path, capsys):
     # The main job (Göltz et al.'s TTFS training) stopped after 3 epochs and resumed to 6 ends where
-    # one 6-epoch run does: same test accuracy and loss, same weights. Hardware runs cannot resume.
+    # one 6-epoch run does: same test accuracy and loss, same weights (hardware runs:
+    # tests/test_hardware_resume.py).
     ckpt = tmp_path / "state.safetensors"
     base = ["train", "yinyang", "--no-progress", "--json"]
     assert main([*base, "--epochs", "3", "--checkpoint", str(ckpt)]) == 0
@@ -218,8 +219,6 @@ def test_checkpoint_resumes_the_yinyang_recipe(tmp_path, capsys):
     assert (tmp_path / "a" / "network.safetensors").read_bytes() == (
         tmp_path / "b" / "network.safetensors"
     ).read_bytes()
-    assert main(["train", "yinyang", "--hardware", "brainscales2", "--checkpoint", str(ckpt)]) == 2
-    assert "--checkpoint: hardware training cannot resume" in capsys.readouterr().err
 
 
 def test_force_recipe_checkpoint_and_saved_reservoir(tmp_path, capsys):

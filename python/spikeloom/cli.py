@@ -85,8 +85,6 @@ def _train(a: argparse.Namespace) -> int:
             f"resume, got {recipe.task} --method {recipe.method}"
             + (" (it averages weights across epochs in Python)" if recipe.method == "s4nn" else "")
         )
-    if a.checkpoint is not None and (a.hardware is not None or a.hardware_mode != "ideal"):
-        raise InvalidParameterError("--checkpoint: hardware training cannot resume; drop --checkpoint or --hardware")
     result = recipe.run(args)
     m = result.metrics
     if "test_accuracy" in m:

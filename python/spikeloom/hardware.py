@@ -35,7 +35,9 @@ new chip every batch, in the loop with the reverse pass of the ideal model (shad
 trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2. DECOLLE (per-batch updates)
 and e-prop (per-trial updates) train in both modes with their gradients computed on the chip (for
 DECOLLE exactly the ideal local gradient at the chip's trajectory; for e-prop on-chip learning), and
-S4NN with mini-batches (in the loop: the ideal model's deltas at the chip's spike times).
+S4NN with mini-batches (in the loop: the ideal model's deltas at the chip's spike times). Every
+hardware run resumes from its :class:`~spikeloom.TrainingState` exactly (``fit_hardware(...,
+resume=..., checkpoint=...)``).
 """
 
 from __future__ import annotations
@@ -365,6 +367,8 @@ def fit_hardware(
     threads: int = 0,
     progress: bool = True,
     callback: Callable[[dict[str, Any]], bool | None] | None = None,
+    resume: Any = None,
+    checkpoint: Any = None,
 ) -> FitResult:
     """Train ``net`` in place with the hardware model (see the module docs for the modes).
 
@@ -379,6 +383,11 @@ def fit_hardware(
             does.
         train, validation, config, seed, threads, progress, callback: as :func:`spikeloom.fit`.
             With a hardware mode the validation metrics are measured on chip ``chip_seed``.
+        resume, checkpoint: as :func:`spikeloom.fit`. A hardware run's chips and trial noise are
+            drawn from (chip seed, run seed, epoch, batch), so a run stopped after an epoch and
+            resumed with the same hardware, mode, chip seed, config, seed and data ends with the same
+            parameters, bit for bit, as the uninterrupted run. The state records the hardware model
+            with the config: resuming with another chip or mode warns (``ResumeMismatchWarning``).
         hardware: the chip family, or a preset name (time unit: the network's tau_syn).
         mode: ``"ideal"``, ``"aware"`` or ``"in-the-loop"``.
         chip_seed: in the loop: the chip trained on; aware: the validation chip and the root of the
@@ -397,6 +406,8 @@ def fit_hardware(
             threads=threads,
             progress=progress,
             callback=callback,
+            resume=resume,
+            checkpoint=checkpoint,
         )
     hw_json = json.dumps(
         {"spec": json.loads(hw.spec_json()), "mode": mode, "chip_seed": v.seed("chip_seed", chip_seed)}
@@ -418,6 +429,8 @@ def fit_hardware(
             threads=threads,
             progress=progress,
             callback=callback,
+            resume=resume,
+            checkpoint=checkpoint,
             hardware=json.loads(hw_json),
         )
     kinds = [(n, c, h) for n, c, h in _HARDWARE_CONFIGS if isinstance(net, n)]
@@ -445,6 +458,8 @@ def fit_hardware(
         threads=threads,
         progress=progress,
         callback=callback,
+        resume=resume,
+        checkpoint=checkpoint,
     )
 
 

@@ -53,9 +53,9 @@ def run_bptt(
         "progress": args.progress,
         "callback": callback,
     }
-    if hw is not None:  # on a chip (hardware runs do not resume)
+    if hw is not None:  # on a chip
         run.update(hardware=hw, mode=args.hardware_mode, chip_seed=args.seed)
-        result, seconds = timed(lambda: hardware.fit_hardware(net, data.train, **run))
+        result, seconds = timed(lambda: hardware.fit_hardware(net, data.train, **run, **args.resume_kwargs()))
     else:
         result, seconds = timed(lambda: fit(net, data.train, **run, **args.resume_kwargs()))
     test = net.evaluate(

@@ -39,6 +39,7 @@ def yinyang_ttfs(args: RecipeArgs) -> RecipeResult:
                 seed=args.seed,
                 threads=args.threads,
                 progress=args.progress,
+                **args.resume_kwargs(),
             )
             if hw is not None
             else fit(

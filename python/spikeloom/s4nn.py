@@ -563,8 +563,6 @@ class S4NNNetwork:
             "threads": v.threads(threads),
         }
         if hardware is not None:
-            if resume is not None or checkpoint is not None:
-                raise InvalidParameterError("resume: hardware training runs cannot resume; drop resume / checkpoint")
             config["hardware"] = hardware
         x, y = self._pair("train", train)
         if x.shape[0] == 0:
