@@ -7,7 +7,11 @@ The RandMan recipe network (10 classes x 100 units x 100 steps, 1 ms; 100 - 128 
 LIF - 10 leaky readout, ``ce_max``, fast sigmoid slope 10, Adam 5e-3, batch 32) on a chip family with
 ``--bits`` of weight magnitude plus a sign over +-``--range`` and a relative fixed-pattern spread of
 ``--mismatch`` on every synapse, threshold and time constant, and lost input spikes with probability
-``--spike-loss`` in every trial. Trained three ways for ``--epochs`` epochs (best validation epoch kept,
+``--spike-loss`` and Gaussian input spike-time jitter of sd ``--jitter`` seconds (rounded to steps of
+1 ms) in every trial; or ``--preset`` (``spikeloom.hardware.Hardware.parse``: a preset with
+overrides, e.g. ``brainscales2:weight_range=none`` for the BrainScaleS-2-like profile with each weight
+tensor's 6-bit scale set by its largest magnitude, as the chip's weight scale is calibrated per
+projection; time unit tau_syn = 10 ms). Trained three ways for ``--epochs`` epochs (best validation epoch kept,
 validation measured on chip ``--chip-seed`` in the hardware modes):
 
 - ideal, then deployed on ``--chips`` fresh chip instances (seeds 1000, 1001, ...);
@@ -76,6 +80,8 @@ def main() -> None:
     ap.add_argument("--range", type=float, default=0.5, help="weight range (the weights' unit: threshold 1)")
     ap.add_argument("--mismatch", type=float, default=0.1)
     ap.add_argument("--spike-loss", type=float, default=0.05)
+    ap.add_argument("--jitter", type=float, default=0.0, help="sd of the input spike-time jitter, seconds")
+    ap.add_argument("--preset", default=None, help="a hardware preset with overrides (replaces the chip options)")
     ap.add_argument("--samples-per-class", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--chip-seed", type=int, default=0)
@@ -92,8 +98,11 @@ def main() -> None:
         threshold_mismatch=args.mismatch,
         tau_mismatch=args.mismatch,
         spike_loss=args.spike_loss,
+        jitter=args.jitter,
         name=f"{args.bits}-bit, +-{args.range}, {100 * args.mismatch:g} % mismatch",
     )
+    if args.preset is not None:
+        hw = Hardware.parse(args.preset, time_unit=10e-3)
     cfg = config(args.method, args.epochs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; spikeloom {sl.__version__}")
     print(
@@ -104,10 +113,14 @@ def main() -> None:
         )
         + f", {args.epochs} epochs"
     )
-    print(
-        f"chip: {args.bits} bits + sign over +-{args.range}, {100 * args.mismatch:g} % synapse / threshold / tau "
-        f"spread, {100 * args.spike_loss:g} % lost input spikes per trial\n"
-    )
+    if args.preset is not None:
+        print(f"chip: {hw}\n")
+    else:
+        print(
+            f"chip: {args.bits} bits + sign over +-{args.range}, {100 * args.mismatch:g} % synapse / threshold / "
+            f"tau spread, {100 * args.spike_loss:g} % lost input spikes and {1e3 * args.jitter:g} ms input jitter "
+            "per trial\n"
+        )
     rows: dict[str, Any] = {}
     for mode in ("ideal", "aware", "in-the-loop"):
         net = network(args.method, args.seed, args.hidden)

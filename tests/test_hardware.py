@@ -268,6 +268,50 @@ def test_recurrent_networks_deploy_through_their_parameters():
         fit_hardware(object(), (x, y), hardware="ideal", mode="aware")
 
 
+def test_step_inputs_lose_and_jitter_their_events():
+    """``Hardware.trial_inputs``: each event lost with ``spike_loss``, moved by round(jitter z / dt)
+    steps; measured against the binomial and the rounded normal on isolated events."""
+    n, steps, dt = 3000, 61, 1e-3
+    x = np.zeros((n, steps, 2), dtype=bool)
+    x[:, 30, 0] = True
+    hw = Hardware(spike_loss=0.2, jitter=2.5e-3)
+    out = hw.trial_inputs(x, dt, seed=4)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_array_equal(out, hw.trial_inputs(x, dt, seed=4))
+    assert not np.array_equal(out, hw.trial_inputs(x, dt, seed=5))
+    assert not out[:, :, 1].any() and set(np.unique(out)) <= {0.0, 1.0}
+    kept = out.sum() / n
+    assert abs(kept - 0.8) < 4 * np.sqrt(0.8 * 0.2 / n)
+    s, t = np.nonzero(out[:, :, 0])
+    shift = t - 30.0
+    assert abs(shift.mean()) < 4 * 2.5 / np.sqrt(len(shift))
+    var = 2.5**2 + 1 / 12  # a rounded normal of sd 2.5 steps
+    assert abs(shift.var(ddof=1) - var) < 5 * var * np.sqrt(2 / len(shift))
+    # The same jitter is twice as many steps at half the time step.
+    fine = Hardware(jitter=2.5e-3).trial_inputs(x, dt / 2, seed=4)
+    assert abs(np.nonzero(fine[:, :, 0])[1].std() / 5.0 - 1) < 0.1
+    # No noise: the inputs unchanged.
+    np.testing.assert_array_equal(Hardware(bits=4).trial_inputs(x, dt), x.astype(np.float32))
+    with pytest.raises(InvalidParameterError, match="dt"):
+        hw.trial_inputs(x, 0.0)
+    with pytest.raises(InvalidParameterError, match="data"):
+        hw.trial_inputs(np.zeros((3, 4)), dt)
+
+
+def test_monte_carlo_runs_recurrent_trials_on_the_jittered_inputs():
+    net = sl.RecurrentNetwork(4, [sl.SpikingLayer.lif(10, gain=3.0)], sl.Readout(3), dt=1e-3, seed=2)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((30, 40, 4)) < 0.2, np.arange(30) % 3
+    hw = Hardware(bits=4, threshold_mismatch=0.1, jitter=3e-3, spike_loss=0.1)
+    df = monte_carlo(net, (x, y), hw, chip_seeds=[7], trials=3, seed=20)
+    deployed = net.copy()
+    hw.deploy(deployed, seed=7)
+    for row in df.iter_rows(named=True):
+        want = deployed.evaluate(hw.trial_inputs(x, net.dt, row["trial_seed"]), y)
+        assert row["accuracy"] == want["accuracy"] and row["loss"] == pytest.approx(want["loss"], rel=1e-12)
+    assert df["loss"].n_unique() == 3  # new noise every trial
+
+
 # --- recurrent networks: hardware-aware and in-the-loop BPTT ----------------------------------------
 def _rnn(layer: sl.SpikingLayer, seed: int = 3) -> sl.RecurrentNetwork:
     return sl.RecurrentNetwork(5, [layer], sl.Readout(3, tau=15e-3), seed=seed)

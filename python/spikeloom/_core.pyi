@@ -284,6 +284,10 @@ def hardware_evaluate(
     params: list[float],
     threads: int = 0,
 ) -> list[tuple[int, float, float, list[float]]]: ...
+def hardware_params(
+    spec: str, names: list[str], shapes: list[list[int]], values: npt.NDArray[np.float64], seed: int
+) -> npt.NDArray[np.float64]: ...
+def hardware_trial_inputs(x: Any, spec: str, dt: float, seed: int) -> npt.NDArray[np.float32]: ...
 def hardware_run(
     net: TtfsNetwork,
     spec: str,

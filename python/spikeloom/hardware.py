@@ -29,8 +29,9 @@ produced, as Göltz et al. did on BrainScaleS-2).
 Clock-driven networks (:class:`~spikeloom.recurrent.RecurrentNetwork`, DECOLLE, S4NN) meet the chip
 through their parameters (:meth:`Hardware.deploy`, one implementation in the Rust core): weights
 quantised and mismatched, per-neuron thresholds as incoming weights and bias divided by the gain,
-per-element time-constant gains; their trial noise is lost input spikes (jitter does not apply to
-step-based inputs). Recurrent networks train in both hardware modes with BPTT: hardware-aware with a
+per-element time-constant gains; their trial noise is lost and jittered input spikes
+(:meth:`Hardware.trial_inputs`: jitter in steps of the network's ``dt``; S4NN's integer spike times
+are only lost). Recurrent networks train in both hardware modes with BPTT: hardware-aware with a
 new chip every batch, in the loop with the reverse pass of the ideal model (shadow parameters) at the
 trajectory the chip ran, as Cramer et al. (2022) trained on BrainScaleS-2. DECOLLE (per-batch updates)
 and e-prop (per-trial updates) train in both modes with their gradients computed on the chip (for
@@ -279,6 +280,19 @@ class Hardware:
             at += a.size
         return result
 
+    def trial_inputs(self, x: Any, dt: float, seed: int = 0) -> np.ndarray:
+        """The step-based inputs ``x`` (``[samples, steps, channels]``: bool, uint8, float32 or float64;
+        every non-zero entry is an event) of a network with time step ``dt`` (s), as trial ``seed`` of
+        this chip family delivers them: each event is lost with probability ``spike_loss``, and a kept
+        event moves by ``round(jitter * z / dt)`` steps (``z`` standard normal; events moved outside the
+        sequence are lost, events landing on one step and channel add). The same rule and the same
+        Rust code give the trial noise of hardware-aware and in-the-loop training. Returns float32."""
+        if self.spike_loss == 0.0 and self.jitter == 0.0:
+            return np.asarray(x, dtype=np.float32)
+        return _core.hardware_trial_inputs(
+            np.ascontiguousarray(x), self.spec_json(), v.positive("dt", dt), v.seed("seed", seed)
+        )
+
 
 def _need_ttfs(net: Any, what: str) -> None:
     if not isinstance(net, TTFSNetwork):
@@ -490,8 +504,8 @@ def monte_carlo(
     Chip ``i`` has seed ``seed + i`` (or ``chip_seeds[i]``); each is run ``trials`` times with new
     trial noise (trial seed ``seed + t``). TTFS/alpha networks run inside the engine, samples in
     parallel (results independent of ``threads``); other networks are deployed through
-    :meth:`Hardware.deploy` (their trial noise: inputs lost with ``spike_loss``; jitter is not applied
-    to step-based inputs) and restored afterwards.
+    :meth:`Hardware.deploy` (their trial noise: :meth:`Hardware.trial_inputs`, lost and jittered
+    input events; S4NN inputs are only lost) and restored afterwards.
 
     Returns:
         One row per (chip, trial): ``instance``, ``seed``, ``trial_seed``, ``accuracy``, ``loss``,
@@ -556,7 +570,7 @@ def _monte_carlo_params(
         for i, s in enumerate(seeds):
             hw.deploy(net, s)
             for t in range(trials):
-                xt = _trial_inputs(np.asarray(x), hw, seed + t, net.t_max if is_s4nn else None)
+                xt = _trial_inputs(np.asarray(x), hw, seed + t, net)
                 m = net.evaluate(xt, y, threads=threads)
                 rows.append(
                     {
@@ -583,18 +597,20 @@ def _monte_carlo_params(
     return rows
 
 
-def _trial_inputs(x: np.ndarray, hw: Hardware, seed: int, t_max: int | None) -> np.ndarray:
-    """Lost input spikes: event rasters lose events; S4NN step times move to ``t_max`` (never)."""
-    if hw.spike_loss == 0.0:
+def _trial_inputs(x: np.ndarray, hw: Hardware, seed: int, net: Any) -> np.ndarray:
+    """The inputs of trial ``seed``: S4NN step times of lost spikes move to ``t_max`` (never); event
+    rasters of clock-driven networks lose and jitter their events in the core, by the rule hardware
+    training uses (:meth:`Hardware.trial_inputs`)."""
+    from .s4nn import S4NNNetwork
+
+    if hw.spike_loss == 0.0 and (hw.jitter == 0.0 or isinstance(net, S4NNNetwork)):
         return x
-    rng = np.random.Generator(np.random.PCG64(seed))
-    lost = rng.random(x.shape) < hw.spike_loss
-    out = x.copy()
-    if t_max is not None:
-        out[lost] = t_max
-    else:
-        out[lost] = 0
-    return out
+    if isinstance(net, S4NNNetwork):
+        rng = np.random.Generator(np.random.PCG64(seed))
+        out = x.copy()
+        out[rng.random(x.shape) < hw.spike_loss] = net.t_max
+        return out
+    return hw.trial_inputs(x, net.dt, seed)
 
 
 def chip_accuracy(

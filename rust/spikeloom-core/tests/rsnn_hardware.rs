@@ -2,6 +2,8 @@
 //! an ideal chip changes nothing (bit for bit), hardware-aware steps are the chip's gradient chained
 //! to the shadow parameters, validation runs on the training chip, shadow weights stay in range.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use spikeloom_core::hardware::{aware_chip_seed, HardwareSpec, ParamChip};
 use spikeloom_core::rsnn::decolle::train::{evaluate as decolle_evaluate, fit as decolle_fit};
 use spikeloom_core::rsnn::decolle::{
@@ -9,6 +11,7 @@ use spikeloom_core::rsnn::decolle::{
 };
 use spikeloom_core::rsnn::eprop::train::fit as eprop_fit;
 use spikeloom_core::rsnn::eprop::{EpropConfig, EpropEpochMetrics};
+use spikeloom_core::rsnn::on_chip::trial_seed;
 use spikeloom_core::rsnn::train::{evaluate, fit, gradient, Data};
 use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Targets};
 use std::ops::ControlFlow;
@@ -219,6 +222,53 @@ fn lost_input_spikes_are_reproducible_and_change_training() {
     };
     assert_eq!(run(0.3), run(0.3));
     assert_ne!(run(0.3), run(0.0));
+}
+
+#[test]
+fn a_step_on_noisy_inputs_is_the_ideal_gradient_on_the_inputs_the_trial_drew() {
+    // One sample, one SGD step on an ideal chip with lost and jittered input spikes (sd 2 steps):
+    // the step is the ideal gradient at the inputs `subset_with_trial_noise` draws from the batch's
+    // stream, which differ from the clean inputs.
+    let (x, y) = data(1, 30);
+    let d = Data { x: &x, y: &y };
+    let cfg = config(
+        r#", "optimizer": "sgd", "precision": "f64", "epochs": 1, "batch_size": 1,
+            "hardware": {"spec": {"spike_loss": 0.2, "jitter": 0.002}, "mode": "in-the-loop", "chip_seed": 0}"#,
+    );
+    let mut n = net();
+    let p0 = n.params.clone();
+    fit(
+        &mut n,
+        d,
+        None,
+        &cfg,
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(trial_seed(3, 0, 0));
+    let noisy = x.subset_with_trial_noise(&[0], 0.2, 2.0, &mut rng);
+    assert_ne!(noisy.to_dense(), x.to_dense());
+    let plain: BpttConfig = config(r#", "precision": "f64""#);
+    let net0 = net();
+    let (g, _) = gradient::<f64>(&net0, Data { x: &noisy, y: &y }, &[0], &plain).unwrap();
+    let (g_clean, _) = gradient::<f64>(&net0, d, &[0], &plain).unwrap();
+    assert_ne!(g, g_clean);
+    let nw = net0.layout.n_weights;
+    let tau_out = net0.layout.readout.as_ref().unwrap().tau.clone();
+    for i in 0..n.params.len() {
+        let lr = if i < nw { 0.01 } else { 0.001 };
+        let want = if tau_out.contains(&i) {
+            p0[i]
+        } else {
+            p0[i] - lr * g[i]
+        };
+        assert!(
+            (n.params[i] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+            "parameter {i}: {} vs {want}",
+            n.params[i]
+        );
+    }
 }
 
 #[test]

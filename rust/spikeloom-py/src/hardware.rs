@@ -2,8 +2,8 @@
 
 use crate::errors::{enter_core, to_pyerr};
 use crate::network::PyTtfsNetwork;
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::ndarray::{Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use spikeloom_core::hardware::{
@@ -20,6 +20,19 @@ fn spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
         )
     })?;
     s.validate().map_err(|e| to_pyerr(py, e))?;
+    Ok(s)
+}
+
+/// A spec for parameter-based networks (bits without a range quantise each tensor over its own
+/// largest magnitude, see `HardwareSpec::validate_for_params`).
+fn param_spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
+    let s: HardwareSpec = serde_json::from_str(spec).map_err(|e| {
+        to_pyerr(
+            py,
+            Error::param("hardware", "a valid hardware specification", e),
+        )
+    })?;
+    s.validate_for_params().map_err(|e| to_pyerr(py, e))?;
     Ok(s)
 }
 
@@ -52,13 +65,7 @@ pub fn hardware_params<'py>(
     values: PyReadonlyArray1<'py, f64>,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    // Validated by `ParamChip::sample` (bits without a range are allowed here).
-    let spec: HardwareSpec = serde_json::from_str(spec).map_err(|e| {
-        to_pyerr(
-            py,
-            Error::param("hardware", "a valid hardware specification", e),
-        )
-    })?;
+    let spec = param_spec_from_json(py, spec)?;
     if names.len() != shapes.len() {
         return Err(to_pyerr(
             py,
@@ -88,6 +95,36 @@ pub fn hardware_params<'py>(
         Ok::<_, Error>(out)
     })?;
     Ok(out.into_pyarray(py))
+}
+
+/// The inputs `x` (`[samples, steps, channels]`, see `rsnn::sequences`) of a network with time step
+/// `dt` (s) as trial `seed` of a chip of `spec` delivers them: lost and jittered input spikes
+/// (`Sequences::subset_with_trial_noise`, the rule hardware training uses), as float32.
+#[pyfunction]
+#[pyo3(signature = (x, spec, dt, seed))]
+pub fn hardware_trial_inputs<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    spec: &str,
+    dt: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray3<f32>>> {
+    let spec = param_spec_from_json(py, spec)?;
+    if !(dt.is_finite() && dt > 0.0) {
+        return Err(to_pyerr(
+            py,
+            Error::param("dt", "a finite time step > 0 s", dt),
+        ));
+    }
+    let seqs = crate::rsnn::sequences(py, "data", x)?;
+    let (n, t, c) = (seqs.n_samples, seqs.n_steps, seqs.n_channels);
+    let dense = enter_core(py, || {
+        let noisy = seqs.with_trial_noise(spec.spike_loss, spec.jitter / dt, seed);
+        Ok::<_, Error>(noisy.to_dense())
+    })?;
+    Ok(Array3::from_shape_vec((n, t, c), dense)
+        .expect("sizes from the sequences")
+        .into_pyarray(py))
 }
 
 fn matrix<'py>(py: Python<'py>, v: &[f64], rows: usize, cols: usize) -> Bound<'py, PyArray2<f64>> {

@@ -27,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hardware::hardware_quantize, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_chip, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_params, m)?)?;
+    m.add_function(wrap_pyfunction!(hardware::hardware_trial_inputs, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(hardware::hardware_run, m)?)?;
     m.add_class::<s4nn::PyS4nnNetwork>()?;

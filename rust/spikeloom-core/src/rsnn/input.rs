@@ -172,15 +172,20 @@ impl Sequences {
         }
     }
 
-    /// The sequences of `samples` (in that order), each event kept with probability `1 - p_loss`
-    /// (one uniform draw from `rng` per event, in order): the lost input spikes of a hardware trial.
-    pub fn subset_with_loss(
+    /// The events of `samples` (in that order) as one trial on a chip sees them: each event is lost
+    /// with probability `p_loss`; a kept event moves by `round(jitter_steps * z)` steps, `z` standard
+    /// normal (events moved outside the sequence are lost; events that land on the same step and
+    /// channel add). The draws, per event in order: one uniform, then (with `jitter_steps > 0`) one
+    /// normal if it was kept.
+    pub fn subset_with_trial_noise(
         &self,
         samples: &[usize],
         p_loss: f64,
+        jitter_steps: f64,
         rng: &mut rand_chacha::ChaCha8Rng,
     ) -> Sequences {
         use rand::RngExt;
+        use rand_distr::{Distribution, StandardNormal};
         let mut out = Sequences {
             n_samples: samples.len(),
             n_steps: self.n_steps,
@@ -190,16 +195,70 @@ impl Sequences {
             value: Vec::new(),
         };
         out.ptr.push(0);
+        // With jitter: (step, channel, value) of one sample's kept events, then sorted and merged.
+        let mut moved: Vec<(usize, u32, f32)> = Vec::new();
         for &s in samples {
             let base = s * self.n_steps;
+            if jitter_steps == 0.0 {
+                for t in 0..self.n_steps {
+                    for e in self.ptr[base + t]..self.ptr[base + t + 1] {
+                        if rng.random::<f64>() >= p_loss {
+                            out.channel.push(self.channel[e]);
+                            out.value.push(self.value[e]);
+                        }
+                    }
+                    out.ptr.push(out.channel.len());
+                }
+                continue;
+            }
+            moved.clear();
             for t in 0..self.n_steps {
                 for e in self.ptr[base + t]..self.ptr[base + t + 1] {
-                    if rng.random::<f64>() >= p_loss {
-                        out.channel.push(self.channel[e]);
-                        out.value.push(self.value[e]);
+                    if rng.random::<f64>() < p_loss {
+                        continue;
+                    }
+                    let z: f64 = StandardNormal.sample(rng);
+                    let to = t as f64 + (jitter_steps * z).round();
+                    if to >= 0.0 && to < self.n_steps as f64 {
+                        moved.push((to as usize, self.channel[e], self.value[e]));
                     }
                 }
+            }
+            // Stable: events merged at one (step, channel) add in their original order.
+            moved.sort_by_key(|&(t, c, _)| (t, c));
+            let mut i = 0;
+            for t in 0..self.n_steps {
+                while i < moved.len() && moved[i].0 == t {
+                    let (c, mut v) = (moved[i].1, moved[i].2);
+                    i += 1;
+                    while i < moved.len() && moved[i].0 == t && moved[i].1 == c {
+                        v += moved[i].2;
+                        i += 1;
+                    }
+                    out.channel.push(c);
+                    out.value.push(v);
+                }
                 out.ptr.push(out.channel.len());
+            }
+        }
+        out
+    }
+
+    /// All samples with the trial noise of [`Sequences::subset_with_trial_noise`], drawn from a
+    /// ChaCha8 stream seeded with `seed` (what a hardware trial delivers in deployment).
+    pub fn with_trial_noise(&self, p_loss: f64, jitter_steps: f64, seed: u64) -> Sequences {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let all: Vec<usize> = (0..self.n_samples).collect();
+        self.subset_with_trial_noise(&all, p_loss, jitter_steps, &mut rng)
+    }
+
+    /// The dense row-major array `[n_samples, n_steps, n_channels]` of the events' values.
+    pub fn to_dense(&self) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.n_samples * self.n_steps * self.n_channels];
+        for (st, row) in out.chunks_mut(self.n_channels.max(1)).enumerate() {
+            for e in self.ptr[st]..self.ptr[st + 1] {
+                row[self.channel[e] as usize] = self.value[e];
             }
         }
         out
@@ -268,6 +327,70 @@ mod tests {
         let e = Sequences::from_dense("x", &bad, 1, 1, 2).unwrap_err();
         assert!(e.to_string().contains("flat index 1"));
         assert!(Sequences::from_dense("x", &x, 2, 2, 2).is_err());
+    }
+
+    #[test]
+    fn trial_noise_loses_and_moves_events_with_the_requested_statistics() {
+        use rand::SeedableRng;
+        // 4000 samples, one event of value 1 on channel 1 at step 40 of 81 (none can leave).
+        let (n, t, c) = (4000usize, 81usize, 3usize);
+        let mut x = vec![0.0f32; n * t * c];
+        for s in 0..n {
+            x[(s * t + 40) * c + 1] = 1.0;
+        }
+        let seqs = Sequences::from_dense("x", &x, n, t, c).unwrap();
+        let all: Vec<usize> = (0..n).collect();
+        // No noise: the subset itself (and no draws change that).
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(seqs.subset_with_trial_noise(&all, 0.0, 0.0, &mut rng), seqs);
+        let noisy = seqs.with_trial_noise(0.25, 3.0, 7);
+        assert_eq!(noisy, seqs.with_trial_noise(0.25, 3.0, 7), "seeded");
+        let kept = noisy.n_events() as f64 / n as f64;
+        assert!(
+            (kept - 0.75).abs() < 4.0 * (0.75f64 * 0.25 / n as f64).sqrt(),
+            "kept {kept}"
+        );
+        let mut shifts = Vec::new();
+        for s in 0..n {
+            let a = noisy.sample(s);
+            for step in 0..t {
+                for (ch, v) in a.at(step) {
+                    assert_eq!((ch, v), (1, 1.0));
+                    shifts.push(step as f64 - 40.0);
+                }
+            }
+        }
+        let m = shifts.len() as f64;
+        let mean = shifts.iter().sum::<f64>() / m;
+        let var = shifts.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (m - 1.0);
+        // round(3 z): variance 9 + 1/12 (rounding); sd of the variance estimate ~ 9 sqrt(2 / m).
+        assert!(mean.abs() < 4.0 * 3.0 / m.sqrt(), "mean shift {mean}");
+        assert!(
+            (var - 9.0 - 1.0 / 12.0).abs() < 5.0 * 9.0 * (2.0 / m).sqrt(),
+            "variance {var}"
+        );
+        // Long trains with a wide jitter: events collide (and add) or leave the sequence, never more
+        // than one entry per step and channel, and the total value inside is what stayed inside.
+        let (t2, c2) = (12usize, 2usize);
+        let x2: Vec<f32> = (0..50 * t2 * c2)
+            .map(|i| (1 + i % 3) as f32 * ((i % 2) as f32))
+            .collect();
+        let s2 = Sequences::from_dense("x", &x2, 50, t2, c2).unwrap();
+        let n2 = s2.with_trial_noise(0.0, 4.0, 3);
+        let d2 = n2.to_dense();
+        assert!(
+            d2.iter().sum::<f32>() < x2.iter().sum::<f32>(),
+            "some events leave"
+        );
+        assert!(d2.iter().any(|&v| v > 3.0), "some events collide and add");
+        for st in 0..50 * t2 {
+            let ch: Vec<u32> = n2.channel[n2.ptr[st]..n2.ptr[st + 1]].to_vec();
+            assert!(
+                ch.windows(2).all(|w| w[0] < w[1]),
+                "sorted, one entry per channel"
+            );
+        }
+        assert_eq!(Sequences::from_dense("x", &d2, 50, t2, c2).unwrap(), n2);
     }
 
     #[test]

@@ -18,11 +18,19 @@ use crate::train::ttfs::stream_seed;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// The seed of the ChaCha8 stream of the input trial noise of batch `batch` of epoch `epoch` (from
+/// 0) in a run seeded with `run_seed` ([`Sequences::subset_with_trial_noise`] draws from it).
+pub fn trial_seed(run_seed: u64, epoch: usize, batch: usize) -> u64 {
+    stream_seed(mix(run_seed, 0x4857), epoch, batch)
+}
+
 /// A trainer's hardware model for one run.
 #[derive(Clone, Debug)]
 pub struct OnChip {
     hw: HardwareTraining,
     run_seed: u64,
+    /// Sd of the input spikes' jitter, steps (the spec's seconds over the network's `dt`).
+    jitter_steps: f64,
     tensors: Vec<TensorInfo>,
     len: usize,
     /// Chip `chip_seed` (trained on in the loop; validation runs on it in both modes).
@@ -32,14 +40,15 @@ pub struct OnChip {
     chain: Vec<f64>,
 }
 
-/// What one batch runs on: a fresh chip (hardware-aware) and its inputs with lost spikes.
+/// What one batch runs on: a fresh chip (hardware-aware) and its inputs with trial noise (lost and
+/// jittered input spikes).
 pub struct BatchOnChip {
     fresh: Option<ParamChip>,
     noisy: Option<(Sequences, Targets, Vec<usize>)>,
 }
 
 impl BatchOnChip {
-    /// The batch's data and sample indices (the lossy copy when spikes are lost).
+    /// The batch's data and sample indices (the noisy copy with trial noise).
     pub fn data<'a>(&'a self, train: Data<'a>, batch: &'a [usize]) -> (Data<'a>, &'a [usize]) {
         match &self.noisy {
             Some((x, y, idx)) => (Data { x, y }, idx),
@@ -49,11 +58,13 @@ impl BatchOnChip {
 }
 
 impl OnChip {
-    /// The hardware model of a run over parameters made of `tensors` (None without one).
+    /// The hardware model of a run over parameters made of `tensors`, of a network with time step
+    /// `dt` (s) (None without one).
     pub fn new(
         hw: Option<&HardwareTraining>,
         tensors: Vec<TensorInfo>,
         len: usize,
+        dt: f64,
         run_seed: u64,
     ) -> Result<Option<Self>> {
         let Some(hw) = hw else {
@@ -63,6 +74,7 @@ impl OnChip {
         Ok(Some(OnChip {
             hw: hw.clone(),
             run_seed,
+            jitter_steps: hw.spec.jitter / dt,
             tensors,
             len,
             fixed,
@@ -77,7 +89,13 @@ impl OnChip {
         net: &super::network::RsnnNetwork,
         run_seed: u64,
     ) -> Result<Option<Self>> {
-        Self::new(hw, net.layout.tensors(), net.layout.len, run_seed)
+        Self::new(
+            hw,
+            net.layout.tensors(),
+            net.layout.len,
+            net.spec.dt,
+            run_seed,
+        )
     }
 
     /// True for hardware-aware training (a fresh chip per batch, gradients chained).
@@ -85,7 +103,8 @@ impl OnChip {
         self.hw.mode == HardwareMode::Aware
     }
 
-    /// Begin a batch of epoch `epoch` (from 1): draw its chip (hardware-aware) and lost input spikes.
+    /// Begin a batch of epoch `epoch` (from 1): draw its chip (hardware-aware) and its inputs' trial
+    /// noise (lost and jittered spikes).
     pub fn begin_batch(
         &mut self,
         epoch: usize,
@@ -109,11 +128,10 @@ impl OnChip {
         } else {
             None
         };
-        let p = self.hw.spec.spike_loss;
-        let noisy = (p > 0.0).then(|| {
-            let seed = stream_seed(mix(self.run_seed, 0x4857), epoch - 1, b);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let x = train.x.subset_with_loss(batch, p, &mut rng);
+        let (p, jitter) = (self.hw.spec.spike_loss, self.jitter_steps);
+        let noisy = (p > 0.0 || jitter > 0.0).then(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(trial_seed(self.run_seed, epoch - 1, b));
+            let x = train.x.subset_with_trial_noise(batch, p, jitter, &mut rng);
             let y = train.y.subset(batch, train.x.n_steps);
             (x, y, (0..batch.len()).collect())
         });

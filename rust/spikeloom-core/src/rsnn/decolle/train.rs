@@ -586,6 +586,7 @@ fn fit_impl<F: Real>(
             cfg.hardware.as_ref(),
             net.layout.tensors(),
             net.params.len(),
+            net.spec.dt,
             cfg.seed,
         )?,
         on_chip: None,
