@@ -7,8 +7,9 @@ The RandMan recipe network (10 classes x 100 units x 100 steps, 1 ms; 100 - 128 
 LIF - 10 leaky readout, ``ce_max``, fast sigmoid slope 10, Adam 5e-3, batch 32) on a chip family with
 ``--bits`` of weight magnitude plus a sign over +-``--range`` and a relative fixed-pattern spread of
 ``--mismatch`` on every synapse, threshold and time constant, and lost input spikes with probability
-``--spike-loss`` and Gaussian input spike-time jitter of sd ``--jitter`` seconds (rounded to steps of
-1 ms) in every trial; or ``--preset`` (``spikeloom.hardware.Hardware.parse``: a preset with
+``--spike-loss``, Gaussian input spike-time jitter of sd ``--jitter`` seconds (rounded to steps of
+1 ms) and membrane noise of ``--membrane-noise`` thresholds (stationary sd; BPTT only) in every trial;
+or ``--preset`` (``spikeloom.hardware.Hardware.parse``: a preset with
 overrides, e.g. ``brainscales2:weight_range=none`` for the BrainScaleS-2-like profile with each weight
 tensor's 6-bit scale set by its largest magnitude, as the chip's weight scale is calibrated per
 projection; time unit tau_syn = 10 ms). Trained three ways for ``--epochs`` epochs (best validation epoch kept,
@@ -81,6 +82,7 @@ def main() -> None:
     ap.add_argument("--mismatch", type=float, default=0.1)
     ap.add_argument("--spike-loss", type=float, default=0.05)
     ap.add_argument("--jitter", type=float, default=0.0, help="sd of the input spike-time jitter, seconds")
+    ap.add_argument("--membrane-noise", type=float, default=0.0, help="stationary membrane sd, thresholds")
     ap.add_argument("--preset", default=None, help="a hardware preset with overrides (replaces the chip options)")
     ap.add_argument("--samples-per-class", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=128)
@@ -99,6 +101,7 @@ def main() -> None:
         tau_mismatch=args.mismatch,
         spike_loss=args.spike_loss,
         jitter=args.jitter,
+        membrane_noise=args.membrane_noise,
         name=f"{args.bits}-bit, +-{args.range}, {100 * args.mismatch:g} % mismatch",
     )
     if args.preset is not None:
@@ -118,8 +121,8 @@ def main() -> None:
     else:
         print(
             f"chip: {args.bits} bits + sign over +-{args.range}, {100 * args.mismatch:g} % synapse / threshold / "
-            f"tau spread, {100 * args.spike_loss:g} % lost input spikes and {1e3 * args.jitter:g} ms input jitter "
-            "per trial\n"
+            f"tau spread, {100 * args.spike_loss:g} % lost input spikes, {1e3 * args.jitter:g} ms input jitter "
+            f"and {args.membrane_noise:g} thresholds of membrane noise per trial\n"
         )
     rows: dict[str, Any] = {}
     for mode in ("ideal", "aware", "in-the-loop"):

@@ -177,6 +177,8 @@ class RsnnNetwork:
         surrogate: str,
         precision: str,
         threads: int = 0,
+        membrane_noise: float = 0.0,
+        noise_seed: int = 0,
     ) -> dict[str, Any]: ...
     def gradient(
         self, x: npt.NDArray[Any], y: npt.NDArray[Any], config: str

@@ -91,6 +91,11 @@ class Hardware:
         tau_mismatch: relative sd of every neuron's time constants (frozen per chip).
         jitter: sd of the Gaussian jitter of every spike time, seconds (new every trial).
         spike_loss: probability that an input or hidden spike is lost (new every trial).
+        membrane_noise: membrane noise (new every trial) as the stationary sd of a free membrane's
+            fluctuation, in thresholds: every step adds Gaussian noise of sd ``membrane_noise *
+            threshold * sqrt(1 - alpha**2)`` to each spiking neuron's membrane (an Ornstein-Uhlenbeck
+            process with the membrane time constant). Simulated by :class:`RecurrentNetwork` (BPTT
+            training and evaluation); the exact spike-time engines, S4NN, DECOLLE and e-prop refuse it.
         name: a label for tables and plots.
     """
 
@@ -101,6 +106,7 @@ class Hardware:
     tau_mismatch: float = 0.0
     jitter: float = 0.0
     spike_loss: float = 0.0
+    membrane_noise: float = 0.0
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -111,7 +117,7 @@ class Hardware:
             r = self.weight_range
             if isinstance(r, bool) or not isinstance(r, int | float) or not (r > 0 and math.isfinite(r)):
                 raise InvalidParameterError(f"weight_range: expected a finite value > 0 or None, got {r!r}")
-        for name in ("weight_mismatch", "threshold_mismatch", "tau_mismatch", "jitter"):
+        for name in ("weight_mismatch", "threshold_mismatch", "tau_mismatch", "jitter", "membrane_noise"):
             v.non_negative(name, getattr(self, name))
         p = self.spike_loss
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
@@ -565,13 +571,25 @@ def _monte_carlo_params(
         saved = net.parameters()
     else:
         raise UnsupportedError(f"net: monte_carlo does not know how to deploy a {type(net).__name__}")
+    from .recurrent import RecurrentNetwork
+
+    noise: dict[str, Any] = {}
+    if hw.membrane_noise > 0.0:
+        if not isinstance(net, RecurrentNetwork):
+            raise UnsupportedError(
+                f"membrane_noise: simulated by RecurrentNetwork only (clock-driven BPTT networks), "
+                f"got {hw.membrane_noise!r} for a {type(net).__name__}"
+            )
+        noise["membrane_noise"] = hw.membrane_noise
     rows = []
     try:
         for i, s in enumerate(seeds):
             hw.deploy(net, s)
             for t in range(trials):
                 xt = _trial_inputs(np.asarray(x), hw, seed + t, net)
-                m = net.evaluate(xt, y, threads=threads)
+                if noise:
+                    noise["noise_seed"] = seed + t
+                m = net.evaluate(xt, y, threads=threads, **noise)
                 rows.append(
                     {
                         "instance": i,

@@ -366,15 +366,26 @@ class RecurrentNetwork:
         loss_end: int | None = None,
         precision: str = "float32",
         threads: int = 0,
+        membrane_noise: float = 0.0,
+        noise_seed: int = 0,
     ) -> dict[str, Any]:
-        """Mean loss, accuracy and per-layer firing rates (Hz) on ``(x, y)``."""
+        """Mean loss, accuracy and per-layer firing rates (Hz) on ``(x, y)``.
+
+        With ``membrane_noise > 0`` the run is one noisy trial: every step adds Gaussian noise to each
+        spiking neuron's membrane, of sd ``membrane_noise * threshold * sqrt(1 - alpha**2)``
+        (``alpha = exp(-dt / tau_mem)``), so a free membrane fluctuates with stationary sd
+        ``membrane_noise`` thresholds (an Ornstein-Uhlenbeck process with the membrane time constant,
+        sampled exactly); the draws come from per-sample streams seeded by ``noise_seed``. This is the
+        :class:`~spikeloom.hardware.Hardware` model's ``membrane_noise``.
+        """
         xs = sequences("x", x, self.n_inputs)
         v.samples("x", xs.shape[0])
         ys = targets("y", y, xs.shape[0], self.n_outputs)
         loss_json = json.dumps(_loss_dict(loss, loss_start, loss_end))
         sur = json.dumps(sg.FastSigmoid().to_dict())
         v.float32_range(self.parameters(), precision)
-        out = dict(self._net.evaluate(xs, ys, loss_json, sur, _precision(precision), v.threads(threads)))
+        noise = (v.non_negative("membrane_noise", membrane_noise), v.seed("noise_seed", noise_seed))
+        out = dict(self._net.evaluate(xs, ys, loss_json, sur, _precision(precision), v.threads(threads), *noise))
         v.finite_loss(out["loss"], precision)
         return out
 

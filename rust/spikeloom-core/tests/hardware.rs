@@ -43,6 +43,7 @@ fn bss2_like() -> HardwareSpec {
         tau_mismatch: 0.05,
         jitter: 0.04,
         spike_loss: 0.01,
+        membrane_noise: 0.0,
     }
 }
 

@@ -11,9 +11,10 @@ use spikeloom_core::rsnn::decolle::{
 };
 use spikeloom_core::rsnn::eprop::train::fit as eprop_fit;
 use spikeloom_core::rsnn::eprop::{EpropConfig, EpropEpochMetrics};
+use spikeloom_core::rsnn::forward::{forward, Model, Trace};
 use spikeloom_core::rsnn::on_chip::trial_seed;
-use spikeloom_core::rsnn::train::{evaluate, fit, gradient, Data};
-use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Targets};
+use spikeloom_core::rsnn::train::{evaluate, evaluate_trial, fit, gradient, Data, TrialNoise};
+use spikeloom_core::rsnn::{BpttConfig, NetworkSpec, RsnnNetwork, Sequences, Surrogate, Targets};
 use std::ops::ControlFlow;
 
 fn net() -> RsnnNetwork {
@@ -269,6 +270,129 @@ fn a_step_on_noisy_inputs_is_the_ideal_gradient_on_the_inputs_the_trial_drew() {
             n.params[i]
         );
     }
+}
+
+#[test]
+fn membrane_noise_is_an_ornstein_uhlenbeck_process_of_the_requested_size() {
+    // 64 free LIF neurons (no input; threshold 1, noise 0.1 thresholds: never near a spike), tau 20
+    // ms, dt 1 ms: after the start the membrane's sd is 0.1 and its lag-k autocorrelation
+    // exp(-k dt / tau) (the exact discretisation of the OU process).
+    let spec: NetworkSpec = serde_json::from_str(
+        r#"{"n_inputs": 1, "dt": 0.001,
+            "layers": [{"size": 64, "tau_mem": 0.02, "recurrent": false}]}"#,
+    )
+    .unwrap();
+    let net = RsnnNetwork::new(spec, 0).unwrap();
+    let steps = 6000;
+    let x = Sequences::from_dense("x", &vec![0.0f64; steps], 1, steps, 1).unwrap();
+    let run = |rel: f64, seed: Option<u64>| {
+        let m = Model::<f64>::new(&net, &Surrogate::default()).with_membrane_noise(rel);
+        let mut tr = Trace::default();
+        tr.seed_noise(seed);
+        forward(&m, x.sample(0), &mut tr);
+        assert_eq!(tr.layers[0].idx.len(), 0, "no spikes");
+        tr.layers[0].u.clone()
+    };
+    let u = run(0.1, Some(9));
+    assert_eq!(u, run(0.1, Some(9)));
+    assert_ne!(u, run(0.1, Some(10)));
+    assert!(
+        run(0.1, None).iter().all(|&v| v == 0.0),
+        "no stream, no noise"
+    );
+    assert!(
+        run(0.0, Some(9)).iter().all(|&v| v == 0.0),
+        "no noise level, no noise"
+    );
+    let n = 64;
+    let burn = 300;
+    let at = |t: usize, k: usize| u[t * n + k];
+    let (mut s2, mut c1, mut c10, mut m) = (0.0, 0.0, 0.0, 0.0);
+    for t in burn..steps {
+        for k in 0..n {
+            s2 += at(t, k) * at(t, k);
+            c1 += at(t, k) * at(t - 1, k);
+            c10 += at(t, k) * at(t - 10, k);
+            m += at(t, k);
+        }
+    }
+    let count = ((steps - burn) * n) as f64;
+    let sd = (s2 / count).sqrt();
+    let alpha = (-0.05f64).exp();
+    assert!((m / count).abs() < 0.005, "mean {}", m / count);
+    assert!((sd - 0.1).abs() < 0.003, "stationary sd {sd}");
+    assert!((c1 / s2 - alpha).abs() < 0.005, "lag-1 {}", c1 / s2);
+    assert!(
+        (c10 / s2 - alpha.powi(10)).abs() < 0.02,
+        "lag-10 {}",
+        c10 / s2
+    );
+}
+
+#[test]
+fn membrane_noise_trains_reproducibly_and_only_where_it_is_simulated() {
+    let (x, y) = data(8, 15);
+    let d = Data { x: &x, y: &y };
+    let run = |noise: f64, mode: &str, threads: usize| {
+        let cfg = config(&format!(
+            r#", "threads": {threads}, "hardware": {{"spec": {{"membrane_noise": {noise}}}, "mode": "{mode}", "chip_seed": 0}}"#
+        ));
+        let mut n = net();
+        train(&mut n, &cfg, d);
+        n.params
+    };
+    for mode in ["aware", "in-the-loop"] {
+        assert_eq!(run(0.2, mode, 1), run(0.2, mode, 2), "{mode}");
+        assert_ne!(run(0.2, mode, 2), run(0.0, mode, 2), "{mode}");
+    }
+    // An ideal chip without noise is ideal training.
+    let mut ideal = net();
+    train(&mut ideal, &config(""), d);
+    assert_eq!(run(0.0, "in-the-loop", 2), ideal.params);
+    // Trial evaluation: same seed, same result; no noise = evaluate.
+    let trained = net();
+    let cfg = config("");
+    let ev = |noise: Option<TrialNoise>| {
+        evaluate_trial::<f32>(&trained, d, &cfg.loss, &cfg.surrogate, 2, noise)
+            .unwrap()
+            .loss
+    };
+    let noisy = Some(TrialNoise {
+        membrane: 0.3,
+        seed: 4,
+    });
+    assert_eq!(ev(noisy), ev(noisy));
+    assert_ne!(ev(noisy), ev(None));
+    assert_eq!(
+        ev(None),
+        evaluate::<f32>(&trained, d, &cfg.loss, &cfg.surrogate, 2)
+            .unwrap()
+            .loss
+    );
+    // DECOLLE and e-prop do not simulate it: refused by name.
+    let spec = r#"{"membrane_noise": 0.1}"#;
+    let (dx, dy) = data(4, 10);
+    let dd = Data { x: &dx, y: &dy };
+    let e = decolle_fit(
+        &mut decolle_net(),
+        dd,
+        None,
+        &decolle_cfg(&hw(spec, "aware")),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("membrane_noise"), "{e}");
+    let e = eprop_fit(
+        &mut eprop_net(),
+        dd,
+        None,
+        &eprop_cfg(&hw(spec, "in-the-loop")),
+        &mut |_| ControlFlow::Continue(()),
+        &|| false,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("membrane_noise"), "{e}");
 }
 
 #[test]

@@ -287,8 +287,10 @@ impl PyRsnnNetwork {
         )
     }
 
-    /// Mean loss, accuracy and firing rates (Hz) over a data set.
-    #[pyo3(signature = (x, y, loss, surrogate, precision, threads=0))]
+    /// Mean loss, accuracy and firing rates (Hz) over a data set; with `membrane_noise > 0` as one
+    /// trial of that membrane noise (relative sd, see `Model::with_membrane_noise`) drawn from
+    /// streams seeded by `noise_seed`.
+    #[pyo3(signature = (x, y, loss, surrogate, precision, threads=0, membrane_noise=0.0, noise_seed=0))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &self,
@@ -299,6 +301,8 @@ impl PyRsnnNetwork {
         surrogate: &str,
         precision: &str,
         threads: usize,
+        membrane_noise: f64,
+        noise_seed: u64,
     ) -> PyResult<Bound<'py, PyDict>> {
         let loss: LossSpec = json(py, "loss", loss)?;
         let sur: Surrogate = json(py, "surrogate", surrogate)?;
@@ -307,9 +311,13 @@ impl PyRsnnNetwork {
         let ys = targets(py, "y", y, self.inner.n_outputs())?;
         let net = &self.inner;
         let data = Data { x: &xs, y: &ys };
+        let noise = (membrane_noise != 0.0).then_some(train::TrialNoise {
+            membrane: membrane_noise,
+            seed: noise_seed,
+        });
         let st = enter_core(py, || match prec {
-            Precision::F32 => train::evaluate::<f32>(net, data, &loss, &sur, threads),
-            Precision::F64 => train::evaluate::<f64>(net, data, &loss, &sur, threads),
+            Precision::F32 => train::evaluate_trial::<f32>(net, data, &loss, &sur, threads, noise),
+            Precision::F64 => train::evaluate_trial::<f64>(net, data, &loss, &sur, threads, noise),
         })?;
         stats_dict(py, net, &st, xs.n_steps)
     }

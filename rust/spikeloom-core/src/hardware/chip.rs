@@ -40,13 +40,33 @@ pub struct HardwareSpec {
     /// Probability that an input or hidden spike is lost, new every trial.
     #[serde(default)]
     pub spike_loss: f64,
+    /// Membrane noise, new every trial: the stationary sd of each free membrane's fluctuation,
+    /// relative to the threshold (an Ornstein-Uhlenbeck process with the membrane time constant;
+    /// clock-driven BPTT networks only, see `rsnn::forward::Model::with_membrane_noise`).
+    #[serde(default)]
+    pub membrane_noise: f64,
 }
 
 impl HardwareSpec {
     /// Check every field; names the offending one.
     pub fn validate(&self) -> Result<()> {
         self.quantizer()?;
-        self.validate_spreads()
+        self.validate_spreads()?;
+        self.no_membrane_noise("the exact spike-time engines (TTFS, alpha)")
+    }
+
+    /// Refuse membrane noise for `what`, which does not simulate it (naming the field).
+    pub fn no_membrane_noise(&self, what: &str) -> Result<()> {
+        if self.membrane_noise != 0.0 {
+            return Err(Error::param(
+                "membrane_noise",
+                format!(
+                    "0 for {what} (membrane noise is simulated by the clock-driven BPTT networks)"
+                ),
+                self.membrane_noise,
+            ));
+        }
+        Ok(())
     }
 
     /// [`HardwareSpec::validate`] for parameter-based networks, where `bits` without a range
@@ -68,6 +88,7 @@ impl HardwareSpec {
             ("threshold_mismatch", self.threshold_mismatch),
             ("tau_mismatch", self.tau_mismatch),
             ("jitter", self.jitter),
+            ("membrane_noise", self.membrane_noise),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(name, "a finite value >= 0", v));

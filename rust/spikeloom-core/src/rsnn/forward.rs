@@ -33,6 +33,9 @@ pub struct LayerModel<F: Real> {
     pub reset: Reset,
     pub recurrent: bool,
     pub one_minus_alpha: bool,
+    /// Per neuron: sd of the Gaussian noise added to the membrane at every step (a chip's trial
+    /// noise, see [`Model::with_membrane_noise`]); empty = none.
+    pub noise_sd: Vec<F>,
 }
 
 /// The readout's constants.
@@ -126,6 +129,7 @@ impl<F: Real> Model<F> {
                     reset: s.reset,
                     recurrent: s.recurrent,
                     one_minus_alpha,
+                    noise_sd: Vec::new(),
                 }
             })
             .collect();
@@ -193,6 +197,28 @@ impl<F: Real> Model<F> {
             spike: surrogate.to(),
             dt,
         }
+    }
+
+    /// Membrane noise of relative size `rel` (0 = none): every step adds to each spiking neuron's
+    /// membrane a Gaussian of sd `rel * theta_0 * sqrt(1 - alpha^2)`, so that without input and
+    /// spikes the membrane is an Ornstein-Uhlenbeck process with the neuron's time constant, sampled
+    /// exactly at the steps, whose stationary sd is `rel` thresholds. The draws come from the
+    /// trace's stream ([`Trace::seed_noise`]); a trace without a stream adds nothing.
+    pub fn with_membrane_noise(mut self, rel: f64) -> Self {
+        for lm in &mut self.layers {
+            lm.noise_sd = if rel > 0.0 {
+                lm.alpha
+                    .iter()
+                    .map(|a| {
+                        let a = a.f64();
+                        F::of(rel * lm.theta0.f64() * (1.0 - a * a).max(0.0).sqrt())
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        }
+        self
     }
 }
 
@@ -276,6 +302,8 @@ pub struct Trace<F: Real> {
     pub q: Vec<F>,
     /// Readout state before step 0.
     pub init_y: Vec<F>,
+    /// The stream of the membrane noise of the current run (None: no noise).
+    pub noise: Option<rand_chacha::ChaCha8Rng>,
 }
 
 /// The state of one sample between two windows of truncated BPTT.
@@ -288,6 +316,13 @@ pub struct SampleState<F: Real> {
 }
 
 impl<F: Real> Trace<F> {
+    /// Draw the next run's membrane noise (if its model has any) from a ChaCha8 stream seeded with
+    /// `seed`; None = no noise.
+    pub fn seed_noise(&mut self, seed: Option<u64>) {
+        use rand::SeedableRng;
+        self.noise = seed.map(rand_chacha::ChaCha8Rng::seed_from_u64);
+    }
+
     /// Start the next run from zero (a fresh sample).
     pub fn reset_state(&mut self, m: &Model<F>) {
         self.layers.resize_with(m.layers.len(), LayerTrace::default);
@@ -434,11 +469,19 @@ fn forward_window_impl<F: Real>(
 ) {
     tr.prepare(m, steps);
     let n_layers = m.layers.len();
+    let Trace {
+        layers,
+        noise,
+        y,
+        q: qs,
+        init_y,
+        ..
+    } = &mut *tr;
     // The weight rows of one step's input current (reused: no allocation after the first steps).
     let mut terms: Vec<(F, &[F])> = Vec::new();
     for t in 0..steps {
         for l in 0..n_layers {
-            let (below, rest) = tr.layers.split_at_mut(l);
+            let (below, rest) = layers.split_at_mut(l);
             let lt = &mut rest[0];
             let lm = &m.layers[l];
             let o = &m.layout.layers[l];
@@ -483,7 +526,7 @@ fn forward_window_impl<F: Real>(
                     );
                 }
                 add_scaled_terms(cur, &terms);
-                integrate(lm, &m.spike, lt, t);
+                integrate(lm, &m.spike, lt, t, noise.as_mut());
                 record_spikes(lt, t);
                 continue;
             }
@@ -519,27 +562,27 @@ fn forward_window_impl<F: Real>(
             }
             // 2. Integrate, threshold, record: one pass per equation over the layer (the model's
             //    switches are tested once per pass, so each pass is a straight vectorisable loop).
-            integrate(lm, &m.spike, lt, t);
+            integrate(lm, &m.spike, lt, t, noise.as_mut());
             record_spikes(lt, t);
         }
         // 3. Readout.
         if let (Some(rm), Some(o)) = (&m.readout, &m.layout.readout) {
             let no = rm.n;
-            let q = &mut tr.q[t * no..(t + 1) * no];
+            let q = &mut qs[t * no..(t + 1) * no];
             q.copy_from_slice(&m.w[o.bias.clone()]);
             let w = &m.w[o.w.clone()];
-            let (idx, val) = tr.layers[n_layers - 1].spikes(t);
+            let (idx, val) = layers[n_layers - 1].spikes(t);
             for (&j, &v) in idx.iter().zip(val) {
                 let j = j as usize;
                 axpy(q, v, &w[j * no..(j + 1) * no]);
             }
             for k in 0..no {
                 let yp = if t > 0 {
-                    tr.y[(t - 1) * no + k]
+                    y[(t - 1) * no + k]
                 } else {
-                    tr.init_y[k]
+                    init_y[k]
                 };
-                tr.y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * tr.q[t * no + k];
+                y[t * no + k] = rm.kappa[k] * yp + rm.zeta[k] * qs[t * no + k];
             }
         }
     }
@@ -597,7 +640,13 @@ pub(crate) fn prev_and_row<'a, F>(
 /// Step `t` of one layer after its input current `cur` is complete: synapse, adaptation, membrane
 /// and reset, threshold; appends the spikes to the trace.
 #[inline(always)]
-fn integrate<F: Real>(lm: &LayerModel<F>, spike: &SpikeFn<F>, lt: &mut LayerTrace<F>, t: usize) {
+fn integrate<F: Real>(
+    lm: &LayerModel<F>,
+    spike: &SpikeFn<F>,
+    lt: &mut LayerTrace<F>,
+    t: usize,
+    noise: Option<&mut rand_chacha::ChaCha8Rng>,
+) {
     let n = lm.n;
     let LayerTrace {
         u,
@@ -663,6 +712,14 @@ fn integrate<F: Real>(lm: &LayerModel<F>, spike: &SpikeFn<F>, lt: &mut LayerTrac
             for k in 0..n {
                 un[k] = alpha[k] * (F::one() - zp[k]) * up[k] + zeta[k] * dn[k];
             }
+        }
+    }
+    // Membrane noise (a chip's trial noise): one standard normal per neuron, in neuron order.
+    if let (Some(rng), false) = (noise, lm.noise_sd.is_empty()) {
+        use rand_distr::{Distribution, StandardNormal};
+        for (u, &sd) in un.iter_mut().zip(&lm.noise_sd[..n]) {
+            let z: f64 = StandardNormal.sample(rng);
+            *u += sd * F::of(z);
         }
     }
     // Threshold: z = H(u - theta) (graded for the smooth test function); keep the non-zero ones.

@@ -10,7 +10,7 @@
 
 use super::epochs::FlatParams;
 use super::input::Sequences;
-use super::train::{Data, Targets};
+use super::train::{Data, Targets, TrialNoise};
 use crate::error::Result;
 use crate::hardware::forward::mix;
 use crate::hardware::{aware_chip_seed, HardwareMode, HardwareTraining, ParamChip, TensorInfo};
@@ -45,6 +45,7 @@ pub struct OnChip {
 pub struct BatchOnChip {
     fresh: Option<ParamChip>,
     noisy: Option<(Sequences, Targets, Vec<usize>)>,
+    noise: Option<TrialNoise>,
 }
 
 impl BatchOnChip {
@@ -54,6 +55,11 @@ impl BatchOnChip {
             Some((x, y, idx)) => (Data { x, y }, idx),
             None => (train, batch),
         }
+    }
+
+    /// The batch's trial noise inside the forward pass (membrane noise), if the chip has any.
+    pub fn noise(&self) -> Option<TrialNoise> {
+        self.noise
     }
 }
 
@@ -135,7 +141,16 @@ impl OnChip {
             let y = train.y.subset(batch, train.x.n_steps);
             (x, y, (0..batch.len()).collect())
         });
-        Ok(BatchOnChip { fresh, noisy })
+        let membrane = self.hw.spec.membrane_noise;
+        let noise = (membrane > 0.0).then(|| TrialNoise {
+            membrane,
+            seed: mix(trial_seed(self.run_seed, epoch - 1, b), 0x4D45_4D42),
+        });
+        Ok(BatchOnChip {
+            fresh,
+            noisy,
+            noise,
+        })
     }
 
     /// The batch's chip parameters for the shadow `params`, written to `out` (and, hardware-aware,

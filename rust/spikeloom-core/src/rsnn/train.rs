@@ -17,6 +17,7 @@ use super::on_chip::OnChip;
 use super::real::Real;
 use super::surrogate::Surrogate;
 use crate::error::{Error, Result};
+use crate::hardware::forward::mix;
 use crate::hardware::HardwareTraining;
 use crate::parallel::{with_threads, CHUNK};
 use crate::train::adam::{Optimizer, OptimizerKind};
@@ -573,6 +574,7 @@ pub fn gradient<F: Real>(
         samples,
         cfg,
         None,
+        None,
         &mut GradScratch::default(),
     )
 }
@@ -596,6 +598,7 @@ pub fn gradient_window<F: Real>(
         samples,
         cfg,
         Some((t0, len, states)),
+        None,
         &mut GradScratch::default(),
     )
 }
@@ -619,9 +622,24 @@ impl<F: Real> Default for GradScratch<F> {
     }
 }
 
+/// A chip's trial noise inside the forward pass: membrane noise of relative size `membrane` (see
+/// [`Model::with_membrane_noise`]), drawn per sample from streams derived from `seed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrialNoise {
+    pub membrane: f64,
+    pub seed: u64,
+}
+
+impl TrialNoise {
+    /// The seed of the noise stream of sample `s` (its index in the data) from step `t0` on.
+    pub fn sample_seed(&self, s: usize, t0: usize) -> u64 {
+        mix(mix(self.seed, s as u64), t0 as u64)
+    }
+}
+
 /// With `backward`, the reverse pass uses that network's parameters at the trajectory `net` ran
 /// (hardware-in-the-loop: `net` is the chip, `backward` the ideal model); the gradient is then with
-/// respect to `backward`'s parameters.
+/// respect to `backward`'s parameters. With `noise`, the forward passes run with that trial noise.
 #[allow(clippy::too_many_arguments)]
 fn gradient_span<F: Real>(
     net: &RsnnNetwork,
@@ -630,9 +648,11 @@ fn gradient_span<F: Real>(
     samples: &[usize],
     cfg: &BpttConfig,
     window: Option<(usize, usize, &mut [SampleState<F>])>,
+    noise: Option<TrialNoise>,
     scratch: &mut GradScratch<F>,
 ) -> Result<(Vec<f64>, BatchStats)> {
-    let m = Model::<F>::new(net, &cfg.surrogate);
+    let m =
+        Model::<F>::new(net, &cfg.surrogate).with_membrane_noise(noise.map_or(0.0, |n| n.membrane));
     let m_back = backward.map(|b| Model::<F>::new(b, &cfg.surrogate));
     let mb = m_back.as_ref().unwrap_or(&m);
     let scale = 1.0 / samples.len().max(1) as f64;
@@ -679,6 +699,9 @@ fn gradient_span<F: Real>(
                 },
                 None => Span::Whole,
             };
+            ws[i]
+                .trace
+                .seed_noise(noise.map(|n| n.sample_seed(s, span_t0)));
             needs[i] = one_sample(
                 &m,
                 data,
@@ -781,9 +804,30 @@ pub fn evaluate<F: Real>(
     surrogate: &Surrogate,
     threads: usize,
 ) -> Result<BatchStats> {
+    evaluate_trial::<F>(net, data, loss, surrogate, threads, None)
+}
+
+/// [`evaluate`] as one trial on a chip: the forward passes with `noise` (None: as `evaluate`).
+pub fn evaluate_trial<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    loss: &LossSpec,
+    surrogate: &Surrogate,
+    threads: usize,
+    noise: Option<TrialNoise>,
+) -> Result<BatchStats> {
     check_loss(net, loss)?;
     data.check("data", net, loss)?;
-    let m = Model::<F>::new(net, surrogate);
+    if let Some(n) = noise {
+        if !(n.membrane.is_finite() && n.membrane >= 0.0) {
+            return Err(Error::param(
+                "membrane_noise",
+                "a finite relative sd >= 0",
+                n.membrane,
+            ));
+        }
+    }
+    let m = Model::<F>::new(net, surrogate).with_membrane_noise(noise.map_or(0.0, |n| n.membrane));
     let idx: Vec<usize> = (0..data.x.n_samples).collect();
     let reg = RateRegulariser::default();
     let parts: Vec<BatchStats> = with_threads(threads, || {
@@ -791,6 +835,7 @@ pub fn evaluate<F: Real>(
             .map_init(Work::<F>::new, |w, chunk| {
                 let mut st = BatchStats::default();
                 for &s in chunk {
+                    w.trace.seed_noise(noise.map(|n| n.sample_seed(s, 0)));
                     one_sample(&m, data, s, loss, &reg, 1.0, w, &mut st, Span::Whole);
                 }
                 st
@@ -1016,12 +1061,13 @@ impl<F: Real> EpochWork<RsnnNetwork> for BpttEpoch<'_, F> {
                     // chip's trajectory; hardware-aware, it is the chip's, chained to the shadow
                     // parameters.
                     let back = (!h.aware()).then_some(&*net);
+                    let noise = b.noise();
                     let mut r =
-                        gradient_span::<F>(chip_net, back, data, idx, cfg, window, scratch)?;
+                        gradient_span::<F>(chip_net, back, data, idx, cfg, window, noise, scratch)?;
                     h.chain_gradient(&mut r.0);
                     r
                 }
-                _ => gradient_span::<F>(net, None, data, idx, cfg, window, scratch)?,
+                _ => gradient_span::<F>(net, None, data, idx, cfg, window, None, scratch)?,
             };
             if let Some(i) = g.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {

@@ -179,6 +179,9 @@ impl S4nnFitConfig {
         }
         if let Some(h) = &self.hardware {
             h.spec.validate_for_params()?;
+            h.spec.no_membrane_noise(
+                "S4NN (non-leaky IF neurons have no stationary membrane fluctuation)",
+            )?;
             if self.batch_size < 2 {
                 return Err(Error::param(
                     "batch_size",

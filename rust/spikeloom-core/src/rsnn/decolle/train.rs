@@ -123,6 +123,7 @@ impl DecolleConfig {
         crate::error::ensure_positive("lr_gamma", self.lr_gamma)?;
         if let Some(h) = &self.hardware {
             h.spec.validate_for_params()?;
+            h.spec.no_membrane_noise("DECOLLE training")?;
             if self.online {
                 return Err(Error::param(
                     "online",

@@ -145,6 +145,7 @@ impl EpropConfig {
         }
         if let Some(h) = &self.hardware {
             h.spec.validate_for_params()?;
+            h.spec.no_membrane_noise("e-prop training")?;
             if self.mode == Mode::Online {
                 return Err(Error::param(
                     "mode",
