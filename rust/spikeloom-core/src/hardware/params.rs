@@ -125,8 +125,11 @@ impl ParamChip {
                 .map(|_| draw(&mut rng, spec.threshold_mismatch))
                 .collect();
             for (name, _, r) in members {
-                for (i, g) in gain[r.clone()].iter_mut().enumerate() {
-                    *g /= thr[i % n];
+                // Row by row (the neuron is the last axis): no integer division per element.
+                for row in gain[r.clone()].chunks_mut(n.max(1)) {
+                    for (g, t) in row.iter_mut().zip(&thr) {
+                        *g /= t;
+                    }
                 }
                 if split(name).1 == "bias" {
                     out.push((r.clone(), Kind::Bias));
