@@ -153,6 +153,17 @@ def test_default_run_is_the_recipe_with_hardware_settings(tmp_path):
     assert fig is not None
 
 
+def test_recipe_runs_take_every_hardware_field():
+    # A BPTT recipe trained hardware-aware with membrane noise and input jitter; the same settings
+    # give the same run, and the noise changes it.
+    base = {"task": "seqdigits", "method": "bptt", "epochs": 1, "hidden": 8, "threads": 1, "chips": 2}
+    hw = {"hardware_mode": "aware", "bits": 5, "weight_range": 1.0, "jitter": 1e-3, "membrane_noise": 0.3}
+    a, b = run_recipe({**base, **hw}), run_recipe({**base, **hw})
+    assert a["chip_accuracy_mean"] == b["chip_accuracy_mean"] and a["test_accuracy"] == b["test_accuracy"]
+    quiet = run_recipe({**base, **hw, "membrane_noise": 0.0, "jitter": 0.0})
+    assert (quiet["test_accuracy"], quiet["chip_accuracy_mean"]) != (a["test_accuracy"], a["chip_accuracy_mean"])
+
+
 def test_cli_sweep_file(tmp_path, capsys):
     from spikeloom.cli import main
 

@@ -45,6 +45,7 @@ HARDWARE_FIELDS = (
     "tau_mismatch",
     "jitter",
     "spike_loss",
+    "membrane_noise",
 )
 
 _SCALAR = (bool, int, float, str, type(None))
@@ -56,7 +57,8 @@ def run_recipe(settings: Mapping[str, Any]) -> dict[str, Any]:
     Settings: ``task`` (default ``"yinyang"``), ``method``, ``epochs``, ``hidden``, ``seed``,
     ``threads`` (default 1 inside a sweep worker, else 0), ``hardware`` (a preset name), ``hardware_mode``,
     ``chips``, and any hardware field (``bits``, ``weight_range``, ``weight_mismatch``,
-    ``threshold_mismatch``, ``tau_mismatch``, ``jitter`` in seconds, ``spike_loss``) overriding the
+    ``threshold_mismatch``, ``tau_mismatch``, ``jitter`` in seconds, ``spike_loss``,
+    ``membrane_noise``) overriding the
     preset (default preset ``"ideal"`` when only fields are given).
     """
     from . import recipes
