@@ -12,13 +12,17 @@ use spikeloom_core::hardware::{
 use spikeloom_core::train::{ComsaLoss, LabelledTimes, Objective, TtfsLoss};
 use spikeloom_core::Error;
 
-fn spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
-    let s: HardwareSpec = serde_json::from_str(spec).map_err(|e| {
+fn parse_spec(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
+    serde_json::from_str(spec).map_err(|e| {
         to_pyerr(
             py,
             Error::param("hardware", "a valid hardware specification", e),
         )
-    })?;
+    })
+}
+
+fn spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
+    let s = parse_spec(py, spec)?;
     s.validate().map_err(|e| to_pyerr(py, e))?;
     Ok(s)
 }
@@ -26,12 +30,7 @@ fn spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
 /// A spec for parameter-based networks (bits without a range quantise each tensor over its own
 /// largest magnitude, see `HardwareSpec::validate_for_params`).
 fn param_spec_from_json(py: Python<'_>, spec: &str) -> PyResult<HardwareSpec> {
-    let s: HardwareSpec = serde_json::from_str(spec).map_err(|e| {
-        to_pyerr(
-            py,
-            Error::param("hardware", "a valid hardware specification", e),
-        )
-    })?;
+    let s = parse_spec(py, spec)?;
     s.validate_for_params().map_err(|e| to_pyerr(py, e))?;
     Ok(s)
 }
