@@ -324,6 +324,46 @@ def test_monte_carlo_runs_recurrent_trials_on_the_jittered_inputs():
         monte_carlo(_net(), (np.zeros((2, 4)), np.zeros(2, int)), Hardware(membrane_noise=0.1))
 
 
+def test_recorded_membrane_noise_is_the_documented_increment():
+    """Recover the noise from a recording with numpy's own membrane equation (LIF, subtractive reset,
+    feed-forward): ``u[t] - alpha u[t-1] - zeta (bias + x[t] W_in) + theta z[t-1]`` must be
+    white Gaussian noise of sd ``rel theta sqrt(1 - alpha**2)``; the recording and ``evaluate`` run
+    the same trial."""
+    tau, dt, rel = 20e-3, 1e-3, 0.25
+    layer = sl.SpikingLayer.lif(40, tau_mem=tau, gain=2.0, recurrent=False)
+    net = sl.RecurrentNetwork(6, [layer], sl.Readout(3), dt=dt, seed=4)
+    rng = np.random.default_rng(2)
+    x = (rng.random((20, 300, 6)) < 0.1).astype(np.float64)
+    y = np.arange(20) % 3
+    rec = net.run(x, precision="float64", membrane_noise=rel, noise_seed=9)
+    p = net.parameters()
+    alpha = np.exp(-dt / tau)
+    zeta = 1 - alpha if layer.input_scale == "one_minus_alpha" else 1.0
+    theta = layer.threshold
+    assert layer.reset == "subtract"
+    drive = zeta * (p["layers.0.bias"] + x @ p["layers.0.w_in"])
+    u, z = rec.u[0], rec.spikes[0]
+    prev_u = np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1)
+    prev_z = np.concatenate([np.zeros_like(z[:, :1]), z[:, :-1]], axis=1)
+    eps = u - alpha * prev_u - drive + theta * prev_z
+    sd = rel * theta * np.sqrt(1 - alpha**2)
+    m = eps.size
+    assert abs(eps.mean()) < 4 * sd / np.sqrt(m)
+    assert abs(eps.std() / sd - 1) < 4 / np.sqrt(2 * m)
+    lag1 = np.mean(eps[:, 1:] * eps[:, :-1]) / eps.var()
+    assert abs(lag1) < 4 / np.sqrt(m)
+    assert z.sum() > 100  # the neurons fire: the reset term is exercised
+    # Without noise the same equation leaves only rounding.
+    quiet = net.run(x, precision="float64")
+    qz = np.concatenate([np.zeros_like(quiet.spikes[0][:, :1]), quiet.spikes[0][:, :-1]], axis=1)
+    qp = np.concatenate([np.zeros_like(quiet.u[0][:, :1]), quiet.u[0][:, :-1]], axis=1)
+    assert np.abs(quiet.u[0] - alpha * qp - drive + theta * qz).max() < 1e-12
+    # evaluate runs the trial the recording shows: its readout decides the same predictions.
+    ev = net.evaluate(x, y, precision="float64", membrane_noise=rel, noise_seed=9)
+    pred = rec.readout.max(axis=1).argmax(axis=1)
+    assert ev["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-12)
+
+
 def test_membrane_noise_lowers_accuracy_and_training_with_it_recovers_some():
     """A network trained without noise loses accuracy as the membrane noise grows (trial means over 4
     seeds); trained with the noise (in the loop on an otherwise ideal chip) it does better under it.

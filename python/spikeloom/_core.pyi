@@ -184,7 +184,13 @@ class RsnnNetwork:
         self, x: npt.NDArray[Any], y: npt.NDArray[Any], config: str
     ) -> tuple[float, npt.NDArray[np.float64]]: ...
     def run(
-        self, x: npt.NDArray[Any], surrogate: str, precision: str, threads: int = 0
+        self,
+        x: npt.NDArray[Any],
+        surrogate: str,
+        precision: str,
+        threads: int = 0,
+        membrane_noise: float = 0.0,
+        noise_seed: int = 0,
     ) -> tuple[list[dict[str, npt.NDArray[Any]]], npt.NDArray[Any] | None]: ...
     def to_bytes(self, extra: str) -> bytes: ...
     @staticmethod

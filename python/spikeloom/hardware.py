@@ -94,8 +94,9 @@ class Hardware:
         membrane_noise: membrane noise (new every trial) as the stationary sd of a free membrane's
             fluctuation, in thresholds: every step adds Gaussian noise of sd ``membrane_noise *
             threshold * sqrt(1 - alpha**2)`` to each spiking neuron's membrane (an Ornstein-Uhlenbeck
-            process with the membrane time constant). Simulated by :class:`RecurrentNetwork` (BPTT
-            training and evaluation); the exact spike-time engines, S4NN, DECOLLE and e-prop refuse it.
+            process with the membrane time constant). Simulated by :class:`RecurrentNetwork` (BPTT and
+            e-prop training, evaluation); the exact spike-time engines, S4NN and DECOLLE refuse it.
+            (e-prop training also refuses ``tau_mismatch``: its traces share one time constant.)
         name: a label for tables and plots.
     """
 

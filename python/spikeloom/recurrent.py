@@ -336,15 +336,20 @@ class RecurrentNetwork:
         surrogate: sg._Surrogate | None = None,
         precision: str = "float32",
         threads: int = 0,
+        membrane_noise: float = 0.0,
+        noise_seed: int = 0,
     ) -> Recording:
         """Simulate ``x`` ``[samples, steps, n_inputs]`` and record every layer (see :class:`Recording`).
 
         ``surrogate`` only matters for :class:`~spikeloom.surrogates.SmoothSigmoid` (graded spikes).
+        ``membrane_noise`` / ``noise_seed``: one noisy trial, as :meth:`evaluate` runs it (the same
+        draws per sample for the same seed).
         """
         xs = sequences("x", x, self.n_inputs)
         sur = sg.check("surrogate", surrogate or sg.FastSigmoid())
         v.float32_range(self.parameters(), precision)
-        layers, y = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads))
+        noise = (v.non_negative("membrane_noise", membrane_noise), v.seed("noise_seed", noise_seed))
+        layers, y = self._net.run(xs, json.dumps(sur.to_dict()), _precision(precision), v.threads(threads), *noise)
         rec = Recording(
             spikes=[d["spikes"] for d in layers],
             u=[d["u"] for d in layers],

@@ -353,7 +353,9 @@ impl PyRsnnNetwork {
 
     /// Run and record: (per layer {"spikes", "u", ["a"]} arrays [n, steps, size], readout [n, steps,
     /// n_out] or None), float32 or float64 per `precision`.
-    #[pyo3(signature = (x, surrogate, precision, threads=0))]
+    /// With `membrane_noise > 0` the runs are one trial of that membrane noise (as `evaluate`).
+    #[pyo3(signature = (x, surrogate, precision, threads=0, membrane_noise=0.0, noise_seed=0))]
+    #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -361,20 +363,30 @@ impl PyRsnnNetwork {
         surrogate: &str,
         precision: &str,
         threads: usize,
+        membrane_noise: f64,
+        noise_seed: u64,
     ) -> PyResult<(LayerArrays<'py>, Option<Bound<'py, PyAny>>)> {
         let sur: Surrogate = json(py, "surrogate", surrogate)?;
         let prec: Precision = json(py, "precision", &format!("\"{precision}\""))?;
         let xs = sequences(py, "x", x)?;
         let net = &self.inner;
         let steps = xs.n_steps;
+        let noise = (membrane_noise != 0.0).then_some(train::TrialNoise {
+            membrane: membrane_noise,
+            seed: noise_seed,
+        });
         match prec {
             Precision::F32 => {
-                let tr = enter_core(py, || train::record::<f32>(net, &xs, &sur, threads))?;
+                let tr = enter_core(py, || {
+                    train::record_trial::<f32>(net, &xs, &sur, threads, noise)
+                })?;
                 let (l, y) = trace_arrays(py, &tr, steps)?;
                 Ok((l, y.map(|a| a.into_any())))
             }
             Precision::F64 => {
-                let tr = enter_core(py, || train::record::<f64>(net, &xs, &sur, threads))?;
+                let tr = enter_core(py, || {
+                    train::record_trial::<f64>(net, &xs, &sur, threads, noise)
+                })?;
                 let (l, y) = trace_arrays(py, &tr, steps)?;
                 Ok((l, y.map(|a| a.into_any())))
             }

@@ -181,8 +181,8 @@ impl OnChip {
     }
 
     /// One batch's gradient computed on the chip (DECOLLE, e-prop): `grad` runs on the chip's copy
-    /// of `net` (kept in `chip_net` from batch to batch) with the batch's data; hardware-aware, the
-    /// result is chained to the shadow parameters.
+    /// of `net` (kept in `chip_net` from batch to batch) with the batch's data and its trial noise;
+    /// hardware-aware, the result is chained to the shadow parameters.
     pub fn batch_gradient<N: Clone + FlatParams, S>(
         &mut self,
         epoch: usize,
@@ -190,13 +190,13 @@ impl OnChip {
         batch: &[usize],
         net: &mut N,
         chip_net: &mut Option<N>,
-        grad: impl FnOnce(&N, Data<'_>, &[usize]) -> Result<(Vec<f64>, S)>,
+        grad: impl FnOnce(&N, Data<'_>, &[usize], Option<TrialNoise>) -> Result<(Vec<f64>, S)>,
     ) -> Result<(Vec<f64>, S)> {
         let on = self.begin_batch(epoch, train, batch)?;
         let (data, idx) = on.data(train, batch);
         let chip = chip_net.get_or_insert_with(|| net.clone());
         self.effective(&on, net.flat_params(), chip.flat_params())?;
-        let mut r = grad(chip, data, idx)?;
+        let mut r = grad(chip, data, idx, on.noise())?;
         self.chain_gradient(&mut r.0);
         Ok(r)
     }

@@ -622,6 +622,17 @@ impl<F: Real> Default for GradScratch<F> {
     }
 }
 
+fn check_noise(noise: Option<TrialNoise>) -> Result<()> {
+    match noise {
+        Some(n) if !(n.membrane.is_finite() && n.membrane >= 0.0) => Err(Error::param(
+            "membrane_noise",
+            "a finite relative sd >= 0",
+            n.membrane,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A chip's trial noise inside the forward pass: membrane noise of relative size `membrane` (see
 /// [`Model::with_membrane_noise`]), drawn per sample from streams derived from `seed`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -818,15 +829,7 @@ pub fn evaluate_trial<F: Real>(
 ) -> Result<BatchStats> {
     check_loss(net, loss)?;
     data.check("data", net, loss)?;
-    if let Some(n) = noise {
-        if !(n.membrane.is_finite() && n.membrane >= 0.0) {
-            return Err(Error::param(
-                "membrane_noise",
-                "a finite relative sd >= 0",
-                n.membrane,
-            ));
-        }
-    }
+    check_noise(noise)?;
     let m = Model::<F>::new(net, surrogate).with_membrane_noise(noise.map_or(0.0, |n| n.membrane));
     let idx: Vec<usize> = (0..data.x.n_samples).collect();
     let reg = RateRegulariser::default();
@@ -1150,14 +1153,28 @@ pub fn record<F: Real>(
     surrogate: &Surrogate,
     threads: usize,
 ) -> Result<Vec<Trace<F>>> {
+    record_trial(net, x, surrogate, threads, None)
+}
+
+/// [`record`] as one trial on a chip: the runs with `noise` (per-sample streams as
+/// [`evaluate_trial`], so a recording shows the trajectories an evaluation with the same noise ran).
+pub fn record_trial<F: Real>(
+    net: &RsnnNetwork,
+    x: &Sequences,
+    surrogate: &Surrogate,
+    threads: usize,
+    noise: Option<TrialNoise>,
+) -> Result<Vec<Trace<F>>> {
     x.check_channels("x", net.spec.n_inputs)?;
     surrogate.validate()?;
-    let m = Model::<F>::new(net, surrogate);
+    check_noise(noise)?;
+    let m = Model::<F>::new(net, surrogate).with_membrane_noise(noise.map_or(0.0, |n| n.membrane));
     with_threads(threads, || {
         (0..x.n_samples)
             .into_par_iter()
             .map(|s| {
                 let mut tr = Trace::default();
+                tr.seed_noise(noise.map(|n| n.sample_seed(s, 0)));
                 forward(&m, x.sample(s), &mut tr);
                 tr
             })

@@ -658,11 +658,14 @@ impl<F: Real> EpochWork<DecolleNetwork> for DecolleEpoch<'_, F> {
         } else {
             let nt = net.layout.n_trainable;
             let (g, st) = match &mut self.hw {
-                Some(h) => {
-                    h.batch_gradient(epoch, train, batch, net, &mut self.on_chip, |n, d, idx| {
-                        gradient::<F>(n, d, idx, cfg)
-                    })?
-                }
+                Some(h) => h.batch_gradient(
+                    epoch,
+                    train,
+                    batch,
+                    net,
+                    &mut self.on_chip,
+                    |n, d, idx, _noise| gradient::<F>(n, d, idx, cfg),
+                )?,
                 None => gradient::<F>(net, train, batch, cfg)?,
             };
             self.opt.step(lr, &g, &mut net.params[..nt], epoch)?;

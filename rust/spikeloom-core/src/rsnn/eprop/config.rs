@@ -145,7 +145,14 @@ impl EpropConfig {
         }
         if let Some(h) = &self.hardware {
             h.spec.validate_for_params()?;
-            h.spec.no_membrane_noise("e-prop training")?;
+            if h.spec.tau_mismatch != 0.0 {
+                return Err(Error::param(
+                    "tau_mismatch",
+                    "0 for e-prop training (its eligibility traces share one membrane time constant \
+                     per layer, so a chip's per-neuron time constants cannot be followed)",
+                    h.spec.tau_mismatch,
+                ));
+            }
             if self.mode == Mode::Online {
                 return Err(Error::param(
                     "mode",

@@ -52,6 +52,9 @@ pub struct Weights<F: Real> {
     pub zeta_o: F,
     pub spike: SpikeFn<F>,
     pub dt: f64,
+    /// Sd of the membrane noise added at every step (0 = none; see
+    /// [`Weights::with_membrane_noise`]).
+    pub noise_sd: F,
 }
 
 impl<F: Real> Weights<F> {
@@ -99,9 +102,19 @@ impl<F: Real> Weights<F> {
             }),
             spike: surrogate.to(),
             dt,
+            noise_sd: F::zero(),
         };
         w.refresh(net, fb);
         w
+    }
+
+    /// Membrane noise of relative size `rel` (the stationary sd of a free membrane in thresholds,
+    /// as [`crate::rsnn::forward::Model::with_membrane_noise`]): every step adds a Gaussian of sd
+    /// `rel * theta_0 * sqrt(1 - alpha^2)` to each membrane, drawn from the workspace's stream.
+    pub fn with_membrane_noise(mut self, rel: f64) -> Self {
+        let a = self.alpha.f64();
+        self.noise_sd = F::of(rel * self.theta0.f64() * (1.0 - a * a).max(0.0).sqrt());
+        self
     }
 
     /// Copy the current parameters (and feedback matrix) in.
@@ -333,6 +346,9 @@ pub struct Workspace<F: Real> {
     pub g_bout: Vec<F>,
     /// Loss accumulated over the steps run so far (already weighted by the sample's scale).
     pub loss: f64,
+    /// The stream of this sample's membrane noise (None: no noise), and the step's draws.
+    pub noise: Option<rand_chacha::ChaCha8Rng>,
+    nbuf: Vec<F>,
 }
 
 impl<F: Real> Workspace<F> {
@@ -445,7 +461,17 @@ impl<F: Real> Workspace<F> {
                 }
             }
         }
-        // 2. Neurons.
+        // 2. Neurons (with the membrane noise of a chip's trial: one standard normal per neuron, in
+        //    neuron order).
+        let noisy = w.noise_sd != F::zero() && self.noise.is_some();
+        if let (true, Some(rng)) = (noisy, self.noise.as_mut()) {
+            use rand_distr::{Distribution, StandardNormal};
+            self.nbuf.clear();
+            self.nbuf.extend((0..n).map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                w.noise_sd * F::of(z)
+            }));
+        }
         for k in 0..n {
             let zp = self.zprev[k];
             let theta = if w.adaptive {
@@ -455,7 +481,10 @@ impl<F: Real> Workspace<F> {
             } else {
                 w.theta0
             };
-            let u = w.alpha * self.u[k] + w.zeta * self.cur[k] - w.theta0 * zp;
+            let mut u = w.alpha * self.u[k] + w.zeta * self.cur[k] - w.theta0 * zp;
+            if noisy {
+                u += self.nbuf[k];
+            }
             self.u[k] = u;
             let z = w.spike.spike(u - theta);
             self.z[k] = z;

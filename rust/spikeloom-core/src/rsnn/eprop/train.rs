@@ -12,6 +12,7 @@ use crate::rsnn::loss::{LossKind, Target};
 use crate::rsnn::network::RsnnNetwork;
 use crate::rsnn::on_chip::OnChip;
 use crate::rsnn::real::Real;
+use crate::rsnn::train::TrialNoise;
 use crate::rsnn::train::{evaluate, Data, Precision, Targets};
 use crate::train::adam::{Optimizer as Opt, OptimizerKind, OptimizerState};
 use rand::SeedableRng;
@@ -102,7 +103,21 @@ pub fn gradient<F: Real>(
     cfg: &EpropConfig,
     fb: Option<&[f64]>,
 ) -> Result<(Vec<f64>, EpropStats)> {
-    let w = Weights::<F>::new(net, &cfg.surrogate, fb);
+    gradient_trial::<F>(net, data, samples, cfg, fb, None)
+}
+
+/// [`gradient`] with the forward passes run with a chip's trial `noise` (membrane noise, per-sample
+/// streams: [`TrialNoise::sample_seed`]).
+pub fn gradient_trial<F: Real>(
+    net: &RsnnNetwork,
+    data: Data<'_>,
+    samples: &[usize],
+    cfg: &EpropConfig,
+    fb: Option<&[f64]>,
+    noise: Option<TrialNoise>,
+) -> Result<(Vec<f64>, EpropStats)> {
+    let w = Weights::<F>::new(net, &cfg.surrogate, fb)
+        .with_membrane_noise(noise.map_or(0.0, |n| n.membrane));
     let steps = data.x.n_steps;
     let window = cfg.loss.window(steps)?;
     let scale = 1.0 / samples.len().max(1) as f64;
@@ -120,6 +135,7 @@ pub fn gradient<F: Real>(
                 let mut counts = vec![0.0; n];
                 let mut st = EpropStats::default();
                 for &s in chunk {
+                    ws.noise = noise.map(|n| ChaCha8Rng::seed_from_u64(n.sample_seed(s, 0)));
                     run_sample(
                         &w, data, s, cfg, window, scale, &reg, batch_reg, ws, &mut st,
                     );
@@ -558,7 +574,7 @@ impl<F: Real> EpochWork<RsnnNetwork> for EpropEpoch<'_, F> {
                         batch,
                         net,
                         &mut self.on_chip,
-                        |n, d, idx| gradient::<F>(n, d, idx, cfg, fb),
+                        |n, d, idx, noise| gradient_trial::<F>(n, d, idx, cfg, fb, noise),
                     )?,
                     None => gradient::<F>(net, train, batch, cfg, fb)?,
                 };
