@@ -89,8 +89,10 @@ class Hardware:
         weight_mismatch: relative sd of every synapse's gain (frozen per chip).
         threshold_mismatch: relative sd of every neuron's threshold (frozen per chip).
         tau_mismatch: relative sd of every neuron's time constants (frozen per chip).
-        jitter: sd of the Gaussian jitter of every spike time, seconds (new every trial).
-        spike_loss: probability that an input or hidden spike is lost (new every trial).
+        jitter: sd of the Gaussian jitter of every spike time, seconds (new every trial; clock-driven
+            networks: input spikes, rounded to steps of their ``dt``; S4NN: none).
+        spike_loss: probability that an input or hidden spike is lost (new every trial; clock-driven
+            networks and S4NN: input spikes only).
         membrane_noise: membrane noise (new every trial) as the stationary sd of a free membrane's
             fluctuation, in thresholds: every step adds Gaussian noise of sd ``membrane_noise *
             threshold * sqrt(1 - alpha**2)`` to each spiking neuron's membrane (an Ornstein-Uhlenbeck
