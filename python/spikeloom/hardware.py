@@ -419,19 +419,17 @@ def fit_hardware(
     if mode not in MODES:
         raise InvalidParameterError(f"mode: expected one of {list(MODES)}, got {mode!r}")
     hw = _as_hardware(hardware, net)
+    # What every trainer takes besides the network, data, config and hardware model.
+    run: dict[str, Any] = {
+        "seed": seed,
+        "threads": threads,
+        "progress": progress,
+        "callback": callback,
+        "resume": resume,
+        "checkpoint": checkpoint,
+    }
     if mode == "ideal":
-        return fit(
-            net,
-            train,
-            validation=validation,
-            config=config,
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-        )
+        return fit(net, train, validation=validation, config=config, **run)
     hw_json = json.dumps(
         {"spec": json.loads(hw.spec_json()), "mode": mode, "chip_seed": v.seed("chip_seed", chip_seed)}
     )
@@ -444,18 +442,7 @@ def fit_hardware(
             raise InvalidParameterError(
                 f"config: hardware training of an S4NNNetwork needs an S4NNConfig, got {type(config).__name__}"
             )
-        return net.fit(
-            train,
-            validation,
-            **config.fit_kwargs(),
-            seed=seed,
-            threads=threads,
-            progress=progress,
-            callback=callback,
-            resume=resume,
-            checkpoint=checkpoint,
-            hardware=json.loads(hw_json),
-        )
+        return net.fit(train, validation, **config.fit_kwargs(), **run, hardware=json.loads(hw_json))
     kinds = [(n, c, h) for n, c, h in _HARDWARE_CONFIGS if isinstance(net, n)]
     if not kinds:
         raise UnsupportedError(
@@ -472,18 +459,7 @@ def fit_hardware(
             f"config: hardware training of a {type(net).__name__} needs a {names}, got {type(config).__name__}"
         )
     cfg = match[0](**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, hardware_json=hw_json)
-    return fit(
-        net,
-        train,
-        validation=validation,
-        config=cfg,
-        seed=seed,
-        threads=threads,
-        progress=progress,
-        callback=callback,
-        resume=resume,
-        checkpoint=checkpoint,
-    )
+    return fit(net, train, validation=validation, config=cfg, **run)
 
 
 MONTE_CARLO_SCHEMA = {
