@@ -287,8 +287,9 @@ def test_randman_arguments(n_classes, n_units, n_steps, dim_manifold, alpha, sam
     mismatch=st.one_of(st.floats(0, 0.5), weird),
     jitter=st.one_of(st.floats(0, 0.1), weird),
     spike_loss=st.one_of(st.floats(0, 1), weird),
+    membrane_noise=st.one_of(st.floats(0, 3), weird),
 )
-def test_hardware_model_arguments_and_deployment(bits, weight_range, mismatch, jitter, spike_loss):
+def test_hardware_model_arguments_and_deployment(bits, weight_range, mismatch, jitter, spike_loss, membrane_noise):
     hw = expect_contract(
         lambda: sl.Hardware(
             bits=bits,
@@ -298,6 +299,7 @@ def test_hardware_model_arguments_and_deployment(bits, weight_range, mismatch, j
             tau_mismatch=mismatch,
             jitter=jitter,
             spike_loss=spike_loss,
+            membrane_noise=membrane_noise,
         )
     )
     if hw is None:
